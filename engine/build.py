@@ -1,0 +1,118 @@
+"""Building the library objects from a Config: hardware defaults, SFTConfig / TrainingArguments,
+LoraConfig, quantization. No weights are loaded here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.config import Config
+from engine.errors import Problem, TunewizError
+
+# Options tunewiz implements in its own data path; TRL would re-do them on raw data, so they are not
+# passed on (their meaning is kept: see engine/data/pipeline.py).
+HANDLED_HERE = ("assistant_only_loss", "completion_only_loss")
+
+
+def hardware() -> dict[str, Any]:
+    """What this machine offers: CUDA devices, bf16 support, bitsandbytes."""
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "cuda": cuda,
+        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+        "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
+    }
+
+
+def resolve_training(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
+    """The preset's training keys plus the defaults this machine needs; the user's keys always win."""
+    t = dict(cfg.training)
+    if not hw["cuda"]:
+        t.setdefault("use_cpu", True)
+        t.setdefault("bf16", False)
+    elif not t.get("fp16"):
+        t.setdefault("bf16", hw["bf16"])
+        if not hw["bf16"]:
+            t.setdefault("fp16", True)
+    # tokens seen feed the tokens/s panel of the monitor
+    t.setdefault("include_num_input_tokens_seen", "non_padding")
+    # progress goes to events.jsonl; tqdm bars in a log file are one endless line
+    t.setdefault("disable_tqdm", True)
+    return t
+
+
+def check_quantization(cfg: Config, hw: dict[str, Any]) -> None:
+    q = cfg.model.quantization
+    if q == "none":
+        return
+    problems = []
+    if not hw["cuda"]:
+        problems.append(Problem("model.quantization", f"{q} loading (QLoRA) needs a CUDA GPU and there is none here",
+                                "set model.quantization: none, or run on a GPU machine"))
+    elif not hw["bitsandbytes"]:
+        problems.append(Problem("model.quantization", f"{q} loading needs bitsandbytes, which is not installed", "pip install bitsandbytes"))
+    if not cfg.lora_enabled:
+        problems.append(Problem("model.quantization", "a quantized model cannot be fully fine-tuned", "enable lora (QLoRA) or set quantization: none"))
+    if problems:
+        raise TunewizError(problems)
+
+
+def training_args(cfg: Config, training: dict[str, Any]) -> Any:
+    """SFTConfig (causal-lm) or TrainingArguments (classification), built by the library itself."""
+    kwargs = {k: v for k, v in training.items() if k not in HANDLED_HERE}
+    if cfg.model.task == "causal-lm":
+        from trl import SFTConfig as cls
+
+        kwargs["dataset_kwargs"] = {"skip_prepare_dataset": True}
+    else:
+        from transformers import TrainingArguments as cls
+
+        kwargs.pop("max_length", None)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise TunewizError.at("training", str(e).strip(), "fix the training: section (names are those of " + cls.__name__ + ")") from e
+
+
+def lora_config(cfg: Config) -> Any:
+    """peft.LoraConfig, or None for full fine-tuning."""
+    if not cfg.lora_enabled:
+        return None
+    from peft import LoraConfig
+
+    kwargs = {k: v for k, v in cfg.lora.items() if k != "enabled"}
+    kwargs.setdefault("task_type", "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS")
+    try:
+        return LoraConfig(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise TunewizError.at("lora", str(e).strip(), "fix the lora: section (names are those of peft.LoraConfig)") from e
+
+
+def model_kwargs(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
+    """from_pretrained keyword arguments: dtype, revision, remote code, attention, quantization."""
+    import torch
+
+    m = cfg.model
+    if m.dtype == "auto":
+        dtype = torch.bfloat16 if hw["bf16"] else (torch.float16 if hw["cuda"] and m.quantization != "none" else torch.float32)
+    else:
+        dtype = getattr(torch, m.dtype)
+    kw: dict[str, Any] = {"dtype": dtype, "trust_remote_code": m.trust_remote_code}
+    if m.revision:
+        kw["revision"] = m.revision
+    if m.attn_implementation:
+        kw["attn_implementation"] = m.attn_implementation
+    if m.quantization != "none":
+        from transformers import BitsAndBytesConfig
+
+        if m.quantization == "4bit":
+            kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+        else:
+            kw["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    return kw

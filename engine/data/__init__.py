@@ -1,0 +1,1 @@
+"""Datasets: reading, formats, chat templates, tokenizing and collating (the one data path)."""

@@ -1,0 +1,157 @@
+"""Reading datasets: local files and folders, hub datasets, bundled samples; bad files name the line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import TunewizError, did_you_mean
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from engine.config import DatasetSection
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = {
+    "identity": ("identity.jsonl", "64 chats that teach a model its name (Tunewiz Assistant); messages format"),
+    "sentiment": ("sentiment.csv", "240 review sentences labelled positive / negative; classification"),
+}
+BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "text"}
+WHERE = "dataset.path"
+
+
+def local_path(spec: str) -> Path | None:
+    """The local file or folder a dataset path names (samples included), or None for a hub id."""
+    if spec.startswith("sample:"):
+        name = spec.removeprefix("sample:")
+        if name not in SAMPLES:
+            hint = did_you_mean(name, SAMPLES)
+            raise TunewizError.at(WHERE, f"unknown sample {name!r}" + (f"; {hint}" if hint else ""),
+                                  f"samples: {', '.join('sample:' + s for s in SAMPLES)}")
+        return SAMPLES_DIR / SAMPLES[name][0]
+    p = Path(spec).expanduser()
+    if p.exists():
+        return p
+    if spec.startswith((".", "/", "~")) or Path(spec).suffix.lower() in BUILDERS or spec.count("/") != 1:
+        raise TunewizError.at(WHERE, f"no such file or folder: {spec}",
+                              "check the path (relative paths start from the folder you run tunewiz in), or give a hub id like tatsu-lab/alpaca")
+    return None
+
+
+def data_files(p: Path) -> tuple[str, list[str]]:
+    """(datasets builder, files) for a local file or a folder of files of one type."""
+    if p.is_file():
+        files = [p]
+    else:
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in BUILDERS)
+        if not files:
+            raise TunewizError.at(WHERE, f"{p} holds no data files", f"put {', '.join(BUILDERS)} files in it, or name one file")
+    suffixes = {f.suffix.lower() for f in files}
+    builders = {BUILDERS.get(s) for s in suffixes}
+    if None in builders:
+        raise TunewizError.at(WHERE, f"{p}: unsupported file type {files[0].suffix!r}", f"supported: {', '.join(BUILDERS)}")
+    if len(builders) > 1 or suffixes == {".csv", ".tsv"}:
+        raise TunewizError.at(WHERE, f"{p} mixes file types ({', '.join(sorted(suffixes))})", "keep one type per folder")
+    return builders.pop(), [str(f) for f in files]
+
+
+def load_dataset(ds: DatasetSection) -> Dataset:
+    """The whole dataset as a `datasets.Dataset` (max_rows applied); raises TunewizError with the place."""
+    import datasets
+
+    p = local_path(ds.path)
+    if p is not None:
+        builder, files = data_files(p)
+        kwargs: dict[str, Any] = {"delimiter": "\t"} if files[0].lower().endswith(".tsv") else {}
+        if builder == "csv":
+            _check_csv(files)
+        try:
+            data = datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
+        except Exception as e:
+            raise _explain_local(files, builder, e) from e
+    else:
+        data = _load_hub(ds)
+    if len(data) == 0:
+        raise TunewizError.at(WHERE, f"{ds.path} has no rows", "check the file is not empty (or the split name)")
+    if ds.max_rows is not None and ds.max_rows < len(data):
+        data = data.select(range(ds.max_rows))
+    return data
+
+
+def _load_hub(ds: DatasetSection) -> Dataset:
+    import datasets
+
+    try:
+        return datasets.load_dataset(ds.path, ds.name, split=ds.split)
+    except Exception as e:
+        from engine.models import hub_offline
+
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if hub_offline() or "offline" in msg.lower() or "connect" in msg.lower():
+            raise TunewizError.at(WHERE, f"could not load hub dataset {ds.path!r} ({msg})",
+                                  "check the id, or download it where there is internet: hf download --repo-type dataset "
+                                  f"{ds.path} (then unset HF_HUB_OFFLINE), or use a local file") from e
+        raise TunewizError.at(WHERE, f"could not load hub dataset {ds.path!r}: {msg}",
+                              "check the id, the config name (dataset.name) and the split (dataset.split)") from e
+
+
+def _check_csv(files: list[str]) -> None:
+    for f in files:
+        delim = "\t" if f.lower().endswith(".tsv") else ","
+        with open(f, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delim)
+            header = next(reader, None)
+            if not header:
+                raise TunewizError.at(f, "the file is empty", "a CSV needs a header line with column names")
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise TunewizError.at(f"{f}:{reader.line_num}", f"{len(row)} fields where the header has {len(header)}",
+                                          "quote fields that contain the delimiter or line breaks (\"a, b\")")
+
+
+def _explain_local(files: list[str], builder: str, err: Exception) -> TunewizError:
+    """Turn a loader failure into the file and line at fault."""
+    if builder == "json":
+        for f in files:
+            problem = find_bad_json(Path(f))
+            if problem:
+                return problem
+    msg = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    return TunewizError.at(files[0], f"could not read the {builder} data: {msg}",
+                           "check that every row has the same columns with the same types")
+
+
+def find_bad_json(path: Path) -> TunewizError | None:
+    """The first malformed line of a JSONL file (or the JSON error of a JSON file), else None."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" and stripped.startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            return TunewizError.at(f"{path}:{e.lineno}", f"not valid JSON ({e.msg}, column {e.colno})", "fix that line")
+        return _check_rows(path, rows)
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            return TunewizError.at(f"{path}:{n}", f"not valid JSON ({e.msg}, column {e.colno})",
+                                   "each line must be one complete JSON object; fix or delete that line")
+        if not isinstance(row, dict):
+            return TunewizError.at(f"{path}:{n}", f"a JSON {type(row).__name__} where an object was expected",
+                                   'each line must be an object like {"text": "..."}')
+    return None
+
+
+def _check_rows(path: Path, rows: Any) -> TunewizError | None:
+    if not isinstance(rows, list):
+        return TunewizError.at(str(path), "the JSON file is not a list of rows", "use a JSON array of objects, or JSON Lines")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return TunewizError.at(f"{path}: row {i}", f"a JSON {type(row).__name__} where an object was expected", "")
+    return None

@@ -1,0 +1,39 @@
+"""The one error type the engine raises for bad input: what is wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad input: `where` is a file, line or preset field; `fix` says what to do."""
+
+    where: str
+    what: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        return f"{text}\n    fix: {self.fix}" if self.fix else text
+
+
+class TunewizError(Exception):
+    """One or more problems found before (or while) running; the CLI prints them and exits with 2."""
+
+    def __init__(self, problems: Problem | Iterable[Problem]):
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(cls, where: str, what: str, fix: str = "") -> TunewizError:
+        """Shorthand for a single problem."""
+        return cls(Problem(where, what, fix))
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' Did you mean X?' for the closest valid name, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else ""

