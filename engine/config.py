@@ -120,8 +120,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
+        ctx = getattr(e, "context_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
-        raise TunewizError.at(where, f"not valid YAML ({getattr(e, 'problem', e)})", "fix the YAML syntax") from e
+        what = f"not valid YAML ({getattr(e, 'problem', e)})"
+        if ctx is not None and mark is not None and ctx.line != mark.line:
+            # an unclosed quote or bracket is reported where the file ends: name where it opened too
+            where = f"{p}:{ctx.line + 1}"
+            what = f"not valid YAML ({getattr(e, 'context', '')}: {getattr(e, 'problem', e)} at line {mark.line + 1})"
+        raise TunewizError.at(where, what, "fix the YAML syntax (an unclosed quote or bracket?)") from e
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -161,8 +167,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[tuple[list[str], Any]]
 def load(path: str | Path | None = None, overrides: list[str] | None = None, source: str | None = None) -> Config:
     """Preset file (or defaults) + overrides -> validated Config; raises TunewizError listing every problem."""
     data = read_yaml(path) if path else {}
-    data = apply_overrides(data, parse_set(overrides or []))
-    return from_dict(data, source=source or (str(path) if path else "preset"))
+    sets = parse_set(overrides or [])
+    data = apply_overrides(data, sets)
+    source = source or (str(path) if path else "preset")
+    try:
+        return from_dict(data, source=source)
+    except TunewizError as e:
+        # a bad value given on the command line is reported as the --set that gave it
+        given = {".".join(p): v for p, v in sets}
+        raise TunewizError(Problem(f"--set {p.where.removeprefix(source + ': ')}", p.what, p.fix)
+                           if p.where.removeprefix(source + ": ") in given else p for p in e.problems) from None
 
 
 def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
@@ -246,6 +260,9 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             fix = f"write {section}.{new} instead" if new else "remove it"
             problems.append(Problem(where, f"this argument is from an older release: {why}", fix))
             continue
+        if section == "training" and key in fields.RESERVED:
+            problems.append(Problem(where, f"set by tunewiz: {fields.RESERVED[key]}", "remove it"))
+            continue
         spec = specs.get(key)
         if spec is None:
             if key in fields.installed_field_names(section):
@@ -291,6 +308,8 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
             return int(value)
         return value
     if kind == "choice":
+        if isinstance(value, bool):  # YAML 1.1 reads a bare `no` (eval_strategy: no) as false
+            value = {False: "no", True: "yes"}[value]
         if str(value) not in spec["choices"]:
             hint = did_you_mean(str(value), spec["choices"])
             raise ValueError(f"{value!r} is not one of {', '.join(spec['choices'])}" + (f" ({hint})" if hint else ""))

@@ -35,5 +35,12 @@ class TunewizError(Exception):
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' Did you mean X?' for the closest valid name, or ''."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]}?" if close else ""
+    best, best_score = "", 0.0
+    for choice in choices:
+        score = difflib.SequenceMatcher(None, name, choice).ratio()
+        # a misspelt part of a long name (nme -> name_or_path) counts a little less than the whole
+        parts = [difflib.SequenceMatcher(None, name, part).ratio() * 0.9 for part in choice.split("_") if len(part) > 2]
+        score = max([score, *parts])
+        if score > best_score:
+            best, best_score = choice, score
+    return f"did you mean {best}?" if best_score >= 0.6 else ""

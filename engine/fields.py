@@ -36,7 +36,10 @@ RENAMED: dict[str, tuple[str | None, str]] = {
     "logging_dir": (None, "removed in transformers 5; logs go to the run directory (events.jsonl)"),
     "overwrite_output_dir": (None, "removed in transformers 5; use `tunewiz run --overwrite`"),
     "tokenizer": (None, "not a config field; tunewiz passes the model's tokenizer as processing_class"),
-    "dataset_kwargs": (None, "tunewiz prepares the dataset itself (see the dataset: section)"),
+}
+# Real fields that tunewiz sets itself; a preset may not.
+RESERVED: dict[str, str] = {
+    "dataset_kwargs": "tunewiz prepares the dataset itself (see the dataset: section)",
 }
 
 

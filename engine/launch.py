@@ -66,12 +66,13 @@ def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
 def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
     """Write config and status, start `python -m engine.train RUN_DIR` in a new session; returns at once."""
     run_dir = Path(cfg.training["output_dir"])
-    if not resume:
-        write_config(cfg, run_dir, source)
+    # on resume too: the continuation runs with this config (--set may have changed, say, max_steps)
+    write_config(cfg, run_dir, source)
     worker = [sys.executable, "-m", "engine.train", str(run_dir)] + (["--resume"] if resume else [])
     rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source,
                          command=shlex.join(command or sys.argv), worker=shlex.join(worker), versions=rundir.versions(),
                          started=time.time(), resumed=resume, error=None)
+    (run_dir / rundir.EVENTS).touch()  # readers may open it before the process writes its first event
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(run_dir / rundir.STDOUT, "ab") as log:
         proc = subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

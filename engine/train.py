@@ -7,6 +7,7 @@ Reads the run directory's config.yaml, trains through TRL's SFTTrainer (causal L
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -114,10 +115,15 @@ def run(run_dir: Path, resume: bool) -> str:
         trainer.train(resume_from_checkpoint=True if resume else None)
         if stop.requested:
             return "stopped"
-        if prepared.eval is not None:
+        evaluated = [e.get("step") for e in trainer.state.log_history if "eval_loss" in e]
+        if prepared.eval is not None and trainer.state.global_step not in evaluated:
             trainer.evaluate()
         final = run_dir / rundir.FINAL
         trainer.save_model(str(final))
+        if prepared.plan.label_names:
+            names = prepared.plan.label_names
+            (final / "label_mapping.json").write_text(json.dumps(
+                {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}, indent=1))
         events.emit("end", state="finished", step=trainer.state.global_step, final=str(final))
         return "finished"
     except KeyboardInterrupt:

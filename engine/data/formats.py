@@ -82,8 +82,9 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
         raise TunewizError.at(f"dataset.columns.{role}", f"{fmt} data has no role {role!r}" + (f"; {hint}" if hint else ""),
                               f"roles of {fmt}: {', '.join(roles)}")
     if task == "sequence-classification" and fmt != "classification":
-        raise TunewizError.at("dataset.format", f"a sequence-classification model needs labelled data, and this looks like {fmt} ({reason})",
-                              "map the text and label columns with dataset.columns: {text: ..., label: ...} and format: classification")
+        raise TunewizError.at("model.task", f"a sequence-classification model needs labelled data, and this looks like {fmt} ({reason})",
+                              "to train on this data, set model.task: causal-lm with a causal LM (e.g. demo:smollm2-135m-instruct); "
+                              "for labelled data, map dataset.columns: {text: ..., label: ...} with format: classification")
     if task == "causal-lm" and fmt == "classification":
         raise TunewizError.at("model.task", f"the data is labelled for classification ({reason}) but the task is causal-lm",
                               "set model.task: sequence-classification (and a classifier model, e.g. demo:minilm-l6)")

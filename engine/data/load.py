@@ -68,6 +68,7 @@ def load_dataset(ds: DatasetSection) -> Dataset:
         kwargs: dict[str, Any] = {"delimiter": "\t"} if files[0].lower().endswith(".tsv") else {}
         if builder == "csv":
             _check_csv(files)
+        _check_not_empty(files, builder)
         try:
             data = datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
         except Exception as e:
@@ -96,6 +97,21 @@ def _load_hub(ds: DatasetSection) -> Dataset:
                                   f"{ds.path} (then unset HF_HUB_OFFLINE), or use a local file") from e
         raise TunewizError.at(WHERE, f"could not load hub dataset {ds.path!r}: {msg}",
                               "check the id, the config name (dataset.name) and the split (dataset.split)") from e
+
+
+def _check_not_empty(files: list[str], builder: str) -> None:
+    """An empty file (or one of blank lines, or a CSV header alone) is 'no rows', not a loader error."""
+    if builder == "parquet":
+        return
+    for f in files:
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            lines = (line for line in fh if line.strip())
+            if builder == "csv":
+                next(lines, None)  # the header
+            if next(lines, None) is not None:
+                return
+    names = files[0] if len(files) == 1 else f"{len(files)} files in {Path(files[0]).parent}"
+    raise TunewizError.at(names, "has no rows", "add data rows (a CSV needs rows below its header line)")
 
 
 def _check_csv(files: list[str]) -> None:

@@ -1,0 +1,49 @@
+"""Shared test set-up: offline hub, the shared datasets, the demo models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# A hub call without this hangs ~30 s before failing; the tests never use the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+PRESETS = REPO / "presets"
+
+
+def shared(name: str) -> str:
+    """Path of a dataset in ../shared/datasets (skips when the checkout has none beside it)."""
+    p = SHARED / name
+    if not p.exists():
+        pytest.skip(f"{p} not present")
+    return str(p)
+
+
+@pytest.fixture(scope="session")
+def smol_path() -> str:
+    """The SmolLM2 demo as a plain HF folder (converted once into the tunewiz cache)."""
+    from engine import models
+
+    return models.materialize(models.resolve("demo:smollm2-135m-instruct"))
+
+
+@pytest.fixture(scope="session")
+def smol_tok(smol_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smol_path)
+
+
+@pytest.fixture(scope="session")
+def minilm_tok():
+    from transformers import AutoTokenizer
+
+    from engine import models
+
+    return AutoTokenizer.from_pretrained(models.resolve("demo:minilm-l6").source)
