@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from engine import config
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         parser().print_help()
         return EXIT_INPUT
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # library deprecation notices about their own defaults are noise on this terminal (the run's log keeps them)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         return args.func(args)
     except TunewizError as e:

@@ -41,7 +41,9 @@ class Checked:
             lines.append(f"template  {p.template_source}")
         else:
             lines.append(f"labels    {', '.join(p.label_names)}")
-        method = "full fine-tuning" if self.lora is None else f"LoRA r={self.lora.r} alpha={self.lora.lora_alpha} on {self.lora.target_modules}"
+        targets = self.lora.target_modules if self.lora is not None else None
+        targets = ", ".join(sorted(targets)) if isinstance(targets, set | list) else targets
+        method = "full fine-tuning" if self.lora is None else f"LoRA r={self.lora.r} alpha={self.lora.lora_alpha} on {targets}"
         if self.cfg.model.quantization != "none":
             method += f" ({self.cfg.model.quantization} base: QLoRA)"
         lines.append(f"method    {method}")
