@@ -73,10 +73,31 @@ def training_args(cfg: Config, training: dict[str, Any]) -> Any:
         from transformers import TrainingArguments as cls
 
         kwargs.pop("max_length", None)
+    _check_installed_fields("training", cls, kwargs)
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise TunewizError.at("training", str(e).strip(), "fix the training: section (names are those of " + cls.__name__ + ")") from e
+
+
+def _check_installed_fields(section: str, cls: type, kwargs: dict[str, Any]) -> None:
+    """A key the snapshot knows but the installed (older) library does not: say so, with the version."""
+    import dataclasses
+    import importlib.metadata
+
+    from engine import fields
+
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    problems = []
+    for k in kwargs:
+        if k in known:
+            continue
+        spec = fields.fields(section).get(k, {})
+        lib = "transformers" if spec.get("source") == "TrainingArguments" else cls.__module__.split(".")[0]
+        problems.append(Problem(f"{section}.{k}", f"the installed {lib} {importlib.metadata.version(lib)} has no {k} (it is newer)",
+                                f"upgrade {lib} (pip install -U {lib}), or use the older name of this option"))
+    if problems:
+        raise TunewizError(problems)
 
 
 def lora_config(cfg: Config) -> Any:
@@ -87,6 +108,7 @@ def lora_config(cfg: Config) -> Any:
 
     kwargs = {k: v for k, v in cfg.lora.items() if k != "enabled"}
     kwargs.setdefault("task_type", "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS")
+    _check_installed_fields("lora", LoraConfig, kwargs)
     try:
         return LoraConfig(**kwargs)
     except (ValueError, TypeError) as e:

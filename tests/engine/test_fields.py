@@ -18,7 +18,7 @@ def test_keys_the_presets_and_docs_use_exist():
     training = fields.fields("training")
     for key in ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs",
                 "max_steps", "lr_scheduler_type", "warmup_steps", "max_length", "packing", "padding_free", "bf16",
-                "eval_strategy", "save_strategy", "logging_steps", "seed", "output_dir", "activation_checkpointing"):
+                "eval_strategy", "save_strategy", "logging_steps", "seed", "output_dir", "gradient_checkpointing"):
         assert key in training, key
     lora = fields.fields("lora")
     for key in ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "modules_to_save", "use_dora"):
