@@ -1,0 +1,176 @@
+"""Step 1: the model. Bundled demos, models in the local HF cache, or a typed hub id / path / .gguf;
+a worker inspects the choice (no weights loaded) and shows what it is, or what is wrong with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from engine.config import Config
+from tui.step import StepScreen
+
+TASKS = [("causal-lm: chat / instruction tuning", "causal-lm"), ("sequence-classification: text to label", "sequence-classification")]
+
+
+class ModelScreen(StepScreen):
+    STEP = "model"
+    CSS_PATH = "model.tcss"
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+o", "open_preset", "Load preset")]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="model-body"):
+            with Horizontal(classes="row"):
+                yield Label("Model", classes="field-label")
+                yield Input(placeholder="hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME", id="model-ref")
+            with Horizontal(classes="row"):
+                yield Label("Task", classes="field-label")
+                yield Select(TASKS, allow_blank=False, id="task")
+            yield Label("Bundled demos and models in your Hugging Face cache (Enter picks one):", classes="hint")
+            yield OptionList(id="choices")
+            yield Static("", id="model-info")
+
+    def on_mount(self) -> None:
+        self._info: Any = None
+        self._error: str | None = None
+        self._inspecting = False
+        self.list_choices()
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        ref = self.query_one("#model-ref", Input)
+        if ref.value != cfg.model.name_or_path:
+            ref.value = cfg.model.name_or_path
+        self.query_one("#task", Select).value = cfg.model.task
+        if self._info is None or self._info.ref != cfg.model.name_or_path:
+            self.inspect(cfg.model.name_or_path)
+
+    def errors(self) -> list[str]:
+        if not self.query_one("#model-ref", Input).value.strip():
+            return ["Model: type a hub id, a folder or a .gguf file, or pick one from the list"]
+        if self._inspecting:
+            return ["Model: still checking the model; a moment"]
+        if self._error:
+            return [f"Model: {self._error}"]
+        return []
+
+    def store(self, cfg: Config) -> None:
+        ref = self.query_one("#model-ref", Input).value.strip()
+        task = self.query_one("#task", Select).value
+        if ref != cfg.model.name_or_path:
+            cfg.model.chat_template = None
+        cfg.model.name_or_path = ref
+        cfg.model.task = str(task)
+        self.wizard.model_info = self._info
+
+    # -------------------------------------------------------------------------------------- choices
+    @work(thread=True, exclusive=True, group="model-list")
+    def list_choices(self) -> None:
+        from engine import models
+
+        options = [Option(f"demo:{name}  [dim]{demo.about}[/]", id=f"demo:{name}") for name, demo in models.DEMOS.items()]
+        for row in models.list_cached_models():
+            options.append(Option(f"{row['repo_id']}  [dim]{row['size_bytes'] / 1e9:.2f} GB, in the HF cache[/]", id=row["repo_id"]))
+        self.app.call_from_thread(self._show_choices, options)
+
+    def _show_choices(self, options: list[Option]) -> None:
+        box = self.query_one("#choices", OptionList)
+        box.clear_options()
+        box.add_options(options)
+
+    @on(OptionList.OptionSelected, "#choices")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        ref = str(event.option.id)
+        self.query_one("#model-ref", Input).value = ref
+        self.inspect(ref)
+
+    @on(Input.Submitted, "#model-ref")
+    def _typed(self, event: Input.Submitted) -> None:
+        self.inspect(event.value.strip())
+
+    @on(Input.Changed, "#model-ref")
+    def _editing(self, event: Input.Changed) -> None:
+        if self._info is not None and event.value.strip() != self._info.ref:
+            self._info = None
+            self._error = None
+            self.query_one("#model-info", Static).update("[dim]Press Enter to check this model.[/]")
+
+    @on(Select.Changed, "#task")
+    def _task_changed(self, event: Select.Changed) -> None:
+        if self._info is not None and self._info.task != event.value:
+            self.inspect(self.query_one("#model-ref", Input).value.strip())
+
+    # ------------------------------------------------------------------------------------ inspection
+    def inspect(self, ref: str) -> None:
+        if not ref:
+            return
+        self._inspecting = True
+        self._error = None
+        self.query_one("#model-info", Static).update(f"[dim]Checking {ref} (config and tokenizer only, no weights)...[/]")
+        self._inspect(ref, str(self.query_one("#task", Select).value), self.cfg.model.trust_remote_code)
+
+    @work(thread=True, exclusive=True, group="inspect")
+    def _inspect(self, ref: str, task: str, trust_remote_code: bool) -> None:
+        from engine.errors import TunewizError
+        from engine.inspect import inspect_model
+
+        worker = get_current_worker()
+        try:
+            info = inspect_model(ref, trust_remote_code=trust_remote_code, task=_task_for(ref, task))
+            result: tuple[Any, str | None] = (info, None)
+        except TunewizError as e:
+            p = e.problems[0]
+            result = (None, f"{p.what}\n  fix: {p.fix}" if p.fix else p.what)
+        except Exception as e:  # a broken download, an unreadable file: still shown, never a crash
+            result = (None, f"{type(e).__name__}: {e}")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_info, ref, *result)
+
+    def _show_info(self, ref: str, info: Any, error: str | None) -> None:
+        if self.query_one("#model-ref", Input).value.strip() != ref:
+            return  # the user has moved on
+        self._inspecting = False
+        self._info, self._error = info, error
+        box = self.query_one("#model-info", Static)
+        if error:
+            box.update(f"[b red]Cannot use {ref}[/]\n{error}")
+            return
+        if info.task != self.query_one("#task", Select).value:
+            self.query_one("#task", Select).value = info.task
+        template = "yes" if info.has_chat_template else "[yellow]no[/] (chat data will need model.chat_template)"
+        box.update(
+            f"[b]{info.architecture}[/] ({info.model_type}), {_count(info.parameters)} parameters, {info.dtype}\n"
+            f"context {info.context_length or '?'} tokens, vocabulary {info.vocab_size or '?'}, chat template: {template}\n"
+            f"task: {info.task}; {len(info.linears)} kinds of linear layers ({', '.join(lin.name for lin in info.linears[:8])})"
+        )
+        self.show_problems([])
+
+    # --------------------------------------------------------------------------------------- presets
+    def action_open_preset(self) -> None:
+        from tui.screens.presets import PresetsScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.wizard.load_preset(Path(path))
+
+        self.app.push_screen(PresetsScreen(), chosen)
+
+
+def _task_for(ref: str, task: str) -> str | None:
+    """The demos know their task; for others the selected task decides how the model is built."""
+    from engine import models
+
+    if ref.startswith("demo:") and ref.removeprefix("demo:") in models.DEMOS:
+        return models.DEMOS[ref.removeprefix("demo:")].task
+    return task
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"

@@ -1,0 +1,89 @@
+"""The base of every wizard step: one screen that edits one part of the app's config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+if TYPE_CHECKING:
+    from engine.config import Config
+    from tui.app import TunewizApp
+
+
+class StepBar(Static):
+    """The list of steps with the current one highlighted."""
+
+    DEFAULT_CSS = """
+    StepBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    """
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def on_mount(self) -> None:
+        from tui.app import STEPS
+
+        parts = []
+        for i, (key, title) in enumerate(STEPS, 1):
+            parts.append(f"[b reverse] {i} {title} [/]" if key == self.current else f" {i} {title} ")
+        self.update("›".join(parts))
+
+
+class StepScreen(Screen):
+    """A wizard step. Subclasses compose a body, and implement load / errors / store."""
+
+    STEP: ClassVar[str] = ""
+    BINDINGS = [
+        Binding("ctrl+n", "app.next_step", "Next"),
+        Binding("ctrl+p", "app.prev_step", "Back"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    @property
+    def wizard(self) -> TunewizApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def cfg(self) -> Config:
+        return self.wizard.cfg
+
+    def compose(self) -> ComposeResult:
+        yield StepBar(self.STEP)
+        yield from self.compose_body()
+        with Horizontal(classes="nav"):
+            yield Static("", classes="problems", id="problems")
+            yield Button("Back", id="back", classes="nav-back")
+            yield Button("Next", id="next", variant="primary", classes="nav-next")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            self.wizard.action_next_step()
+        elif event.button.id == "back":
+            event.stop()
+            self.wizard.action_prev_step()
+
+    def load(self, cfg: Config) -> None:
+        """Fill the widgets from the config (called each time the step is shown)."""
+
+    def errors(self) -> list[str]:
+        """What blocks Next, each naming the field and the fix; [] when the step is complete."""
+        return []
+
+    def store(self, cfg: Config) -> None:
+        """Write the widgets into the config (called when leaving with no errors)."""
+
+    def show_problems(self, problems: list[str]) -> None:
+        box = self.query_one("#problems", Static)
+        box.update("\n".join(problems))
+        box.set_class(bool(problems), "has-problems")
