@@ -1,4 +1,4 @@
-"""The `tunewiz` command line: run, validate, preview, models, presets.
+"""The `tunewiz` command line: the wizard (no arguments, or a preset), run, validate, preview, models, presets.
 
 Heavy libraries are imported only by the subcommand that needs them.
 """
@@ -16,8 +16,8 @@ from engine import config
 from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
-DEMO_PRESET = "smollm2-identity-lora"
 EXIT_INPUT = 2
+COMMANDS = ("run", "validate", "preview", "models", "presets")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -135,6 +135,22 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def wizard(preset: str | None) -> int:
+    """`tunewiz` opens the wizard on the demo model and sample data; `tunewiz PRESET` opens it filled."""
+    from tui.app import TunewizApp
+
+    cfg = None
+    path = find_preset(preset)
+    if path is not None:
+        try:
+            cfg = config.load(path)
+        except TunewizError as e:
+            print(f"tunewiz: {e}", file=sys.stderr)
+            return EXIT_INPUT
+    TunewizApp(cfg, source=path).run()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tunewiz", description="Fine-tune Hugging Face models from a terminal.")
     sub = ap.add_subparsers(dest="cmd")
@@ -165,9 +181,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        # Until the wizard exists, `tunewiz` alone trains the demo preset.
-        argv = ["run", DEMO_PRESET]
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        return wizard(argv[0] if argv else None)
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()

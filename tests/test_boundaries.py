@@ -23,3 +23,13 @@ def test_cli_and_config_import_no_heavy_library():
     mods = imported_after("import engine.cli, engine.config, engine.fields, engine.rundir, engine.launch")
     for heavy in ("torch", "transformers", "trl", "peft", "datasets", "textual"):
         assert heavy not in mods, heavy
+
+
+def test_wizard_imports_no_heavy_library():
+    # The wizard must open at once: torch and friends are imported by workers, when a step needs them.
+    mods = imported_after("import pkgutil, importlib, tui\n"
+                          "[importlib.import_module(m.name) for m in pkgutil.walk_packages(tui.__path__, 'tui.')]\n"
+                          "import engine.cli")
+    assert "tui.app" in mods and "textual" in mods
+    for heavy in ("torch", "transformers", "trl", "peft", "datasets"):
+        assert heavy not in mods, heavy

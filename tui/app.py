@@ -27,7 +27,7 @@ STEPS: list[tuple[str, str]] = [
 class TunewizApp(App):
     """The tunewiz wizard."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere (tests, bench) keep it
     TITLE = "tunewiz"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
