@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "validate", "preview", "models", "presets")
+COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -113,6 +113,60 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from engine import runs
+
+    rows = [runs.summarize(d) for d in runs.registered()]
+    if args.json:
+        for r in rows:
+            print(json.dumps(r.as_dict()))
+        return 0
+    if not rows:
+        print("no runs yet: start one with `tunewiz run PRESET` or the wizard")
+        return 0
+    print(f"{'name':28} {'state':9} {'step':>11} {'loss':>8} {'started':16} {'pid':>7}  path")
+    for r in rows:
+        step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '?'}"
+        loss = f"{r.loss:.4f}" if isinstance(r.loss, int | float) else "-"
+        started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M") if r.started else "-"
+        print(f"{r.name[:28]:28} {r.state:9} {step:>11} {loss:>8} {started:16} {r.pid or '-':>7}  {r.path}")
+        if r.cause and r.state == "failed":
+            print(f"{'':28} cause: {r.cause}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from engine import runs
+
+    run_dir = runs.find(args.run)
+    what = runs.stop(run_dir)
+    if what == "stopping":
+        print(f"stopping {run_dir.name}: it saves a checkpoint at the end of this step, then exits (stop again to kill it)")
+    else:
+        print(f"killed {run_dir.name} (its process group)")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from engine import launch, preflight, runs
+
+    run_dir = runs.find(args.run)
+    cfg = config.load(run_dir / "config.yaml", args.set)
+    cfg.training["output_dir"] = str(run_dir)
+    launch.prepare_run_dir(run_dir, overwrite=False, resume=True)
+    checked = preflight.check(cfg)
+    cfg.training = checked.training
+    run_dir, proc = launch.start(cfg, str(run_dir / "config.yaml"), resume=True, command=["tunewiz", *sys.argv[1:]])
+    print(f"resumed {run_dir.name} from {launch.rundir.last_checkpoint(run_dir).name} (pid {proc.pid})", flush=True)
+    if args.detach:
+        return 0
+    state = launch.follow(run_dir, proc)
+    print(f"{state}: {run_dir}")
+    return 0 if state == "finished" else 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
@@ -174,6 +228,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=0, help="first batch to show")
     p.add_argument("--batches", type=int, default=1, help="how many batches to show")
     p.set_defaults(func=cmd_preview)
+    p = sub.add_parser("runs", help="list runs (from any folder): state, step, loss, pid")
+    p.add_argument("--json", action="store_true", help="one JSON object per run")
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("stop", help="stop a run cleanly (a checkpoint, then exit); twice: kill it")
+    p.add_argument("run", help="run name or directory")
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser("resume", help="continue a run from its last checkpoint (--set may change, e.g., max_steps)")
+    p.add_argument("run", help="run name or directory")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
+    p.add_argument("--detach", action="store_true", help="start in the background and return")
+    p.set_defaults(func=cmd_resume)
     sub.add_parser("models", help="list the demo models and models in the HF cache").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the shipped presets").set_defaults(func=cmd_presets)
     return ap

@@ -50,7 +50,12 @@ class ModelInfo:
 def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: bool = False, task: str | None = None) -> ModelInfo:
     """Resolve, read config and tokenizer, build the model on the meta device; raises TunewizError."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     from engine.errors import TunewizError
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import config, rundir
+from engine import config, rundir, runs
 from engine.errors import TunewizError
 
 
@@ -78,6 +78,7 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
         proc = subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env, cwd=os.getcwd())
     rundir.update_status(run_dir, pid=proc.pid, pgid=proc.pid)
+    runs.register(run_dir)
     return run_dir, proc
 
 
@@ -88,6 +89,7 @@ def stop(run_dir: Path, pid: int, force: bool = False) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        rundir.update_status(run_dir, state="failed", error="killed by a second stop")
         return
     rundir.update_status(run_dir, state="stopping")
     try:
@@ -149,5 +151,4 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
                 print("\nkilling the training process group", file=out, flush=True)
                 stop(run_dir, proc.pid, force=True)
                 proc.wait()
-                rundir.update_status(run_dir, state="failed", error="killed by a second stop")
                 return "failed"

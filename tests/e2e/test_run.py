@@ -123,7 +123,8 @@ def test_detach_returns_at_once_and_stop_then_resume_continues(tmp_path):
     pid = status(run)["pid"]
     assert os.getpgid(pid) == pid  # its own session and process group: the terminal's signals never reach it
     wait_for(lambda: any(e["type"] == "log" and e["step"] >= 2 for e in events(run)), 240, "two steps")
-    os.kill(pid, signal.SIGTERM)  # = tunewiz stop: checkpoint at the end of this step, clean exit
+    r = tunewiz("stop", str(run), cwd=tmp_path)  # checkpoint at the end of this step, clean exit
+    assert r.returncode == 0 and "stopping" in r.stdout, r.stdout + r.stderr
     wait_for(lambda: status(run)["state"] in ("stopped", "failed"), 120, "the stop")
     st = status(run)
     assert st["state"] == "stopped", st
@@ -138,8 +139,8 @@ def test_detach_returns_at_once_and_stop_then_resume_continues(tmp_path):
     # a plain re-run into the same directory refuses and offers the choices
     r = tunewiz("run", "smollm2-identity-lora", "--set", "training.max_steps=40", *common, cwd=tmp_path)
     assert r.returncode == 2 and "--resume" in r.stderr and "--overwrite" in r.stderr
-    # resume: same directory, the step count continues, one history
-    r = tunewiz("run", "smollm2-identity-lora", "--resume", "--set", f"training.max_steps={step + 2}", *common, cwd=tmp_path)
+    # resume by name, from any folder: same directory, the step count continues, one history
+    r = tunewiz("resume", "det", "--set", f"training.max_steps={step + 2}", cwd=tmp_path.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     ev = events(run)
     starts = [e for e in ev if e["type"] == "start"]
@@ -149,17 +150,24 @@ def test_detach_returns_at_once_and_stop_then_resume_continues(tmp_path):
     assert status(run)["state"] == "finished" and (run / "final" / "adapter_model.safetensors").is_file()
 
 
-def test_killed_process_reads_as_failed_is_not_claimed(tmp_path):
-    # A process killed with SIGKILL writes nothing more: status.json still says running, and the pid is gone.
-    # (Showing it as failed with a cause is the monitor's job; here we check the facts it relies on.)
+def test_killed_process_shows_failed_with_cause_and_resumes_from_its_checkpoint(tmp_path):
     from engine import rundir
 
-    run = tmp_path / "kill"
-    r = tunewiz("run", "smollm2-identity-lora", "--detach", "--set", "training.max_steps=40", "--set", f"training.output_dir={run}",
-                cwd=tmp_path)
+    run = tmp_path / "killed-run"
+    common = ["--set", f"training.output_dir={run}", "--set", "dataset.eval_size=0", "--set", "training.save_strategy=steps",
+              "--set", "training.save_steps=1", "--set", "training.save_total_limit=1"]
+    r = tunewiz("run", "smollm2-identity-lora", "--detach", "--set", "training.max_steps=40", *common, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     pid = status(run)["pid"]
-    wait_for(lambda: status(run).get("state") == "running", 120, "running")
+    wait_for(lambda: any(e["type"] == "save" for e in events(run)), 240, "a checkpoint")
     os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: not rundir.pid_alive(pid), 30, "the kill")
-    assert status(run)["state"] == "running" and not rundir.pid_alive(pid)
+    listed = [json.loads(line) for line in tunewiz("runs", "--json", cwd=tmp_path).stdout.splitlines()]
+    mine = next(x for x in listed if x["name"] == "killed-run")
+    assert mine["state"] == "failed" and "gone without an end event" in mine["cause"]
+    step = int(rundir.last_checkpoint(run).name.split("-")[1])
+    r = tunewiz("resume", str(run), "--set", f"training.max_steps={step + 1}", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(run)["state"] == "finished"
+    starts = [e for e in events(run) if e["type"] == "start"]
+    assert starts[-1]["step"] == step

@@ -1,0 +1,128 @@
+"""Finding runs from any folder: a registry of run directories, and the state of each as its readers
+see it (a process gone without an end event is a failed run, with the cause)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import rundir
+from engine.errors import TunewizError
+from engine.models import tunewiz_home
+
+
+def registry_path() -> Path:
+    """$TUNEWIZ_REGISTRY, else runs.jsonl in the tunewiz home."""
+    return Path(os.environ.get("TUNEWIZ_REGISTRY") or tunewiz_home() / "runs.jsonl")
+
+
+def register(run_dir: Path) -> None:
+    """Remember a run directory (one line appended; duplicates are folded when read)."""
+    path = registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"path": str(run_dir.resolve()), "time": time.time()}) + "\n")
+
+
+def registered() -> list[Path]:
+    """Registered run directories that still exist, newest registration last."""
+    try:
+        lines = registry_path().read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    seen: dict[str, None] = {}
+    for line in lines:
+        try:
+            p = json.loads(line)["path"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        seen.pop(p, None)
+        seen[p] = None
+    return [Path(p) for p in seen if Path(p).is_dir()]
+
+
+@dataclass
+class RunSummary:
+    """One line of `tunewiz runs`."""
+
+    name: str
+    path: str
+    state: str
+    step: int | None
+    max_steps: int | None
+    loss: float | None
+    started: float | None
+    pid: int | None
+    cause: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tail_events(run_dir: Path, max_bytes: int = 65536) -> list[dict[str, Any]]:
+    """The last events of a run, reading only the end of events.jsonl."""
+    p = run_dir / rundir.EVENTS
+    try:
+        size = p.stat().st_size
+    except OSError:
+        return []
+    offset = max(0, size - max_bytes)
+    events, _ = rundir.read_events(run_dir, offset)
+    return events[1:] if offset and events else events  # the first line may be cut
+
+
+def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events: list[dict[str, Any]] | None = None) -> tuple[str, str | None]:
+    """(state, cause): a live state whose process is gone, with no end event, is failed."""
+    status = rundir.read_status(run_dir) if status is None else status
+    state = status.get("state", "unknown")
+    if state in ("starting", "running", "stopping") and not rundir.pid_alive(status.get("pid")):
+        events = tail_events(run_dir) if events is None else events
+        end = next((e for e in reversed(events) if e.get("type") == "end"), None)
+        if end is not None:
+            return end.get("state", "finished"), None
+        return "failed", "the training process is gone without an end event (killed, out of memory, or the machine restarted)"
+    return state, status.get("error")
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    status = rundir.read_status(run_dir)
+    events = tail_events(run_dir)
+    state, cause = effective_state(run_dir, status, events)
+    last_log = next((e for e in reversed(events) if e.get("type") == "log"), {})
+    last_step = next((e for e in reversed(events) if "step" in e), {})
+    start = next((e for e in reversed(events) if e.get("type") == "start"), {})
+    return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=last_step.get("step"),
+                      max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss"),
+                      started=status.get("started"), pid=status.get("pid"), cause=cause)
+
+
+def find(run: str) -> Path:
+    """A run by its directory or its name (the newest registered run of that name)."""
+    p = Path(run).expanduser()
+    if p.is_dir() and rundir.is_run_dir(p):
+        return p.resolve()
+    matches = [d for d in registered() if d.name == run]
+    if matches:
+        return matches[-1]
+    names = sorted({d.name for d in registered()})
+    from engine.errors import did_you_mean
+
+    hint = did_you_mean(run, names)
+    raise TunewizError.at(run, "no such run" + (f"; {hint}" if hint else ""),
+                          "give the run directory, or a name from `tunewiz runs`")
+
+
+def stop(run_dir: Path) -> str:
+    """First stop: SIGTERM (a checkpoint at the end of the step, clean exit); a second: kill the group."""
+    from engine import launch
+
+    status = rundir.read_status(run_dir)
+    state, _ = effective_state(run_dir, status)
+    if state not in ("starting", "running", "stopping"):
+        raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
+    launch.stop(run_dir, status["pid"], force=state == "stopping")
+    return "killed" if state == "stopping" else "stopping"
