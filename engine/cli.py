@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume")
+COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -167,6 +167,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0 if state == "finished" else 1
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from engine import runs
+    from tui.monitor_app import MonitorApp
+
+    MonitorApp(runs.find(args.run)).run()
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import models
 
@@ -239,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     p.add_argument("--detach", action="store_true", help="start in the background and return")
     p.set_defaults(func=cmd_resume)
+    p = sub.add_parser("attach", help="open the live monitor of a run (finished and failed runs show their history)")
+    p.add_argument("run", help="run name or directory")
+    p.set_defaults(func=cmd_attach)
     sub.add_parser("models", help="list the demo models and models in the HF cache").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the shipped presets").set_defaults(func=cmd_presets)
     return ap

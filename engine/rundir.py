@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,18 +70,23 @@ class EventLog:
         self.path = Path(run_dir) / EVENTS
         self.enabled = enabled
         self._f = open(self.path, "a", encoding="utf-8") if enabled else None
+        self._lock = threading.Lock()  # the trainer and the system sampler both write
 
     def emit(self, type_: str, **fields: Any) -> None:
-        if self._f is None:
-            return
+        # `type` stays the second key: readers find event kinds by byte pattern without parsing
         event = {"v": EVENT_VERSION, "type": type_, "time": round(time.time(), 3), **fields}
-        self._f.write(json.dumps(event, default=_jsonable) + "\n")
-        self._f.flush()
+        line = json.dumps(event, default=_jsonable) + "\n"
+        with self._lock:
+            if self._f is None:
+                return
+            self._f.write(line)
+            self._f.flush()
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        with self._lock:
+            if self._f is not None:
+                self._f.close()
+                self._f = None
 
 
 def _jsonable(v: Any) -> Any:

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine import build, config, models, rundir
+from engine import build, config, models, rundir, system
 from engine.errors import TunewizError
 
 
@@ -108,10 +108,15 @@ def run(run_dir: Path, resume: bool) -> str:
     events = rundir.EventLog(run_dir, enabled=is_main_process())
     stop = StopCallback()
     stop.install()
+    sampler = None
     try:
         info: dict[str, Any] = {}
         trainer, prepared, info = build_trainer(cfg, run_dir, [stop])
         trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}))
+        if events.enabled:
+            sampler = system.Sampler(lambda reading: events.emit("gpu", **reading))
+            events.emit("gpu", **system.sample(system.open_nvml()))
+            sampler.start()
         trainer.train(resume_from_checkpoint=True if resume else None)
         if stop.requested:
             return "stopped"
@@ -129,6 +134,8 @@ def run(run_dir: Path, resume: bool) -> str:
     except KeyboardInterrupt:
         return "stopped"
     finally:
+        if sampler is not None:
+            sampler.stop()
         events.close()
 
 

@@ -1,0 +1,258 @@
+"""Reading a run directory for the monitor, incrementally, at the same cost for any length of run.
+
+Attaching samples the history (a few thousand evenly spaced log lines found by seeking, plus every
+rare event found by a byte scan) instead of parsing every line; after that only new bytes are read.
+`RunView` keeps what the panels show and derives tokens/s, ETA, health alerts and the likely cause
+of a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import rundir, runs
+
+HISTORY_POINTS = 2000
+RARE = re.compile(rb'"type": "(start|eval|save|summary|error|end)"')
+LOG_TAIL_LINES = 200
+
+
+@dataclass
+class Alert:
+    """A health problem seen while running, with what to do."""
+
+    kind: str
+    message: str
+    fix: str
+
+
+@dataclass
+class RunView:
+    """Everything the monitor panels show, updated by `RunReader.poll()`."""
+
+    run_dir: Path
+    state: str = "unknown"
+    cause: str | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+    start: dict[str, Any] = field(default_factory=dict)
+    last_log: dict[str, Any] = field(default_factory=dict)
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    eval_loss: list[tuple[int, float]] = field(default_factory=list)
+    learning_rate: list[tuple[int, float]] = field(default_factory=list)
+    grad_norm: list[tuple[int, float]] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    saves: list[str] = field(default_factory=list)
+    system: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] = field(default_factory=dict)
+    end: dict[str, Any] = field(default_factory=dict)
+    log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
+    alerts: list[Alert] = field(default_factory=list)
+    _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
+
+    # ------------------------------------------------------------------------------------ derived
+    @property
+    def step(self) -> int:
+        return int(self.last_log.get("step") or self.end.get("step") or self.start.get("step") or 0)
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.last_log.get("max_steps") or self.start.get("max_steps") or 0)
+
+    def tokens_per_second(self) -> float | None:
+        if len(self._rate) < 2:
+            return None
+        (t0, _, n0), (t1, _, n1) = self._rate[0], self._rate[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 and n1 > n0 else None
+
+    def seconds_per_step(self) -> float | None:
+        if len(self._rate) < 2:
+            return None
+        (t0, s0, _), (t1, s1, _) = self._rate[0], self._rate[-1]
+        return (t1 - t0) / (s1 - s0) if s1 > s0 else None
+
+    def samples_per_second(self) -> float | None:
+        sps = self.seconds_per_step()
+        bs = (self.start.get("batch_size") or 0) * (self.start.get("gradient_accumulation_steps") or 1) * (self.start.get("world_size") or 1)
+        return bs / sps if sps and bs else None
+
+    def eta_seconds(self) -> float | None:
+        sps = self.seconds_per_step()
+        if sps is None or not self.max_steps or self.state not in ("running", "starting", "stopping"):
+            return None
+        return max(0.0, sps * (self.max_steps - self.step))
+
+    # ------------------------------------------------------------------------------------ updates
+    def add(self, ev: dict[str, Any], live: bool) -> None:
+        kind = ev.get("type")
+        if kind == "log":
+            self.last_log = ev
+            step = ev.get("step", 0)
+            for name, series in (("loss", self.loss), ("learning_rate", self.learning_rate), ("grad_norm", self.grad_norm)):
+                v = ev.get(name)
+                if isinstance(v, int | float) and math.isfinite(v):
+                    series.append((step, float(v)))
+            if live and isinstance(ev.get("num_input_tokens_seen"), int | float):
+                self._rate.append((ev.get("time", time.time()), step, float(ev["num_input_tokens_seen"])))
+            if live:
+                self._check_health(ev)
+        elif kind == "eval":
+            self.evals.append(ev)
+            if isinstance(ev.get("loss"), int | float):
+                self.eval_loss.append((ev.get("step", 0), float(ev["loss"])))
+        elif kind == "start":
+            self.start = ev
+            self.end = {}
+            self._rate.clear()
+        elif kind == "save":
+            self.saves.append(ev.get("checkpoint", ""))
+        elif kind == "gpu":
+            self.system = ev
+            if live:
+                self._check_idle(ev)
+        elif kind == "error":
+            self.error = ev
+        elif kind == "end":
+            self.end = ev
+
+    def _alert(self, kind: str, message: str, fix: str) -> None:
+        if not any(a.kind == kind for a in self.alerts):
+            self.alerts.append(Alert(kind, message, fix))
+
+    def _check_health(self, ev: dict[str, Any]) -> None:
+        if ev.get("nonfinite"):
+            self._alert("nan", f"{', '.join(ev['nonfinite'])} is NaN or inf at step {ev.get('step')}",
+                        "lower training.learning_rate, set training.max_grad_norm: 1.0, or use bf16 instead of fp16")
+        recent = [v for _, v in self.loss[-5:]]
+        if len(recent) == 5 and all(v == 0.0 for v in recent):
+            self._alert("zero-loss", "the loss has been exactly 0 for 5 logs: every label may be masked (-100)",
+                        "check the token preview: are any tokens trained? (format, columns, chat template)")
+        norms = [v for _, v in self.grad_norm[-20:-1]]
+        g = ev.get("grad_norm")
+        if isinstance(g, int | float) and len(norms) >= 5:
+            median = sorted(norms)[len(norms) // 2]
+            if median > 0 and g > 10 * median:
+                self._alert("grad-spike", f"grad norm {g:.3g} at step {ev.get('step')} is over 10x its recent median ({median:.3g})",
+                            "lower training.learning_rate or set training.max_grad_norm (clipping)")
+
+    def _check_idle(self, ev: dict[str, Any]) -> None:
+        for gpu in ev.get("gpus") or []:
+            if gpu.get("util", 100) < 5 and gpu.get("mem_used_gib", 0) > 1 and self.state == "running":
+                self._alert("gpu-idle", f"GPU {gpu.get('index')} holds {gpu['mem_used_gib']} GiB but is {gpu['util']}% busy",
+                            "the data path may be the bottleneck (raise dataloader_num_workers), or the process is stuck")
+
+    def stalled(self, now: float, after: float = 600.0) -> bool:
+        """No event for `after` seconds while running."""
+        last = max(self.last_log.get("time") or 0, self.start.get("time") or 0)
+        return self.state == "running" and last > 0 and now - last > after
+
+
+# ------------------------------------------------------------------------------------- diagnosis
+CAUSES = [
+    (re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory", re.I), "out of memory",
+     "lower training.per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), "
+     "set training.gradient_checkpointing: true, lower training.max_length, or use LoRA / QLoRA (model.quantization: 4bit)"),
+    (re.compile(r"NCCL|ProcessGroup|c10d|Connection reset by peer", re.I), "a communication (NCCL) failure between processes",
+     "check that every GPU is visible and healthy (nvidia-smi), set NCCL_DEBUG=INFO to see which link failed, or try NCCL_P2P_DISABLE=1"),
+    (re.compile(r"chat template|apply_chat_template|jinja", re.I), "a chat template error",
+     "check the token preview; set model.chat_template (chatml, plain, or your own Jinja)"),
+    (re.compile(r"dataset row|JSONDecodeError|ArrowInvalid|KeyError: '|column", re.I), "a dataset error",
+     "check the row named above, the format and dataset.columns; `tunewiz preview` shows what the trainer receives"),
+]
+
+
+def diagnose(message: str, traceback: str = "") -> tuple[str, str] | None:
+    """(likely cause, fix) for a failure message and traceback, or None."""
+    text = f"{message}\n{traceback}"
+    for pattern, cause, fix in CAUSES:
+        if pattern.search(text):
+            return cause, fix
+    return None
+
+
+# ---------------------------------------------------------------------------------------- reader
+class RunReader:
+    """Follows one run directory: `poll()` reads only what is new since the last call."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.view = RunView(self.run_dir)
+        self._events_offset = 0
+        self._log_offset = 0
+        self._attached = False
+
+    def poll(self) -> RunView:
+        if not self._attached:
+            self._attach()
+        else:
+            events, self._events_offset = rundir.read_events(self.run_dir, self._events_offset)
+            for ev in events:
+                self.view.add(ev, live=True)
+        self._read_log()
+        status = rundir.read_status(self.run_dir)
+        self.view.status = status
+        self.view.state, self.view.cause = runs.effective_state(self.run_dir, status, [self.view.end] if self.view.end else [])
+        return self.view
+
+    def _attach(self) -> None:
+        """Sampled history + every rare event, then the last 64 KiB read exactly (costs the same for any length)."""
+        self._attached = True
+        path = self.run_dir / rundir.EVENTS
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        tail_from = 0
+        if size > 65536:
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                nl = mm.find(b"\n", size - 65536)
+                tail_from = nl + 1 if nl >= 0 else size
+                starts = {0}
+                for pos in range(tail_from // HISTORY_POINTS or 1, tail_from, tail_from // HISTORY_POINTS or 1):
+                    nl = mm.find(b"\n", pos, tail_from)
+                    if nl >= 0 and nl + 1 < tail_from:
+                        starts.add(nl + 1)
+                for m in RARE.finditer(mm, 0, tail_from):
+                    starts.add(mm.rfind(b"\n", 0, m.start()) + 1)
+                for start in sorted(starts):
+                    ev = _line_at(mm, start)
+                    if ev:
+                        self.view.add(ev, live=False)
+        events, self._events_offset = rundir.read_events(self.run_dir, tail_from)
+        for ev in events:  # read exactly: rates and health checks from here on
+            self.view.add(ev, live=True)
+        try:
+            self._log_offset = max(0, (self.run_dir / rundir.STDOUT).stat().st_size - 32768)
+        except OSError:
+            self._log_offset = 0
+
+    def _read_log(self) -> None:
+        try:
+            with open(self.run_dir / rundir.STDOUT, "rb") as f:
+                f.seek(self._log_offset)
+                chunk = f.read()
+        except OSError:
+            return
+        end = chunk.rfind(b"\n") + 1
+        if not end:
+            return
+        self._log_offset += end
+        for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
+            self.view.log_tail.append(line.rsplit("\r", 1)[-1])
+
+
+def _line_at(mm: mmap.mmap, start: int) -> dict[str, Any] | None:
+    end = mm.find(b"\n", start)
+    if end < 0:
+        return None
+    try:
+        return json.loads(mm[start:end])
+    except ValueError:
+        return None

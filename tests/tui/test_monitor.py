@@ -1,0 +1,118 @@
+"""The monitor, fed recorded run directories (running, finished, failed with OOM) and a live file."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import Static
+
+from engine import rundir
+from engine.monitor import RunReader
+from tui.screens.monitor import MonitorScreen
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "runs"
+
+
+def recorded(tmp_path, name, live=False):
+    """A copy of a recorded run directory; `live` makes its process this test's own (so it reads as running)."""
+    d = tmp_path / "sentiment"
+    shutil.copytree(RECORDED / name, d)
+    if live:
+        rundir.update_status(d, pid=os.getpid())
+    return d
+
+
+class Host(App):
+    def __init__(self, run_dir, interval=0.0):
+        super().__init__()
+        self.run_dir, self.interval = run_dir, interval
+
+    def on_mount(self):
+        self.push_screen(MonitorScreen(self.run_dir, interval=self.interval))
+
+
+def text(app, wid):
+    return str(app.screen.query_one(wid, Static).render())
+
+
+async def test_finished_run_shows_its_whole_history(tmp_path):
+    app = Host(recorded(tmp_path, "finished"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        view = app.screen.reader.view
+        assert view.state == "finished" and view.step == 24 and len(view.loss) == 24 and len(view.eval_loss) == 3
+        assert "step 24/24" in text(app, "#mon-eta")
+        metrics = text(app, "#mon-metrics")
+        assert "eval accuracy" in metrics and "eval f1" in metrics
+
+
+async def test_running_run_follows_new_events_from_its_offset(tmp_path):
+    run = recorded(tmp_path, "running", live=True)
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.reader.view.state == "running" and screen.reader.view.step == 14
+        assert "GPU0  97% 31.4/140G 61C 512.3W" in text(app, "#mon-system")
+        offset = screen.reader._events_offset
+        with open(run / "events.jsonl", "a") as f:
+            f.write(json.dumps({"v": 1, "type": "log", "time": 2e9, "step": 15, "max_steps": 24, "loss": 0.5,
+                                "learning_rate": 1e-4, "grad_norm": 1.0, "epoch": 1.25}) + "\n")
+            f.write('{"v": 1, "type": "log", "step": 16')  # half-written line: waits for its end
+        screen.refresh_view()
+        await pilot.pause()
+        assert screen.reader.view.step == 15 and "step 15/24" in text(app, "#mon-eta")
+        assert screen.reader._events_offset > offset
+        with open(run / "events.jsonl", "a") as f:
+            f.write(', "loss": 0.4, "max_steps": 24}\n')
+        screen.refresh_view()
+        assert screen.reader.view.step == 16
+
+
+async def test_failed_oom_run_names_the_cause_and_the_fix(tmp_path):
+    app = Host(recorded(tmp_path, "failed-oom"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        alerts = text(app, "#mon-alerts")
+        assert "Failed:" in alerts and "CUDA out of memory" in alerts
+        assert "likely cause: out of memory" in alerts and "per_device_train_batch_size" in alerts
+
+
+async def test_process_gone_without_end_reads_failed(tmp_path):
+    run = recorded(tmp_path, "running")  # pid 999999: no such process
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.reader.view.state == "failed"
+        assert "gone without an end event" in text(app, "#mon-alerts")
+
+
+async def test_injected_reader_drives_the_panels(tmp_path):
+    class FakeReader:
+        def __init__(self):
+            self.inner = RunReader(recorded(tmp_path, "running", live=True))
+            self.view = self.inner.view
+
+        def poll(self):
+            view = self.inner.poll()
+            view.add({"type": "log", "step": 15, "max_steps": 24, "loss": None, "nonfinite": ["loss"], "grad_norm": 1.0}, live=True)
+            return view
+
+    class FakeHost(App):
+        def on_mount(self):
+            self.push_screen(MonitorScreen(tmp_path, reader=FakeReader(), interval=0))
+
+    app = FakeHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "loss is NaN or inf at step 15" in text(app, "#mon-alerts")
+
+
+@pytest.mark.parametrize("name", ["running", "finished", "failed-oom"])
+def test_snapshot_monitor(snap_compare, tmp_path, name, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = recorded(tmp_path, name, live=name == "running")
+    assert snap_compare(Host(run, interval=0), terminal_size=(80, 24))

@@ -1,0 +1,200 @@
+"""The run monitor: live panels fed by a run directory (the only interface to the training process).
+
+Loss and eval loss plotted over steps, learning rate, grad norm, tokens/s, samples/s, epoch, progress
+with ETA, GPU (or CPU/RAM) stats, health alerts, the failure cause with a fix, and the raw log tail.
+The reader is injected (`reader=`), so tests feed recorded run directories.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Log, ProgressBar, Static
+from textual_plotext import PlotextPlot
+
+from engine.monitor import RunReader, RunView, diagnose
+
+
+class MonitorScreen(Screen):
+    """Follows one run; quitting leaves the run going."""
+
+    CSS_PATH = "monitor.tcss"
+    BINDINGS = [
+        Binding("s", "stop", "Stop (twice: kill)"),
+        Binding("r", "resume", "Resume"),
+        Binding("q", "app.quit", "Quit (run continues)"),
+    ]
+
+    def __init__(self, run_dir: str | Path, reader: Any = None, interval: float = 1.0, **kw: Any):
+        super().__init__(**kw)
+        self.run_dir = Path(run_dir)
+        self.reader = reader or RunReader(self.run_dir)
+        self.interval = interval
+        self._shown_lines = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="mon-title")
+        with Horizontal(id="mon-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="mon-progress")
+            yield Static("", id="mon-eta")
+        with Horizontal(id="mon-main"):
+            yield PlotextPlot(id="mon-plot")
+            with Vertical(id="mon-side"):
+                yield Static("", id="mon-metrics")
+                yield Static("", id="mon-system")
+        yield Static("", id="mon-alerts")
+        yield Log(max_lines=500, id="mon-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+        if self.interval:
+            self.set_interval(self.interval, self.refresh_view)
+
+    # ------------------------------------------------------------------------------------- panels
+    def refresh_view(self) -> None:
+        view = self.reader.poll()
+        self._title(view)
+        self._progress(view)
+        self._plot(view)
+        self._metrics(view)
+        self._system(view)
+        self._alerts(view)
+        self._log(view)
+
+    def _title(self, view: RunView) -> None:
+        colour = {"running": "green", "finished": "blue", "failed": "red", "stopped": "yellow", "stopping": "yellow"}.get(view.state, "white")
+        model = view.start.get("model", "")
+        self.query_one("#mon-title", Static).update(
+            f"[b]{self.run_dir.name}[/] · [{colour}]{view.state}[/] · {model} · [dim]{view.start.get('device', '')}[/]")
+
+    def _progress(self, view: RunView) -> None:
+        bar = self.query_one("#mon-progress", ProgressBar)
+        if view.max_steps:
+            bar.update(total=view.max_steps, progress=view.step)
+        eta = view.eta_seconds()
+        self.query_one("#mon-eta", Static).update(
+            f" step {view.step}/{view.max_steps or '?'}" + (f"  ETA {_dur(eta)}" if eta is not None else ""))
+
+    def _plot(self, view: RunView) -> None:
+        plot = self.query_one("#mon-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if view.loss:
+            xs, ys = zip(*view.loss, strict=True)
+            plt.plot(list(xs), list(ys), label="loss", marker="braille")
+        if view.eval_loss:
+            xs, ys = zip(*view.eval_loss, strict=True)
+            plt.scatter(list(xs), list(ys), label="eval loss", marker="dot")
+        plt.title("loss")
+        plt.xlabel("step")
+        plot.refresh()
+
+    def _metrics(self, view: RunView) -> None:
+        log = view.last_log
+        rows = [
+            ("loss", _num(log.get("loss"))),
+            ("eval loss", _num(view.eval_loss[-1][1]) if view.eval_loss else "-"),
+            ("learning rate", _num(log.get("learning_rate"), ".2e")),
+            ("grad norm", _num(log.get("grad_norm"))),
+            ("tokens/s", _num(view.tokens_per_second(), ",.0f")),
+            ("samples/s", _num(view.samples_per_second(), ".2f")),
+            ("epoch", _num(log.get("epoch"), ".2f")),
+        ]
+        last_eval = view.evals[-1] if view.evals else {}
+        for key in ("accuracy", "f1"):
+            if isinstance(last_eval.get(key), int | float):
+                rows.append((f"eval {key}", _num(last_eval[key])))
+        self.query_one("#mon-metrics", Static).update("\n".join(f"{k:<14}{v:>12}" for k, v in rows))
+
+    def _system(self, view: RunView) -> None:
+        s = view.system
+        if not s:
+            self.query_one("#mon-system", Static).update("[dim]no system reading yet[/]")
+            return
+        lines = []
+        for g in s.get("gpus") or []:
+            extra = "".join(f" {g[k]}{u}" for k, u in (("temp_c", "C"), ("power_w", "W")) if k in g)
+            lines.append(f"GPU{g['index']} {g['util']:>3}% {g['mem_used_gib']:.1f}/{g['mem_total_gib']:.0f}G{extra}")
+        if not lines:
+            lines.append(f"CPU {s.get('cpu_percent', 0):.0f}%  RAM {s.get('ram_used_gib', 0):.1f}/{s.get('ram_total_gib', 0):.0f} GiB")
+        self.query_one("#mon-system", Static).update("\n".join(lines))
+
+    def _alerts(self, view: RunView) -> None:
+        box = self.query_one("#mon-alerts", Static)
+        parts = []
+        if view.state == "failed":
+            message = view.error.get("message") or view.cause or "the run failed"
+            parts.append(f"[b red]Failed:[/] {message}")
+            found = diagnose(message, view.error.get("traceback", "") + "\n".join(view.log_tail))
+            if found:
+                parts.append(f"[b]likely cause:[/] {found[0]}. [b]fix:[/] {found[1]}")
+            if view.saves:
+                parts.append(f"r resumes from {view.saves[-1]}")
+            where = [ln.strip() for ln in (view.error.get("traceback") or "").splitlines() if ln.strip().startswith("File ")]
+            if where:
+                parts.append(f"[dim]last frame: {where[-1][:150]}[/]")
+        elif view.state == "stopped":
+            parts.append(f"[yellow]Stopped[/] at step {view.step}" + (f"; {view.saves[-1]} saved: r resumes" if view.saves else ""))
+        for a in view.alerts:
+            parts.append(f"[b yellow]! {a.message}[/]\n  fix: {a.fix}")
+        box.update("\n".join(parts))
+        box.display = bool(parts)
+
+    def _log(self, view: RunView) -> None:
+        log = self.query_one("#mon-log", Log)
+        lines = list(view.log_tail)
+        new = lines[self._shown_lines:] if len(lines) >= self._shown_lines else lines
+        if new:
+            log.write_lines(new)
+        self._shown_lines = len(lines)
+
+    # ------------------------------------------------------------------------------------ control
+    def action_stop(self) -> None:
+        from engine import runs
+        from engine.errors import TunewizError
+
+        try:
+            what = runs.stop(self.run_dir)
+        except TunewizError as e:
+            self.notify(e.problems[0].what, severity="warning")
+            return
+        self.notify("Stopping: a checkpoint at the end of this step (s again kills it)" if what == "stopping" else "Killed the run",
+                    severity="warning")
+
+    def action_resume(self) -> None:
+        if self.reader.view.state in ("running", "starting", "stopping"):
+            self.notify("The run is still going", severity="warning")
+            return
+        self.notify("Resuming from the last checkpoint...")
+        self._resume()
+
+    @work(thread=True, exclusive=True, group="resume")
+    def _resume(self) -> None:
+        from engine import config, launch, preflight
+        from engine.errors import TunewizError
+
+        try:
+            cfg = config.load(self.run_dir / "config.yaml")
+            cfg.training["output_dir"] = str(self.run_dir)
+            launch.prepare_run_dir(self.run_dir, overwrite=False, resume=True)
+            cfg.training = preflight.check(cfg).training
+            launch.start(cfg, str(self.run_dir / "config.yaml"), resume=True, command=["tunewiz", "resume", str(self.run_dir)])
+        except TunewizError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+
+
+def _num(v: Any, fmt: str = ".4f") -> str:
+    return format(v, fmt) if isinstance(v, int | float) else "-"
+
+
+def _dur(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
