@@ -116,3 +116,32 @@ def test_snapshot_monitor(snap_compare, tmp_path, name, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = recorded(tmp_path, name, live=name == "running")
     assert snap_compare(Host(run, interval=0), terminal_size=(80, 24))
+
+
+async def test_stop_key_signals_the_run_and_a_second_press_kills_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    run = recorded(tmp_path, "running")
+    # a stand-in training process in its own session that ignores the first SIGTERM (as the trainer does
+    # until the end of its step)
+    proc = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, lambda *a: None); time.sleep(60)"],
+                            start_new_session=True)
+    try:
+        time.sleep(0.3)
+        rundir.update_status(run, pid=proc.pid, pgid=proc.pid)
+        app = Host(run)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause()
+            assert rundir.read_status(run)["state"] == "stopping" and proc.poll() is None
+            app.screen.refresh_view()
+            await pilot.press("s")
+            await pilot.pause()
+            assert proc.wait(timeout=10) == -9
+            assert rundir.read_status(run)["state"] == "failed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
