@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import signal
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
@@ -42,9 +43,11 @@ class EventsCallback(TrainerCallback):
 
 
 class StopCallback(TrainerCallback):
-    """On the first SIGTERM/SIGINT: save a checkpoint at the end of the current step and stop."""
+    """On SIGTERM/SIGINT or a STOP file in the run directory: save a checkpoint at the end of the current
+    step and stop. With several processes they agree (all-reduce) so that all stop at the same step."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_file: Path | None = None) -> None:
+        self.stop_file = stop_file
         self.requested = False
         self.in_loop = False
 
@@ -61,7 +64,17 @@ class StopCallback(TrainerCallback):
         self.in_loop = True
 
     def on_step_end(self, args, state, control, **kw):
-        if self.requested:
+        flag = self.requested or bool(self.stop_file and self.stop_file.exists())
+        if args.world_size > 1:
+            import torch
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                t = torch.tensor([int(flag)], device=args.device)
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                flag = bool(t.item())
+        if flag:
+            self.requested = True
             control.should_save = True
             control.should_training_stop = True
         return control

@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach")
+COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("  " + line)
     cfg.training = checked.training
     launch.prepare_run_dir(run_dir, overwrite=args.overwrite, resume=args.resume)
-    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]])
+    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]], plan=checked.launch)
     print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
     if args.detach:
         print(f"detached: it keeps running after you log out. Stop it with: kill -TERM {proc.pid}")
@@ -158,7 +158,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     launch.prepare_run_dir(run_dir, overwrite=False, resume=True)
     checked = preflight.check(cfg)
     cfg.training = checked.training
-    run_dir, proc = launch.start(cfg, str(run_dir / "config.yaml"), resume=True, command=["tunewiz", *sys.argv[1:]])
+    run_dir, proc = launch.start(cfg, str(run_dir / "config.yaml"), resume=True, command=["tunewiz", *sys.argv[1:]],
+                                 plan=checked.launch)
     print(f"resumed {run_dir.name} from {launch.rundir.last_checkpoint(run_dir).name} (pid {proc.pid})", flush=True)
     if args.detach:
         return 0
@@ -172,6 +173,14 @@ def cmd_attach(args: argparse.Namespace) -> int:
     from tui.monitor_app import MonitorApp
 
     MonitorApp(runs.find(args.run)).run()
+    return 0
+
+
+def cmd_slurm(args: argparse.Namespace) -> int:
+    from engine import distributed
+
+    cfg, source = load_cfg(args)
+    print(distributed.slurm_script(cfg, source, args.gpus_per_node), end="")
     return 0
 
 
@@ -250,6 +259,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attach", help="open the live monitor of a run (finished and failed runs show their history)")
     p.add_argument("run", help="run name or directory")
     p.set_defaults(func=cmd_attach)
+    p = sub.add_parser("slurm", help="print a SLURM batch script that runs a preset on launch.num_machines nodes")
+    with_preset(p)
+    p.add_argument("--gpus-per-node", type=int, default=None)
+    p.set_defaults(func=cmd_slurm)
     sub.add_parser("models", help="list the demo models and models in the HF cache").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the shipped presets").set_defaults(func=cmd_presets)
     return ap

@@ -84,6 +84,32 @@ class DatasetSection(Section):
         return v
 
 
+class LaunchSection(Section):
+    processes: int | Literal["auto"] = "auto"
+    """Processes on this machine: auto = one per visible GPU (one on CPU); on CPU, N > 1 runs N gloo processes."""
+    gpus: list[int] | None = None
+    """GPU indices to use (null = all visible)."""
+    strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
+    """How processes share the work: ddp (a full copy per GPU, best for LoRA), fsdp or DeepSpeed ZeRO (sharded, for big full fine-tunes)."""
+    offload: bool = False
+    """Offload optimizer states (and ZeRO-3/FSDP parameters) to CPU memory: fits bigger models, runs slower."""
+    num_machines: int = 1
+    """Machines in the job; each runs the same command with its own machine_rank."""
+    machine_rank: int = 0
+    """This machine's rank (0 = the main machine)."""
+    main_address: str | None = None
+    """Address of machine 0, reachable from every machine (several machines only)."""
+    main_port: int = 29500
+    """A free TCP port on machine 0 for the processes to meet."""
+
+    @field_validator("num_machines", "main_port")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be at least 1")
+        return v
+
+
 class Config(Section):
     """A whole preset."""
 
@@ -95,6 +121,8 @@ class Config(Section):
     """peft.LoraConfig fields plus `enabled` (false = full fine-tuning)."""
     training: dict[str, Any] = Field(default_factory=dict)
     """trl.SFTConfig / transformers.TrainingArguments fields."""
+    launch: LaunchSection = Field(default_factory=LaunchSection)
+    """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
 
     @property
     def lora_enabled(self) -> bool:
@@ -106,8 +134,8 @@ class Config(Section):
 
 
 LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
-SECTIONS = {"version", "model", "dataset", "lora", "training"}
-_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection}
+SECTIONS = {"version", "model", "dataset", "lora", "training", "launch"}
+_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection}
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -188,7 +216,7 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         raw_lora = {"enabled": False} if "lora" in data else {}
     if raw_lora is False:
         raw_lora = {"enabled": False}
-    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset")}
+    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch")}
     cfg = None
     try:
         cfg = Config.model_validate(base)
@@ -213,7 +241,7 @@ def _check_sections(data: dict[str, Any], source: str):
         if key not in SECTIONS:
             hint = did_you_mean(key, SECTIONS)
             yield Problem(f"{source}: {key}", "unknown section" + (f"; {hint}" if hint else ""), f"sections are {', '.join(sorted(SECTIONS))}")
-    for key in ("model", "dataset", "training"):
+    for key in ("model", "dataset", "training", "launch"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             yield Problem(f"{source}: {key}", "must be a mapping of keys", f"write it as\n{key}:\n  key: value")
 
@@ -366,6 +394,9 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     out["dataset"] = cfg.dataset.model_dump()
     out["lora"] = dict(cfg.lora)
     out["training"] = dict(cfg.training)
+    launch = cfg.launch.model_dump(exclude_defaults=True)
+    if launch:
+        out["launch"] = launch
     return out
 
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from engine import config, rundir, runs
 from engine.errors import TunewizError
 
@@ -63,15 +65,25 @@ def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
     return path
 
 
-def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
-    """Write config and status, start `python -m engine.train RUN_DIR` in a new session; returns at once."""
+def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None,
+          plan: Any = None) -> tuple[Path, subprocess.Popen]:
+    """Write config and status, start the training process(es) in a new session; returns at once.
+
+    `plan` (engine.distributed.LaunchPlan) picks the launcher; without it, one process."""
+    from engine import distributed
+
     run_dir = Path(cfg.training["output_dir"])
+    plan = plan or distributed.LaunchPlan("python", 1, 1, [])
     # on resume too: the continuation runs with this config (--set may have changed, say, max_steps)
     write_config(cfg, run_dir, source)
-    worker = [sys.executable, "-m", "engine.train", str(run_dir)] + (["--resume"] if resume else [])
+    if plan.accelerate_config:
+        (run_dir / distributed.ACCELERATE_CONFIG).write_text(yaml.safe_dump(plan.accelerate_config, sort_keys=False))
+    (run_dir / rundir.STOP).unlink(missing_ok=True)
+    worker = plan.command(run_dir, resume, cfg.launch)
     rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source,
                          command=shlex.join(command or sys.argv), worker=shlex.join(worker), versions=rundir.versions(),
-                         started=time.time(), resumed=resume, error=None)
+                         started=time.time(), resumed=resume, error=None, launcher=plan.launcher,
+                         world_size=plan.world_size, gpus=plan.gpus)
     (run_dir / rundir.EVENTS).touch()  # readers may open it before the process writes its first event
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(run_dir / rundir.STDOUT, "ab") as log:
@@ -82,20 +94,26 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
     return run_dir, proc
 
 
-def stop(run_dir: Path, pid: int, force: bool = False) -> None:
-    """First stop: SIGTERM (checkpoint and exit). Forced: SIGKILL to the whole process group."""
+def stop(run_dir: Path, force: bool = False) -> None:
+    """First stop: a STOP file (every process checks it at the end of each step, saves a checkpoint and exits);
+    a single process also gets SIGTERM. Forced: SIGKILL to the whole process group (launcher and workers)."""
+    status = rundir.read_status(run_dir)
+    pgid = status.get("pgid") or status.get("pid")
     if force:
         try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, TypeError):
             pass
         rundir.update_status(run_dir, state="failed", error="killed by a second stop")
         return
+    (run_dir / rundir.STOP).touch()
     rundir.update_status(run_dir, state="stopping")
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    if status.get("world_size", 1) == 1:
+        # a launcher (torchrun, accelerate) would kill its workers on SIGTERM instead of letting them save
+        try:
+            os.kill(status["pid"], signal.SIGTERM)
+        except (ProcessLookupError, KeyError, TypeError):
+            pass
 
 
 def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
@@ -146,9 +164,9 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
             stops += 1
             if stops == 1:
                 print("\nstopping: a checkpoint is saved at the end of this step (Ctrl-C again kills it)", file=out, flush=True)
-                stop(run_dir, proc.pid)
+                stop(run_dir)
             else:
                 print("\nkilling the training process group", file=out, flush=True)
-                stop(run_dir, proc.pid, force=True)
+                stop(run_dir, force=True)
                 proc.wait()
                 return "failed"

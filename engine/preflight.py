@@ -29,6 +29,7 @@ class Checked:
     tokenizer: Any
     raw: Any
     plan: Any
+    launch: Any = None  # engine.distributed.LaunchPlan
 
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
@@ -52,17 +53,25 @@ class Checked:
         lines.append(f"training  {steps}, lr {a.learning_rate:g}, batch {a.per_device_train_batch_size} x accum {a.gradient_accumulation_steps}")
         precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
         lines.append(f"device    {', '.join(hw['devices']) or 'cpu'} ({precision})")
+        if self.launch is not None and self.launch.world_size > 1:
+            from engine.distributed import batch_lines
+
+            lines.append(f"launch    {self.launch.launcher}, {self.launch.world_size} processes, {self.cfg.launch.strategy}"
+                         + (f" on GPUs {','.join(map(str, self.launch.gpus))}" if self.launch.gpus else ""))
+            lines += batch_lines(self.cfg, self.launch)
         lines.append(f"output    {a.output_dir}")
         return lines
 
 
 def check(cfg: Config) -> Checked:
     """Raise TunewizError on the first layer of problems; never loads model weights."""
+    from engine import distributed
     from engine.data import formats, load, pipeline
 
     hw = build.hardware()
     training = build.resolve_training(cfg, hw)
     build.check_quantization(cfg, hw)
+    launch_plan = distributed.plan(cfg, hw)
     args = build.training_args(cfg, training)
     lora = build.lora_config(cfg)
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
@@ -82,7 +91,7 @@ def check(cfg: Config) -> Checked:
             raise
         except Exception as e:
             raise TunewizError.at(f"dataset row {i}", f"could not be prepared: {e}", "fix or remove that row") from e
-    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan)
+    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan, launch_plan)
 
 
 def _check_model_config(cfg: Config, path: str) -> None:

@@ -4,6 +4,7 @@
     events.jsonl   one JSON object a line, flushed per line, rank 0 only
     stdout.log     raw stdout/stderr of the training process
     status.json    state, pid / process group, command, library versions (replaced atomically)
+    STOP           present while a stop is asked for: every process saves and exits at the end of its step
     checkpoint-*/  the Trainer's checkpoints; final/ the adapter or model with its tokenizer
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 EVENT_VERSION = 1
 STATES = ("starting", "running", "stopping", "stopped", "finished", "failed")
-CONFIG, EVENTS, STDOUT, STATUS, FINAL = "config.yaml", "events.jsonl", "stdout.log", "status.json", "final"
+CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP = "config.yaml", "events.jsonl", "stdout.log", "status.json", "final", "STOP"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -124,5 +124,5 @@ def stop(run_dir: Path) -> str:
     state, _ = effective_state(run_dir, status)
     if state not in ("starting", "running", "stopping"):
         raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
-    launch.stop(run_dir, status["pid"], force=state == "stopping")
+    launch.stop(run_dir, force=state == "stopping")
     return "killed" if state == "stopping" else "stopping"

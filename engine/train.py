@@ -106,7 +106,7 @@ def run(run_dir: Path, resume: bool) -> str:
 
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
     events = rundir.EventLog(run_dir, enabled=is_main_process())
-    stop = StopCallback()
+    stop = StopCallback(run_dir / rundir.STOP)
     stop.install()
     sampler = None
     try:
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     resume = "--resume" in argv
     main_proc = is_main_process()
     if main_proc:
-        rundir.update_status(run_dir, state="running", pid=os.getpid(), pgid=os.getpgid(0))
+        # pid stays the launcher's (the process group leader that stop and kill address)
+        rundir.update_status(run_dir, state="running", worker_pid=os.getpid(), pgid=os.getpgid(0))
     try:
         state = run(run_dir, resume)
     except TunewizError as e:

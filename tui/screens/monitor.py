@@ -185,8 +185,10 @@ class MonitorScreen(Screen):
             cfg = config.load(self.run_dir / "config.yaml")
             cfg.training["output_dir"] = str(self.run_dir)
             launch.prepare_run_dir(self.run_dir, overwrite=False, resume=True)
-            cfg.training = preflight.check(cfg).training
-            launch.start(cfg, str(self.run_dir / "config.yaml"), resume=True, command=["tunewiz", "resume", str(self.run_dir)])
+            checked = preflight.check(cfg)
+            cfg.training = checked.training
+            launch.start(cfg, str(self.run_dir / "config.yaml"), resume=True, command=["tunewiz", "resume", str(self.run_dir)],
+                         plan=checked.launch)
         except TunewizError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
 
