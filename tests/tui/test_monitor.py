@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,17 @@ from tui.screens.monitor import MonitorScreen
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "runs"
 
 
-def recorded(tmp_path, name, live=False):
-    """A copy of a recorded run directory; `live` makes its process this test's own (so it reads as running)."""
+def recorded(tmp_path, name, live=False, fresh=True):
+    """A copy of a recorded run directory; `live` makes its process this test's own (so it reads as running),
+    `fresh` moves its event times so the last one is now (the gaps between them stay as recorded)."""
     d = tmp_path / "sentiment"
     shutil.copytree(RECORDED / name, d)
     if live:
         rundir.update_status(d, pid=os.getpid())
+        if fresh:
+            events = [json.loads(line) for line in (d / "events.jsonl").read_text().splitlines()]
+            shift = time.time() - events[-1]["time"]
+            (d / "events.jsonl").write_text("".join(json.dumps({**e, "time": e["time"] + shift}) + "\n" for e in events))
     return d
 
 
@@ -145,3 +151,11 @@ async def test_stop_key_signals_the_run_and_a_second_press_kills_it(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_no_progress_for_long_is_an_alert(tmp_path):
+    run = recorded(tmp_path, "running", live=True, fresh=False)  # its last event is long ago
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "no progress for over 10 minutes" in text(app, "#mon-alerts")

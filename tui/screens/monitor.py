@@ -7,6 +7,7 @@ The reader is injected (`reader=`), so tests feed recorded run directories.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,9 @@ class MonitorScreen(Screen):
                 parts.append(f"[dim]last frame: {where[-1][:150]}[/]")
         elif view.state == "stopped":
             parts.append(f"[yellow]Stopped[/] at step {view.step}" + (f"; {view.saves[-1]} saved: r resumes" if view.saves else ""))
+        if view.stalled(time.time()):
+            parts.append("[b yellow]! no progress for over 10 minutes[/]\n  fix: check the raw log below; the process may be "
+                         "stuck (a hung data loader or collective): stop it (s) and resume (r)")
         for a in view.alerts:
             parts.append(f"[b yellow]! {a.message}[/]\n  fix: {a.fix}")
         box.update("\n".join(parts))
