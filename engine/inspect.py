@@ -14,12 +14,14 @@ ENCODER_TYPES = {"bert", "roberta", "distilbert", "deberta", "deberta-v2", "elec
 
 @dataclass
 class Linear:
-    """All linear layers that share a name (q_proj, ...): their shape and how many there are."""
+    """All linear layers that share a name (q_proj, ...): the first one's shape, how many there are, and
+    the sum of in + out features over all of them (BERT's `dense` comes in three shapes)."""
 
     name: str
     in_features: int
     out_features: int
     count: int
+    in_plus_out: int = 0
 
 
 @dataclass
@@ -44,7 +46,7 @@ class ModelInfo:
         """Trainable LoRA parameters for rank r on the chosen layer names ('all-linear' = all but the output layer)."""
         chosen = [lin for lin in self.linears if lin.name != self.output_layer] if targets == "all-linear" else \
             [lin for lin in self.linears if lin.name in set(targets)]
-        return sum(r * (lin.in_features + lin.out_features) * lin.count for lin in chosen)
+        return sum(r * lin.in_plus_out for lin in chosen)
 
 
 def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: bool = False, task: str | None = None) -> ModelInfo:
@@ -92,6 +94,7 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
             short = name.rsplit(".", 1)[-1]
             lin = linears.setdefault(short, Linear(short, module.in_features, module.out_features, 0))
             lin.count += 1
+            lin.in_plus_out += module.in_features + module.out_features
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     output_layer = next((n.rsplit(".", 1)[-1] for n, m in model.named_modules() if out is not None and m is out), None)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config

@@ -41,6 +41,7 @@ class TunewizApp(App):
         # facts found by workers that later steps use (model inspection, dataset scan)
         self.model_info: Any = None
         self.dataset_info: Any = None
+        self.entering: str | None = None  # the step being switched to: it loads the config when it resumes
 
     def step_screens(self) -> dict[str, Any]:
         from tui.screens.dataset import DatasetScreen
@@ -54,22 +55,22 @@ class TunewizApp(App):
                 "lora": LoraScreen, "review": ReviewScreen}
 
     def on_mount(self) -> None:
+        from tui import heavy
+
+        heavy.warm_up()  # torch & co. load in the background while the first screen is already usable
         for name, cls in self.step_screens().items():
             self.install_screen(cls(name=name), name=name)
+        self.entering = "model"
         self.push_screen("model")
-        self.call_after_refresh(self._load_current)
-
-    def _load_current(self) -> None:
-        self.screen.load(self.cfg)  # type: ignore[attr-defined]
 
     @property
     def step(self) -> str:
         return getattr(self.screen, "STEP", "")
 
     def goto(self, step: str) -> None:
-        """Show a step (its widgets refilled from the config)."""
+        """Show a step (it refills its widgets from the config when it resumes)."""
+        self.entering = step
         self.switch_screen(step)
-        self.call_after_refresh(self._load_current)
 
     def _leave(self) -> bool:
         screen = self.screen
@@ -116,4 +117,4 @@ class TunewizApp(App):
         self.loaded_preset = config.to_dict(cfg)
         self.model_info = None
         self.dataset_info = None
-        self._load_current()
+        self.screen.load(cfg)  # type: ignore[attr-defined]

@@ -73,6 +73,13 @@ class StepScreen(Screen):
             event.stop()
             self.wizard.action_prev_step()
 
+    def on_screen_resume(self) -> None:
+        # each time the step is entered (first visit included, once mounted): refill from the config;
+        # not when a dialog on top of it closes (its edits are not stored yet)
+        if self.wizard.entering == self.STEP:
+            self.wizard.entering = None
+            self.load(self.cfg)
+
     def load(self, cfg: Config) -> None:
         """Fill the widgets from the config (called each time the step is shown)."""
 

@@ -1,7 +1,315 @@
-"""(placeholder being replaced)"""
+"""Step 2: the dataset. A bundled sample, a data file or folder under the working folder, or a hub id; a
+worker reads the first rows (at once, however big the file) and then counts them; the format is detected
+by the function training uses (engine.data.formats.detect) and can be corrected with a format, a column
+for each role, or a prompt/completion template; the eval split and a row limit finish the section."""
 
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine.config import Config
+from engine.data import formats, load, peek
+from engine.errors import Problem, TunewizError
+from tui import heavy
 from tui.step import StepScreen
+from tui.widgets.dataset_panels import FormatPanel, SourcePanel, SplitPanel, escape_template, quietly
+
+KINDS = [("Sample", "sample"), ("File", "file"), ("Hub", "hub")]
+PLACEHOLDERS = {"sample": "sample:NAME (or pick one below)", "file": "file or folder (pick below, or type + Enter)",
+                "hub": "hub id, e.g. tatsu-lab/alpaca (Enter reads it)"}
+PEEK_ROWS = 50
+Key = tuple[str, str | None, str]  # (path, hub config name, split): what was read
 
 
 class DatasetScreen(StepScreen):
     STEP = "dataset"
+    CSS_PATH = "dataset.tcss"
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "template", "Template")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._key: Key | None = None
+        self._reading = self._counting = False
+        self._names: list[str] = []
+        self._rows: peek.Rows = []
+        self._count: int | None = None
+        self._source_error: Problem | None = None
+        self._format: formats.Format | None = None
+        self._format_error: Problem | None = None
+        self._info: peek.DatasetInfo | None = None
+        self._mounted = self._load_waiting = False
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="dataset-body"):
+            with Horizontal(classes="row"):
+                yield Label("Data", classes="field-label")
+                yield Select(KINDS, allow_blank=False, compact=True, id="kind")
+                yield Input(compact=True, id="path")
+            with TabbedContent(id="tabs"):
+                with TabPane("Source", id="tab-source"):
+                    yield SourcePanel(initial="pick-sample", id="pickers")
+                with TabPane("Rows", id="tab-rows"):
+                    yield DataTable(zebra_stripes=True, cursor_type="row", id="rows")
+                with TabPane("Format", id="tab-format"):
+                    yield FormatPanel(id="format-panel")
+                with TabPane("Split", id="tab-split"):
+                    yield SplitPanel(id="split-panel")
+            yield Static("", id="summary")
+
+    def on_mount(self) -> None:
+        self._mounted = True
+        if self._load_waiting:
+            self.load(self.cfg)
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        if not self._mounted:  # app.goto may call this before the nested tabs are composed
+            self._load_waiting = True
+            return
+        ds = cfg.dataset
+        kind = _kind_of(ds.path)
+        quietly(self.query_one("#path", Input), ds.path)
+        self.query_one(SourcePanel).fill_hub(ds.name, ds.split)
+        quietly(self.query_one("#kind", Select), kind)
+        self._show_picker(kind)
+        self.query_one(FormatPanel).fill(ds.format, ds.columns, ds.template)
+        self.query_one(SplitPanel).fill(ds.eval_size, ds.max_rows)
+        key = self._typed_key()
+        if key != self._key:
+            self._read(key)
+        else:
+            self._detect()  # the task may have changed on the model step
+
+    def errors(self) -> list[str]:
+        if self._key is None or not self._key[0]:
+            return ["Dataset: pick a sample or a file, or type a hub id"]
+        if self._typed_key() != self._key:
+            return [f"Dataset: press Enter in the Data field to read {self._typed_key()[0] or 'a dataset'}"]
+        if self._reading:
+            return ["Dataset: still reading the first rows; a moment"]
+        if self._source_error:
+            return [f"Dataset: {self._source_error}"]
+        panel = self.query_one(FormatPanel)
+        problems = [f"Format: {self._format_error}"] if self._format_error else []
+        if panel.template_ticked and panel.template() is None:
+            problems.append("Template: write the completion, e.g. {output} (or untick the template)")
+        return problems + self.query_one(SplitPanel).problems()
+
+    def store(self, cfg: Config) -> None:
+        ds = cfg.dataset
+        path, name, split = self._typed_key()
+        ds.path, ds.name, ds.split = path, name, split
+        panel = self.query_one(FormatPanel)
+        ds.format, ds.columns, ds.template = panel.format, dict(panel.columns), panel.template()
+        ds.eval_size, ds.max_rows = self.query_one(SplitPanel).values()
+        f = self._format
+        self._info = peek.DatasetInfo(path, self._names, self._rows, f.name if f else None, f.reason if f else "",
+                                      dict(f.columns) if f else {}, self._count, name, split)
+        self.wizard.dataset_info = self._info
+
+    def _typed_key(self) -> Key:
+        path = self.query_one("#path", Input).value.strip()
+        if _kind_of(path) != "hub":
+            return path, None, "train"
+        return path, *self.query_one(SourcePanel).hub
+
+    # --------------------------------------------------------------------------------------- source
+    @on(Select.Changed, "#kind")
+    def _kind_changed(self, event: Select.Changed) -> None:
+        self._show_picker(str(event.value))
+
+    def _show_picker(self, kind: str) -> None:
+        self.query_one("#path", Input).placeholder = PLACEHOLDERS[kind]
+        self.query_one(SourcePanel).show(kind, tree=kind == "file" and self.is_current)
+
+    def on_screen_suspend(self) -> None:
+        self.query_one(SourcePanel).show(str(self.query_one("#kind", Select).value), tree=False)
+
+    def on_screen_resume(self) -> None:
+        self._show_picker(str(self.query_one("#kind", Select).value))
+
+    @on(SourcePanel.Picked)
+    def _picked(self, event: SourcePanel.Picked) -> None:
+        self._pick(event.spec)
+
+    @on(Input.Submitted, "#path, #hub-name, #hub-split")
+    def _typed(self, event: Input.Submitted) -> None:
+        self._pick(self.query_one("#path", Input).value.strip())
+
+    @on(Input.Changed, "#path, #hub-name, #hub-split")
+    def _editing(self) -> None:
+        if self._key is not None and self._typed_key() != self._key:
+            self.query_one("#summary", Static).update(f"[dim]Press Enter to read {escape(self._typed_key()[0])}.[/]")
+
+    def _pick(self, spec: str) -> None:
+        """The user chose a source: a new one starts with no mapping of its own."""
+        if self._key is not None and spec != self._key[0]:
+            self.query_one(FormatPanel).fill("auto", {}, None)
+        quietly(self.query_one("#path", Input), spec)
+        kind = _kind_of(spec)
+        if kind != self.query_one("#kind", Select).value:
+            quietly(self.query_one("#kind", Select), kind)
+            self._show_picker(kind)
+        self._read(self._typed_key())
+
+    def _read(self, key: Key) -> None:
+        self._key, self._reading, self._counting = key, bool(key[0]), False
+        self._names, self._rows, self._count, self._source_error = [], [], None, None
+        self.query_one("#rows", DataTable).clear(columns=True)
+        if not key[0]:
+            self.query_one("#summary", Static).update("[dim]Pick a sample or a file, or type a hub id.[/]")
+            return
+        self.query_one("#summary", Static).update(f"[dim]Reading the first rows of {escape(key[0])}...[/]")
+        self._read_worker(key)
+
+    @work(thread=True, exclusive=True, group="dataset-read")
+    def _read_worker(self, key: Key) -> None:
+        worker = get_current_worker()
+
+        def post(*args: Any) -> None:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(*args)
+
+        try:
+            if load.local_path(key[0]) is None:
+                heavy.ready()  # hub datasets stream through `datasets`
+                names, rows, count = peek.peek_hub(key[0], key[1], key[2], PEEK_ROWS)
+                post(self._show_head, key, names, rows, None, False)
+                post(self._show_count, key, count, None)
+                return
+            names, rows = peek.peek(key[0], PEEK_ROWS)
+        except Exception as e:  # TunewizError, or an unreadable file: shown, never a crash
+            post(self._show_head, key, [], [], _problem(e), False)
+            return
+        post(self._show_head, key, names, rows, None, True)
+        try:
+            count, problem = peek.count_rows(key[0], lambda: worker.is_cancelled), None
+        except Exception as e:
+            count, problem = None, _problem(e)
+        post(self._show_count, key, count, problem)
+
+    def _show_head(self, key: Key, names: list[str], rows: peek.Rows, problem: Problem | None, counting: bool) -> None:
+        if key != self._key:
+            return  # the user has moved on
+        self._reading, self._counting = False, counting
+        self._names, self._rows, self._source_error = names, rows, problem
+        table = self.query_one("#rows", DataTable)
+        width = max(10, min(60, 74 // max(1, len(names)) - 3))
+        table.add_columns(*(Text(n[:width]) for n in names))
+        table.add_rows([Text(_cell(row.get(n), width)) for n in names] for row in rows)
+        self._detect()
+
+    def _show_count(self, key: Key, count: int | None, problem: Problem | None) -> None:
+        if key != self._key:
+            return
+        self._counting, self._count = False, count
+        self._source_error = self._source_error or problem
+        if self._info is not None and self._info.path == key[0]:
+            self._info.row_count = count
+        self.query_one(SplitPanel).available = count
+        self.query_one(SplitPanel).check()
+        self._show_summary()
+
+    # --------------------------------------------------------------------------------------- format
+    @on(FormatPanel.Edited)
+    def _format_edited(self) -> None:
+        self._detect()
+
+    def action_template(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "tab-format"
+        self.query_one(FormatPanel).open_template(focus=True)
+
+    def _detect(self) -> None:
+        """Run the engine's format detection on the first rows with the current choices."""
+        self._format, self._format_error = None, None
+        if self._reading or self._source_error or not self._rows:
+            self._show_summary()
+            return
+        panel = self.query_one(FormatPanel)
+        try:
+            self._format = formats.detect(self._names, self._rows[0], panel.format, panel.columns, panel.template(),
+                                          self.cfg.model.task)
+        except TunewizError as e:
+            self._format_error = e.problems[0]
+            if self._format_error.where == "dataset.format" and not panel.template_ticked:
+                panel.open_template()  # undetectable: offer the template
+        fmt = panel.format if panel.format != "auto" else self._format.name if self._format else _guess_name(
+            self._names, self._rows[0], panel.columns)
+        panel.show_roles(fmt, list(formats.ROLES.get(fmt or "", {})), self._names)
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        box = self.query_one("#summary", Static)
+        if self._key is None or self._reading:
+            return
+        if self._source_error:
+            box.update(_red(self._source_error))
+            self._refresh_problems()
+            return
+        count = ("[dim]counting rows...[/]" if self._counting else _plural(self._count, "row") if self._count is not None
+                 else "row count unknown (streamed)")
+        lines = [f"[b]{escape(self._key[0])}[/]: {count}, {_plural(len(self._names), 'column')} (first {len(self._rows)} under Rows)"]
+        f = self._format
+        if f is not None:
+            lines.append(f"Format [b]{f.name}[/]: {escape(f.reason)}")
+            parts = ", ".join(f"{k}={escape_template(v)}" for k, v in (f.template or f.columns).items())
+            lines.append(f"[dim]{'template' if f.template else 'columns'}: {escape(parts)}[/]")
+        elif self._format_error:
+            lines.append(_red(self._format_error, " (ctrl+t: template)" if self._format_error.where == "dataset.format" else ""))
+        box.update("\n".join(lines))
+        self._refresh_problems()
+
+    @on(Input.Changed, "#eval-size, #max-rows")
+    def _refresh_problems(self) -> None:
+        """Problems shown by a refused Next follow the fixes (and go once all are fixed)."""
+        if self.query_one("#problems", Static).has_class("has-problems"):
+            self.show_problems(self.errors())
+
+
+def _kind_of(spec: str) -> str:
+    if spec.startswith("sample:"):
+        return "sample"
+    try:
+        return "hub" if spec and load.local_path(spec) is None else "file"
+    except TunewizError:
+        return "file"
+
+
+def _guess_name(names: list[str], row: dict[str, Any], columns: dict[str, str]) -> str | None:
+    """The format auto-detection picks, whatever the task (so its roles can be shown even when it clashes)."""
+    valid = {r: c for r, c in columns.items() if c in names}
+    for task in ("causal-lm", "sequence-classification"):
+        try:
+            return formats.detect(names, row, "auto", valid, None, task).name
+        except TunewizError:
+            continue
+    return None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _problem(e: Exception) -> Problem:
+    return e.problems[0] if isinstance(e, TunewizError) else Problem("", f"{type(e).__name__}: {e}")
+
+
+def _red(p: Problem, hint: str = "") -> str:
+    text = f"[b red]{escape(p.where + ': ' if p.where else '')}[/][red]{escape(p.what)}[/][dim]{escape(hint)}[/]"
+    return text + (f"\n[dim]fix: {escape(p.fix)}[/]" if p.fix else "")
+
+
+def _cell(value: Any, width: int) -> str:
+    text = value if isinstance(value, str) else "" if value is None else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\n", "⏎ ")
+    return text if len(text) <= width else text[: width - 1] + "…"

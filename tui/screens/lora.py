@@ -1,7 +1,278 @@
-"""(placeholder being replaced)"""
+"""Step 5: how the weights are trained. Full fine-tuning, LoRA or QLoRA (offered only where a CUDA GPU
+and bitsandbytes are), the LoRA rank, alpha, dropout and bias, the target modules picked from the
+model's own linear layers, and the trainable parameter count this gives for this model.
+"""
 
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import RadioButton, RadioSet, Static
+from textual.worker import get_current_worker
+
+from engine import config, fields
+from engine.config import Config
+from engine.paste import Pasted
+from tui import heavy
 from tui.step import StepScreen
+from tui.widgets.advanced import AdvancedFields
+from tui.widgets.field import Field, fmt, library_check
+from tui.widgets.paste_dialog import PasteDialog, store_other
+from tui.widgets.targets import TargetPicker, head_of
+
+METHODS = [("full", "Full fine-tuning"), ("lora", "LoRA"), ("qlora", "QLoRA (4-bit base + LoRA)")]
+SHOWN = ["r", "lora_alpha", "lora_dropout", "bias"]
+LABELS = {"r": "Rank r", "lora_alpha": "Alpha", "lora_dropout": "Dropout", "bias": "Bias"}
+# tunewiz's word after the library's (whose LoRA help texts are one or two words)
+MORE_HELP = {"r": "Higher r = more capacity and more trainable parameters; 8-64 is usual.",
+             "lora_alpha": "The update is scaled by lora_alpha / r; 2 x r is a common choice."}
+# LoraConfig fields that peft or tunewiz fill in themselves
+NOT_OFFERED = {"target_modules", "peft_type", "peft_version", "auto_mapping", "base_model_name_or_path", "revision",
+               "inference_mode", "runtime_config"}
 
 
 class LoraScreen(StepScreen):
     STEP = "lora"
+    CSS_PATH = "lora.tcss"
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", "Paste code", show=True)]
+
+    def compose_body(self) -> ComposeResult:
+        specs = fields.fields("lora")
+        with VerticalScroll(id="lora-body"):
+            yield Static("", id="paste-notes", markup=False)
+            with RadioSet(id="method", compact=True):
+                for key, label in METHODS:
+                    yield RadioButton(label, id=f"m-{key}", disabled=key == "qlora")
+            yield Static("QLoRA: checking for a CUDA GPU and bitsandbytes...", id="qlora-reason")
+            for key in SHOWN:
+                spec = specs[key]
+                choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
+                yield Field(key, LABELS[key], " ".join([spec["help"].rstrip(".") + ".", MORE_HELP.get(key, "")]).strip(),
+                            choices=choices, check=library_check("lora", key), id=f"f-{key}",
+                            placeholder=f"default {fmt(config.LORA_DEFAULTS.get(key, spec.get('default')))}")
+            yield TargetPicker(id="picker")
+            yield AdvancedFields("lora", [k for k in specs if k not in NOT_OFFERED and k not in SHOWN], id="advanced")
+        yield Static("", id="trainable")
+        yield Static("r, alpha, dropout: Tab to move; Space ticks a layer.", id="help", markup=False)
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._info: Any = None
+        self._info_error: str | None = None
+        self._quant = "none"
+        self._qlora_reason: str | None = "checking"
+        self._ready = False  # app.goto may ask for load() before the widgets are mounted
+        self._pending = False
+
+    def on_mount(self) -> None:
+        self._check_hardware()
+        self._ready = True
+        if self._pending:
+            self.load(self.cfg)
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        if not self._ready:
+            self._pending = True
+            return
+        lora = {**config.LORA_DEFAULTS, **cfg.lora}
+        self._quant = cfg.model.quantization
+        method = "full" if not cfg.lora_enabled else ("qlora" if self._quant == "4bit" else "lora")
+        self.query_one(f"#m-{method}", RadioButton).value = True
+        specs = fields.fields("lora")
+        for key in SHOWN:
+            self._field(key).set_text(fmt(lora.get(key, specs[key].get("default"))))
+        self._picker.set_targets(lora.get("target_modules") or "all-linear")
+        self.query_one("#advanced", AdvancedFields).load(cfg.lora)
+        info = self.wizard.model_info
+        if info is not None and info.ref == cfg.model.name_or_path and info.task == cfg.model.task:
+            self._show_model(info, None)
+        elif self._info is None or self._info.ref != cfg.model.name_or_path or self._info.task != cfg.model.task:
+            self._info = None
+            self.query_one("#trainable", Static).update(f"[dim]Reading the layers of {cfg.model.name_or_path} (no weights)...[/]")
+            self._inspect(cfg.model.name_or_path, cfg.model.task, cfg.model.trust_remote_code)
+        self._update()
+
+    @property
+    def method(self) -> str:
+        pressed = self.query_one("#method", RadioSet).pressed_button
+        return str(pressed.id).removeprefix("m-") if pressed is not None else "lora"
+
+    def errors(self) -> list[str]:
+        if self.method == "full":
+            return []
+        problems = [f.error for f in self.query(Field) if f.id != "adv-edit" and f.error]
+        problems += self._picker.problems()
+        problems += self.query_one("#advanced", AdvancedFields).result()[1]
+        return problems
+
+    def store(self, cfg: Config) -> None:
+        method = self.method
+        lora = dict(cfg.lora)
+        lora["enabled"] = method != "full"
+        if method != "full":
+            for key in SHOWN:
+                f = self._field(key)
+                if f.blank:
+                    lora.pop(key, None)
+                else:
+                    lora[key] = f.value
+            if lora.get("bias") == fields.fields("lora")["bias"]["default"] and "bias" not in cfg.lora:
+                lora.pop("bias")
+            lora["target_modules"] = self._picker.targets
+            adv = self.query_one("#advanced", AdvancedFields)
+            for key in adv.keys:
+                lora.pop(key, None)
+            lora.update(adv.result()[0])
+        cfg.lora = lora
+        if method == "qlora":
+            cfg.model.quantization = "4bit"
+        else:  # an 8-bit base from a preset stays with LoRA; full fine-tuning cannot train a quantized model
+            cfg.model.quantization = "8bit" if method == "lora" and self._quant == "8bit" else "none"
+        if self._info is not None and self.wizard.model_info is None:
+            self.wizard.model_info = self._info
+
+    # ------------------------------------------------------------------------------------ hardware
+    @work(thread=True, exclusive=True, group="lora-hardware")
+    def _check_hardware(self) -> None:
+        import importlib.util
+
+        try:
+            heavy.ready()
+            import torch
+
+            cuda = torch.cuda.is_available()
+        except ImportError:
+            cuda = False
+        if not cuda:
+            reason = "no CUDA GPU here (torch.cuda.is_available() is False)"
+        elif importlib.util.find_spec("bitsandbytes") is None:
+            reason = "bitsandbytes is not installed (pip install bitsandbytes)"
+        else:
+            reason = None
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_hardware, reason)
+
+    def _show_hardware(self, reason: str | None) -> None:
+        self._qlora_reason = reason
+        self.query_one("#m-qlora", RadioButton).disabled = reason is not None
+        self._update()
+
+    # --------------------------------------------------------------------------------------- model
+    @work(thread=True, exclusive=True, group="lora-inspect")
+    def _inspect(self, ref: str, task: str, trust_remote_code: bool) -> None:
+        from engine.errors import TunewizError
+        from engine.inspect import inspect_model
+
+        worker = get_current_worker()
+        try:
+            heavy.ready()
+            info = inspect_model(ref, trust_remote_code=trust_remote_code, task=task)
+            result: tuple[Any, str | None] = (info, None)
+        except TunewizError as e:
+            result = (None, e.problems[0].what)
+        except Exception as e:  # an unreadable model is shown, never a crash
+            result = (None, f"{type(e).__name__}: {e}")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_model, *result)
+
+    def _show_model(self, info: Any, error: str | None) -> None:
+        self._info, self._info_error = info, error
+        self._picker.set_info(info)
+        self._update()
+
+    # ------------------------------------------------------------------------------------ reactions
+    def _field(self, key: str) -> Field:
+        return self.query_one(f"#f-{key}", Field)
+
+    @property
+    def _picker(self) -> TargetPicker:
+        return self.query_one("#picker", TargetPicker)
+
+    @on(RadioSet.Changed, "#method")
+    @on(TargetPicker.Changed)
+    @on(Field.Changed)
+    def _changed(self) -> None:
+        self._update()
+
+    @on(Field.Focused)
+    def _focused(self, event: Field.Focused) -> None:
+        if event.field.id != "adv-edit":
+            self.query_one("#help", Static).update(f"lora.{event.field.key}: {event.field.help}")
+
+    def _update(self) -> None:
+        method = self.method
+        for w in [*(self._field(k) for k in SHOWN), self._picker, self.query_one("#advanced")]:
+            w.disabled = method == "full"
+        reason = self.query_one("#qlora-reason", Static)
+        if self._qlora_reason is None:
+            reason.update("[dim]QLoRA is available: a CUDA GPU and bitsandbytes were found.[/]")
+        elif self._qlora_reason == "checking":
+            reason.update("[dim]QLoRA: checking for a CUDA GPU and bitsandbytes...[/]")
+        elif method == "qlora":
+            reason.update(f"[yellow]QLoRA cannot run on this machine: {self._qlora_reason}. "
+                          "The preset will run on a CUDA machine with bitsandbytes.[/]")
+        else:
+            reason.update(f"[dim]QLoRA is unavailable: {self._qlora_reason}.[/]")
+        if method == "lora" and self._quant == "8bit":
+            reason.update("[dim]The base model loads in 8 bit (model.quantization: 8bit, from the preset).[/]")
+        self.query_one("#trainable", Static).update(self._trainable(method))
+
+    def _trainable(self, method: str) -> str:
+        info = self._info
+        if info is None:
+            if self._info_error:
+                return f"[red]Trainable parameters unknown: {self._info_error}[/]"
+            return f"[dim]Reading the layers of {self.cfg.model.name_or_path} (no weights)...[/]"
+        if method == "full":
+            return f"Trainable: all [b]{info.parameters:,}[/] parameters (100%)"
+        r = config.LORA_DEFAULTS["r"] if self._field("r").blank else self._field("r").value
+        if not isinstance(r, int) or r <= 0:
+            return "Trainable parameters: fix r first"
+        targets = self._picker.targets
+        if isinstance(targets, str) and targets != "all-linear":
+            return "Trainable parameters: unknown for a pattern; tick the layers to see the count"
+        head = head_of(info)
+        names = [lin.name for lin in info.linears if lin.name != head] if targets == "all-linear" else targets
+        n = info.lora_parameters(r, names)
+        if info.task == "sequence-classification" and head:
+            # peft trains a copy of the classification head in full (modules_to_save)
+            lin = next(lin for lin in info.linears if lin.name == head)
+            n += lin.in_features * lin.out_features + lin.out_features
+        return f"Trainable: [b]{n:,}[/] of {info.parameters + n:,} parameters ([b]{100 * n / (info.parameters + n):.2f}%[/])"
+
+    # ----------------------------------------------------------------------------------------- paste
+    def action_paste(self) -> None:
+        self.app.push_screen(PasteDialog(self.cfg.model.task), self._pasted)
+
+    def _pasted(self, found: list[Pasted] | None) -> None:
+        if not found:
+            return
+        lines = []
+        for p in found:
+            if p.kind == "lora":
+                self.fill(p.values)
+                lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
+            else:
+                lines.append(store_other(self.cfg, p))
+            lines += [f"  • {n}" for n in p.notes]
+        notes = self.query_one("#paste-notes", Static)
+        notes.update("\n".join(lines))
+        notes.add_class("-shown")
+        self.query_one("#lora-body").scroll_home(animate=False)
+
+    def fill(self, values: dict[str, Any]) -> None:
+        """Put pasted LoraConfig values into the form."""
+        if self.method == "full":
+            self.query_one("#m-lora", RadioButton).value = True
+        for key in SHOWN:
+            if key in values:
+                self._field(key).set_text(fmt(values[key]))
+        if "target_modules" in values:
+            self._picker.set_targets(values["target_modules"])
+        self.query_one("#advanced", AdvancedFields).set_values(values)
+        self._update()

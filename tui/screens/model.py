@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.config import Config
+from tui import heavy
 from tui.step import StepScreen
 
 TASKS = [("causal-lm: chat / instruction tuning", "causal-lm"), ("sequence-classification: text to label", "sequence-classification")]
@@ -123,6 +124,7 @@ class ModelScreen(StepScreen):
 
         worker = get_current_worker()
         try:
+            heavy.ready()
             info = inspect_model(ref, trust_remote_code=trust_remote_code, task=_task_for(ref, task))
             result: tuple[Any, str | None] = (info, None)
         except TunewizError as e:

@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
@@ -41,6 +42,7 @@ class MonitorScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mon-title")
+        yield Static("", id="mon-command")
         with Horizontal(id="mon-progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="mon-progress")
             yield Static("", id="mon-eta")
@@ -62,6 +64,7 @@ class MonitorScreen(Screen):
     def refresh_view(self) -> None:
         view = self.reader.poll()
         self._title(view)
+        self._command(view)
         self._progress(view)
         self._plot(view)
         self._metrics(view)
@@ -74,6 +77,10 @@ class MonitorScreen(Screen):
         model = view.start.get("model", "")
         self.query_one("#mon-title", Static).update(
             f"[b]{self.run_dir.name}[/] · [{colour}]{view.state}[/] · {model} · [dim]{view.start.get('device', '')}[/]")
+
+    def _command(self, view: RunView) -> None:
+        cmd = view.status.get("worker") or ""
+        self.query_one("#mon-command", Static).update(f"[dim]$ {escape(cmd)}[/]" if cmd else "")
 
     def _progress(self, view: RunView) -> None:
         bar = self.query_one("#mon-progress", ProgressBar)

@@ -1,7 +1,328 @@
-"""(placeholder being replaced)"""
+"""Step 3: the token preview. Each example exactly as the trainer receives it (the same preflight,
+`pipeline.prepare`, collator and `engine.preview` functions as training): tokens as chips with ids,
+attention mask and labels; the rendered text; a length histogram, stats and data checks; and, for
+newcomers, a walk through what the tokenizer does to one example. This step edits no config.
+"""
 
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from engine.config import Config, to_dict
+from tui import heavy
 from tui.step import StepScreen
+from tui.widgets.tokens import VIEWS, RowScroll, TokenChips, TokenRow, WalkThrough, token_row
+
+
+@dataclass
+class PreviewData:
+    """What one config prepared: the preflight result, the prepared splits, the collator and summaries."""
+
+    key: str
+    checked: Any
+    prepared: Any
+    collator: Any
+    batch_size: int
+    padding_free: bool
+    total: int  # examples to step through: rows, or batches when padding-free
+    stats: dict[str, Any]
+    checks: list[Any]
+    histogram: list[str]
+    special_ids: set[int]
+    batch: dict[str, Any] | None = None  # the last collated batch (examples of one batch share it)
+
+
+@dataclass
+class Shown:
+    """The example on screen: the collated batch it belongs to and its row, as engine.preview gives them."""
+
+    index: int
+    batch: dict[str, Any]
+    row: dict[str, Any]
+    view: TokenRow
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+    full_len: int | None = None  # the example's length before truncation
+
+
+def config_key(cfg: Config) -> str:
+    """The sections that change what the trainer receives; the preview is rebuilt when they change."""
+    d = to_dict(cfg)
+    return json.dumps({k: d[k] for k in ("model", "dataset", "training", "lora")}, sort_keys=True, default=str)
 
 
 class PreviewScreen(StepScreen):
     STEP = "preview"
+    CSS_PATH = "preview.tcss"
+    AUTO_FOCUS = "#pv-scroll"
+    BINDINGS = [
+        *StepScreen.BINDINGS,
+        Binding("left", "move(-1)", "Prev ex"),
+        Binding("right", "move(1)", "Next ex"),
+        Binding("k", "move(-1)", show=False),
+        Binding("j", "move(1)", show=False),
+        Binding("g", "jump", "Jump"),
+        Binding("v", "view", "View"),
+        Binding("w", "walk", "Walk-through"),
+        Binding("escape", "close_jump", show=False),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="pv-body"):
+            with Horizontal(id="pv-head"):
+                yield Static("", id="pv-where")
+                yield Input(placeholder="example no.", type="integer", id="pv-jump", disabled=True)
+            yield Static("", id="pv-legend")
+            with RowScroll(id="pv-scroll"):
+                yield Static("", id="pv-msg")
+                yield TokenChips(id="pv-chips")
+                yield WalkThrough("", id="pv-walk")
+            with Horizontal(id="pv-summary"):
+                yield Static("", id="pv-hist")
+                with RowScroll(id="pv-checks-box"):
+                    yield Static("", id="pv-checks")
+
+    def on_mount(self) -> None:
+        self.data: PreviewData | None = None
+        self.shown: Shown | None = None
+        self.walk = False
+        self._pending: str | None = None
+        self._error: str | None = None
+        self._jump_error: str | None = None
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        key = config_key(cfg)
+        if (self.data is not None and self.data.key == key) or self._pending == key:
+            return
+        self.data, self._error, self._pending = None, None, key
+        self.query_one("#pv-chips", TokenChips).show(None)
+        self.query_one("#pv-where", Static).update("Preparing the preview…")
+        self._message("[dim]Reading the tokenizer and the dataset, templating, tokenizing and masking labels "
+                      "exactly as training will (no weights loaded)…[/]")
+        self._prepare(cfg.model_copy(deep=True), key, self.shown.index if self.shown else 0, self.walk)
+
+    def errors(self) -> list[str]:
+        if self._error:
+            return [f"Tokens: the data cannot be prepared: {self._error.replace(chr(10) + '  fix:', '; fix:')}"]
+        if self._jump_error:
+            return [f"Jump: {self._jump_error}; or press Escape to close it"]
+        return []
+
+    # ---------------------------------------------------------------------------------------- worker
+    @work(thread=True, exclusive=True, group="preview-data")
+    def _prepare(self, cfg: Config, key: str, index: int, walk: bool) -> None:
+        from engine import checks, preflight, preview
+        from engine.data import pipeline
+        from engine.errors import TunewizError
+
+        worker = get_current_worker()
+        try:
+            heavy.ready()
+            checked = preflight.check(cfg)
+            tok = checked.tokenizer
+            prepared = pipeline.prepare(cfg, tok, checked.raw)
+            collator = pipeline.build_collator(cfg.model.task, checked.args, tok)
+            bs = checked.args.per_device_train_batch_size
+            free = cfg.model.task == "causal-lm" and pipeline.padding_free(checked.args)
+            n = len(prepared.train)
+            data = PreviewData(key, checked, prepared, collator, bs, free, -(-n // bs) if free else n,
+                               preview.stats(prepared), checks.data_checks(prepared, tok),
+                               checks.length_histogram(checks.lengths(prepared), bins=5, width=10,
+                                                      limit=prepared.plan.max_length if "_full_len" in prepared.train.column_names else None),
+                               set(tok.all_special_ids))
+            result: tuple[Any, Any, str | None] = (data, example(data, min(index, data.total - 1), walk), None)
+        except TunewizError as e:
+            result = (None, None, "\n".join(f"{p.where}: {p.what}" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
+        except Exception as e:  # a broken file or library: shown on the screen, never a crash
+            result = (None, None, f"{type(e).__name__}: {e}")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._prepared, key, *result)
+
+    def _prepared(self, key: str, data: PreviewData | None, shown: Shown | None, error: str | None) -> None:
+        if key != self._pending:
+            return  # the config changed again while this one was prepared
+        self._pending, self.data, self._error = None, data, error
+        if error or data is None or shown is None:
+            self.query_one("#pv-where", Static).update(Text("The preview could not be built", style="bold red"))
+            self._message(Text(f"{error}", style="red"))
+            self.query_one("#pv-hist", Static).update("")
+            self.query_one("#pv-checks", Static).update("")
+            self.show_problems(self.errors())
+            return
+        self.show_problems([])
+        self._message("")
+        self._summary(data)
+        self._show(shown)
+
+    @work(thread=True, exclusive=True, group="preview-row")
+    def _fetch(self, data: PreviewData, index: int, walk: bool) -> None:
+        worker = get_current_worker()
+        try:
+            shown: Shown | str = example(data, index, walk)
+        except Exception as e:  # a row the walk-through cannot re-create: said, never a crash
+            shown = f"Example {index + 1} could not be shown: {type(e).__name__}: {e}"
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, shown)
+
+    # ------------------------------------------------------------------------------------------ show
+    def _message(self, text: str | Text) -> None:
+        box = self.query_one("#pv-msg", Static)
+        box.update(text)
+        box.display = bool(text)
+
+    def _show(self, shown: Shown | str) -> None:
+        data = self.data
+        if data is None:
+            return
+        self._message(Text(shown, style="red") if isinstance(shown, str) else "")
+        if isinstance(shown, str):
+            return
+        self.shown = shown
+        row, view = shown.row, shown.view
+        if data.padding_free:
+            where = f"Batch {shown.index + 1} of {data.total} · padding-free: {len(shown.batch['_rows'])} rows in one (║ = a row starts)"
+        else:
+            src = "source" if "_row" in data.prepared.train.column_names else "packed"
+            where = f"Example {shown.index + 1} of {data.total} · batch {row['batch']}, row {row['row_in_batch']} · {src} row {row['source_row']}"
+        real = len(view.ids) - view.pad
+        if shown.full_len is not None and shown.full_len > real:
+            where += f" · cut to {real} of {shown.full_len} tokens"
+        elif view.per_token_labels:
+            where += f" · {len(view.ids)} tokens"
+        if not view.per_token_labels:
+            names = data.prepared.plan.label_names
+            where += f" · label {row['labels']}" + (f" = {names[row['labels']]}" if row["labels"] < len(names) else "")
+        self.query_one("#pv-where", Static).update(Text(where))
+        chips = self.query_one("#pv-chips", TokenChips)
+        chips.show(view)
+        self._legend()
+        if self.walk and shown.steps:
+            from engine.checks import STEP_NOTES
+
+            tok = data.checked.tokenizer
+            self.query_one("#pv-walk", WalkThrough).show(shown.steps, STEP_NOTES, tok.all_special_tokens, tok.pad_token_id)
+
+    def _legend(self) -> None:
+        chips = self.query_one("#pv-chips", TokenChips)
+        legend = Text()
+        if self.walk:
+            legend.append("walk-through", "bold")
+            legend.append(" │ how the tokenizer made this example's ids (w: back)")
+        else:
+            legend.append(f"{chips.view} view", "bold")
+            legend.append(" │ ")
+            legend.append_text(chips.legend())
+        self.query_one("#pv-legend", Static).update(legend)
+
+    def _summary(self, data: PreviewData) -> None:
+        st = data.stats
+        packed = "_row" not in data.prepared.train.column_names
+        hist = Text(f"{st['rows']} {'packed ' if packed else ''}rows: tokens\n", style="bold")
+        for line in data.histogram:
+            hist.append(line + "\n", style="red" if line.endswith("cut") else "")
+        self.query_one("#pv-hist", Static).update(hist)
+        out = Text()
+        if "trained_share" in st:
+            out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
+        else:
+            out.append(f"labels: {', '.join(data.prepared.plan.label_names)}", "bold")
+        if "truncated" in st:
+            share = st["truncated"] / st["rows"] if st["rows"] else 0
+            out.append(f" · {share:.1%} truncated at max_length {st['max_length']} (longest {st['longest']})")
+        out.append("\n")
+        for c in data.checks:
+            warn = c.level == "warning"
+            out.append(("⚠ " if warn else "ⓘ ") + c.message + "\n", "yellow" if warn else "dim")
+            if warn:
+                out.append(f"  fix: {c.fix}\n", "dim")
+        if not any(c.level == "warning" for c in data.checks):
+            out.append("✓ no problems found in the data\n", "green")
+        self.query_one("#pv-checks", Static).update(out)
+
+    # --------------------------------------------------------------------------------------- actions
+    def action_move(self, delta: int) -> None:
+        if self.data is not None and self.shown is not None:
+            self._goto(self.shown.index + delta)
+
+    def _goto(self, index: int) -> None:
+        assert self.data is not None
+        index = max(0, min(self.data.total - 1, index))
+        if self.shown is None or index != self.shown.index or (self.walk and not self.shown.steps):
+            self._fetch(self.data, index, self.walk)
+
+    def action_view(self) -> None:
+        chips = self.query_one("#pv-chips", TokenChips)
+        chips.view = VIEWS[(VIEWS.index(chips.view) + 1) % len(VIEWS)]
+        self._legend()
+
+    def action_walk(self) -> None:
+        self.walk = not self.walk
+        self.query_one("#pv-scroll").set_class(self.walk, "walk")
+        self._legend()
+        if self.walk and self.data is not None and self.shown is not None:
+            self._goto(self.shown.index)
+
+    def action_jump(self) -> None:
+        if self.data is None:
+            return
+        box = self.query_one("#pv-jump", Input)
+        box.placeholder = f"1-{self.data.total}, Enter"
+        box.disabled = False
+        box.add_class("open")
+        box.focus()
+
+    def action_close_jump(self) -> None:
+        box = self.query_one("#pv-jump", Input)
+        if box.has_class("open"):
+            box.value = ""
+            box.remove_class("open")
+            box.disabled = True
+            self._jump_error = None
+            self.show_problems([])
+            self.query_one("#pv-scroll").focus()
+
+    @on(Input.Submitted, "#pv-jump")
+    def _jumped(self, event: Input.Submitted) -> None:
+        total = self.data.total if self.data else 0
+        n = int(event.value) if event.value.strip().isdigit() else 0
+        if not 1 <= n <= total:
+            self._jump_error = f"{event.value!r} is not an example number: type one from 1 to {total}"
+            self.show_problems(self.errors())
+            return
+        self.action_close_jump()
+        self._goto(n - 1)
+
+
+def example(data: PreviewData, index: int, walk: bool) -> Shown:
+    """Collate the batch holding example `index` (thread side) and take its row, as the trainer gets it."""
+    from engine import checks, preview
+
+    tok = data.checked.tokenizer
+    b, j = (index, 0) if data.padding_free else divmod(index, data.batch_size)
+    batch = data.batch
+    if batch is None or batch["_batch"] != b:
+        batch = next(preview.batches(data.prepared, data.collator, data.batch_size, start=b, count=1))
+        data.batch = batch
+    row = list(preview.rows(batch, tok))[j]
+    view = token_row(row, data.special_ids, lambda ids: tok.decode(ids, skip_special_tokens=False,
+                                                                   clean_up_tokenization_spaces=False))
+    steps: list[tuple[str, Any]] = []
+    if walk:
+        text, pair = checks.source_text(data.prepared, data.checked.raw, tok, row)
+        plan = data.prepared.plan
+        steps = checks.tokenizer_walkthrough(tok, text, pair, max_length=plan.max_length,
+                                             add_special_tokens=plan.task != "causal-lm")
+    ds = data.prepared.train
+    full = ds[index]["_full_len"] if "_full_len" in ds.column_names and not data.padding_free else None
+    return Shown(index, batch, row, view, steps, full)
+

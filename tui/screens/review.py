@@ -1,7 +1,298 @@
-"""(placeholder being replaced)"""
+"""Step 6: the review. The preset as YAML, the `tunewiz run` command that repeats it, a memory estimate for
+a chosen GPU, the difference from the loaded preset, and every preflight warning (in a worker); save as
+a preset; launch (a detached run, then the LaunchedScreen follows it)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.highlight import highlight
+from textual.markup import escape
+from textual.widgets import Button, Label, Select, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine import config, estimate, presets
+from engine.config import Config
+from engine.errors import TunewizError
+from tui import heavy
 from tui.step import StepScreen
+from tui.widgets.memory_table import CPU, MemoryTable, gpu_gib, gpu_options
+
+
+def settled(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn(*args) once the heavy libraries are imported (see tui/heavy.py)."""
+    heavy.ready()
+    return fn(*args, **kwargs)
+
+
+TABS = [("YAML", "yaml"), ("Command", "command"), ("Memory", "memory"), ("Diff", "diff"), ("Warnings", "warnings")]
+
+
+def problem_text(e: TunewizError) -> list[str]:
+    """Each problem as markup: where and what in red, then the fix."""
+    return [f"[red]{escape(f'{p.where}: {p.what}' if p.where else p.what)}[/]" + (f"\n  [dim]fix:[/] {escape(p.fix)}" if p.fix else "")
+            for p in e.problems]
 
 
 class ReviewScreen(StepScreen):
+    """The last step: everything the run will be, then save and launch."""
+
     STEP = "review"
+    CSS_PATH = "review.tcss"
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+r", "launch", "Launch")]
+
+    def compose_body(self) -> ComposeResult:
+        with TabbedContent(id="review-tabs"):
+            for title, key in TABS:
+                with TabPane(title, id=f"tab-{key}"):
+                    if key == "memory":
+                        with Horizontal(classes="row"):
+                            yield Label("GPU", classes="field-label")
+                            yield Select(gpu_options([]), value=CPU, allow_blank=False, id="gpu")
+                    with VerticalScroll(classes="pane"):
+                        yield MemoryTable("", id=key) if key == "memory" else Static("", id=key)
+        with Vertical(id="launch-box"):
+            yield Static("", id="launch-msg")
+            with Horizontal(id="launch-choices"):
+                yield Button("New folder", id="choice-new")
+                yield Button("Overwrite (deletes it)", id="choice-overwrite", variant="error")
+                yield Button("Resume", id="choice-resume")
+
+    def on_mount(self) -> None:
+        self._saved: tuple[Path, dict[str, Any]] | None = None  # the file last saved here and what it holds
+        self._checked_yaml: str | None = None
+        self._problems: list[str] | None = None  # None while preflight runs
+        self._summary: list[str] = []
+        self._info: Any = None
+        self._info_error: str | None = None
+        self._launching = False
+        self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Launch", id="launch", variant="success"),
+                                     after="#back")
+        self._detect_gpus()
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        text = config.dump(cfg)
+        if text != self._checked_yaml:
+            self._checked_yaml, self._problems = text, None
+            self._check(cfg.model_copy(deep=True), text)
+        info = self.wizard.model_info
+        if info is not None and info.ref == cfg.model.name_or_path:
+            self._info, self._info_error = info, None
+        elif self._info is None or self._info.ref != cfg.model.name_or_path:
+            self._info, self._info_error = None, None
+            self._inspect(cfg.model.name_or_path, cfg.model.task, cfg.model.trust_remote_code)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Redraw every tab from the config and what the workers found."""
+        cfg = self.cfg
+        self.query_one("#yaml", Static).update(highlight(config.dump(cfg), language="yaml"))
+        self.query_one("#command", Static).update(self._command_text())
+        changes, base_name = self._diff()
+        self.query_one("#diff", Static).update(self._diff_text(changes, base_name))
+        est = self._render_memory()
+        warnings = self._warnings(est)
+        self.query_one("#warnings", Static).update("\n".join(warnings) or "[dim]...[/]")
+        tabs = self.query_one("#review-tabs", TabbedContent)
+        tabs.get_tab("tab-diff").label = f"Diff ({len(changes)})" if changes else "Diff"
+        n = 0 if self._problems is None else len(self._problems) + (est is not None and est.fits is False)
+        tabs.get_tab("tab-warnings").label = "Warnings ..." if self._problems is None else f"Warnings ({n})" if n else "Warnings"
+
+    # ----------------------------------------------------------------------------------- the command
+    def _base(self) -> tuple[Path | str | None, dict[str, Any] | None]:
+        """The file the current choices are told relative to: the last save, else the loaded preset."""
+        if self._saved:
+            return self._saved
+        return self.wizard.source, self.wizard.loaded_preset
+
+    def _command(self, cfg: Config) -> tuple[list[str] | None, list[str]]:
+        path, base = self._base()
+        if path is None or base is None:
+            return None, []
+        return presets.run_command(path, presets.diff(base, config.to_dict(cfg)))
+
+    def _command_text(self) -> str:
+        argv, removed = self._command(self.cfg)
+        if argv is None:
+            return ("These choices are not in a preset file yet. Save them ([b]ctrl+s[/]) and run them headless with\n\n"
+                    "  [b]tunewiz run <the saved file>[/]")
+        lines = [presets.shell(argv[:3])] + [f"  --set {presets.shell([a])}" for a in argv[4::2]]
+        text = "Run the same thing headless (from this folder):\n\n[b]" + escape(" \\\n".join(lines)) + "[/]\n"
+        text += "\n[dim]--set overrides a key of the preset file; add --detach to return at once.[/]"
+        if removed:
+            text += f"\n[yellow]--set cannot remove {', '.join(removed)}: save the preset (ctrl+s) for an exact command.[/]"
+        return text
+
+    # -------------------------------------------------------------------------------------- the diff
+    def _diff(self) -> tuple[list[tuple[str, Any, Any]], str]:
+        base, source = self.wizard.loaded_preset, self.wizard.source
+        if base is None:
+            return presets.diff(config.to_dict(config.load(None)), config.to_dict(self.cfg)), "tunewiz's defaults"
+        name = "the loaded preset" if source is None else presets.preset_arg(source)
+        return presets.diff(base, config.to_dict(self.cfg)), name
+
+    @staticmethod
+    def _diff_text(changes: list[tuple[str, Any, Any]], base_name: str) -> str:
+        if not changes:
+            return f"No change from {escape(base_name)}."
+        lines = [f"Changed from {escape(base_name)}:"]
+        for key, old, new in changes:
+            lines.append(f"  [b]{escape(key)}[/]: [red]{escape(presets.yaml_value(old))}[/] -> [green]{escape(presets.yaml_value(new))}[/]")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------------ the memory
+    def _render_memory(self) -> estimate.Estimate | None:
+        box = self.query_one("#memory", MemoryTable)
+        if self._info is None:
+            box.show_missing(self._info_error)
+            return None
+        est = estimate.estimate(self.cfg, self._info, gpu_gib(self.query_one("#gpu", Select).value))
+        box.show(est, self._info)
+        return est
+
+    @on(Select.Changed, "#gpu")
+    def _gpu_changed(self) -> None:
+        self.refresh_view()
+
+    @work(thread=True, exclusive=True, group="review-gpus")
+    def _detect_gpus(self) -> None:
+        found = estimate.detect_gpus()
+        if found and not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_gpus, found)
+
+    def _show_gpus(self, found: list[tuple[str, float]]) -> None:
+        select = self.query_one("#gpu", Select)
+        options = gpu_options(found)
+        select.set_options(options)
+        select.value = options[0][1]
+
+    @work(thread=True, exclusive=True, group="review-inspect")
+    def _inspect(self, ref: str, task: str, trust_remote_code: bool) -> None:
+        from engine.inspect import inspect_model
+
+        worker = get_current_worker()
+        try:
+            result: tuple[Any, str | None] = (settled(inspect_model, ref, trust_remote_code=trust_remote_code, task=task), None)
+        except TunewizError as e:
+            result = (None, e.problems[0].what)
+        except Exception as e:  # a broken download, an unreadable file: shown, never a crash
+            result = (None, f"{type(e).__name__}: {e}")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._inspected, ref, *result)
+
+    def _inspected(self, ref: str, info: Any, error: str | None) -> None:
+        if ref == self.cfg.model.name_or_path:
+            self._info, self._info_error = info, error
+            self.refresh_view()
+
+    # ---------------------------------------------------------------------------------- the warnings
+    @work(thread=True, exclusive=True, group="review-check")
+    def _check(self, cfg: Config, text: str) -> None:
+        from engine import preflight
+
+        worker = get_current_worker()
+        try:
+            result: tuple[list[str], list[str]] = ([], settled(preflight.check, cfg).summary())
+        except TunewizError as e:
+            result = (problem_text(e), [])
+        except Exception as e:
+            result = ([f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [])
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._checked, text, *result)
+
+    def _checked(self, text: str, problems: list[str], summary: list[str]) -> None:
+        if text == self._checked_yaml:
+            self._problems, self._summary = problems, summary
+            self.refresh_view()
+
+    def _warnings(self, est: estimate.Estimate | None) -> list[str]:
+        if self._problems is None:
+            out = ["[dim]Checking the preset: config, model, tokenizer, dataset and its first rows (no weights)...[/]"]
+        elif self._problems:
+            out = [f"[b]{len(self._problems)} problem(s) block the launch:[/]", *self._problems]
+        else:
+            out = ["[green]Every check passed[/] (no weights loaded):", *[f"  {escape(line)}" for line in self._summary]]
+        if est is not None and est.fits is False:
+            out.append(f"[yellow]Memory: about {estimate.gib(est.total)} does not fit the chosen {est.gpu_gib:g} GiB GPU.[/]\n"
+                       f"  {escape(est.advice)}")
+        return out
+
+    # ------------------------------------------------------------------------------- save and launch
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"save": self.action_save, "launch": self.action_launch, "choice-overwrite": lambda: self.launch("overwrite"),
+                   "choice-resume": lambda: self.launch("resume"), "choice-new": self._new_folder}
+        if event.button.id in actions:
+            event.stop()
+            actions[event.button.id]()
+        else:
+            super().on_button_pressed(event)
+
+    def action_save(self) -> None:
+        from tui.screens.presets import SavePresetScreen, user_dir_of
+
+        path = self._saved[0] if self._saved else None
+        source = Path(self.wizard.source) if self.wizard.source else None
+        name = path.stem if path else source.stem if source else "my-preset"
+        folder = path.parent if path else user_dir_of(self.app)
+        est = self._render_memory()
+        snapshot = self.cfg.model_copy(deep=True)
+
+        def saved(result: str | None) -> None:
+            if result:
+                self._saved = (Path(result), config.to_dict(snapshot))
+                self.notify(f"Saved {presets.display_path(result)}", title="Preset")
+                self.refresh_view()
+
+        self.app.push_screen(SavePresetScreen(snapshot, name, folder, est.hardware_line() if est else ""), saved)
+
+    def action_launch(self) -> None:
+        self.launch("new")
+
+    def _new_folder(self) -> None:
+        self.cfg.training["output_dir"] = config.default_output_dir(self.wizard.source or "run")
+        self.refresh_view()
+        self.launch("new")
+
+    def launch(self, mode: str) -> None:
+        """Check, prepare the run directory (mode: new, overwrite, resume) and start the run, in a worker."""
+        if self._launching:
+            return
+        self._launching = True
+        self._show_launch("[dim]Checking the preset before the launch (no weights loaded)...[/]")
+        path, base = self._base()
+        self._launch(self.cfg.model_copy(deep=True), self.wizard.source,
+                     (path, base) if path is not None and base is not None else None, mode)
+
+    def _show_launch(self, text: str, choices: tuple[str, ...] = ()) -> None:
+        self.query_one("#launch-msg", Static).update(text)
+        self.query_one("#launch-box").display = bool(text)
+        self.query_one("#launch-choices").display = bool(choices)
+        for key in ("new", "overwrite", "resume"):
+            self.query_one(f"#choice-{key}").display = key in choices
+
+    @work(thread=True, exclusive=True, group="review-launch")
+    def _launch(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, mode: str) -> None:
+        from tui.screens.launched import start_run
+
+        try:
+            outcome = settled(start_run, cfg, source, base, mode)
+        except Exception as e:
+            outcome = (Path("."), None, [], TunewizError.at("launch", f"{type(e).__name__}: {e}"), ())
+        self.app.call_from_thread(self._launch_done, *outcome)
+
+    def _launch_done(self, run_dir: Path, proc: Any, argv: list[str], error: TunewizError | None, choices: tuple[str, ...]) -> None:
+        from tui.screens.monitor import MonitorScreen
+
+        self._launching = False
+        if error is not None:
+            head = "[b]Not launched.[/] " + ("Choose what to do with the run directory:" if choices else "")
+            self._show_launch("\n".join([head, *problem_text(error)]), choices)
+            return
+        self._show_launch("")
+        self.app.push_screen(MonitorScreen(run_dir))

@@ -1,7 +1,261 @@
-"""(placeholder being replaced)"""
+"""Step 4: the training arguments. The fields people set most, each with the library's own help and
+checked as you type; every other TrainingArguments / SFTConfig field under Advanced; the batch and
+step numbers they imply; and a paste dialog that reads a tutorial's TrainingArguments(...) call.
+"""
 
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Static
+
+from engine import config, fields
+from engine.config import Config
+from engine.paste import Pasted
 from tui.step import StepScreen
+from tui.widgets.advanced import AdvancedFields
+from tui.widgets.field import Field, fmt, library_check, placeholder_for
+from tui.widgets.paste_dialog import PasteDialog, store_other
+
+COMMON = [
+    ("num_train_epochs", "Epochs"),
+    ("max_steps", "Max steps"),
+    ("learning_rate", "Learning rate"),
+    ("lr_scheduler_type", "Scheduler"),
+    ("warmup_steps", "Warmup steps"),
+    ("per_device_train_batch_size", "Batch size / device"),
+    ("gradient_accumulation_steps", "Grad. accumulation"),
+    ("max_length", "Max length"),
+    ("precision", "Precision"),
+    ("logging_strategy", "Log"),
+    ("logging_steps", "Log every (steps)"),
+    ("eval_strategy", "Evaluate"),
+    ("eval_steps", "Evaluate every"),
+    ("save_strategy", "Save checkpoints"),
+    ("save_steps", "Save every (steps)"),
+    ("seed", "Seed"),
+    ("output_dir", "Output dir"),
+]
+PRECISIONS = [("auto", "auto"), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+PRECISION_HELP = ("auto leaves bf16/fp16 unset so tunewiz picks per machine: bf16 on a GPU that has it, fp16 on older GPUs, "
+                  "fp32 on CPU. bf16/fp16 set training.bf16 / training.fp16 (mixed precision); fp32 sets both false.")
+# a strategy field and the steps field it switches on
+STEPS_OF = {"logging_strategy": "logging_steps", "eval_strategy": "eval_steps", "save_strategy": "save_steps"}
+HIDDEN = {"bf16", "fp16", *fields.RESERVED}
 
 
 class TrainingScreen(StepScreen):
     STEP = "training"
+    CSS_PATH = "training.tcss"
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", "Paste code", show=True)]
+
+    def compose_body(self) -> ComposeResult:
+        specs = fields.fields("training")
+        with VerticalScroll(id="training-body"):
+            with Horizontal(id="training-top"):
+                yield Button("Paste code (ctrl+t)", id="paste", compact=True)
+                yield Static("a tutorial's TrainingArguments(...) fills the form", classes="hint")
+            yield Static("", id="paste-notes", markup=False)
+            for key, label in COMMON:
+                if key == "precision":
+                    yield Field(key, label, PRECISION_HELP, choices=PRECISIONS, id="f-precision")
+                    continue
+                spec = specs[key]
+                choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
+                placeholder = "runs/<preset>-<time>" if key == "output_dir" else placeholder_for(spec)
+                yield Field(key, label, spec["help"], choices=choices, check=library_check("training", key),
+                            placeholder=placeholder, id=f"f-{key}")
+            yield AdvancedFields("training", [], id="advanced")
+        yield Static("", id="derived")
+        yield Static("", id="help", markup=False)
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._set_keys: set[str] = set()
+        self._for_task = ""
+        self._ready = False  # app.goto may ask for load() before the widgets are mounted
+        self._pending = False
+
+    def on_mount(self) -> None:
+        self.query_one("#help", Static).update("Tab moves between fields; the full help of the field you are on shows here.")
+        self._ready = True
+        if self._pending:
+            self.load(self.cfg)
+
+    # ---------------------------------------------------------------------------------------- config
+    def load(self, cfg: Config) -> None:
+        if not self._ready:
+            self._pending = True
+            return
+        self._set_task(cfg.model.task)
+        specs = fields.fields("training")
+        t = cfg.training
+        self._set_keys = set(t)
+        for key, _ in COMMON:
+            if key == "precision":
+                self._field(key).set_text(_precision_of(t))
+            else:
+                self._field(key).set_text(fmt(t.get(key, specs[key].get("default"))))
+        self.query_one("#advanced", AdvancedFields).load(t)
+        self._update()
+
+    def _set_task(self, task: str) -> None:
+        if task == self._for_task:
+            return
+        self._for_task = task
+        for key, _ in COMMON:
+            if key != "precision":
+                self._field(key).check = library_check("training", key, task)
+        shown = {k for k, _ in COMMON} | HIDDEN
+        keys = [k for k, s in fields.fields("training").items() if k not in shown
+                and (task == "causal-lm" or s.get("source") != "SFTConfig" or k in config.SHARED_SFT_KEYS)]
+        adv = self.query_one("#advanced", AdvancedFields)
+        adv.keys, adv.for_task = sorted(keys), task
+        adv.load({})
+
+    def errors(self) -> list[str]:
+        problems = [f.error for f in self.query(Field) if f.id != "adv-edit" and f.error]
+        problems += self.query_one("#advanced", AdvancedFields).result()[1]
+        strategy = self._field("eval_strategy").text
+        if strategy != "no" and not self.cfg.dataset.eval_size:
+            problems.append(f"training.eval_strategy: {strategy} needs held-out rows and dataset.eval_size is 0; "
+                            "set an eval size on the Dataset step, or Evaluate: no")
+        return problems
+
+    def store(self, cfg: Config) -> None:
+        t = dict(cfg.training)
+        specs = fields.fields("training")
+        for key, _ in COMMON:
+            f = self._field(key)
+            if key == "precision":
+                t.pop("bf16", None)
+                t.pop("fp16", None)
+                t.update({"bf16": {"bf16": True}, "fp16": {"fp16": True, "bf16": False},
+                          "fp32": {"bf16": False, "fp16": False}}.get(f.text, {}))
+            elif f.blank:
+                t.pop(key, None)
+            elif key in self._set_keys or f.value != specs[key].get("default"):
+                t[key] = f.value
+            else:
+                t.pop(key, None)
+        adv = self.query_one("#advanced", AdvancedFields)
+        for key in adv.keys:
+            t.pop(key, None)
+        t.update(adv.result()[0])
+        cfg.training = t
+
+    # ------------------------------------------------------------------------------------ reactions
+    def _field(self, key: str) -> Field:
+        return self.query_one(f"#f-{key}", Field)
+
+    @on(Field.Changed)
+    def _changed(self) -> None:
+        self._update()
+
+    @on(Field.Focused)
+    def _focused(self, event: Field.Focused) -> None:
+        f = event.field
+        if f.id == "adv-edit":
+            return
+        name = "training.bf16 / training.fp16" if f.key == "precision" else f"training.{f.key}"
+        self.query_one("#help", Static).update(f"{name}: {f.help}")
+
+    def _update(self) -> None:
+        for strategy, steps in STEPS_OF.items():
+            self._field(steps).disabled = self._field(strategy).text != "steps"
+        self.query_one("#derived", Static).update(self._derived())
+
+    def _number(self, key: str) -> Any:
+        """The field's value; a blank box means the library default."""
+        f = self._field(key)
+        return fields.fields("training")[key]["default"] if f.blank else f.value
+
+    def _derived(self) -> str:
+        bs, ga = self._number("per_device_train_batch_size"), self._number("gradient_accumulation_steps")
+        if not (isinstance(bs, int) and bs > 0 and isinstance(ga, int) and ga > 0):
+            return "Effective batch: fix the batch size and accumulation first"
+        eff = bs * ga
+        head = f"Effective batch [b]{eff}[/] ({bs} per device × {ga} accumulation, on one device)"
+        rows = train_rows(self.wizard.dataset_info, self.cfg)
+        if rows is None:
+            return head + "\nSteps per epoch: unknown until the dataset step"
+        if rows == 0:
+            return head + "\n[red]No training rows are left after the eval split[/]"
+        per_epoch = math.ceil(rows / eff)
+        max_steps, epochs = self._number("max_steps"), self._number("num_train_epochs")
+        if isinstance(max_steps, int) and max_steps > 0:
+            total = f"[b]{max_steps}[/] steps in total (max_steps; epochs ignored)"
+        elif isinstance(epochs, int | float) and epochs > 0:
+            total = f"{fmt(epochs)} epochs = [b]{math.ceil(epochs * per_epoch)}[/] steps in total"
+        else:
+            total = "total steps: fix the epochs first"
+        return f"{head}\n{rows} training rows → [b]{per_epoch}[/] steps per epoch; {total}"
+
+    # ----------------------------------------------------------------------------------------- paste
+    def action_paste(self) -> None:
+        self.app.push_screen(PasteDialog(self.cfg.model.task), self._pasted)
+
+    @on(Button.Pressed, "#paste")
+    def _paste_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_paste()
+
+    def _pasted(self, found: list[Pasted] | None) -> None:
+        if not found:
+            return
+        lines = []
+        for p in found:
+            if p.kind == "training":
+                self.fill(p.values)
+                lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
+            else:
+                lines.append(store_other(self.cfg, p))
+            lines += [f"  • {n}" for n in p.notes]
+        notes = self.query_one("#paste-notes", Static)
+        notes.update("\n".join(lines))
+        notes.add_class("-shown")
+        self.query_one("#training-body").scroll_home(animate=False)
+
+    def fill(self, values: dict[str, Any]) -> None:
+        """Put pasted values into the form; they count as set by the user."""
+        common = {k for k, _ in COMMON}
+        for key, value in values.items():
+            if key in common:
+                self._field(key).set_text(fmt(value))
+                self._set_keys.add(key)
+        if "bf16" in values or "fp16" in values:
+            self._field("precision").set_text(_precision_of(values))
+        self.query_one("#advanced", AdvancedFields).set_values(values)
+        self._update()
+
+
+def _precision_of(t: dict[str, Any]) -> str:
+    if t.get("fp16"):
+        return "fp16"
+    if t.get("bf16"):
+        return "bf16"
+    if t.get("bf16") is False and t.get("fp16") is False:
+        return "fp32"
+    return "auto"
+
+
+def train_rows(info: Any, cfg: Config) -> int | None:
+    """Training rows after the eval split (as engine.data.pipeline.prepare splits), or None when not known yet."""
+    rows = None
+    for name in ("num_rows", "rows", "row_count"):
+        v = info.get(name) if isinstance(info, dict) else getattr(info, name, None)
+        if isinstance(v, int) and not isinstance(v, bool):
+            rows = v
+            break
+    if rows is None:
+        return None
+    if cfg.dataset.max_rows:
+        rows = min(rows, cfg.dataset.max_rows)
+    size = cfg.dataset.eval_size
+    n_eval = (int(size) if size >= 1 else max(1, round(size * rows))) if size else 0
+    return max(rows - n_eval, 0)

@@ -1,0 +1,220 @@
+"""What the token preview says about the prepared data: checks that fire with a suggested fix, a text
+length histogram, and a step-by-step walk through what the tokenizer does to one text.
+
+Everything here reads the output of `pipeline.prepare` (the one data path) and the real tokenizer;
+nothing re-implements tokenizing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine.data import pipeline
+
+IGNORE = pipeline.IGNORE
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding about the data: how many rows it touches, what it means, and what to do."""
+
+    name: str
+    count: int
+    message: str
+    fix: str
+    level: str = "warning"  # warning | notice (a notice needs no action)
+
+
+def lengths(prepared: pipeline.Prepared) -> list[int]:
+    """Token length of every training row before truncation (after packing: the packed block lengths)."""
+    ds = prepared.train
+    if "_full_len" in ds.column_names:
+        return list(ds["_full_len"])
+    return [len(ids) for ids in ds["input_ids"]]
+
+
+def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
+    """The checks that fire on this prepared data, worst first."""
+    ds, plan = prepared.train, prepared.plan
+    out: list[Check] = []
+    ml = plan.max_length
+    full = list(ds["_full_len"]) if "_full_len" in ds.column_names else []
+    longest = max(full) if full else 0
+    raise_fix = f"raise training.max_length to {longest} (the longest row) to keep every row whole"
+    if prepared.dropped:
+        out.append(Check("no trained token", prepared.dropped,
+                         f"{prepared.dropped} rows had no trained token after truncation to {ml} tokens and were dropped",
+                         f"{raise_fix}, or check the format/columns (the responses may be empty)"))
+    per_token = plan.task == "causal-lm" and "labels" in ds.column_names
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    if per_token and eos_id is not None and len(ds):
+        if not any(eos_id in [t for t in labels if t != IGNORE] for labels in ds["labels"]):
+            out.append(Check("eos never trained", len(ds),
+                             f"no row trains the eos token {tokenizer.eos_token!r}: the model would never learn to stop",
+                             "use a chat template whose assistant turns end with the eos token (model.chat_template), "
+                             "or raise training.max_length if the ends are cut off"))
+    if per_token and full and ml is not None:
+        cut = _cut_turns(ds, ml, eos_id, plan.truncation_mode)
+        if cut:
+            out.append(Check("answers cut", cut,
+                             f"{cut} rows end in the middle of a trained answer: truncation at {ml} tokens cut it",
+                             raise_fix))
+    truncated = sum(1 for n in full if ml is not None and n > ml)
+    if truncated:
+        share = truncated / len(full)
+        out.append(Check("truncated", truncated,
+                         f"{truncated} of {len(full)} rows ({share:.1%}) are longer than max_length {ml} and were truncated "
+                         f"({plan.truncation_mode})", raise_fix))
+    pad, eos = getattr(tokenizer, "pad_token", None), getattr(tokenizer, "eos_token", None)
+    if plan.task == "causal-lm" and eos is not None and (pad is None or pad == eos):
+        out.append(Check("pad is eos", 0,
+                         f"pad token = eos token {eos!r}: fine, tunewiz builds the labels itself, so real eos tokens stay "
+                         "trained and only padding is masked",
+                         "nothing to do", level="notice"))
+    return out
+
+
+def _cut_turns(ds: Any, max_length: int, eos_id: int | None, mode: str) -> int:
+    """Truncated rows whose kept end is a trained token that is not eos (an answer cut mid-way); approximate."""
+    n = 0
+    for full_len, ids, labels in zip(ds["_full_len"], ds["input_ids"], ds["labels"], strict=True):
+        if full_len <= max_length or not labels:
+            continue
+        i = -1 if mode == "keep_start" else 0
+        if labels[i] != IGNORE and ids[i] != eos_id:
+            n += 1
+    return n
+
+
+def length_histogram(values: list[int], bins: int = 6, width: int = 16, limit: int | None = None) -> list[str]:
+    """Text histogram, one line per bin: range, bar, count; bins past `limit` (max_length) end with ' cut'."""
+    if not values:
+        return ["(no rows)"]
+    lo, hi = min(values), max(values)
+    step = max(1, -(-(hi - lo + 1) // bins))
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, (v - lo) // step)] += 1
+    while counts and counts[-1] == 0:  # a narrow range needs fewer bins
+        counts.pop()
+    top = max(counts)
+    digits = len(str(lo + step * len(counts) - 1))
+    lines = []
+    for i, c in enumerate(counts):
+        a, b = lo + i * step, lo + (i + 1) * step - 1
+        bar = "█" * round(width * c / top) if c else ""
+        mark = " cut" if limit is not None and b > limit else ""
+        lines.append(f"{a:>{digits}}-{b:<{digits}} {bar:<{width}} {c}{mark}")
+    return lines
+
+
+# ------------------------------------------------------------------------------------- walk-through
+STEP_NOTES = {
+    "text": "what the tokenizer is given",
+    "added tokens split out": "special tokens are matched first, never split",
+    "normalised": "cleaned up; an uncased model lower-cases",
+    "pre-tokenized": "cut into words (Ġ/␣ = a space before)",
+    "sub-word tokens": "pieces from the vocabulary (## = inside a word)",
+    "ids": "each token's row in the embedding table",
+    "special tokens added": "the model's markers around the text",
+    "truncated": "cut to max_length",
+    "padded": "filled to a common length with the pad id",
+    "attention mask": "1 = a real token, 0 = padding (ignored)",
+    "token type ids": "which text of the pair a token is in",
+}
+
+
+def tokenizer_walkthrough(tokenizer: Any, text: str, text_pair: str | None = None, max_length: int | None = None,
+                          add_special_tokens: bool = True, pad_to: int | None = None) -> list[tuple[str, Any]]:
+    """The steps the (fast) tokenizer takes on a text, each as (step, value), using its real backend."""
+    texts = [text] if text_pair is None else [text, text_pair]
+    steps: list[tuple[str, Any]] = [("text", text if text_pair is None else (text, text_pair))]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    splits = [_split_added(tokenizer, t) for t in texts]
+    if any(is_added for parts in splits for _, is_added in parts):
+        steps.append(("added tokens split out", _one(splits, text_pair)))
+    normalizer = getattr(backend, "normalizer", None)
+    pre = getattr(backend, "pre_tokenizer", None)
+    normalised = [[(p if added or normalizer is None else normalizer.normalize_str(p), added) for p, added in parts]
+                  for parts in splits]
+    # always shown, so a newcomer sees that a cased byte-level model keeps the text as it is
+    steps.append(("normalised", _one(["".join(p for p, _ in parts) for parts in normalised], text_pair)))
+    if pre is not None:
+        pieces = [[w for p, added in parts for w in ([p] if added else [w for w, _ in pre.pre_tokenize_str(p)])]
+                  for parts in normalised]
+        steps.append(("pre-tokenized", _one(pieces, text_pair)))
+    tokens = tokenizer.tokenize(text, pair=text_pair) if text_pair is not None else tokenizer.tokenize(text)
+    steps.append(("sub-word tokens", tokens))
+    steps.append(("ids", tokenizer.convert_tokens_to_ids(tokens)))
+    full = tokenizer(text, text_pair, add_special_tokens=add_special_tokens, return_special_tokens_mask=True)
+    try:  # a fast tokenizer knows which tokens came from no text: the ones its post-processor added
+        added_at = [s is None for s in full.sequence_ids()]
+    except ValueError:  # a slow one only marks special tokens (those typed in the text too)
+        added_at = [bool(m) for m in full["special_tokens_mask"]] if add_special_tokens else [False] * len(full["input_ids"])
+    added = [tok for tok, a in zip(tokenizer.convert_ids_to_tokens(full["input_ids"]), added_at, strict=True) if a]
+    steps.append(("special tokens added", {"ids": list(full["input_ids"]), "added": added}))
+    enc = full
+    if max_length is not None and len(full["input_ids"]) > max_length:
+        enc = tokenizer(text, text_pair, add_special_tokens=add_special_tokens, truncation=True, max_length=max_length)
+        steps.append(("truncated", {"ids": list(enc["input_ids"]), "removed": len(full["input_ids"]) - len(enc["input_ids"])}))
+    n = len(enc["input_ids"])
+    target = pad_to if pad_to is not None else (n // 8 + 1) * 8
+    ids, mask = list(enc["input_ids"]), list(enc.get("attention_mask", [1] * n))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if target > n and pad_id is not None:
+        extra = target - n
+        left = getattr(tokenizer, "padding_side", "right") == "left"
+        ids = [pad_id] * extra + ids if left else ids + [pad_id] * extra
+        mask = [0] * extra + mask if left else mask + [0] * extra
+        if tokenizer.pad_token_id is not None:  # the tokenizer's own padding must agree with the shown one
+            real = tokenizer.pad({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]},
+                                 padding="max_length", max_length=target)
+            ids, mask = list(real["input_ids"]), list(real["attention_mask"])
+    steps.append(("padded", ids))
+    steps.append(("attention mask", mask))
+    if text_pair is not None and "token_type_ids" in enc:
+        steps.append(("token type ids", list(enc["token_type_ids"])))
+    return steps
+
+
+def source_text(prepared: pipeline.Prepared, raw: Any, tokenizer: Any, row: dict[str, Any]) -> tuple[str, str | None]:
+    """The text the tokenizer was given for a preview row: the source text (pair), the chat as templated,
+    else the row decoded (padding dropped; padding-free: its first sequence)."""
+    from engine.data import chat, formats
+
+    plan = prepared.plan
+    if "source_row" in row and "_row" in prepared.train.column_names:
+        ex = formats.canonical(raw[row["source_row"]], plan.format)
+        if "label" in ex:
+            return ex["text"], ex["text_pair"]
+        if "messages" in ex:
+            return chat.render(tokenizer, ex["messages"], ex.get("tools"), plan.template or "")[0], None
+    ids = list(row["input_ids"])
+    if row.get("attention_mask") is not None:
+        ids = [t for t, m in zip(ids, row["attention_mask"], strict=True) if m]
+    starts = [i for i, p in enumerate(row.get("position_ids") or []) if p == 0 and i > 0]
+    ids = ids[: starts[0]] if starts else ids
+    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False), None
+
+
+def _one(values: list[Any], text_pair: str | None) -> Any:
+    return values[0] if text_pair is None else tuple(values)
+
+
+def _split_added(tokenizer: Any, text: str) -> list[tuple[str, bool]]:
+    """The text cut around added tokens (as the tokenizer matches them: longest first), flagged added or not."""
+    vocab = sorted((t for t in tokenizer.get_added_vocab() if t), key=len, reverse=True)
+    if not vocab:
+        return [(text, False)]
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for m in re.finditer("|".join(map(re.escape, vocab)), text):
+        if m.start() > pos:
+            parts.append((text[pos:m.start()], False))
+        parts.append((m.group(), True))
+        pos = m.end()
+    if pos < len(text):
+        parts.append((text[pos:], False))
+    return parts

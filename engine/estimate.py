@@ -1,0 +1,294 @@
+"""How much memory a run needs on one device, from the preset and the model's shapes (no weights loaded),
+whether that fits a GPU, and the cheapest change that makes it fit.
+
+The model of memory (bytes; P = parameters, T = trainable parameters, tokens = batch x max_length):
+  weights      P x 2 in bf16 on a GPU (dtype auto), P x 4 in fp32 on CPU; 4bit: the linear layers at
+               ~0.55 byte/param (NF4 + double-quantized constants), the rest (embeddings, output layer,
+               norms) in the compute dtype; 8bit: linear layers at 1 byte/param
+  adapters     LoRA: T x 4 (PEFT keeps adapters in fp32 over a bf16 base); QLoRA: T x 2 (TRL casts them
+               to bf16); full fine-tuning: 0 (the weights are what is trained)
+  gradients    T x the trained parameters' bytes (fp32 adapters: 4; full fine-tuning in bf16: 2)
+  optimizer    AdamW keeps m and v in the parameter's dtype (torch.optim.AdamW uses zeros_like(param)):
+               T x 8 for fp32 adapters, T x 4 for a bf16 model; 8-bit optimizers T x 2; adafactor / sgd ~0.
+               The Trainer trains a bf16-loaded model in bf16, so there is no fp32 master copy.
+  activations  no checkpointing: layers x tokens x 34 x hidden bytes in 16 bit (Korthikanti et al. 2022,
+               "Reducing Activation Recomputation", with fused attention, so no seq^2 term), doubled in fp32;
+               gradient checkpointing: each layer's input (2 x hidden bytes a token a layer) plus one layer
+               recomputed in full
+  logits       causal LM: tokens x vocab x (2 + 8): the bf16 logits, their fp32 copy in the loss and its
+               log-softmax (the loss is often the peak for small models with large vocabularies)
+  overhead     CUDA context and kernels ~0.75 GiB (0.5 GiB of runtime on CPU)
+Every row is at max_length (the worst batch). A run fits when the total is at most 95% of the card (the
+caching allocator fragments). These constants are first-principles figures; the GPU work of issue #5
+calibrates them against measured peaks (torch.cuda.max_memory_allocated).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.config import Config
+    from engine.inspect import ModelInfo
+
+GIB = 1024**3
+HEADROOM = 0.95
+ACTIVATION_FACTOR = 17  # x hidden x bytes-per-value = 34 x hidden bytes a token a layer in 16 bit
+LOGIT_EXTRA_BYTES = 8  # fp32 copy of the logits + log-softmax, a logit
+Q4_BYTES, Q8_BYTES = 0.55, 1.0
+COMMON_GPUS: list[tuple[float, str]] = [
+    (24, "24 GiB: RTX 3090/4090, A10, L4"),
+    (40, "40 GiB: A100 40GB"),
+    (48, "48 GiB: L40S, RTX A6000"),
+    (80, "80 GiB: A100/H100 80GB"),
+    (141, "141 GiB: H200"),
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The choices that decide memory, read from a config (and changed by the advice)."""
+
+    on_gpu: bool
+    weight_bytes: int
+    quantization: str
+    lora: bool
+    r: int
+    targets: Any
+    batch: int
+    accumulation: int
+    max_length: int
+    checkpointing: bool
+    optim: str
+    causal: bool
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.max_length
+
+
+@dataclass
+class Estimate:
+    """Bytes by kind for one device, the total, and whether (and how) it fits the chosen GPU."""
+
+    weights: int
+    adapters: int
+    gradients: int
+    optimizer: int
+    activations: int
+    logits: int
+    overhead: int
+    total: int
+    trainable: int
+    tokens: int
+    gpu_gib: float | None
+    fits: bool | None
+    plan: Plan
+    hidden: int
+    layers: int
+    advice: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, int]]:
+        """(what, bytes) in display order, without the total."""
+        return [("weights", self.weights), ("LoRA adapters", self.adapters), ("gradients", self.gradients),
+                ("optimizer states", self.optimizer), ("activations", self.activations),
+                ("logits and loss", self.logits), ("CUDA context" if self.gpu_gib else "runtime", self.overhead)]
+
+    def hardware_line(self) -> str:
+        """One line for a preset header."""
+        where = "one GPU" if self.gpu_gib else "CPU"
+        line = f"about {gib(self.total)} on {where} (tunewiz estimate, every row at max_length)"
+        if self.gpu_gib:
+            line += f"; {'fits' if self.fits else 'does not fit'} a {self.gpu_gib:g} GiB GPU"
+        return line
+
+
+def gib(n: float) -> str:
+    """Bytes as GiB with one decimal (two below 1 GiB)."""
+    return f"{n / GIB:.2f} GiB" if n < GIB else f"{n / GIB:.1f} GiB"
+
+
+def explain(est: Estimate, info: ModelInfo) -> list[tuple[str, str, str]]:
+    """(what, GiB, how it was counted) for each row, then the total."""
+    p = est.plan
+    dtype = {2: "bf16", 4: "fp32"}.get(p.weight_bytes, f"{p.weight_bytes} bytes")
+    weights = f"{count(info.parameters)} params x {p.weight_bytes} bytes ({dtype})"
+    if p.quantization != "none":
+        weights = f"linear layers in {p.quantization}, the rest in {dtype}"
+    pb = est.gradients // est.trainable if est.trainable else 0
+    trained = f"{count(est.trainable)} trainable x {pb} bytes"
+    adapters = f"{trained} ({'fp32' if pb == 4 else 'bf16'})" if p.lora else "none: full fine-tuning"
+    states = est.optimizer // est.trainable if est.trainable else 0
+    optim = f"{p.optim}: {states} bytes a trained param" + (" (m and v)" if states == 2 * pb else "")
+    acts = (f"{p.batch} x {p.max_length} tokens, {est.layers} layers x {est.hidden}, "
+            + ("checkpointed" if p.checkpointing else "no checkpointing")) if est.hidden else "not counted (shape unknown)"
+    logits = f"{est.tokens:,} tokens x {info.vocab_size or 0:,} vocabulary" if p.causal else "classification head: small"
+    how = [weights, adapters, trained, optim, acts, logits, "CUDA context and kernels" if p.on_gpu else "Python and torch"]
+    out = [(what, gib(n), h) for (what, n), h in zip(est.rows(), how, strict=True)]
+    verdict = "" if est.fits is None else f"{'fits' if est.fits else 'does NOT fit'} {est.gpu_gib:g} GiB (95% usable)"
+    return [*out, ("total", gib(est.total), verdict)]
+
+
+def count(n: int) -> str:
+    """A parameter count as 7.62B / 135.0M / 12.3K."""
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
+
+
+def plan_of(cfg: Config, on_gpu: bool) -> Plan:
+    """The memory-relevant choices of a config."""
+    t, causal = cfg.training, cfg.model.task == "causal-lm"
+    dtype = cfg.model.dtype
+    weight_bytes = 4 if dtype == "float32" or (dtype == "auto" and not on_gpu) else 2
+    return Plan(on_gpu=on_gpu, weight_bytes=weight_bytes, quantization=cfg.model.quantization, lora=cfg.lora_enabled,
+                r=int(cfg.lora.get("r", 16) or 16), targets=cfg.lora.get("target_modules", "all-linear"),
+                batch=int(t.get("per_device_train_batch_size", 8) or 8),
+                accumulation=int(t.get("gradient_accumulation_steps", 1) or 1),
+                max_length=int(t.get("max_length") or (1024 if causal else 512)),
+                checkpointing=bool(t.get("gradient_checkpointing", t.get("activation_checkpointing", False))),
+                optim=str(t.get("optim") or "adamw_torch"),
+                causal=causal)
+
+
+def shape_of(info: ModelInfo) -> tuple[int, int]:
+    """(hidden size, layers) from the linear layers: the most common count is the layer count (q_proj,
+    up_proj, ... appear once a layer) and the most common input width among those is the hidden size."""
+    lins = [lin for lin in info.linears if lin.name != info.output_layer and lin.count > 1]
+    if not lins:
+        return 0, 0
+    layers = max(Counter(lin.count for lin in lins).most_common(), key=lambda kv: (kv[1], kv[0]))[0]
+    widths = Counter(lin.in_features for lin in lins if lin.count == layers)
+    hidden = max(widths.most_common(), key=lambda kv: (kv[1], kv[0]))[0]
+    return hidden, layers
+
+
+def lora_params(info: ModelInfo, r: int, targets: Any) -> int:
+    """LoRA parameters for rank r; a string other than all-linear is PEFT's regex on module names."""
+    if isinstance(targets, str) and targets != "all-linear":
+        try:
+            chosen = [lin.name for lin in info.linears
+                      if re.fullmatch(targets, lin.name) or re.fullmatch(targets, f"model.layers.0.block.{lin.name}")]
+        except re.error:
+            chosen = []
+        return info.lora_parameters(r, chosen)
+    return info.lora_parameters(r, targets if targets == "all-linear" else list(targets or []))
+
+
+def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: float | None) -> Estimate:
+    """The estimate for one plan (no advice)."""
+    p = info.parameters
+    linear = min(p, sum(lin.in_features * lin.out_features * lin.count for lin in info.linears if lin.name != info.output_layer))
+    if plan.quantization == "4bit":
+        weights = linear * Q4_BYTES + (p - linear) * plan.weight_bytes
+    elif plan.quantization == "8bit":
+        weights = linear * Q8_BYTES + (p - linear) * plan.weight_bytes
+    else:
+        weights = p * plan.weight_bytes
+    if plan.lora:
+        trainable = lora_params(info, plan.r, plan.targets)
+        param_bytes = 4 if plan.quantization == "none" or not plan.on_gpu else 2
+        adapters = trainable * param_bytes
+    else:
+        trainable, param_bytes, adapters = p, plan.weight_bytes, 0
+    if "8bit" in plan.optim:
+        state_bytes = 2
+    elif plan.optim.startswith(("adafactor", "sgd")):
+        state_bytes = 0
+    else:
+        state_bytes = 2 * param_bytes
+    value = 2 if plan.on_gpu else 4  # bytes of an activation: bf16 autocast on a GPU, fp32 on CPU
+    per_layer = ACTIVATION_FACTOR * hidden * value * plan.tokens
+    activations = (plan.tokens * hidden * value * layers + per_layer) if plan.checkpointing else per_layer * layers
+    logits = plan.tokens * (info.vocab_size or 0) * (value + LOGIT_EXTRA_BYTES) if plan.causal else 0
+    overhead = int(0.75 * GIB) if plan.on_gpu else int(0.5 * GIB)
+    parts = [int(weights), int(adapters), trainable * param_bytes, trainable * state_bytes, int(activations), int(logits), overhead]
+    total = sum(parts)
+    fits = None if gpu_gib is None else total <= gpu_gib * GIB * HEADROOM
+    return Estimate(*parts, total=total, trainable=trainable, tokens=plan.tokens, gpu_gib=gpu_gib, fits=fits, plan=plan,
+                    hidden=hidden, layers=layers)
+
+
+def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | None = None,
+             layers: int | None = None) -> Estimate:
+    """Memory for this config on one GPU with gpu_gib GiB (None: on CPU, no fit verdict), with advice."""
+    h, n = shape_of(info)
+    hidden, layers = hidden or h, layers or n
+    plan = plan_of(cfg, on_gpu=gpu_gib is not None)
+    est = compute(plan, info, hidden, layers, gpu_gib)
+    if not hidden:
+        est.notes.append("hidden size and layer count not found in the model's linear layers: activations not counted")
+    if plan.quantization != "none" and gpu_gib is None:
+        est.notes.append(f"{plan.quantization} loading needs a CUDA GPU; counted as if it ran")
+    if plan.on_gpu and cfg.model.dtype == "auto":
+        est.notes.append("assumes a GPU with bf16 (Ampere or newer); older GPUs load fp32 weights")
+    if est.fits is False:
+        est.advice = advise(plan, info, hidden, layers, gpu_gib)
+    return est
+
+
+def _methods(plan: Plan) -> list[tuple[str, Plan]]:
+    """The plan as it is, then the cheaper training methods (they change what is trained)."""
+    out = [("", plan)]
+    if not plan.lora:
+        out.append(("lora.enabled: true (LoRA adapters, r=16 on all-linear, instead of every weight)",
+                    replace(plan, lora=True, r=16, targets="all-linear")))
+    if plan.quantization != "4bit" and plan.on_gpu:
+        lora = out[-1][1]
+        out.append(("model.quantization: 4bit (QLoRA; needs bitsandbytes)" + ("" if plan.lora else " with lora.enabled: true"),
+                    replace(lora, quantization="4bit")))
+    return out
+
+
+def advise(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: float | None) -> str:
+    """The cheapest change that makes the plan fit: the training method changes last, then the fewest
+    batch halvings (accumulation doubled: same effective batch), and gradient checkpointing first."""
+    last = plan
+    for method_text, method in _methods(plan):
+        batch, acc = method.batch, method.accumulation
+        while True:
+            for checkpointing in dict.fromkeys([method.checkpointing, True]):
+                last = replace(method, batch=batch, accumulation=acc, checkpointing=checkpointing)
+                est = compute(last, info, hidden, layers, gpu_gib)
+                if est.fits:
+                    steps = [method_text] if method_text else []
+                    if checkpointing and not plan.checkpointing:
+                        steps.append("training.gradient_checkpointing: true (about 30% slower, same result)")
+                    if batch != plan.batch:
+                        steps.append(f"training.per_device_train_batch_size: {batch} and gradient_accumulation_steps: "
+                                     f"{acc} (same effective batch, slower)")
+                    return "set " + "; and ".join(steps) + f": about {gib(est.total)}"
+            if batch == 1:
+                break
+            batch, acc = batch // 2, acc * 2
+    return (f"does not fit even with every change ({gib(compute(last, info, hidden, layers, gpu_gib).total)}): "
+            "pick a GPU with more memory, a smaller model, or a shorter training.max_length")
+
+
+def detect_gpus() -> list[tuple[str, float]]:
+    """(name, memory in GiB) of this machine's NVIDIA GPUs through NVML; [] without a driver."""
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver, no device: NVMLError_* (or a library that cannot load)
+        return []
+    try:
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(handle)
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            out.append((name, pynvml.nvmlDeviceGetMemoryInfo(handle).total / GIB))
+        return out
+    except Exception:
+        return []
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass

@@ -1,0 +1,225 @@
+"""The token preview step: it shows exactly the rows the trainer receives, steps through them, walks
+through the tokenizer, reports data checks, and blocks Next when the data cannot be prepared."""
+
+import asyncio
+
+import torch
+from textual.widgets import Static
+
+from engine import checks, config, preview
+from engine.data import pipeline
+from tui.app import TunewizApp
+from tui.widgets.tokens import TokenChips, WalkThrough
+
+MINILM = {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"}
+
+
+def cfg_for(out="runs/preview", **sections):
+    sections.setdefault("training", {})
+    sections["training"].setdefault("output_dir", str(out))
+    return config.from_dict(sections)
+
+
+async def show_preview(app, pilot):
+    """Let the first step settle, open the token preview and wait until it is built (or failed)."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    app.goto("preview")
+    await pilot.pause()
+    return await built(app, pilot)
+
+
+async def built(app, pilot):
+    for _ in range(1200):
+        await pilot.pause(0.05)
+        screen = app.screen
+        if getattr(screen, "STEP", "") == "preview" and screen._pending is None and (screen.data or screen._error):
+            break
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return app.screen
+
+
+async def press(app, pilot, *keys):
+    for key in keys:
+        await pilot.press(key)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def text_of(screen, selector):
+    return str(screen.query_one(selector, Static).render())
+
+
+def chips_text(screen):
+    chips = screen.query_one("#pv-chips", TokenChips)
+    return "\n".join(line.plain for line in chips._lines(chips.content_size.width))
+
+
+async def test_the_screen_shows_exactly_what_the_trainer_receives(tmp_path):
+    from engine.train import build_trainer
+
+    cfg = cfg_for(tmp_path / "run", training={"per_device_train_batch_size": 4, "use_cpu": True})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        shown = screen.shown
+        assert shown.index == 0 and screen.errors() == []
+        assert "Example 1 of 58 · batch 0, row 0" in text_of(screen, "#pv-where")
+        trainer, prepared, _ = build_trainer(cfg, tmp_path, [])
+        # the same rows as engine.preview computes them from the trainer's own tokenizer and arguments...
+        collator = pipeline.build_collator("causal-lm", trainer.args, trainer.processing_class)
+        direct = next(preview.batches(prepared, collator, 4))
+        assert shown.row == next(preview.rows(direct, trainer.processing_class))
+        # ...and byte for byte the batch the trainer's collator makes of its dataset
+        got = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+        assert set(got) == {k for k in shown.batch if not k.startswith("_")}
+        for key, value in got.items():
+            assert (value.tolist() if isinstance(value, torch.Tensor) else value) == shown.batch[key], key
+        # what is drawn is that row: ids, -100 dimmed, padding apart
+        view = screen.query_one("#pv-chips", TokenChips).row
+        row = shown.row
+        assert view.ids == row["input_ids"] and view.values[-1] == ("label", row["labels"])
+        for kind, label, mask in zip(view.kinds, row["labels"], row["attention_mask"], strict=True):
+            assert (kind == "pad") == (mask == 0)
+            assert (kind in ("masked", "special-masked", "pad")) == (label == -100)
+        assert view.kinds[0] == "special-masked" and "special" in view.kinds  # <|im_start|> masked, <|im_end|> trained
+        grid = chips_text(screen)
+        assert grid.splitlines()[0].startswith("tok   <|im_start|>") and "label -100" in grid
+        assert screen.query_one("#pv-chips", TokenChips).legend().plain.startswith(f" {sum(1 for x in row['labels'] if x != -100)} trained")
+
+
+async def test_next_previous_and_jump(tmp_path):
+    app = TunewizApp(cfg_for(tmp_path / "run", training={"per_device_train_batch_size": 4}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        first = list(preview.rows(screen.shown.batch, screen.data.checked.tokenizer))
+        await press(app, pilot, "left")
+        assert screen.shown.index == 0  # nothing before the first example
+        await press(app, pilot, "right")
+        assert screen.shown.index == 1 and screen.shown.row == first[1]
+        await press(app, pilot, "j", "j", "k")
+        assert screen.shown.index == 2 and screen.shown.row == first[2]
+        await press(app, pilot, "g", "6", "enter")
+        assert screen.shown.index == 5
+        assert (screen.shown.row["batch"], screen.shown.row["row_in_batch"]) == (1, 1)
+        assert screen.shown.row == list(preview.rows(next(preview.batches(
+            screen.data.prepared, screen.data.collator, 4, start=1)), screen.data.checked.tokenizer))[1]
+        assert "Example 6 of 58 · batch 1, row 1" in text_of(screen, "#pv-where")
+        # a number past the end: said inline, Next blocked until it is fixed or closed
+        await press(app, pilot, "g", "9", "9", "9", "enter")
+        assert "'999' is not an example number: type one from 1 to 58" in text_of(screen, "#problems")
+        await press(app, pilot, "ctrl+n")
+        assert app.step == "preview" and screen.shown.index == 5
+        await press(app, pilot, "escape")
+        assert screen.errors() == [] and not screen.query_one("#pv-jump").has_class("open")
+        # views: compact chips, then the rendered text after the chat template
+        await press(app, pilot, "v")
+        assert "chips view" in text_of(screen, "#pv-legend") and chips_text(screen).startswith("<|im_start|>system↵")
+        await press(app, pilot, "v")
+        assert chips_text(screen).startswith("<|im_start|>system\n") and "text view" in text_of(screen, "#pv-legend")
+        await press(app, pilot, "ctrl+n")
+        assert app.step == "training"
+
+
+async def test_walkthrough_of_a_minilm_example_ends_in_the_trained_ids(tmp_path):
+    app = TunewizApp(cfg_for(tmp_path / "run", model=MINILM, dataset={"path": "sample:sentiment"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        row = screen.shown.row
+        assert isinstance(row["labels"], int) and "token_type_ids" in row
+        names = screen.data.prepared.plan.label_names
+        assert f"label {row['labels']} = {names[row['labels']]}" in text_of(screen, "#pv-where")
+        await press(app, pilot, "w")
+        steps = dict(screen.shown.steps)
+        tok = screen.data.checked.tokenizer
+        source = screen.data.checked.raw[row["source_row"]]["text"]
+        assert steps["text"] == source and steps["normalised"] == source.lower()
+        assert steps == dict(checks.tokenizer_walkthrough(tok, source, max_length=512))
+        real = [t for t, m in zip(row["input_ids"], row["attention_mask"], strict=True) if m]
+        assert steps["special tokens added"]["ids"] == real and steps["special tokens added"]["added"] == ["[CLS]", "[SEP]"]
+        walk = str(screen.query_one("#pv-walk", WalkThrough).render())
+        assert "2. normalised" in walk and "added: [CLS], [SEP]" in walk
+        assert screen.query_one("#pv-walk").display and not screen.query_one("#pv-chips").display
+        await press(app, pilot, "right")  # the walk-through follows the example
+        assert screen.shown.index == 1 and screen.shown.steps and dict(screen.shown.steps)["text"] != source
+        await press(app, pilot, "w")
+        assert screen.query_one("#pv-chips").display and "grid view" in text_of(screen, "#pv-legend")
+
+
+async def test_checks_fire_on_a_tiny_max_length_and_follow_the_config(tmp_path):
+    app = TunewizApp(cfg_for(tmp_path / "run"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        assert "✓ no problems found" in text_of(screen, "#pv-checks")
+        app.cfg.training["max_length"] = 40  # the training step changed it: the preview is rebuilt
+        screen.load(app.cfg)
+        assert screen._pending and screen.data is None
+        await built(app, pilot)
+        st = screen.data.stats
+        found = text_of(screen, "#pv-checks")
+        assert f"{st['dropped_no_trained_token']} rows had no trained token after truncation to 40 tokens" in found
+        assert f"{st['truncated'] / st['rows']:.1%} truncated at max_length 40" in found
+        assert "fix: raise training.max_length to 102" in found and "no problems" not in found
+        assert " cut" in text_of(screen, "#pv-hist")
+        assert all(len(ids) <= 40 for ids in screen.shown.batch["input_ids"])
+        full = screen.data.prepared.train[0]["_full_len"]
+        assert full > 40 and f"cut to 40 of {full} tokens" in text_of(screen, "#pv-where")
+        assert screen.errors() == []  # checks inform; they do not block
+
+
+async def test_a_dataset_that_cannot_be_read_is_shown_and_blocks_next(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = TunewizApp(cfg_for(dataset={"path": "missing.jsonl"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        assert "could not be built" in text_of(screen, "#pv-where")
+        assert "missing.jsonl" in text_of(screen, "#pv-msg")
+        await press(app, pilot, "ctrl+n")
+        assert app.step == "preview"
+        assert "Tokens: the data cannot be prepared" in text_of(screen, "#problems") and "fix:" in screen.errors()[0]
+
+
+async def test_padding_free_batches_show_one_row_with_boundaries(tmp_path):
+    app = TunewizApp(cfg_for(tmp_path / "run", training={"packing": True, "max_length": 256}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        data, row = screen.data, screen.shown.row
+        assert data.padding_free and data.total == -(-len(data.prepared.train) // data.batch_size)
+        assert "position_ids" in row and "attention_mask" not in row
+        assert row == next(preview.rows(next(preview.batches(data.prepared, data.collator, data.batch_size)),
+                                        data.checked.tokenizer))
+        starts = {i for i, p in enumerate(row["position_ids"]) if p == 0 and i > 0}
+        assert screen.query_one("#pv-chips", TokenChips).row.starts == starts and starts
+        assert "║" in chips_text(screen) and "padding-free" in text_of(screen, "#pv-where")
+
+
+# -------------------------------------------------------------------------------------- snapshots
+def _snap_app(**sections):
+    return TunewizApp(cfg_for(**sections))
+
+
+async def _open_preview(pilot):
+    await show_preview(pilot.app, pilot)
+
+
+def test_snapshot_smollm2_identity_example_0(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(), terminal_size=(80, 24), run_before=_open_preview)
+
+
+def test_snapshot_minilm_sentiment(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24),
+                        run_before=_open_preview)
+
+
+def test_snapshot_walkthrough(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def walk(pilot):
+        await show_preview(pilot.app, pilot)
+        await press(pilot.app, pilot, "w")
+        await asyncio.sleep(0)
+
+    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=walk)

@@ -1,0 +1,250 @@
+"""The review step: YAML, the equivalent command, memory estimate, diff, preflight warnings; saving a preset
+(round trip, never overwriting unasked); launching (a used run directory offers choices; a real run
+outlives the wizard); the launched screen following events.jsonl incrementally."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.content import Content
+from textual.widgets import Button, Input, Select, Static, TabbedContent
+
+from engine import config, presets, rundir
+from engine.errors import TunewizError
+from tests.conftest import PRESETS
+from tui.app import TunewizApp
+from tui.screens.launched import repeat_command, run_dir_choices
+from tui.screens.monitor import MonitorScreen
+from tui.screens.presets import SavePresetScreen
+
+SMOL = PRESETS / "smollm2-identity-lora.yaml"
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def at_review(app, pilot):
+    await settle(app, pilot)
+    app.goto("review")
+    await settle(app, pilot)
+    return app.screen
+
+
+def text(screen, selector: str) -> str:
+    """What a Static shows, as plain text (markup or a Rich renderable)."""
+    shown = screen.query_one(selector, Static).content
+    if isinstance(shown, str):
+        return Content.from_markup(shown).plain
+    if hasattr(shown, "plain"):
+        return shown.plain
+    console = Console(width=78, record=True)
+    console.print(shown)
+    return console.export_text()
+
+
+def smol_app(**changes) -> TunewizApp:
+    app = TunewizApp(config.load(SMOL), source=str(SMOL))
+    app.cfg.training.update(changes)
+    return app
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The test's own folder as the current one, with a user preset folder `mine` in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNEWIZ_PRESETS", str(tmp_path / "mine"))
+    return tmp_path
+
+
+async def test_yaml_command_diff_and_warnings_of_a_changed_preset(here):
+    app = smol_app(learning_rate=1e-3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        assert text(screen, "#yaml") == config.dump(app.cfg).rstrip("\n")
+        command = text(screen, "#command")
+        assert "tunewiz run smollm2-identity-lora \\\n  --set training.learning_rate=0.001" in command
+        assert "Changed from smollm2-identity-lora:\n  training.learning_rate: 0.0005 -> 0.001" in text(screen, "#diff")
+        tabs = screen.query_one(TabbedContent)
+        assert str(tabs.get_tab("tab-diff").label) == "Diff (1)"
+        warnings = text(screen, "#warnings")
+        assert "Every check passed" in warnings and "64 rows, format messages" in warnings
+        assert str(tabs.get_tab("tab-warnings").label) == "Warnings"
+        assert not screen.query_one("#next", Button).display  # Save and Launch end the wizard
+        assert screen.query_one("#save", Button).display and screen.query_one("#launch", Button).display
+
+
+async def test_without_a_preset_the_command_asks_for_a_save(here):
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        assert "not in a preset file yet" in text(screen, "#command")
+        assert text(screen, "#diff") == "No change from tunewiz's defaults."
+
+
+async def test_memory_estimate_follows_the_gpu_and_says_how_to_fit(here):
+    app = smol_app(per_device_train_batch_size=16, max_length=4096)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        assert "total" in text(screen, "#memory") and "fits" not in text(screen, "#memory")  # CPU: no verdict
+        gpu = screen.query_one("#gpu", Select)
+        assert [v for _, v in gpu._options][-6:] == ["gpu:24", "gpu:40", "gpu:48", "gpu:80", "gpu:141", "cpu"]
+        gpu.value = "gpu:24"
+        await pilot.pause()
+        memory = " ".join(text(screen, "#memory").split())
+        assert "does NOT fit 24 GiB" in memory
+        assert "To fit: set training.gradient_checkpointing: true (about 30% slower, same result); and " \
+               "training.per_device_train_batch_size: 8 and gradient_accumulation_steps: 2" in memory
+        assert "Memory: about" in text(screen, "#warnings")
+        assert str(screen.query_one(TabbedContent).get_tab("tab-warnings").label) == "Warnings (1)"
+        gpu.value = "gpu:80"
+        await pilot.pause()
+        assert "fits 80 GiB" in text(screen, "#memory") and "To fit" not in text(screen, "#memory")
+
+
+async def test_qlora_on_a_cpu_is_a_warning(here):
+    app = smol_app()
+    app.cfg.model.quantization = "4bit"
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        warnings = text(screen, "#warnings")
+        assert "problem(s) block the launch" in warnings and "needs a CUDA GPU" in warnings
+
+
+async def test_save_round_trips_and_never_overwrites_unasked(here):
+    app = smol_app()
+    original = config.to_dict(app.cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        app.cfg.training["learning_rate"] = 1e-4
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, SavePresetScreen)
+        assert modal.query_one("#save-folder", Input).value == "mine"
+        modal.query_one("#save-name", Input).value = "my smol/x"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "not a plain file name" in text(modal, "#save-message") and not (here / "mine").exists()
+        modal.query_one("#save-name", Input).value = "my-smol"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        saved = here / "mine" / "my-smol.yaml"
+        assert app.screen is screen and saved.is_file()
+        loaded = config.to_dict(config.load(saved))
+        assert loaded == config.to_dict(app.cfg) and loaded["training"]["learning_rate"] == 1e-4
+        for section, keys in original.items():  # every key of the preset survived
+            assert not isinstance(keys, dict) or set(keys) <= set(loaded[section]), section
+        assert config.header_comment(saved).startswith("demo:smollm2-135m-instruct (causal-lm), LoRA r=16")
+        assert "Command: tunewiz run mine/my-smol.yaml" in config.header_comment(saved)
+        assert "tunewiz run mine/my-smol.yaml" in text(screen, "#command")
+        # a second save to the same name asks first
+        app.cfg.training["learning_rate"] = 2e-4
+        before = saved.read_text()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        modal = app.screen
+        assert modal.query_one("#save-name", Input).value == "my-smol"
+        await pilot.click("#save-ok")
+        await pilot.pause()
+        assert "already exists" in text(modal, "#save-message") and saved.read_text() == before
+        assert str(modal.query_one("#save-ok", Button).label) == "Replace it"
+        await pilot.pause(0.4)  # a Button ignores clicks during its 0.2 s pressed effect: a person's second click
+        await pilot.click("#save-ok")
+        await settle(app, pilot)
+        assert app.screen is screen and config.load(saved).training["learning_rate"] == 2e-4
+
+
+async def test_launch_into_a_used_run_directory_offers_the_choices(here):
+    run_dir = here / "runs" / "used"
+    (run_dir / "checkpoint-3").mkdir(parents=True)
+    rundir.update_status(run_dir, state="finished", pid=None)
+    app = smol_app(output_dir=str(run_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert app.screen is screen
+        message = text(screen, "#launch-msg")
+        assert "Not launched" in message and "runs/used: this run directory is already in use" in message
+        assert "Resume: go on from its last checkpoint" in message
+        assert [b.id for b in screen.query("#launch-choices Button") if b.display] == ["choice-new", "choice-overwrite", "choice-resume"]
+        assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint-3", "status.json"]  # nothing touched
+
+
+def test_snapshot_review_yaml(snap_compare, here):
+    async def run_before(pilot):
+        await at_review(pilot.app, pilot)
+
+    assert snap_compare(smol_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_review_memory(snap_compare, here):
+    async def run_before(pilot):
+        screen = await at_review(pilot.app, pilot)
+        screen.query_one("#gpu", Select).value = "gpu:24"
+        screen.query_one(TabbedContent).active = "tab-memory"
+        await pilot.pause()
+
+    assert snap_compare(smol_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_save_modal(snap_compare, here):
+    async def run_before(pilot):
+        await at_review(pilot.app, pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    assert snap_compare(smol_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.slow
+async def test_a_launched_run_outlives_the_wizard(here):
+    app = smol_app(max_steps=1, num_train_epochs=1, save_strategy="no", eval_strategy="no")
+    app.cfg.dataset.eval_size = 0
+    async with app.run_test(size=(80, 24)) as pilot:
+        await at_review(app, pilot)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen), text(app.screen, "#launch-msg")  # the monitor opens on the run
+        run_dir = screen.run_dir
+        assert run_dir.parent == Path("runs") and rundir.read_status(run_dir)["pid"]
+        command = rundir.read_status(run_dir)["command"]
+        assert "tunewiz run smollm2-identity-lora" in command and "--detach" in command
+        await pilot.press("q")
+    assert not app.is_running
+    status = {}
+    for _ in range(240):
+        status = rundir.read_status(run_dir)
+        if status.get("state") in ("finished", "failed"):
+            break
+        time.sleep(0.5)
+    assert status.get("state") == "finished", (run_dir / rundir.STDOUT).read_text()[-2000:]
+    assert (run_dir / rundir.FINAL).is_dir()
+    assert json.loads((run_dir / rundir.STATUS).read_text())["command"].startswith("tunewiz run smollm2-identity-lora")
+    assert presets.display_path(run_dir).startswith("runs/")
+
+
+def test_the_recorded_command_and_the_choices_for_a_used_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config.load(SMOL)
+    assert repeat_command(cfg, None, Path("runs/x"), "resume") == ["tunewiz", "run", "runs/x/config.yaml", "--resume", "--detach"]
+    base = (str(SMOL), config.to_dict(cfg))
+    cfg.training["max_steps"] = 3
+    assert repeat_command(cfg, base, Path("runs/x"), "new") == [
+        "tunewiz", "run", "smollm2-identity-lora", "--set", "training.max_steps=3", "--detach"]
+    del cfg.training["seed"]  # --set cannot remove a key: the run's own config.yaml repeats it
+    assert repeat_command(cfg, base, Path("runs/x"), "overwrite")[2:] == ["runs/x/config.yaml", "--overwrite", "--detach"]
+    live = tmp_path / "live"
+    live.mkdir()
+    rundir.update_status(live, state="running", pid=os.getpid())
+    problem = TunewizError.at(str(live), "a training process is still running in it")
+    assert run_dir_choices(problem, live) == (problem, ("new",))
+    other = TunewizError.at("model.name_or_path", "no such model")
+    assert run_dir_choices(other, live) == (other, ())

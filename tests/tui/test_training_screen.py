@@ -1,0 +1,192 @@
+"""The training step: fields from the config, checked as you type, derived numbers, Advanced, paste."""
+
+import functools
+
+import pytest
+from textual.widgets import Input, OptionList, Static, TextArea
+
+from engine import config, inspect
+from tui.app import TunewizApp
+from tui.widgets.advanced import AdvancedFields
+from tui.widgets.field import Field
+from tui.widgets.paste_dialog import PasteDialog
+
+HF_COURSE = '''from transformers import TrainingArguments
+
+training_args = TrainingArguments("test-trainer", evaluation_strategy="epoch")
+'''
+
+_inspect = functools.cache(inspect.inspect_model)
+
+
+@pytest.fixture(autouse=True)
+def inspect_once(monkeypatch):
+    """The model step inspects the model on every start; the answer is the same, so compute it once."""
+    monkeypatch.setattr(inspect, "inspect_model", _inspect)
+
+
+async def open_training(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    app.goto("training")
+    await pilot.pause()
+    await pilot.pause()
+    assert app.step == "training"
+    return app.screen
+
+
+def text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_fields_load_from_the_config():
+    cfg = config.from_dict({"training": {"learning_rate": 1e-4, "per_device_train_batch_size": 4, "bf16": True,
+                                         "eval_strategy": "steps", "eval_steps": 5}})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        assert s.query_one("#f-learning_rate", Field).text == "0.0001"
+        assert s.query_one("#f-per_device_train_batch_size", Field).text == "4"
+        assert s.query_one("#f-logging_steps", Field).text == "10"  # library default
+        assert s.query_one("#f-precision", Field).text == "bf16"
+        assert s.query_one("#f-eval_strategy", Field).text == "steps"
+        assert not s.query_one("#f-eval_steps", Field).disabled
+        assert s.query_one("#f-save_steps", Field).disabled is False  # save_strategy defaults to steps
+        assert "the initial learning rate" in text(s, "#f-learning_rate .field-help").lower()
+        assert s.errors() == []
+
+
+async def test_bad_learning_rate_is_shown_inline_and_blocks_next():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        box = s.query_one("#f-learning_rate Input", Input)
+        box.focus()
+        box.value = ""
+        await pilot.press(*"abc")
+        await pilot.pause()
+        assert text(s, "#f-learning_rate .field-error") == "training.learning_rate: 'abc' is not a number"
+        assert "training.learning_rate" in text(s, "#help")  # full help of the focused field
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.step == "training"
+        assert "training.learning_rate" in text(s, "#problems")
+        box.value = "-1"
+        await pilot.pause()
+        assert s.errors() == ["training.learning_rate: must be greater than 0 (got -1.0)"]
+        box.value = "2e-4"
+        await pilot.pause()
+        assert s.errors() == []
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.step == "lora"
+        assert app.cfg.training == {"learning_rate": 2e-4}  # only what the user set
+
+
+async def test_paste_of_the_hf_course_snippet_fills_the_form_and_explains():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert isinstance(app.screen, PasteDialog)
+        app.screen.query_one(TextArea).text = "TrainingArguments(\n  output_dir='x',\n  seed=1\n  lr=2)"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PasteDialog)  # a syntax error keeps the dialog open, with its line
+        assert "pasted code, line 3: not valid Python" in str(app.screen.query_one("#paste-error", Static).render())
+        app.screen.query_one(TextArea).text = HF_COURSE
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is s
+        assert s.query_one("#f-eval_strategy", Field).text == "epoch"
+        assert s.query_one("#f-output_dir", Field).text == "test-trainer"
+        notes = text(s, "#paste-notes")
+        assert "evaluation_strategy was renamed to eval_strategy (renamed in transformers 4.46)" in notes
+        s.store(app.cfg)
+        assert app.cfg.training == {"eval_strategy": "epoch", "output_dir": "test-trainer"}
+        assert config.from_dict(config.to_dict(app.cfg)).training == app.cfg.training
+
+
+async def test_eval_strategy_needs_an_eval_split():
+    cfg = config.from_dict({"dataset": {"eval_size": 0}, "training": {"eval_strategy": "epoch"}})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        assert any(p.startswith("training.eval_strategy: epoch needs held-out rows") for p in s.errors())
+
+
+async def test_derived_numbers():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        assert "Steps per epoch: unknown until the dataset step" in text(s, "#derived")
+        app.dataset_info = {"num_rows": 64}  # eval_size 0.1 holds out 6 rows, as the pipeline does
+        s.query_one("#f-per_device_train_batch_size Input", Input).value = "4"
+        s.query_one("#f-gradient_accumulation_steps Input", Input).value = "2"
+        await pilot.pause()
+        derived = text(s, "#derived")
+        assert "Effective batch 8 (4 per device × 2 accumulation" in derived
+        assert "58 training rows → 8 steps per epoch; 3.0 epochs = 24 steps in total" in derived
+        s.query_one("#f-max_steps Input", Input).value = "10"
+        await pilot.pause()
+        assert "10 steps in total (max_steps; epochs ignored)" in text(s, "#derived")
+        s.query_one("#f-gradient_accumulation_steps Input", Input).value = "0"
+        await pilot.pause()
+        assert "fix the batch size" in text(s, "#derived")
+        assert "training.gradient_accumulation_steps: must be greater than 0 (got 0)" in s.errors()
+
+
+async def test_precision_advanced_and_store_round_trip():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        s.query_one("#f-precision", Field).set_text("fp32")
+        adv = s.query_one("#advanced", AdvancedFields)
+        adv.query_one("CollapsibleTitle").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        s.query_one("#adv-filter", Input).value = "weight_decay"
+        await pilot.pause()
+        listing = s.query_one("#adv-list", OptionList)
+        assert listing.option_count == 1 and listing.get_option_at_index(0).id == "weight_decay"
+        listing.focus()
+        await pilot.press("enter")  # Enter on a field moves to its editor
+        await pilot.pause()
+        editor = s.query_one("#adv-edit Input", Input)
+        assert editor.has_focus
+        await pilot.press(*"x")
+        await pilot.pause()
+        assert "training.weight_decay: 'x' is not a number" in s.errors()
+        editor.value = "0.01"
+        await pilot.pause()
+        assert s.errors() == []
+        assert "1 set" in str(adv.title)
+        await pilot.press("enter")  # back to the list, which shows the value
+        await pilot.pause()
+        assert listing.has_focus and "weight_decay = [b]0.01" in str(listing.get_option_at_index(0).prompt)
+        s.store(app.cfg)
+        assert app.cfg.training == {"bf16": False, "fp16": False, "weight_decay": 0.01}
+        assert config.from_dict(config.to_dict(app.cfg)).training == app.cfg.training
+
+
+async def test_classification_offers_no_sft_only_fields():
+    cfg = config.from_dict({"model": {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"},
+                            "dataset": {"path": "sample:sentiment"}})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        keys = s.query_one("#advanced", AdvancedFields).keys
+        assert "packing" not in keys and "assistant_only_loss" not in keys
+        assert "weight_decay" in keys
+        assert s.query_one("#f-max_length", Field).text == "1024"  # shared with classification
+
+
+def test_snapshot_training_step(snap_compare):
+    async def run_before(pilot):
+        app = pilot.app
+        app.dataset_info = {"num_rows": 64}
+        await open_training(app, pilot)
+
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)

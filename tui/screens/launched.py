@@ -1,0 +1,65 @@
+"""Launching from the wizard: `start_run` checks, prepares the run directory and starts the detached run
+(it runs in a worker); the review step then opens the monitor on it. Quitting the wizard leaves the run
+going; `tunewiz attach` opens the same monitor later."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from engine import config, launch, presets, rundir
+from engine.config import Config
+from engine.errors import TunewizError
+
+DONE = ("finished", "failed", "stopped")
+LIVE = ("starting", "running", "stopping")
+Launched = tuple[Path, "subprocess.Popen | None", list[str], "TunewizError | None", tuple[str, ...]]
+
+
+def start_run(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, mode: str) -> Launched:
+    """Preflight, prepare the run directory (mode: new, overwrite, resume), start; never raises.
+    Returns (run_dir, process or None, the equivalent command, the problem or None, the choices for it)."""
+    from engine import preflight
+
+    if not cfg.training.get("output_dir"):
+        cfg.training["output_dir"] = config.default_output_dir(source or "run")
+    run_dir = Path(cfg.training["output_dir"])
+    argv = repeat_command(cfg, base, run_dir, mode)
+    try:
+        if mode == "new" and run_dir.exists() and any(run_dir.iterdir()):
+            launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # says so at once, before the checks
+        checked = preflight.check(cfg)
+        cfg.training = checked.training  # what the engine filled in for this machine (use_cpu, bf16, ...)
+        launch.prepare_run_dir(run_dir, overwrite=mode == "overwrite", resume=mode == "resume")
+        run_dir, proc = launch.start(cfg, source or "the tunewiz wizard", resume=mode == "resume", command=argv,
+                                     plan=checked.launch)
+    except TunewizError as e:
+        return run_dir, None, argv, *run_dir_choices(e, run_dir)
+    except Exception as e:  # an unreadable folder, a full disk: shown, never a crash
+        return run_dir, None, argv, TunewizError.at("launch", f"{type(e).__name__}: {e}"), ()
+    return run_dir, proc, argv, None, ()
+
+
+def repeat_command(cfg: Config, base: tuple[Any, dict[str, Any]] | None, run_dir: Path, mode: str) -> list[str]:
+    """The `tunewiz run` line that does what this launch does: the base preset with --set, else the run's config."""
+    argv = None
+    if base is not None:
+        argv, removed = presets.run_command(base[0], presets.diff(base[1], config.to_dict(cfg)))
+        argv = None if removed else argv
+    argv = argv or ["tunewiz", "run", presets.display_path(run_dir / rundir.CONFIG)]
+    return [*argv, *{"overwrite": ["--overwrite"], "resume": ["--resume"]}.get(mode, []), "--detach"]
+
+
+def run_dir_choices(e: TunewizError, run_dir: Path) -> tuple[TunewizError, tuple[str, ...]]:
+    """For a run directory in use: the problem told in the wizard's words, and the choices it allows."""
+    if not any(p.where == str(run_dir) for p in e.problems) or not (run_dir.is_dir() and any(run_dir.iterdir())):
+        return e, ()
+    st = rundir.read_status(run_dir)
+    if st.get("state") in LIVE and rundir.pid_alive(st.get("pid")):
+        return e, ("new",)
+    if not rundir.is_run_dir(run_dir):
+        return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, "New folder: a fresh training.output_dir"), ("new",)
+    resume = ("resume",) if rundir.last_checkpoint(run_dir) else ()
+    fix = "New folder: a fresh training.output_dir; Overwrite: delete it and start over" + ("; Resume: go on from its last checkpoint" if resume else "")
+    return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, fix), ("new", "overwrite", *resume)

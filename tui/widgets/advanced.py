@@ -1,0 +1,158 @@
+"""Every other library field of a section, in a collapsed, filterable list with one editor.
+
+Its state is the text typed per key, so it loads and stores without ever being opened; the list is
+built only when first expanded (a hundred Inputs would slow every screen switch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.widgets import Collapsible, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from engine import fields
+from tui.widgets.field import Field, fmt, library_check
+
+
+class AdvancedFields(Collapsible):
+    """The fields a form does not show itself: pick one from the list, edit it below."""
+
+    DEFAULT_CSS = """
+    AdvancedFields {
+        height: auto;
+        Contents { padding: 0 0 0 1; }
+        #adv-filter { width: 1fr; margin-bottom: 1; }
+        #adv-list { height: 8; margin-bottom: 1; }
+        #adv-help { height: auto; max-height: 4; color: $text-muted; }
+    }
+    """
+
+    def __init__(self, section: str, keys: list[str], task: str = "causal-lm", id: str | None = None) -> None:
+        self.section = section
+        self.keys = sorted(keys)
+        self.for_task = task
+        self.specs = fields.fields(section)
+        self.texts: dict[str, str] = {}  # key -> typed text, for keys that are set
+        self.loaded: set[str] = set()
+        self._current: str | None = None
+        self._built = False
+        super().__init__(title="Advanced", collapsed=True, id=id)
+
+    # ----------------------------------------------------------------------------------- state
+    def load(self, values: dict[str, Any]) -> None:
+        """The keys of this list that the config sets."""
+        self.texts = {k: fmt(v) for k, v in values.items() if k in self.keys}
+        self.loaded = set(self.texts)
+        self._refresh()
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Fill keys (from a paste); they count as set even when equal to the default."""
+        for k, v in values.items():
+            if k in self.keys:
+                self.texts[k] = fmt(v)
+                self.loaded.add(k)
+        self._refresh()
+
+    def result(self) -> tuple[dict[str, Any], list[str]]:
+        """(the keys to write, the problems); blank or untouched-default keys are left out."""
+        out: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, text in self.texts.items():
+            value, error = library_check(self.section, key, self.for_task)(text)
+            if error:
+                problems.append(error)
+            elif text.strip() and (key in self.loaded or value != self.specs[key].get("default")):
+                out[key] = value
+        return out, problems
+
+    def _title_text(self) -> str:
+        n = sum(1 for t in self.texts.values() if t.strip()) if hasattr(self, "texts") else 0
+        hint = " (Enter opens)" if getattr(self, "collapsed", True) else ""
+        return f"Advanced: {len(self.keys)} more fields" + (f", {n} set" if n else "") + hint
+
+    # ------------------------------------------------------------------------------------- view
+    def _refresh(self) -> None:
+        self.title = self._title_text()
+        if self._built:
+            self._fill_list()
+
+    @on(Collapsible.Collapsed)
+    def _closed(self) -> None:
+        self.title = self._title_text()
+
+    @on(Collapsible.Expanded)
+    def _opened(self, event: Collapsible.Expanded) -> None:
+        self.title = self._title_text()
+        if self._built:
+            return
+        self._built = True
+        self.query_one(Collapsible.Contents).mount_all([
+            Input(placeholder="filter: part of a name or its help (e.g. warmup, hub, gradient)", compact=True, id="adv-filter"),
+            OptionList(id="adv-list", compact=True),
+            Field("", "Value", id="adv-edit"),
+            Static("", id="adv-help", markup=False),
+        ])
+        self.call_after_refresh(self._fill_list)
+
+    def _fill_list(self) -> None:
+        box = self.query_one("#adv-list", OptionList)
+        words = self.query_one("#adv-filter", Input).value.lower().split()
+        shown = [k for k in self.keys if all(w in k or w in self.specs[k].get("help", "").lower() for w in words)]
+        box.clear_options()
+        box.add_options([self._option(k) for k in shown])
+        if shown:
+            box.highlighted = shown.index(self._current) if self._current in shown else 0
+
+    def _option(self, key: str) -> Option:
+        if key in self.texts and self.texts[key].strip():
+            bad = library_check(self.section, key, self.for_task)(self.texts[key])[1]
+            mark = "[red]✗[/]" if bad else "[b]●[/]"
+            return Option(f"{mark} {key} = [b]{_esc(self.texts[key])}[/]", id=key)
+        return Option(f"  {key} [dim]= {_esc(fmt(self.specs[key].get('default'))) or '(not set)'}[/]", id=key)
+
+    @on(Input.Changed, "#adv-filter")
+    def _filter(self) -> None:
+        self._fill_list()
+
+    @on(OptionList.OptionHighlighted, "#adv-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        key = str(event.option.id)
+        self._current = key
+        spec = self.specs[key]
+        editor = self.query_one("#adv-edit", Field)
+        editor.key, editor.check = key, library_check(self.section, key, self.for_task)
+        editor.query_one(".field-help", Static).update("blank = default" + (f" ({fmt(spec.get('default'))})" if spec.get("default") is not None else ""))
+        editor.set_text(self.texts.get(key, ""))
+        kind = spec["kind"] + (f": {', '.join(spec['choices'])}" if spec.get("choices") else "")
+        self.query_one("#adv-help", Static).update(f"{self.section}.{key} ({kind}): {spec.get('help', '')}")
+
+    @on(OptionList.OptionSelected, "#adv-list")
+    def _selected(self) -> None:
+        self.query_one("#adv-edit Input", Input).focus()
+
+    @on(Field.Changed, "#adv-edit")
+    def _edited(self, event: Field.Changed) -> None:
+        key = event.field.key
+        if not key or self._current != key:
+            return
+        old = self.texts.get(key, "")
+        if event.field.text == old:
+            return
+        if event.field.text.strip():
+            self.texts[key] = event.field.text
+        else:
+            self.texts.pop(key, None)
+        box = self.query_one("#adv-list", OptionList)
+        if box.highlighted is not None:
+            box.replace_option_prompt_at_index(box.highlighted, self._option(key).prompt)
+        self.title = self._title_text()
+
+    @on(Input.Submitted, "#adv-edit Input")
+    def _back_to_list(self) -> None:
+        self.query_one("#adv-list", OptionList).focus()
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -1,0 +1,55 @@
+"""The memory estimate as a table: each kind of memory, its size and how it was counted, the verdict for the
+chosen GPU and the cheapest change that makes the run fit; and the GPU choices (this machine's and common cards)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.markup import escape
+from textual.widgets import Static
+
+from engine import estimate
+
+CPU = "cpu"
+
+
+def gpu_options(detected: list[tuple[str, float]]) -> list[tuple[str, str]]:
+    """This machine's GPUs, the common cards, and CPU; values are 'gpu:GiB' or 'cpu'."""
+    mine = [(f"{name}: {gib:.0f} GiB (this machine)", f"gpu:{gib:.1f}") for name, gib in detected]
+    return [*mine, *[(label, f"gpu:{gib:g}") for gib, label in estimate.COMMON_GPUS], ("CPU: no GPU (fp32)", CPU)]
+
+
+def gpu_gib(value: Any) -> float | None:
+    """GiB of a gpu_options value; None for the CPU."""
+    return float(str(value).removeprefix("gpu:")) if str(value).startswith("gpu:") else None
+
+
+class MemoryTable(Static):
+    """Shows an Estimate (or why there is none)."""
+
+    def show(self, est: estimate.Estimate, info: Any) -> None:
+        """The table, the verdict, the advice and the notes."""
+        table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(style="dim")
+        rows = estimate.explain(est, info)
+        for what, size, how in rows[:-1]:
+            table.add_row(what, size, how)
+        what, size, how = rows[-1]
+        verdict = "green" if est.fits else "red" if est.fits is False else ""
+        table.add_row(Text(what, style="bold"), Text(size, style="bold"), Text(how, style=f"bold {verdict}"))
+        parts: list[Any] = [table]
+        if est.advice:
+            parts.append(Text(f"To fit: {est.advice}", style="yellow"))
+        parts += [Text(note, style="dim") for note in est.notes]
+        parts.append(Text("Worst case: every row at max_length. A first-principles estimate, to be calibrated on GPUs.",
+                          style="dim"))
+        self.update(Group(*parts))
+
+    def show_missing(self, error: str | None) -> None:
+        """No model facts yet (being inspected), or the inspection failed."""
+        self.update(f"[red]Cannot estimate: {escape(error)}[/]" if error else "[dim]Inspecting the model (no weights loaded)...[/]")

@@ -1,0 +1,79 @@
+"""The paste dialog: a tutorial's TrainingArguments / SFTConfig / LoraConfig call in, parsed calls out.
+
+Parsing is engine.paste (ast only, nothing runs). A syntax error keeps the dialog open with the line.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static, TextArea
+
+from engine.config import Config
+from engine.errors import TunewizError
+from engine.paste import Pasted, parse_calls
+
+
+class PasteDialog(ModalScreen[list[Pasted] | None]):
+    """Paste code, press ctrl+s: the dialog closes with the parsed calls (None when cancelled)."""
+
+    DEFAULT_CSS = """
+    PasteDialog {
+        align: center middle;
+        #paste-box { width: 76; height: 20; border: round $primary; background: $surface; padding: 0 1; }
+        Label { width: 1fr; }
+        #paste-text { height: 1fr; }
+        #paste-error { height: auto; color: $error; }
+        #paste-buttons { height: 1; align-horizontal: right; }
+        #paste-buttons Button { margin-left: 1; }
+    }
+    """
+    BINDINGS = [Binding("ctrl+s", "fill", "Fill the form", show=True, priority=True),
+                Binding("escape", "cancel", "Cancel", show=True)]
+
+    def __init__(self, task: str = "causal-lm") -> None:
+        super().__init__()
+        self.for_task = task
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="paste-box"):
+            yield Label("Paste a TrainingArguments(...), SFTConfig(...) or LoraConfig(...) call. It is read, never run.")
+            yield TextArea("", language=None, soft_wrap=False, id="paste-text", placeholder="args = TrainingArguments(\n    ...\n)")
+            yield Static("", id="paste-error", markup=False)
+            with Horizontal(id="paste-buttons"):
+                yield Button("Cancel (esc)", id="paste-cancel", compact=True)
+                yield Button("Fill the form (ctrl+s)", id="paste-fill", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#paste-text", TextArea).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "paste-fill":
+            self.action_fill()
+        else:
+            self.action_cancel()
+
+    def action_fill(self) -> None:
+        text = self.query_one("#paste-text", TextArea).text
+        try:
+            found = parse_calls(text, task=self.for_task)
+        except TunewizError as e:
+            p = e.problems[0]
+            self.query_one("#paste-error", Static).update(f"{p.where}: {p.what}\n  fix: {p.fix}" if p.fix else f"{p.where}: {p.what}")
+            return
+        self.dismiss(found)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def store_other(cfg: Config, pasted: Pasted) -> str:
+    """A call for the other step's section goes straight into the config; returns the note that says so."""
+    if pasted.kind == "lora":
+        cfg.lora = {**cfg.lora, **pasted.values, "enabled": True}
+        return f"{pasted.call}: {len(pasted.values)} values were saved for the LoRA step"
+    cfg.training = {**cfg.training, **pasted.values}
+    return f"{pasted.call}: {len(pasted.values)} values were saved for the Training step"
