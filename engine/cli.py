@@ -150,16 +150,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from engine import launch, preflight, runs
+    from engine import launch, runs
 
-    run_dir = runs.find(args.run)
-    cfg = config.load(run_dir / "config.yaml", args.set)
-    cfg.training["output_dir"] = str(run_dir)
-    launch.prepare_run_dir(run_dir, overwrite=False, resume=True)
-    checked = preflight.check(cfg)
-    cfg.training = checked.training
-    run_dir, proc = launch.start(cfg, str(run_dir / "config.yaml"), resume=True, command=["tunewiz", *sys.argv[1:]],
-                                 plan=checked.launch)
+    run_dir, proc = launch.resume(runs.find(args.run), args.set, command=["tunewiz", *sys.argv[1:]])
     print(f"resumed {run_dir.name} from {launch.rundir.last_checkpoint(run_dir).name} (pid {proc.pid})", flush=True)
     if args.detach:
         return 0

@@ -170,3 +170,16 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
                 stop(run_dir, force=True)
                 proc.wait()
                 return "failed"
+
+
+def resume(run_dir: Path, overrides: list[str] | None = None, command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
+    """Continue a run from its last checkpoint with its own config (--set may change, say, max_steps)."""
+    from engine import preflight
+
+    cfg = config.load(run_dir / rundir.CONFIG, overrides)
+    cfg.training["output_dir"] = str(run_dir)
+    prepare_run_dir(run_dir, overwrite=False, resume=True)
+    checked = preflight.check(cfg)
+    cfg.training = checked.training
+    return start(cfg, str(run_dir / rundir.CONFIG), resume=True, command=command or ["tunewiz", "resume", str(run_dir)],
+                 plan=checked.launch)

@@ -21,7 +21,7 @@ from tui import heavy
 from tui.step import StepScreen
 from tui.widgets.advanced import AdvancedFields
 from tui.widgets.field import Field, fmt, library_check
-from tui.widgets.paste_dialog import PasteDialog, store_other
+from tui.widgets.paste_dialog import PasteDialog, apply_pasted
 from tui.widgets.targets import TargetPicker, head_of
 
 METHODS = [("full", "Full fine-tuning"), ("lora", "LoRA"), ("qlora", "QLoRA (4-bit base + LoRA)")]
@@ -252,16 +252,8 @@ class LoraScreen(StepScreen):
     def _pasted(self, found: list[Pasted] | None) -> None:
         if not found:
             return
-        lines = []
-        for p in found:
-            if p.kind == "lora":
-                self.fill(p.values)
-                lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
-            else:
-                lines.append(store_other(self.cfg, p))
-            lines += [f"  • {n}" for n in p.notes]
         notes = self.query_one("#paste-notes", Static)
-        notes.update("\n".join(lines))
+        notes.update(apply_pasted(self.cfg, found, "lora", self.fill))
         notes.add_class("-shown")
         self.query_one("#lora-body").scroll_home(animate=False)
 

@@ -189,17 +189,13 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="resume")
     def _resume(self) -> None:
-        from engine import config, launch, preflight
+        from engine import launch
         from engine.errors import TunewizError
+        from tui import heavy
 
         try:
-            cfg = config.load(self.run_dir / "config.yaml")
-            cfg.training["output_dir"] = str(self.run_dir)
-            launch.prepare_run_dir(self.run_dir, overwrite=False, resume=True)
-            checked = preflight.check(cfg)
-            cfg.training = checked.training
-            launch.start(cfg, str(self.run_dir / "config.yaml"), resume=True, command=["tunewiz", "resume", str(self.run_dir)],
-                         plan=checked.launch)
+            heavy.ready()
+            launch.resume(self.run_dir)
         except TunewizError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
 

@@ -20,7 +20,7 @@ from engine.paste import Pasted
 from tui.step import StepScreen
 from tui.widgets.advanced import AdvancedFields
 from tui.widgets.field import Field, fmt, library_check, placeholder_for
-from tui.widgets.paste_dialog import PasteDialog, store_other
+from tui.widgets.paste_dialog import PasteDialog, apply_pasted
 
 COMMON = [
     ("num_train_epochs", "Epochs"),
@@ -208,16 +208,8 @@ class TrainingScreen(StepScreen):
     def _pasted(self, found: list[Pasted] | None) -> None:
         if not found:
             return
-        lines = []
-        for p in found:
-            if p.kind == "training":
-                self.fill(p.values)
-                lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
-            else:
-                lines.append(store_other(self.cfg, p))
-            lines += [f"  • {n}" for n in p.notes]
         notes = self.query_one("#paste-notes", Static)
-        notes.update("\n".join(lines))
+        notes.update(apply_pasted(self.cfg, found, "training", self.fill))
         notes.add_class("-shown")
         self.query_one("#training-body").scroll_home(animate=False)
 

@@ -5,6 +5,8 @@ Parsing is engine.paste (ast only, nothing runs). A syntax error keeps the dialo
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -68,6 +70,20 @@ class PasteDialog(ModalScreen[list[Pasted] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def apply_pasted(cfg: Config, found: list[Pasted], section: str, fill: Any) -> str:
+    """Calls for this step's `section` go through `fill(values)`; the other step's go into the config.
+    Returns the notes to show: what was filled, and each renamed, removed or skipped argument."""
+    lines = []
+    for p in found:
+        if p.kind == section:
+            fill(p.values)
+            lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
+        else:
+            lines.append(store_other(cfg, p))
+        lines += [f"  • {n}" for n in p.notes]
+    return "\n".join(lines)
 
 
 def store_other(cfg: Config, pasted: Pasted) -> str:
