@@ -46,6 +46,23 @@ def resolve_training(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
     return t
 
 
+INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
+                "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive", "codecarbon": "codecarbon",
+                "swanlab": "swanlab", "trackio": "trackio", "dagshub": "dagshub"}
+
+
+def check_integrations(training: dict[str, Any]) -> None:
+    """report_to names a logger that is not installed: the Trainer would fail after loading the model."""
+    import importlib.util
+
+    wanted = training.get("report_to")
+    names = [wanted] if isinstance(wanted, str) else list(wanted or [])
+    missing = [n for n in names if n in INTEGRATIONS and importlib.util.find_spec(INTEGRATIONS[n]) is None]
+    if missing:
+        raise TunewizError.at("training.report_to", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed",
+                              f"pip install {' '.join(missing)}, or set training.report_to: none")
+
+
 def check_quantization(cfg: Config, hw: dict[str, Any]) -> None:
     q = cfg.model.quantization
     if q == "none":

@@ -15,14 +15,17 @@ from engine.rundir import EventLog
 class EventsCallback(TrainerCallback):
     """Writes start / log / eval / save events (rank 0 only: the EventLog is disabled elsewhere)."""
 
-    def __init__(self, events: EventLog, info: dict[str, Any]):
+    def __init__(self, events: EventLog, info: dict[str, Any], after_start: Any = None):
         self.events = events
         self.info = info
+        self.after_start = after_start
 
     def on_train_begin(self, args, state, control, **kw):
         self.events.emit("start", step=state.global_step, max_steps=state.max_steps, num_train_epochs=args.num_train_epochs,
                          batch_size=args.per_device_train_batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
                          world_size=args.world_size, **self.info)
+        if self.after_start is not None:
+            self.after_start()
 
     def on_log(self, args, state, control, logs=None, **kw):
         logs = dict(logs or {})

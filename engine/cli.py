@@ -24,12 +24,14 @@ def find_preset(name: str | None) -> str | None:
     """A preset path, or the name of a shipped preset (presets/NAME.yaml)."""
     if name is None:
         return None
-    p = Path(name)
+    from engine.presets import user_preset_dir
+
+    p = Path(name).expanduser()
     if p.is_file():
         return str(p)
-    shipped = PRESETS_DIR / f"{name}.yaml"
-    if shipped.is_file():
-        return str(shipped)
+    for folder in (PRESETS_DIR, user_preset_dir()):
+        if (folder / f"{name}.yaml").is_file():
+            return str(folder / f"{name}.yaml")
     return name  # config.read_yaml reports it missing
 
 
@@ -60,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(cfg.training["output_dir"])
     if not args.resume and run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
         launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # raises with the choices, in a second
+    if args.resume:
+        launch.check_resumable(run_dir, cfg.training)
     print("checking the preset ...", flush=True)
     checked = preflight.check(cfg)
     for line in checked.summary():
@@ -193,18 +197,27 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    for p in sorted(PRESETS_DIR.glob("*.yaml")):
-        head = config.header_comment(p).splitlines()
-        print(f"{p.stem:32} {head[0] if head else ''}")
+    from engine.presets import list_presets, user_preset_dir
+
+    found = list_presets()
+    width = max((len(p.path.stem) for p in found), default=0) + 2
+    for source, title in (("shipped", "shipped with tunewiz"), ("yours", f"yours ({user_preset_dir()})")):
+        print(f"{title}:")
+        for p in (p for p in found if p.source == source):
+            print(f"  {p.path.stem:{width}} {p.title}")
     return 0
 
 
+DEMO_PRESET = "smollm2-identity-lora"
+
+
 def wizard(preset: str | None) -> int:
-    """`tunewiz` opens the wizard on the demo model and sample data; `tunewiz PRESET` opens it filled."""
+    """`tunewiz` opens the wizard on the demo preset (demo model, sample data, settings that teach it);
+    `tunewiz PRESET` opens it filled from that preset."""
     from tui.app import TunewizApp
 
     cfg = None
-    path = find_preset(preset)
+    path = find_preset(preset or DEMO_PRESET)
     if path is not None:
         try:
             cfg = config.load(path)

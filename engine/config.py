@@ -143,7 +143,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a preset file; syntax errors name the line."""
     p = Path(path)
     if not p.is_file():
-        raise TunewizError.at(str(p), "no such preset file", "check the path; shipped presets are in presets/")
+        raise TunewizError.at(str(p), "no such preset file",
+                              "check the path, or give a preset's name: `tunewiz presets` lists the shipped ones and yours")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -306,7 +307,12 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
         try:
             out[key] = coerce(value, spec)
         except ValueError as e:
-            problems.append(Problem(where, str(e), spec.get("help", "")[:200]))
+            fix = spec.get("help", "")[:200]
+            if spec["kind"] in ("int", "float"):
+                fix = _RANGE_FIX.get(key) or f"write a number (the default is {spec.get('default')})"
+            elif spec["kind"] == "bool":
+                fix = "write true or false"
+            problems.append(Problem(where, str(e), fix))
     problems += [Problem(f"{source}: {section}.{k}", msg, fix) for k, msg, fix in _range_checks(section, out)]
     return out, problems
 

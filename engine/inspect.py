@@ -23,6 +23,10 @@ class Linear:
     count: int
     in_plus_out: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.in_plus_out:  # all of one shape unless told otherwise
+            self.in_plus_out = (self.in_features + self.out_features) * self.count
+
 
 @dataclass
 class ModelInfo:

@@ -7,8 +7,8 @@ second stop kills the whole process group.
 
 from __future__ import annotations
 
+import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from engine import config, rundir, runs
+from engine import config, presets, rundir, runs
 from engine.errors import TunewizError
 
 
@@ -46,6 +46,26 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
         _refuse_live(run_dir)
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
+    """Refuse to resume a run that already reached its end (the Trainer would run one step past it)."""
+    cp = rundir.last_checkpoint(run_dir)
+    if cp is None:
+        return
+    try:
+        state = json.loads((cp / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return
+    step, epoch = int(state.get("global_step", 0)), float(state.get("epoch") or 0)
+    max_steps = int(training.get("max_steps", -1) or -1)
+    if max_steps > 0 and step >= max_steps:
+        raise TunewizError.at(str(run_dir), f"{cp.name} is already at step {step}, the run's max_steps ({max_steps})",
+                              f"to train on, raise it: --set training.max_steps={max_steps * 2}")
+    epochs = float(training.get("num_train_epochs", 3.0))
+    if max_steps <= 0 and epoch >= epochs:
+        raise TunewizError.at(str(run_dir), f"{cp.name} has finished all {epochs:g} epochs",
+                              f"to train on, raise it: --set training.num_train_epochs={epochs * 2:g}")
 
 
 def _refuse_live(run_dir: Path) -> None:
@@ -81,7 +101,7 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
     (run_dir / rundir.STOP).unlink(missing_ok=True)
     worker = plan.command(run_dir, resume, cfg.launch)
     rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source,
-                         command=shlex.join(command or sys.argv), worker=shlex.join(worker), versions=rundir.versions(),
+                         command=presets.shell(command or sys.argv), worker=presets.shell(worker), versions=rundir.versions(),
                          started=time.time(), resumed=resume, error=None, launcher=plan.launcher,
                          world_size=plan.world_size, gpus=plan.gpus)
     (run_dir / rundir.EVENTS).touch()  # readers may open it before the process writes its first event
@@ -179,6 +199,7 @@ def resume(run_dir: Path, overrides: list[str] | None = None, command: list[str]
     cfg = config.load(run_dir / rundir.CONFIG, overrides)
     cfg.training["output_dir"] = str(run_dir)
     prepare_run_dir(run_dir, overwrite=False, resume=True)
+    check_resumable(run_dir, cfg.training)
     checked = preflight.check(cfg)
     cfg.training = checked.training
     return start(cfg, str(run_dir / rundir.CONFIG), resume=True, command=command or ["tunewiz", "resume", str(run_dir)],

@@ -128,14 +128,28 @@ def list_cached_models() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["repo_id"].lower())
 
 
-def materialize(ref: ModelRef) -> str:
-    """A path or hub id that `from_pretrained` loads as a trainable model (GGUF converted once)."""
+def converted_dir(ref: ModelRef) -> Path | None:
+    """Where a GGUF model's trainable copy lives (None for other models)."""
     if ref.gguf_file is None:
-        return ref.source
+        return None
     src = Path(ref.source) / ref.gguf_file
     st = src.stat()
     key = hashlib.sha1(f"{src.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
-    out = tunewiz_home() / "models" / f"{src.stem}-{key}"
+    return tunewiz_home() / "models" / f"{src.stem}-{key}"
+
+
+def needs_conversion(ref: ModelRef) -> bool:
+    """A GGUF model not converted yet (the first use takes about a minute)."""
+    out = converted_dir(ref)
+    return out is not None and not (out / "config.json").is_file()
+
+
+def materialize(ref: ModelRef) -> str:
+    """A path or hub id that `from_pretrained` loads as a trainable model (GGUF converted once)."""
+    out = converted_dir(ref)
+    if out is None:
+        return ref.source
+    src = Path(ref.source) / str(ref.gguf_file)
     if (out / "config.json").is_file():
         return str(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ class RunView:
     system: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # the Trainer's end-of-training numbers
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     alerts: list[Alert] = field(default_factory=list)
     _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
@@ -117,6 +118,8 @@ class RunView:
             self.system = ev
             if live:
                 self._check_idle(ev)
+        elif kind == "summary":
+            self.summary = ev
         elif kind == "error":
             self.error = ev
         elif kind == "end":

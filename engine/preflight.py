@@ -49,7 +49,7 @@ class Checked:
             method += f" ({self.cfg.model.quantization} base: QLoRA)"
         lines.append(f"method    {method}")
         a = self.args
-        steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epochs"
+        steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epoch{'' if a.num_train_epochs == 1 else 's'}"
         lines.append(f"training  {steps}, lr {a.learning_rate:g}, batch {a.per_device_train_batch_size} x accum {a.gradient_accumulation_steps}")
         precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
         lines.append(f"device    {', '.join(hw['devices']) or 'cpu'} ({precision})")
@@ -71,6 +71,7 @@ def check(cfg: Config) -> Checked:
     hw = build.hardware()
     training = build.resolve_training(cfg, hw)
     build.check_quantization(cfg, hw)
+    build.check_integrations(training)
     launch_plan = distributed.plan(cfg, hw)
     args = build.training_args(cfg, training)
     lora = build.lora_config(cfg)

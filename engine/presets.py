@@ -73,8 +73,8 @@ def display_path(path: str | Path) -> str:
 def preset_arg(path: str | Path) -> str:
     """How `tunewiz run` names a preset: a shipped one by its name, others by path."""
     p = Path(path)
-    if p.parent.resolve() == SHIPPED_DIR and p.suffix == ".yaml":
-        return p.stem
+    if p.suffix == ".yaml" and p.parent.resolve() in (SHIPPED_DIR, user_preset_dir().resolve()):
+        return p.stem  # `tunewiz run NAME` finds shipped presets and the user's own
     return display_path(p)
 
 
@@ -117,8 +117,8 @@ def run_command(source: str | Path, changes: list[tuple[str, Any, Any]]) -> tupl
 
 
 def shell(argv: list[str]) -> str:
-    """The command line as it is typed in a shell."""
-    return shlex.join(argv)
+    """The command line as it is typed in a shell (a leading ~/ stays unquoted, so the shell expands it)."""
+    return " ".join("~/" + shlex.quote(a[2:]) if a.startswith("~/") else shlex.quote(a) for a in argv)
 
 
 # -------------------------------------------------------------------------------------------- saving

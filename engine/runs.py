@@ -93,10 +93,11 @@ def summarize(run_dir: Path) -> RunSummary:
     events = tail_events(run_dir)
     state, cause = effective_state(run_dir, status, events)
     last_log = next((e for e in reversed(events) if e.get("type") == "log"), {})
+    summary = next((e for e in reversed(events) if e.get("type") == "summary"), {})
     last_step = next((e for e in reversed(events) if "step" in e), {})
     start = next((e for e in reversed(events) if e.get("type") == "start"), {})
     return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=last_step.get("step"),
-                      max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss"),
+                      max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss", summary.get("train_loss")),
                       started=status.get("started"), pid=status.get("pid"), cause=cause)
 
 

@@ -65,7 +65,9 @@ class Sampler:
         import psutil
 
         psutil.cpu_percent(interval=None)  # the first reading primes the counter
-        while not self._stop.wait(self.every):
+        wait = 1.0  # the first reading soon after the start, then every `every` seconds
+        while not self._stop.wait(wait):
+            wait = self.every
             try:
                 self.emit(sample(nvml))
             except Exception:  # a failing sensor must never stop training

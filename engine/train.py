@@ -112,11 +112,10 @@ def run(run_dir: Path, resume: bool) -> str:
     try:
         info: dict[str, Any] = {}
         trainer, prepared, info = build_trainer(cfg, run_dir, [stop])
-        trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}))
         if events.enabled:
             sampler = system.Sampler(lambda reading: events.emit("gpu", **reading))
-            events.emit("gpu", **system.sample(system.open_nvml()))
-            sampler.start()
+        # the first system reading right after the start event, then one every 10 s
+        trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}, after_start=sampler.start if sampler else None))
         trainer.train(resume_from_checkpoint=True if resume else None)
         if stop.requested:
             return "stopped"

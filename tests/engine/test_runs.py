@@ -72,3 +72,17 @@ def test_tail_reads_only_the_end_of_a_long_history(tmp_path):
             f.write(json.dumps({"type": "log", "step": i, "loss": 1.0}) + "\n")
     events = runs.tail_events(run)
     assert events[-1]["step"] == 199_999 and len(events) < 2000
+
+
+def test_resume_refuses_a_run_that_reached_its_end(tmp_path):
+    from engine import launch
+
+    cp = tmp_path / "checkpoint-3"
+    cp.mkdir()
+    (cp / "trainer_state.json").write_text(json.dumps({"global_step": 3, "epoch": 0.5}))
+    with pytest.raises(TunewizError, match="(?s)already at step 3.*max_steps=6"):
+        launch.check_resumable(tmp_path, {"max_steps": 3})
+    launch.check_resumable(tmp_path, {"max_steps": 5})
+    (cp / "trainer_state.json").write_text(json.dumps({"global_step": 30, "epoch": 3.0}))
+    with pytest.raises(TunewizError, match="(?s)finished all 3 epochs.*num_train_epochs=6"):
+        launch.check_resumable(tmp_path, {"num_train_epochs": 3})

@@ -114,7 +114,16 @@ class ModelScreen(StepScreen):
             return
         self._inspecting = True
         self._error = None
-        self.query_one("#model-info", Static).update(f"[dim]Checking {ref} (config and tokenizer only, no weights)...[/]")
+        message = f"[dim]Checking {ref} (config and tokenizer only, no weights)...[/]"
+        try:
+            from engine import models
+
+            if models.needs_conversion(models.resolve(ref)):
+                message = (f"[dim]Converting {ref}'s GGUF file into a trainable folder (once, about a minute; "
+                           f"later starts take seconds)...[/]")
+        except Exception:  # the worker reports what is wrong with the reference
+            pass
+        self.query_one("#model-info", Static).update(message)
         self._inspect(ref, str(self.query_one("#task", Select).value), self.cfg.model.trust_remote_code)
 
     @work(thread=True, exclusive=True, group="inspect")

@@ -108,7 +108,8 @@ class MonitorScreen(Screen):
     def _metrics(self, view: RunView) -> None:
         log = view.last_log
         rows = [
-            ("loss", _num(log.get("loss"))),
+            ("loss", _num(log.get("loss"))) if isinstance(log.get("loss"), int | float) or not view.summary
+            else ("train loss (mean)", _num(view.summary.get("train_loss"))),
             ("eval loss", _num(view.eval_loss[-1][1]) if view.eval_loss else "-"),
             ("learning rate", _num(log.get("learning_rate"), ".2e")),
             ("grad norm", _num(log.get("grad_norm"))),
