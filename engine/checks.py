@@ -35,6 +35,27 @@ def lengths(prepared: pipeline.Prepared) -> list[int]:
     return [len(ids) for ids in ds["input_ids"]]
 
 
+def _default_system_prompt(tokenizer: Any, template: str | None) -> str | None:
+    """The system text a template inserts into a conversation that has none (SmolLM2's does), or None."""
+    if not template:
+        return None
+    probe = "tunewiz-probe-7d1c"
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": probe}], chat_template=template, tokenize=False)
+    except Exception:
+        return None
+    before = text.split(probe, 1)[0]
+    idx = before.find("system")
+    if idx < 0:
+        return None
+    found = before[idx + len("system"):]
+    for marker in (getattr(tokenizer, "eos_token", None) or "", "<|im_end|>", "<|eot_id|>", "\n<|"):
+        if marker and marker in found:
+            found = found.split(marker, 1)[0]
+    found = found.strip(" \n:")
+    return found[:120] or None
+
+
 def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
     """The checks that fire on this prepared data, worst first."""
     ds, plan = prepared.train, prepared.plan
@@ -67,6 +88,12 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
         out.append(Check("truncated", truncated,
                          f"{truncated} of {len(full)} rows ({share:.1%}) are longer than max_length {ml} and were truncated "
                          f"({plan.truncation_mode})", raise_fix))
+    default_system = _default_system_prompt(tokenizer, plan.template) if plan.format.shape == "chat" else None
+    if default_system:
+        out.append(Check("default system prompt", 0,
+                         f"the chat template adds its own system turn when a conversation has none: {default_system!r}",
+                         "add a system message to your data (dataset format messages/sharegpt/alpaca system column) if the "
+                         "model should learn another one; it is not trained either way", level="notice"))
     pad, eos = getattr(tokenizer, "pad_token", None), getattr(tokenizer, "eos_token", None)
     if plan.task == "causal-lm" and eos is not None and (pad is None or pad == eos):
         out.append(Check("pad is eos", 0,

@@ -80,11 +80,11 @@ def test_length_histogram_counts_every_row_and_marks_bins_past_max_length():
 
 
 # ------------------------------------------------------------------------------------------- checks
-def test_identity_sample_only_notices_pad_is_eos(tmp_path, smol_tok):
+def test_identity_sample_only_gets_notices(tmp_path, smol_tok):
     prepared = pipeline.prepare(cfg_for(tmp_path, dataset={"path": "sample:identity"}), smol_tok)
     found = checks.data_checks(prepared, smol_tok)
-    assert [(c.name, c.level) for c in found] == [("pad is eos", "notice")]
-    assert "real eos tokens stay trained" in found[0].message
+    assert [(c.name, c.level) for c in found] == [("default system prompt", "notice"), ("pad is eos", "notice")]
+    assert "named SmolLM" in found[0].message and "real eos tokens stay trained" in found[1].message
 
 
 def test_a_tiny_max_length_drops_rows_cuts_answers_and_truncates(tmp_path, smol_tok):
@@ -121,3 +121,11 @@ def test_classification_checks_only_truncation(tmp_path, minilm_tok):
     assert [c.name for c in found] == ["truncated"] and found[0].count == preview.stats(prepared)["truncated"] > 0
     assert max(len(ids) for ids in prepared.train["input_ids"]) == 12
     assert checks.lengths(prepared) == prepared.train["_full_len"]
+
+
+def test_default_system_prompt_of_the_template_is_a_notice(smol_tok):
+    from engine.checks import _default_system_prompt
+    from engine.data.chat import FALLBACKS
+
+    assert _default_system_prompt(smol_tok, smol_tok.chat_template) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert _default_system_prompt(smol_tok, FALLBACKS["chatml"]) is None
