@@ -16,7 +16,7 @@ from engine import config, presets, rundir
 from engine.errors import TunewizError
 from tests.conftest import PRESETS
 from tui.app import TunewizApp
-from tui.screens.launched import repeat_command, run_dir_choices
+from tui.launching import repeat_command, run_dir_choices
 from tui.screens.monitor import MonitorScreen
 from tui.screens.presets import SavePresetScreen
 

@@ -278,7 +278,7 @@ class ReviewScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="review-launch")
     def _launch(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, mode: str) -> None:
-        from tui.screens.launched import start_run
+        from tui.launching import start_run
 
         try:
             outcome = settled(start_run, cfg, source, base, mode)
