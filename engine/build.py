@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import config
 from engine.config import Config
 from engine.errors import Problem, TunewizError
 
@@ -32,6 +33,8 @@ def hardware() -> dict[str, Any]:
 def resolve_training(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
     """The preset's training keys plus the defaults this machine needs; the user's keys always win."""
     t = dict(cfg.training)
+    # a run directory of its own, never the Trainer's `trainer_output`
+    t.setdefault("output_dir", config.default_output_dir("run"))
     if not hw["cuda"]:
         t.setdefault("use_cpu", True)
         t.setdefault("bf16", False)

@@ -37,8 +37,6 @@ class TunewizApp(App):
         self.cfg = cfg or config.load(None)
         self.source = source  # the preset file this session started from, if any
         self.loaded_preset: dict[str, Any] | None = config.to_dict(self.cfg) if cfg is not None else None
-        # a run directory of its own unless the preset names one (never the Trainer's trainer_output)
-        self.cfg.training.setdefault("output_dir", config.default_output_dir(source or "run"))
         self.preset_dir = preset_dir
         # facts found by workers that later steps use (model inspection, dataset scan)
         self.model_info: Any = None
