@@ -24,6 +24,16 @@ STEPS: list[tuple[str, str]] = [
 ]
 
 
+STEP_SCREENS: dict[str, tuple[str, str]] = {
+    "model": ("tui.screens.model", "ModelScreen"),
+    "dataset": ("tui.screens.dataset", "DatasetScreen"),
+    "preview": ("tui.screens.preview", "PreviewScreen"),
+    "training": ("tui.screens.training", "TrainingScreen"),
+    "lora": ("tui.screens.lora", "LoraScreen"),
+    "review": ("tui.screens.review", "ReviewScreen"),
+}
+
+
 class TunewizApp(App):
     """The tunewiz wizard."""
 
@@ -43,23 +53,23 @@ class TunewizApp(App):
         self.dataset_info: Any = None
         self.entering: str | None = None  # the step being switched to: it loads the config when it resumes
 
-    def step_screens(self) -> dict[str, Any]:
-        from tui.screens.dataset import DatasetScreen
-        from tui.screens.lora import LoraScreen
-        from tui.screens.model import ModelScreen
-        from tui.screens.preview import PreviewScreen
-        from tui.screens.review import ReviewScreen
-        from tui.screens.training import TrainingScreen
+    def _install(self, step: str) -> None:
+        """Import and install a step's screen the first time it is shown (keeps the first paint fast)."""
+        if self.is_screen_installed(step):
+            return
+        import importlib
 
-        return {"model": ModelScreen, "dataset": DatasetScreen, "preview": PreviewScreen, "training": TrainingScreen,
-                "lora": LoraScreen, "review": ReviewScreen}
+        module, cls = STEP_SCREENS[step]
+        self.install_screen(getattr(importlib.import_module(module), cls)(name=step), name=step)
 
     def on_mount(self) -> None:
         from tui import heavy
 
-        heavy.warm_up()  # torch & co. load in the background while the first screen is already usable
-        for name, cls in self.step_screens().items():
-            self.install_screen(cls(name=name), name=name)
+        # torch & co. load in a background thread once the first screen is up (importing them holds the
+        # GIL for seconds: started at once, it would delay the first paint); a worker that needs them first
+        # starts it itself (heavy.ready)
+        self.set_timer(1.0, heavy.warm_up)
+        self._install("model")
         self.entering = "model"
         self.push_screen("model")
 
@@ -69,6 +79,7 @@ class TunewizApp(App):
 
     def goto(self, step: str) -> None:
         """Show a step (it refills its widgets from the config when it resumes)."""
+        self._install(step)
         self.entering = step
         self.switch_screen(step)
 
