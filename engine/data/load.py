@@ -150,17 +150,13 @@ def find_bad_json(path: Path) -> TunewizError | None:
         except json.JSONDecodeError as e:
             return TunewizError.at(f"{path}:{e.lineno}", f"not valid JSON ({e.msg}, column {e.colno})", "fix that line")
         return _check_rows(path, rows)
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            return TunewizError.at(f"{path}:{n}", f"not valid JSON ({e.msg}, column {e.colno})",
-                                   "each line must be one complete JSON object; fix or delete that line")
-        if not isinstance(row, dict):
-            return TunewizError.at(f"{path}:{n}", f"a JSON {type(row).__name__} where an object was expected",
-                                   'each line must be an object like {"text": "..."}')
+    from engine.data.peek import json_lines  # the reader the dataset step uses: one place for the messages
+
+    try:
+        for _ in json_lines(path):
+            pass
+    except TunewizError as e:
+        return e
     return None
 
 

@@ -128,7 +128,7 @@ def _kind(p: Path) -> str:
 def _rows(p: Path) -> Iterator[dict[str, Any]]:
     kind = _kind(p)
     if kind == "jsonl":
-        return _json_lines(p)
+        return json_lines(p)
     if kind == "array":
         return _json_array(p)
     if kind == "csv":
@@ -150,7 +150,8 @@ def _nonblank_lines(p: Path) -> Iterator[bytes]:
         yield from (line for line in fh if line.strip())
 
 
-def _json_lines(p: Path) -> Iterator[dict[str, Any]]:
+def json_lines(p: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a JSONL file, one at a time; a bad line raises TunewizError naming file:line."""
     with open(p, encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
