@@ -126,7 +126,7 @@ def lora_config(cfg: Config) -> Any:
         return None
     from peft import LoraConfig
 
-    kwargs = {k: v for k, v in cfg.lora.items() if k != "enabled"}
+    kwargs = {k: v for k, v in cfg.lora.items() if k not in config.LORA_OWN_KEYS}
     kwargs.setdefault("task_type", "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS")
     _check_installed_fields("lora", LoraConfig, kwargs)
     try:

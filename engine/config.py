@@ -110,6 +110,15 @@ class LaunchSection(Section):
         return v
 
 
+class SpeedSection(Section):
+    auto: bool = True
+    """Fill in the fast defaults for this machine where the preset leaves a key out (padding-free batches with varlen attention, no gradient checkpointing when it fits, bf16 adapters, Liger kernels when installed, bf16/tf32); the review and the run's start event list each one and why. false = the libraries' own defaults."""
+    split_batch: bool = True
+    """Re-split the effective batch (per_device_train_batch_size x gradient_accumulation_steps) into the largest micro-batch that fits the GPU: the same optimizer steps in fewer, bigger passes. false = keep both numbers as written."""
+    expandable_segments: bool = True
+    """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
+
+
 class Config(Section):
     """A whole preset."""
 
@@ -123,6 +132,8 @@ class Config(Section):
     """trl.SFTConfig / transformers.TrainingArguments fields."""
     launch: LaunchSection = Field(default_factory=LaunchSection)
     """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
+    speed: SpeedSection = Field(default_factory=SpeedSection)
+    """tunewiz's fast defaults for the hardware (each one can be turned off)."""
 
     @property
     def lora_enabled(self) -> bool:
@@ -134,8 +145,12 @@ class Config(Section):
 
 
 LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
-SECTIONS = {"version", "model", "dataset", "lora", "training", "launch"}
-_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection}
+SECTIONS = {"version", "model", "dataset", "lora", "training", "launch", "speed"}
+_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection,
+                                             "speed": SpeedSection}
+# keys of `lora:` that are tunewiz's, not peft.LoraConfig fields: enabled, and get_peft_model's adapter dtype switch
+LORA_OWN_KEYS = {"enabled": "false = full fine-tuning",
+                 "autocast_adapter_dtype": "true = adapters in float32 (peft's default); false = in the model's dtype (bf16: faster)"}
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -217,7 +232,7 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         raw_lora = {"enabled": False} if "lora" in data else {}
     if raw_lora is False:
         raw_lora = {"enabled": False}
-    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch")}
+    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed")}
     cfg = None
     try:
         cfg = Config.model_validate(base)
@@ -242,7 +257,7 @@ def _check_sections(data: dict[str, Any], source: str):
         if key not in SECTIONS:
             hint = did_you_mean(key, SECTIONS)
             yield Problem(f"{source}: {key}", "unknown section" + (f"; {hint}" if hint else ""), f"sections are {', '.join(sorted(SECTIONS))}")
-    for key in ("model", "dataset", "training", "launch"):
+    for key in ("model", "dataset", "training", "launch", "speed"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             yield Problem(f"{source}: {key}", "must be a mapping of keys", f"write it as\n{key}:\n  key: value")
 
@@ -279,7 +294,7 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
     problems: list[Problem] = []
     for key, value in raw.items():
         where = f"{source}: {section}.{key}"
-        if section == "lora" and key == "enabled":
+        if section == "lora" and key in LORA_OWN_KEYS:
             if not isinstance(value, bool):
                 problems.append(Problem(where, f"{value!r} is not true/false"))
             out[key] = value
@@ -297,7 +312,7 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             if key in fields.installed_field_names(section):
                 out[key] = value  # newer than the snapshot: the library checks it
                 continue
-            hint = did_you_mean(key, list(specs) + (["enabled"] if section == "lora" else []))
+            hint = did_you_mean(key, list(specs) + (list(LORA_OWN_KEYS) if section == "lora" else []))
             lib = "trl.SFTConfig / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
             problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"keys here are {lib} field names"))
             continue
@@ -403,6 +418,9 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     launch = cfg.launch.model_dump(exclude_defaults=True)
     if launch:
         out["launch"] = launch
+    speed = cfg.speed.model_dump(exclude_defaults=True)
+    if speed:
+        out["speed"] = speed
     return out
 
 
