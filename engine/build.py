@@ -16,17 +16,25 @@ HANDLED_HERE = ("assistant_only_loss", "completion_only_loss")
 
 
 def hardware() -> dict[str, Any]:
-    """What this machine offers: CUDA devices, bf16 support, bitsandbytes."""
+    """What this machine offers: CUDA devices (name, memory, compute capability), bf16, bitsandbytes, the
+    varlen attention kernel for padding-free batches, liger-kernel."""
     import importlib.util
 
     import torch
 
+    from engine import attention
+
     cuda = torch.cuda.is_available()
+    props = torch.cuda.get_device_properties(0) if cuda else None
     return {
         "cuda": cuda,
         "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "gpu_gib": props.total_memory / 1024**3 if props else None,
+        "capability": props.major if props else 0,
         "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
         "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
+        "liger": importlib.util.find_spec("liger_kernel") is not None,
+        "varlen_attention": attention.choose(cuda),
     }
 
 
@@ -89,6 +97,8 @@ def training_args(cfg: Config, training: dict[str, Any]) -> Any:
         from trl import SFTConfig as cls
 
         kwargs["dataset_kwargs"] = {"skip_prepare_dataset": True}
+        if kwargs.get("padding_free") and not kwargs.get("packing"):
+            kwargs["max_length"] = None  # rows are already truncated (engine/data/pipeline.py); TRL insists on None here
     else:
         from transformers import TrainingArguments as cls
 

@@ -64,10 +64,15 @@ class Plan:
     checkpointing: bool
     optim: str
     causal: bool
+    adapter_bytes: int = 4  # 4: peft's fp32 adapters; 2: lora.autocast_adapter_dtype false (bf16, like the model)
+    liger: bool = False
+    padding_free: bool = False
+    batch_tokens: int | None = None  # the largest micro-batch in tokens, when the data's lengths are known
 
     @property
     def tokens(self) -> int:
-        return self.batch * self.max_length
+        """Tokens in the largest micro-batch: measured from the data's lengths, else every row at max_length."""
+        return self.batch_tokens if self.batch_tokens is not None else self.batch * self.max_length
 
 
 @dataclass
@@ -138,12 +143,15 @@ def count(n: int) -> str:
     return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}K"
 
 
-def plan_of(cfg: Config, on_gpu: bool) -> Plan:
-    """The memory-relevant choices of a config."""
+def plan_of(cfg: Config, on_gpu: bool, batch_tokens: int | None = None) -> Plan:
+    """The memory-relevant choices of a config (resolved by engine.speed where it was)."""
     t, causal = cfg.training, cfg.model.task == "causal-lm"
     dtype = cfg.model.dtype
     weight_bytes = 4 if dtype == "float32" or (dtype == "auto" and not on_gpu) else 2
-    return Plan(on_gpu=on_gpu, weight_bytes=weight_bytes, quantization=cfg.model.quantization, lora=cfg.lora_enabled,
+    adapter_bytes = 2 if (cfg.lora.get("autocast_adapter_dtype") is False and weight_bytes == 2) else 4
+    return Plan(adapter_bytes=adapter_bytes, liger=bool(t.get("use_liger_kernel")),
+                padding_free=bool(t.get("padding_free")) or bool(t.get("packing")), batch_tokens=batch_tokens,
+                on_gpu=on_gpu, weight_bytes=weight_bytes, quantization=cfg.model.quantization, lora=cfg.lora_enabled,
                 r=int(cfg.lora.get("r", 16) or 16), targets=cfg.lora.get("target_modules", "all-linear"),
                 batch=int(t.get("per_device_train_batch_size", 8) or 8),
                 accumulation=int(t.get("gradient_accumulation_steps", 1) or 1),
@@ -189,7 +197,7 @@ def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: floa
         weights = p * plan.weight_bytes
     if plan.lora:
         trainable = lora_params(info, plan.r, plan.targets)
-        param_bytes = 4 if plan.quantization == "none" or not plan.on_gpu else 2
+        param_bytes = plan.adapter_bytes if plan.quantization == "none" or not plan.on_gpu else 2
         adapters = trainable * param_bytes
     else:
         trainable, param_bytes, adapters = p, plan.weight_bytes, 0
@@ -212,11 +220,16 @@ def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: floa
 
 
 def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | None = None,
-             layers: int | None = None) -> Estimate:
-    """Memory for this config on one GPU with gpu_gib GiB (None: on CPU, no fit verdict), with advice."""
+             layers: int | None = None, lengths: Any = None, steps: int | None = None) -> Estimate:
+    """Memory for this config on one GPU with gpu_gib GiB (None: on CPU, no fit verdict), with advice.
+    `lengths` (token counts of the training rows) replace the every-row-at-max_length worst case with the
+    largest micro-batch a run of `steps` optimizer steps is likely to draw."""
     h, n = shape_of(info)
     hidden, layers = hidden or h, layers or n
     plan = plan_of(cfg, on_gpu=gpu_gib is not None)
+    if lengths is not None and len(lengths):
+        plan = replace(plan, batch_tokens=peak_batch_tokens(lengths, plan.batch, plan.max_length, plan.padding_free,
+                                                            steps=steps))
     est = compute(plan, info, hidden, layers, gpu_gib)
     if not hidden:
         est.notes.append("hidden size and layer count not found in the model's linear layers: activations not counted")
@@ -227,6 +240,31 @@ def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | 
     if est.fits is False:
         est.advice = advise(plan, info, hidden, layers, gpu_gib)
     return est
+
+
+def peak_batch_tokens(lengths: Any, batch: int, max_length: int | None, padding_free: bool, steps: int | None = None,
+                      seed: int = 0) -> int:
+    """The largest micro-batch (in tokens the model computes) among the ones a run draws: rows are shuffled
+    each epoch, as the Trainer's sampler does; a padded batch costs batch x its longest row, a padding-free
+    one the sum of its rows. `steps` micro-batches are drawn (at most 2,000; default 1,000)."""
+    import numpy as np
+
+    lens = np.asarray(lengths, dtype=np.int64)
+    if max_length:
+        lens = np.minimum(lens, max_length)
+    batch = max(1, min(batch, len(lens)))
+    draws = min(steps or 1000, 2000)
+    rng = np.random.default_rng(seed)
+    per_epoch = max(1, len(lens) // batch)
+    worst = 0
+    done = 0
+    while done < draws:
+        order = lens[rng.permutation(len(lens))][: per_epoch * batch].reshape(per_epoch, batch)
+        take = order[: draws - done]
+        cost = take.sum(axis=1) if padding_free else take.max(axis=1) * batch
+        worst = max(worst, int(cost.max()))
+        done += len(take)
+    return worst
 
 
 def _methods(plan: Plan) -> list[tuple[str, Plan]]:

@@ -30,6 +30,7 @@ class Checked:
     raw: Any
     plan: Any
     launch: Any = None  # engine.distributed.LaunchPlan
+    speed: Any = None  # engine.speed.Resolved: the fast defaults applied on this machine
 
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
@@ -60,6 +61,14 @@ class Checked:
                          + (f" on GPUs {','.join(map(str, self.launch.gpus))}" if self.launch.gpus else ""))
             lines += batch_lines(self.cfg, self.launch)
         lines.append(f"output    {a.output_dir}")
+        if self.speed is not None:
+            for i, d in enumerate(self.speed.applied):
+                lines.append(("defaults  " if i == 0 else "          ") + d.line())
+            lines += [f"note      {n}" for n in self.speed.notes]
+            if self.speed.estimate is not None:
+                e = self.speed.estimate
+                fit = "" if e.fits is None else f"; {'fits' if e.fits else 'does NOT fit'} {e.gpu_gib:.0f} GiB"
+                lines.append(f"memory    about {e.total / 1024**3:.1f} GiB a device (estimate, rows at max_length{fit})")
         return lines
 
 
@@ -68,19 +77,30 @@ def check(cfg: Config) -> Checked:
     from engine import distributed
     from engine.data import formats, load, pipeline
 
+    from engine import speed
+    from engine.inspect import inspect_model
+
     hw = build.hardware()
     training = build.resolve_training(cfg, hw)
     build.check_quantization(cfg, hw)
     build.check_integrations(training)
     launch_plan = distributed.plan(cfg, hw)
-    args = build.training_args(cfg, training)
-    lora = build.lora_config(cfg)
+    build.training_args(cfg, training)
+    build.lora_config(cfg)
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     path = models.materialize(ref)
     if ref.task and ref.task != cfg.model.task:
         raise TunewizError.at("model.task", f"{ref.display} is a {ref.task} model but the task is {cfg.model.task}",
                               f"set model.task: {ref.task}, or pick another model")
     _check_model_config(cfg, path)
+    try:
+        info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
+    except TunewizError:
+        info = None
+    resolved = speed.resolve(cfg, hw, info)
+    training = resolved.cfg.training
+    args = build.training_args(resolved.cfg, training)
+    lora = build.lora_config(resolved.cfg)
     tok = _load_tokenizer(cfg, path)
     raw = load.load_dataset(cfg.dataset)
     plan = pipeline.make_plan(cfg, tok, raw)
@@ -92,7 +112,7 @@ def check(cfg: Config) -> Checked:
             raise
         except Exception as e:
             raise TunewizError.at(f"dataset row {i}", f"could not be prepared: {e}", "fix or remove that row") from e
-    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan, launch_plan)
+    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan, launch_plan, resolved)
 
 
 def _check_model_config(cfg: Config, path: str) -> None:

@@ -58,22 +58,47 @@ def classification_metrics(pred: Any) -> dict[str, float]:
 
 def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tuple[Any, Any, dict[str, Any]]:
     """Everything up to `trainer.train()`: returns (trainer, prepared data, facts for the start event)."""
+    from engine import attention, speed
     from engine.data import pipeline
+    from engine.inspect import inspect_model
 
     hw = build.hardware()
-    args = build.training_args(cfg, build.resolve_training(cfg, hw))
-    lora = build.lora_config(cfg)
+    build.check_integrations(cfg.training)
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     path = models.materialize(ref)
     tok = load_tokenizer(cfg, path)
     prepared = pipeline.prepare(cfg, tok)
     plan = prepared.plan
+    info = None
+    try:
+        info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
+    except TunewizError:
+        pass  # no shapes, no estimate: the defaults that need one stay as written
+    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=_micro_steps(cfg, len(prepared.train)))
+    cfg = resolved.cfg
+    if cfg.model.attn_implementation == attention.NAME:
+        try:
+            attention.register()
+        except RuntimeError as e:  # the kernel is wrong on this GPU/torch: padded batches over sdpa instead
+            cfg.model.attn_implementation = None
+            cfg.training.pop("padding_free", None)
+            resolved.applied = [a for a in resolved.applied if a.key not in ("training.padding_free", "model.attn_implementation")]
+            resolved.notes.append(f"padding-free off: {e}")
+    args = build.training_args(cfg, cfg.training)
+    lora = build.lora_config(cfg)
     if plan.template and cfg.model.task == "causal-lm":
         tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
     model = load_model(cfg, path, plan.label_names, hw)
     collator = pipeline.build_collator(cfg.model.task, args, tok)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
+    if lora is not None and (cfg.lora.get("autocast_adapter_dtype") is False or cfg.model.task != "causal-lm"):
+        from peft import get_peft_model
+        from transformers import set_seed
+
+        set_seed(args.seed)
+        model = get_peft_model(model, lora, autocast_adapter_dtype=cfg.lora.get("autocast_adapter_dtype", True))
+        lora = None
     train_ds = pipeline.model_inputs(prepared.train)
     eval_ds = pipeline.model_inputs(prepared.eval) if prepared.eval is not None else None
     if cfg.model.task == "causal-lm":
@@ -85,19 +110,39 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
     else:
         from transformers import Trainer
 
-        if lora is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, lora)
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
                           data_collator=collator, compute_metrics=classification_metrics, callbacks=callbacks)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    info = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
-            "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
-            "dropped_rows": prepared.dropped, "trainable_params": trainable, "total_params": total,
-            "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": lora is not None}
-    return trainer, prepared, info
+    info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
+                  "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
+                  "dropped_rows": prepared.dropped, "trainable_params": trainable, "total_params": total,
+                  "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": cfg.lora_enabled,
+                  "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
+                  "batch": [cfg.training.get("per_device_train_batch_size", 8), cfg.training.get("gradient_accumulation_steps", 1)]}
+    if resolved.estimate is not None:
+        info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
+    return trainer, prepared, info_event
+
+
+def _micro_steps(cfg: config.Config, rows: int) -> int | None:
+    """Micro-batches the run will draw (for the memory estimate's largest batch); None when unknown."""
+    t = cfg.training
+    micro = int(t.get("per_device_train_batch_size", 8))
+    accum = int(t.get("gradient_accumulation_steps", 1))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if int(t.get("max_steps", -1) or -1) > 0:
+        return int(t["max_steps"]) * accum
+    epochs = float(t.get("num_train_epochs", 3))
+    return max(1, int(epochs * rows / (micro * world)))
+
+
+def use_expandable_segments(cfg: config.Config) -> None:
+    """Before CUDA starts: the allocator setting (unless the user's environment sets one)."""
+    from engine import speed
+
+    if cfg.speed.auto and cfg.speed.expandable_segments and not any(os.environ.get(v) for v in speed.ALLOC_VARS):
+        os.environ["PYTORCH_CUDA_ALLOC_CONF"] = speed.EXPANDABLE
 
 
 def run(run_dir: Path, resume: bool) -> str:
@@ -105,6 +150,7 @@ def run(run_dir: Path, resume: bool) -> str:
     from engine.callbacks import EventsCallback, StopCallback
 
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
+    use_expandable_segments(cfg)
     events = rundir.EventLog(run_dir, enabled=is_main_process())
     stop = StopCallback(run_dir / rundir.STOP)
     stop.install()

@@ -189,6 +189,15 @@ def pack(ds: Dataset, plan: Plan) -> Dataset:
     return pack_dataset(ds.select_columns(["input_ids", "labels"]), plan.max_length, plan.packing_strategy, {})
 
 
+def lengths(ds: Dataset) -> Any:
+    """Token count of each row (numpy array), read from the arrow column without decoding the rows."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    col = ds.select_columns(["input_ids"]).with_format("arrow")[:]["input_ids"]  # respects filter()'s indices
+    return np.asarray(pc.list_value_length(col).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def model_inputs(ds: Dataset) -> Dataset:
     """The columns the trainer receives (bookkeeping columns dropped)."""
     return ds.select_columns([c for c in ds.column_names if c in MODEL_COLUMNS])

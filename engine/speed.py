@@ -1,0 +1,225 @@
+"""Fast defaults chosen from the hardware, each one visible and each one switchable off.
+
+`resolve()` takes a preset and what this machine has, fills in what the preset leaves out, and says
+what it filled in and why (`Applied`). The user's keys always win; `speed.auto: false` turns all of
+this off (the libraries' own defaults then apply, e.g. TRL's gradient checkpointing).
+
+On a CUDA GPU, for a causal LM:
+  - padding-free batches with varlen attention (flash-attn when installed, torch's varlen flash kernel
+    otherwise; never padding-free over plain sdpa, which is slower than padding)
+  - bf16 (tf32 for what stays in fp32); fused AdamW is already the Trainer's default
+  - gradient checkpointing only when the memory estimate says it is needed
+  - LoRA adapters in the model's dtype (peft upcasts them to fp32 otherwise); LoRA dropout is 0 by default
+  - Liger kernels (RMSNorm, SwiGLU, RoPE) when liger-kernel is installed and supports the model
+  - the effective batch re-split into the largest micro-batch that fits (`speed.split_batch`)
+  - PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (`speed.expandable_segments`)
+Measured effects are in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine import attention, estimate
+
+if TYPE_CHECKING:
+    from engine.config import Config
+    from engine.inspect import ModelInfo
+
+ALLOC_VARS = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
+EXPANDABLE = "expandable_segments:True"
+# model types liger-kernel 0.8 patches (its MODEL_TYPE_TO_APPLY_LIGER_FN); read from the package when installed
+LIGER_FALLBACK_TYPES = {"llama", "mistral", "mixtral", "gemma", "gemma2", "gemma3", "gemma3_text", "qwen2", "qwen3",
+                        "qwen3_moe", "phi3", "granite", "olmo2", "glm4", "smollm3"}
+
+
+@dataclass
+class Applied:
+    """One default tunewiz filled in: where, what, why, and the line that turns it off."""
+
+    key: str
+    value: Any
+    why: str
+    off: str
+
+    def line(self) -> str:
+        return f"{self.key}: {_yaml(self.value)}  ({self.why}; off: {self.off})"
+
+
+@dataclass
+class Resolved:
+    """The preset as it will run on this machine."""
+
+    cfg: Config
+    applied: list[Applied] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    estimate: estimate.Estimate | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _yaml(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else "null" if v is None else str(v)
+
+
+def liger_supports(model_type: str) -> bool:
+    try:
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+
+        return model_type in MODEL_TYPE_TO_APPLY_LIGER_FN
+    except Exception:
+        return model_type in LIGER_FALLBACK_TYPES
+
+
+def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, lengths: Any = None,
+            steps: int | None = None) -> Resolved:
+    """The fast defaults for `hw` (engine.build.hardware()) on top of cfg; cfg itself is not changed.
+
+    `info` (engine.inspect) and `lengths` (token counts of the training rows) feed the memory estimate
+    that decides gradient checkpointing and the micro-batch; without `info` both stay as written.
+    """
+    from engine import build
+
+    out = cfg.model_copy(deep=True)
+    res = Resolved(out)
+    t = dict(out.training)
+    before = dict(t)
+    t = build.resolve_training(out, hw)
+    for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
+                     ("fp16", "this GPU has no bf16: fp16 mixed precision"),
+                     ):
+        if key not in before and t.get(key):
+            res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
+    out.training = t
+    if not (cfg.speed.auto and hw.get("cuda")):
+        if cfg.speed.auto and not hw.get("cuda"):
+            res.notes.append("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply")
+        res.estimate = _estimate(out, info, hw, lengths, steps)
+        return res
+    causal = out.model.task == "causal-lm"
+    lora = dict(out.lora)
+
+    if hw.get("capability", 0) >= 8 and "tf32" not in t:
+        t["tf32"] = True
+        res.applied.append(Applied("training.tf32", True, "Ampere or newer: fp32 matmuls on TF32 tensor cores",
+                                   "training.tf32: false"))
+
+    packing = bool(t.get("packing"))
+    if causal and not out.model.trust_remote_code:
+        kernel = out.model.attn_implementation or hw.get("varlen_attention")
+        wants_pf = t.get("padding_free") is True or (packing and t.get("packing_strategy", "bfd") in ("bfd", "bfd_split"))
+        if "padding_free" not in t and not packing and not out.model.attn_implementation and hw.get("varlen_attention"):
+            t["padding_free"] = True
+            wants_pf = True
+            share = _padding_share(lengths, int(t.get("per_device_train_batch_size", 8)), t.get("max_length", 1024))
+            why = "rows are concatenated without pad tokens" + (f" ({share:.0%} of a padded batch would be padding here)"
+                                                                 if share is not None else "")
+            res.applied.append(Applied("training.padding_free", True, why, "training.padding_free: false"))
+        if wants_pf and not out.model.attn_implementation and kernel:
+            out.model.attn_implementation = kernel
+            res.applied.append(Applied("model.attn_implementation", kernel,
+                                       "padding-free batches need varlen attention (sdpa over a packed row is slower than padding)",
+                                       "model.attn_implementation: sdpa (with training.padding_free: false)"))
+        elif wants_pf and out.model.attn_implementation in (None, "sdpa", "eager"):
+            res.notes.append("padding-free batches with sdpa/eager attention build a block-diagonal mask a step: "
+                             "slower than padding; install flash-attn, or use torch >= 2.10 for its varlen kernel")
+
+    if out.lora_enabled and out.model.quantization == "none" and "autocast_adapter_dtype" not in lora and (t.get("bf16") or t.get("fp16")):
+        lora["autocast_adapter_dtype"] = False
+        res.applied.append(Applied("lora.autocast_adapter_dtype", False,
+                                   "adapters in the model's 16-bit dtype (peft keeps fp32 copies otherwise: slower, more memory)",
+                                   "lora.autocast_adapter_dtype: true"))
+    if lora.get("lora_dropout", 0.0) and "lora_dropout" in cfg.lora:
+        res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
+
+    if causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
+        t["use_liger_kernel"] = True
+        res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
+                                   "training.use_liger_kernel: false"))
+
+    if cfg.speed.expandable_segments and not any(os.environ.get(v) for v in ALLOC_VARS):
+        res.env["PYTORCH_CUDA_ALLOC_CONF"] = EXPANDABLE
+        res.applied.append(Applied("PYTORCH_CUDA_ALLOC_CONF", EXPANDABLE,
+                                   "batch shapes change every step: less memory lost to fragmentation",
+                                   "speed.expandable_segments: false"))
+
+    out.training, out.lora = t, lora
+    if info is not None and hw.get("gpu_gib"):
+        _fit(out, cfg, info, hw, lengths, steps, res)
+    else:
+        if "gradient_checkpointing" not in t:
+            res.notes.append("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)")
+        res.estimate = _estimate(out, info, hw, lengths, steps)
+    return res
+
+
+def _padding_share(lengths: Any, batch: int, max_length: int | None) -> float | None:
+    if lengths is None or not len(lengths):
+        return None
+    import numpy as np
+
+    lens = np.minimum(np.asarray(lengths), max_length) if max_length else np.asarray(lengths)
+    rng = np.random.default_rng(0)
+    order = lens[rng.permutation(len(lens))]
+    n = (len(order) // batch) * batch
+    if n == 0:
+        return None
+    blocks = order[:n].reshape(-1, batch)
+    padded = (blocks.max(axis=1) * batch).sum()
+    return float(1 - blocks.sum() / padded)
+
+
+def _estimate(cfg: Config, info: ModelInfo | None, hw: dict[str, Any], lengths: Any, steps: int | None) -> estimate.Estimate | None:
+    if info is None:
+        return None
+    return estimate.estimate(cfg, info, hw.get("gpu_gib") if hw.get("cuda") else None, lengths=lengths, steps=steps)
+
+
+def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths: Any, steps: int | None,
+         res: Resolved) -> None:
+    """Gradient checkpointing only when needed; the largest micro-batch that fits the effective batch."""
+    t = out.training
+    user_gc = "gradient_checkpointing" in cfg.training
+    micro = int(t.get("per_device_train_batch_size", 8))
+    accum = int(t.get("gradient_accumulation_steps", 1))
+    per_device = micro * accum
+    splits = [(b, per_device // b) for b in range(per_device, 0, -1) if per_device % b == 0]
+    if not cfg.speed.split_batch:
+        splits = [(micro, accum)]
+    gc_options = [bool(t["gradient_checkpointing"])] if user_gc else [False, True]
+
+    def est_for(b: int, a: int, gc: bool) -> estimate.Estimate:
+        trial = out.model_copy(deep=True)
+        trial.training = {**t, "per_device_train_batch_size": b, "gradient_accumulation_steps": a, "gradient_checkpointing": gc}
+        return estimate.estimate(trial, info, hw["gpu_gib"], lengths=lengths, steps=steps)
+
+    chosen = None
+    for gc in gc_options:  # no checkpointing at any split beats checkpointing at the biggest one
+        for b, a in splits:
+            e = est_for(b, a, gc)
+            if e.fits:
+                chosen = (b, a, gc, e)
+                break
+        if chosen:
+            break
+    if chosen is None:
+        b, a = splits[-1] if cfg.speed.split_batch else (micro, accum)
+        gc = gc_options[-1]
+        chosen = (b, a, gc, est_for(b, a, gc))
+        res.notes.append(f"does not fit {hw['gpu_gib']:.0f} GiB by the estimate even at micro-batch {b}"
+                         + (" with gradient checkpointing" if gc else "") + ": " + (chosen[3].advice or "see the memory table"))
+    b, a, gc, e = chosen
+    if not user_gc:
+        t["gradient_checkpointing"] = gc
+        why = (f"the run fits without it (about {estimate.gib(e.total)} of {hw['gpu_gib']:.0f} GiB): no forward recomputed"
+               if not gc else f"needed to fit {hw['gpu_gib']:.0f} GiB (about {estimate.gib(e.total)} with it)")
+        res.applied.append(Applied("training.gradient_checkpointing", gc, why,
+                                   f"training.gradient_checkpointing: {_yaml(not gc)}"))
+    if (b, a) != (micro, accum):
+        t["per_device_train_batch_size"], t["gradient_accumulation_steps"] = b, a
+        res.applied.append(Applied("training.per_device_train_batch_size", b,
+                                   f"{b} x {a} instead of {micro} x {accum}: the same {per_device} rows an optimizer step "
+                                   f"in {'one pass' if a == 1 else f'{a} passes'} (fits: about {estimate.gib(e.total)})",
+                                   "speed.split_batch: false"))
+    res.estimate = e
