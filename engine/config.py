@@ -9,15 +9,16 @@ rewrite what the user wrote. Precedence: `--set section.key=value` > preset file
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine import fields
 from engine.errors import Problem, TunewizError, did_you_mean
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 SCHEMA_VERSION = 1
 DEFAULT_MODEL = "demo:smollm2-135m-instruct"
@@ -28,126 +29,151 @@ TASKS = ("causal-lm", "sequence-classification")
 SHARED_SFT_KEYS = {"max_length"}
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+# The typed sections are pydantic models, built on first use rather than at import: importing pydantic
+# and building these classes (with their attribute docstrings as help) takes a noticeable part of a
+# second, and `import engine.config` is on the path of every command and of the wizard's first screen.
+# `config.Config`, `from engine.config import ModelSection`, ... build them (module __getattr__ below);
+# the functions here that need them call _models() first. They are the same classes as if defined at
+# module level (same names, qualified names, module, docstrings and help).
+_MODEL_NAMES = ("Section", "ModelSection", "DatasetSection", "LaunchSection", "SpeedSection", "Config", "_SECTION_MODELS")
+_models_lock = threading.RLock()
+_models_built = False
 
 
-class ModelSection(Section):
-    name_or_path: str = DEFAULT_MODEL
-    """Hub id (org/name), local folder, a .gguf file, or a bundled demo (demo:smollm2-135m-instruct, demo:minilm-l6)."""
-    task: Literal["causal-lm", "sequence-classification"] = "causal-lm"
-    """causal-lm: supervised fine-tuning of a language model; sequence-classification: text -> label."""
-    revision: str | None = None
-    """Hub branch, tag or commit to load."""
-    trust_remote_code: bool = False
-    """Run Python code shipped with the model repository. Off unless you trust the repository."""
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    """Weight dtype: auto = bfloat16 on a GPU that supports it, float32 on CPU."""
-    attn_implementation: str | None = None
-    """Attention kernel (sdpa, eager, flash_attention_2, ...); null lets transformers choose."""
-    quantization: Literal["none", "4bit", "8bit"] = "none"
-    """Load the base model quantized with bitsandbytes (4bit + LoRA = QLoRA). Needs a CUDA GPU."""
-    chat_template: str | None = None
-    """null = the tokenizer's own; chatml or plain = a named fallback; or a Jinja template (text or .jinja path)."""
+def _models() -> None:
+    """Define the pydantic models (once, thread-safe)."""
+    global _models_built, Section, ModelSection, DatasetSection, LaunchSection, SpeedSection, Config, _SECTION_MODELS
+    if _models_built:
+        return
+    with _models_lock:
+        if _models_built:
+            return
+        from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+        class Section(BaseModel):
+            model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+        class ModelSection(Section):
+            name_or_path: str = DEFAULT_MODEL
+            """Hub id (org/name), local folder, a .gguf file, or a bundled demo (demo:smollm2-135m-instruct, demo:minilm-l6)."""
+            task: Literal["causal-lm", "sequence-classification"] = "causal-lm"
+            """causal-lm: supervised fine-tuning of a language model; sequence-classification: text -> label."""
+            revision: str | None = None
+            """Hub branch, tag or commit to load."""
+            trust_remote_code: bool = False
+            """Run Python code shipped with the model repository. Off unless you trust the repository."""
+            dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+            """Weight dtype: auto = bfloat16 on a GPU that supports it, float32 on CPU."""
+            attn_implementation: str | None = None
+            """Attention kernel (sdpa, eager, flash_attention_2, ...); null lets transformers choose."""
+            quantization: Literal["none", "4bit", "8bit"] = "none"
+            """Load the base model quantized with bitsandbytes (4bit + LoRA = QLoRA). Needs a CUDA GPU."""
+            chat_template: str | None = None
+            """null = the tokenizer's own; chatml or plain = a named fallback; or a Jinja template (text or .jinja path)."""
+
+        class DatasetSection(Section):
+            path: str = DEFAULT_DATASET
+            """Local file or folder (.json .jsonl .csv .tsv .parquet .txt), hub id, or a bundled sample (sample:identity, sample:sentiment)."""
+            name: str | None = None
+            """Hub dataset configuration name."""
+            split: str = "train"
+            """Split to train on (hub datasets and folders)."""
+            format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
+            """auto | alpaca | messages | sharegpt | prompt-completion | text | classification | tokenized."""
+            columns: dict[str, str] = Field(default_factory=dict)
+            """Role -> column, e.g. {text: sentence1, text_pair: sentence2, label: label} or {messages: dialog}."""
+            template: dict[str, str] | None = None
+            """For data in no known format: {prompt: '### Question: {instruction}\\n### Answer: ', completion: '{output}'}; only the completion is trained."""
+            max_rows: int | None = None
+            """Use only the first N rows (null = all)."""
+            eval_size: float = 0.1
+            """Held-out evaluation share (0 < x < 1) or row count (x >= 1); 0 = no evaluation split."""
+
+            @field_validator("max_rows")
+            @classmethod
+            def _positive_rows(cls, v: int | None) -> int | None:
+                if v is not None and v < 1:
+                    raise ValueError("must be at least 1 (or null for all rows)")
+                return v
+
+            @field_validator("eval_size")
+            @classmethod
+            def _eval_size(cls, v: float) -> float:
+                if v < 0 or (v >= 1 and v != int(v)):
+                    raise ValueError("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows")
+                return v
+
+        class LaunchSection(Section):
+            processes: int | Literal["auto"] = "auto"
+            """Processes on this machine: auto = one per visible GPU (one on CPU); on CPU, N > 1 runs N gloo processes."""
+            gpus: list[int] | None = None
+            """GPU indices to use (null = all visible)."""
+            strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
+            """How processes share the work: ddp (a full copy per GPU, best for LoRA), fsdp or DeepSpeed ZeRO (sharded, for big full fine-tunes)."""
+            offload: bool = False
+            """Offload optimizer states (and ZeRO-3/FSDP parameters) to CPU memory: fits bigger models, runs slower."""
+            num_machines: int = 1
+            """Machines in the job; each runs the same command with its own machine_rank."""
+            machine_rank: int = 0
+            """This machine's rank (0 = the main machine)."""
+            main_address: str | None = None
+            """Address of machine 0, reachable from every machine (several machines only)."""
+            main_port: int = 29500
+            """A free TCP port on machine 0 for the processes to meet."""
+
+            @field_validator("num_machines", "main_port")
+            @classmethod
+            def _positive(cls, v: int) -> int:
+                if v < 1:
+                    raise ValueError("must be at least 1")
+                return v
+
+        class SpeedSection(Section):
+            auto: bool = True
+            """Fill in the fast defaults for this machine where the preset leaves a key out (padding-free batches with varlen attention, no gradient checkpointing when it fits, bf16 adapters, Liger kernels when installed, bf16/tf32); the review and the run's start event list each one and why. false = the libraries' own defaults."""
+            split_batch: bool = True
+            """Re-split the effective batch (per_device_train_batch_size x gradient_accumulation_steps) into the largest micro-batch that fits the GPU: the same optimizer steps in fewer, bigger passes. false = keep both numbers as written."""
+            expandable_segments: bool = True
+            """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
+
+        class Config(Section):
+            """A whole preset."""
+
+            version: int = SCHEMA_VERSION
+            """Preset schema version."""
+            model: ModelSection = Field(default_factory=ModelSection)
+            dataset: DatasetSection = Field(default_factory=DatasetSection)
+            lora: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
+            """peft.LoraConfig fields plus `enabled` (false = full fine-tuning)."""
+            training: dict[str, Any] = Field(default_factory=dict)
+            """trl.SFTConfig / transformers.TrainingArguments fields."""
+            launch: LaunchSection = Field(default_factory=LaunchSection)
+            """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
+            speed: SpeedSection = Field(default_factory=SpeedSection)
+            """tunewiz's fast defaults for the hardware (each one can be turned off)."""
+
+            @property
+            def lora_enabled(self) -> bool:
+                return bool(self.lora.get("enabled", True))
+
+            @property
+            def output_dir(self) -> Path:
+                return Path(self.training["output_dir"])
+
+        _SECTION_MODELS = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection,
+                           "speed": SpeedSection}
+        _models_built = True
 
 
-class DatasetSection(Section):
-    path: str = DEFAULT_DATASET
-    """Local file or folder (.json .jsonl .csv .tsv .parquet .txt), hub id, or a bundled sample (sample:identity, sample:sentiment)."""
-    name: str | None = None
-    """Hub dataset configuration name."""
-    split: str = "train"
-    """Split to train on (hub datasets and folders)."""
-    format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
-    """auto | alpaca | messages | sharegpt | prompt-completion | text | classification | tokenized."""
-    columns: dict[str, str] = Field(default_factory=dict)
-    """Role -> column, e.g. {text: sentence1, text_pair: sentence2, label: label} or {messages: dialog}."""
-    template: dict[str, str] | None = None
-    """For data in no known format: {prompt: '### Question: {instruction}\\n### Answer: ', completion: '{output}'}; only the completion is trained."""
-    max_rows: int | None = None
-    """Use only the first N rows (null = all)."""
-    eval_size: float = 0.1
-    """Held-out evaluation share (0 < x < 1) or row count (x >= 1); 0 = no evaluation split."""
-
-    @field_validator("max_rows")
-    @classmethod
-    def _positive_rows(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError("must be at least 1 (or null for all rows)")
-        return v
-
-    @field_validator("eval_size")
-    @classmethod
-    def _eval_size(cls, v: float) -> float:
-        if v < 0 or (v >= 1 and v != int(v)):
-            raise ValueError("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows")
-        return v
-
-
-class LaunchSection(Section):
-    processes: int | Literal["auto"] = "auto"
-    """Processes on this machine: auto = one per visible GPU (one on CPU); on CPU, N > 1 runs N gloo processes."""
-    gpus: list[int] | None = None
-    """GPU indices to use (null = all visible)."""
-    strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
-    """How processes share the work: ddp (a full copy per GPU, best for LoRA), fsdp or DeepSpeed ZeRO (sharded, for big full fine-tunes)."""
-    offload: bool = False
-    """Offload optimizer states (and ZeRO-3/FSDP parameters) to CPU memory: fits bigger models, runs slower."""
-    num_machines: int = 1
-    """Machines in the job; each runs the same command with its own machine_rank."""
-    machine_rank: int = 0
-    """This machine's rank (0 = the main machine)."""
-    main_address: str | None = None
-    """Address of machine 0, reachable from every machine (several machines only)."""
-    main_port: int = 29500
-    """A free TCP port on machine 0 for the processes to meet."""
-
-    @field_validator("num_machines", "main_port")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be at least 1")
-        return v
-
-
-class SpeedSection(Section):
-    auto: bool = True
-    """Fill in the fast defaults for this machine where the preset leaves a key out (padding-free batches with varlen attention, no gradient checkpointing when it fits, bf16 adapters, Liger kernels when installed, bf16/tf32); the review and the run's start event list each one and why. false = the libraries' own defaults."""
-    split_batch: bool = True
-    """Re-split the effective batch (per_device_train_batch_size x gradient_accumulation_steps) into the largest micro-batch that fits the GPU: the same optimizer steps in fewer, bigger passes. false = keep both numbers as written."""
-    expandable_segments: bool = True
-    """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
-
-
-class Config(Section):
-    """A whole preset."""
-
-    version: int = SCHEMA_VERSION
-    """Preset schema version."""
-    model: ModelSection = Field(default_factory=ModelSection)
-    dataset: DatasetSection = Field(default_factory=DatasetSection)
-    lora: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
-    """peft.LoraConfig fields plus `enabled` (false = full fine-tuning)."""
-    training: dict[str, Any] = Field(default_factory=dict)
-    """trl.SFTConfig / transformers.TrainingArguments fields."""
-    launch: LaunchSection = Field(default_factory=LaunchSection)
-    """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
-    speed: SpeedSection = Field(default_factory=SpeedSection)
-    """tunewiz's fast defaults for the hardware (each one can be turned off)."""
-
-    @property
-    def lora_enabled(self) -> bool:
-        return bool(self.lora.get("enabled", True))
-
-    @property
-    def output_dir(self) -> Path:
-        return Path(self.training["output_dir"])
+def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES:
+        _models()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 SECTIONS = {"version", "model", "dataset", "lora", "training", "launch", "speed"}
-_SECTION_MODELS: dict[str, type[Section]] = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection,
-                                             "speed": SpeedSection}
 # keys of `lora:` that are tunewiz's, not peft.LoraConfig fields: enabled, and get_peft_model's adapter dtype switch
 LORA_OWN_KEYS = {"enabled": "false = full fine-tuning",
                  "autocast_adapter_dtype": "true = adapters in float32 (peft's default); false = in the model's dtype (bf16: faster)"}
@@ -156,6 +182,8 @@ LORA_OWN_KEYS = {"enabled": "false = full fine-tuning",
 # ---------------------------------------------------------------------------------------------- loading
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a preset file; syntax errors name the line."""
+    import yaml
+
     p = Path(path)
     if not p.is_file():
         raise TunewizError.at(str(p), "no such preset file",
@@ -181,6 +209,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def parse_set(items: list[str]) -> list[tuple[list[str], Any]]:
     """`section.key=value` strings -> (path, value); values parse as YAML scalars (1e-4, true, [a, b])."""
+    import yaml
+
     out = []
     for item in items:
         key, sep, raw = item.partition("=")
@@ -225,6 +255,9 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None, sou
 
 def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
     """Validate a raw mapping (as read from YAML) into a Config."""
+    from pydantic import ValidationError
+
+    _models()
     problems = list(_check_sections(data, source))
     raw_training = data.get("training") or {}
     raw_lora = data.get("lora")
@@ -426,6 +459,8 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 def dump(cfg: Config, header: str = "") -> str:
     """YAML text of a preset (header lines become comments)."""
+    import yaml
+
     body = yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True, width=110)
     head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return head + body
