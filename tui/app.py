@@ -6,13 +6,15 @@ problems (Next is blocked while there are any) and then stores its section into 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 
-from engine import config
+if TYPE_CHECKING:
+    from engine.config import Config
 
 STEPS: list[tuple[str, str]] = [
     ("model", "Model"),
@@ -42,16 +44,46 @@ class TunewizApp(App):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, cfg: config.Config | None = None, source: str | None = None, preset_dir: Path | None = None):
+    def __init__(self, cfg: Config | None = None, source: str | None = None, preset_dir: Path | None = None, *,
+                 preset: str | Path | None = None):
+        """`cfg`: a validated config. Or `preset`: a preset file, validated in a worker after the first paint
+        (the first screen shows its model as written; a preset with problems ends the app with return code 2
+        and the problems in `preset_error`). Neither: the defaults, likewise validated after the first paint.
+        (Importing pydantic and building engine.config's models costs a good part of the start-up.)"""
         super().__init__()
-        self.cfg = cfg or config.load(None)
-        self.source = source  # the preset file this session started from, if any
-        self.loaded_preset: dict[str, Any] | None = config.to_dict(self.cfg) if cfg is not None else None
+        self._cfg = cfg
+        self._cfg_lock = threading.Lock()
+        self._preset = None if preset is None else str(preset)
+        self.preset_error: Exception | None = None  # the preset given to open does not validate
+        self.painted = threading.Event()  # set once the first screen is on the terminal: workers wait for it
+        self.source = self._preset if source is None else source  # the preset file this session started from
+        self.loaded_preset: dict[str, Any] | None = None
+        self._first_model: tuple[str, str] | None = None  # the preset's model and task as written
+        if cfg is not None:
+            from engine import config
+
+            self.loaded_preset = config.to_dict(cfg)
+        elif self._preset is not None:
+            self._first_model = self._read_first_model(self._preset)
         self.preset_dir = preset_dir
         # facts found by workers that later steps use (model inspection, dataset scan)
         self.model_info: Any = None
         self.dataset_info: Any = None
         self.entering: str | None = None  # the step being switched to: it loads the config when it resumes
+
+    def _read_first_model(self, path: str) -> tuple[str, str] | None:
+        """The preset file's model and task for the first paint (a file that cannot be read ends the app)."""
+        from engine import config
+        from engine.errors import TunewizError
+
+        try:
+            data = config.read_yaml(path)
+        except TunewizError as e:
+            self.preset_error = e
+            return None
+        model = data.get("model") if isinstance(data.get("model"), dict) else {}
+        ref, task = model.get("name_or_path", config.DEFAULT_MODEL), model.get("task", config.TASKS[0])
+        return str(ref), task if task in config.TASKS else config.TASKS[0]  # a bad value fails validation
 
     def _install(self, step: str) -> None:
         """Import and install a step's screen the first time it is shown (keeps the first paint fast)."""
@@ -62,16 +94,78 @@ class TunewizApp(App):
         module, cls = STEP_SCREENS[step]
         self.install_screen(getattr(importlib.import_module(module), cls)(name=step), name=step)
 
+    @property
+    def cfg(self) -> Config:
+        """The one config (built on first use from the preset or the defaults when none was given)."""
+        if self._cfg is None:
+            with self._cfg_lock:
+                if self._cfg is None:
+                    from engine import config
+
+                    cfg = config.load(self._preset)  # None: the defaults
+                    if self._preset is not None:
+                        self.loaded_preset = config.to_dict(cfg)
+                    self._cfg = cfg
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, cfg: Config) -> None:
+        with self._cfg_lock:  # never overwritten by a config still being built
+            self._cfg = cfg
+
+    def peek_cfg(self) -> Config | None:
+        """The config if it is built yet, without building it."""
+        return self._cfg
+
+    def first_model(self) -> tuple[str, str]:
+        """The model step's model and task for the first paint: from the config if there is one yet, else from
+        the preset file as written, else the defaults (both validated after the paint)."""
+        if self._cfg is not None:
+            return self._cfg.model.name_or_path, self._cfg.model.task
+        if self._first_model is not None:
+            return self._first_model
+        from engine import config
+
+        return config.DEFAULT_MODEL, config.TASKS[0]
+
     def on_mount(self) -> None:
+        if self.preset_error is not None:
+            self.exit(return_code=2)
+            return
+        self._install("model")
+        self.entering = "model"
+        self.push_screen("model")
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        """The first screen is up: start what would have delayed it."""
         from tui import heavy
 
+        self.painted.set()  # the model step's workers (listing, inspection) start now
+        if self._cfg is None:
+            self.run_worker(self._validate, thread=True, name="config", group="config")
         # torch & co. load in a background thread once the first screen is up (importing them holds the
         # GIL for seconds: started at once, it would delay the first paint); a worker that needs them first
         # starts it itself (heavy.ready)
         self.set_timer(1.0, heavy.warm_up)
-        self._install("model")
-        self.entering = "model"
-        self.push_screen("model")
+
+    def _validate(self) -> None:
+        """(worker) Build the config from the preset or the defaults; a preset with problems ends the app."""
+        from engine.errors import TunewizError
+
+        try:
+            _ = self.cfg  # builds it
+        except TunewizError as e:
+            self.call_from_thread(self._cannot_open, e)
+
+    def _cannot_open(self, error: Exception) -> None:
+        self.preset_error = error
+        self.exit(return_code=2)
+
+    def wait_painted(self) -> None:
+        """In a worker thread: wait until the first screen is on the terminal (so that its work does not
+        compete with the first paint for the interpreter)."""
+        self.painted.wait(timeout=5)
 
     @property
     def step(self) -> str:
@@ -111,6 +205,7 @@ class TunewizApp(App):
 
     def load_preset(self, path: Path) -> None:
         """Replace every section with a preset file's; problems are shown, nothing is half-loaded."""
+        from engine import config
         from engine.errors import TunewizError
 
         try:
@@ -121,8 +216,10 @@ class TunewizApp(App):
         self.replace_config(cfg, str(path))
         self.notify(f"Loaded {path.name}", title="Preset")
 
-    def replace_config(self, cfg: config.Config, source: str | None) -> None:
+    def replace_config(self, cfg: Config, source: str | None) -> None:
         """A preset was loaded: it replaces every section."""
+        from engine import config
+
         self.cfg = cfg
         self.source = source
         self.loaded_preset = config.to_dict(cfg)

@@ -4,7 +4,7 @@ a worker inspects the choice (no weights loaded) and shows what it is, or what i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,9 +14,11 @@ from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from engine.config import Config
 from tui import heavy
 from tui.step import StepScreen
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 TASKS = [("causal-lm: chat / instruction tuning", "causal-lm"), ("sequence-classification: text to label", "sequence-classification")]
 
@@ -27,13 +29,15 @@ class ModelScreen(StepScreen):
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+o", "open_preset", "Load preset")]
 
     def compose_body(self) -> ComposeResult:
+        # the first screen: it paints before the config is validated (see TunewizApp.first_model)
+        ref, task = self.wizard.first_model()
         with Vertical(id="model-body"):
             with Horizontal(classes="row"):
                 yield Label("Model", classes="field-label")
-                yield Input(placeholder="hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME", id="model-ref")
+                yield Input(ref, placeholder="hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME", id="model-ref")
             with Horizontal(classes="row"):
                 yield Label("Task", classes="field-label")
-                yield Select(TASKS, allow_blank=False, id="task")
+                yield Select(TASKS, value=task, allow_blank=False, id="task")
             yield Label("Bundled demos and models in your Hugging Face cache (Enter picks one):", classes="hint")
             yield OptionList(id="choices")
             yield Static("", id="model-info")
@@ -41,17 +45,27 @@ class ModelScreen(StepScreen):
     def on_mount(self) -> None:
         self._info: Any = None
         self._error: str | None = None
-        self._inspecting = False
+        self._inspecting = True  # until the first load has started the inspection: Next waits
         self.list_choices()
+
+    def on_screen_resume(self) -> None:
+        # (runs before StepScreen's handler, which then loads the config as for every step)
+        if self.wizard.entering == self.STEP and self.wizard.peek_cfg() is None:
+            # the first screen, before the config is validated (in a worker, after the first paint)
+            self.wizard.entering = None
+            self._fill(*self.wizard.first_model())
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
+        self._fill(cfg.model.name_or_path, cfg.model.task)
+
+    def _fill(self, name_or_path: str, task: str) -> None:
         ref = self.query_one("#model-ref", Input)
-        if ref.value != cfg.model.name_or_path:
-            ref.value = cfg.model.name_or_path
-        self.query_one("#task", Select).value = cfg.model.task
-        if self._info is None or self._info.ref != cfg.model.name_or_path:
-            self.inspect(cfg.model.name_or_path)
+        if ref.value != name_or_path:
+            ref.value = name_or_path
+        self.query_one("#task", Select).value = task
+        if self._info is None or self._info.ref != name_or_path:
+            self.inspect(name_or_path)
 
     def errors(self) -> list[str]:
         if not self.query_one("#model-ref", Input).value.strip():
@@ -74,6 +88,7 @@ class ModelScreen(StepScreen):
     # -------------------------------------------------------------------------------------- choices
     @work(thread=True, exclusive=True, group="model-list")
     def list_choices(self) -> None:
+        self.wizard.wait_painted()
         from engine import models
 
         options = [Option(f"demo:{name}  [dim]{demo.about}[/]", id=f"demo:{name}") for name, demo in models.DEMOS.items()]
@@ -124,15 +139,17 @@ class ModelScreen(StepScreen):
         except Exception:  # the worker reports what is wrong with the reference
             pass
         self.query_one("#model-info", Static).update(message)
-        self._inspect(ref, str(self.query_one("#task", Select).value), self.cfg.model.trust_remote_code)
+        self._inspect(ref, str(self.query_one("#task", Select).value))
 
     @work(thread=True, exclusive=True, group="inspect")
-    def _inspect(self, ref: str, task: str, trust_remote_code: bool) -> None:
+    def _inspect(self, ref: str, task: str) -> None:
         from engine.errors import TunewizError
         from engine.inspect import inspect_model
 
         worker = get_current_worker()
+        self.wizard.wait_painted()
         try:
+            trust_remote_code = self.cfg.model.trust_remote_code  # (the first time: waits for the validated config)
             heavy.ready()
             info = inspect_model(ref, trust_remote_code=trust_remote_code, task=_task_for(ref, task))
             result: tuple[Any, str | None] = (info, None)
