@@ -9,13 +9,37 @@ meet in a batch; each batch is collated the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.data import pipeline
+if TYPE_CHECKING:
+    from engine.data import pipeline
+
+# Tokenizers mark whitespace inside tokens: byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM) writes a space as
+# Ġ, a newline as Ċ, a tab as ĉ; SentencePiece writes a space as ▁. Shown as visible symbols instead.
+_SHOW = str.maketrans({"Ġ": "␣", "Ċ": "↵", "ĉ": "⇥", "▁": "␣", " ": "␣", "\n": "↵", "\t": "⇥"})
+
+
+def show_token(token: str, limit: int | None = 18) -> str:
+    """A token as a person reads it (the wizard's token chips, `tunewiz preview`): spaces, newlines and tabs
+    made visible, an empty token as ∅, one longer than `limit` characters cut (None: never)."""
+    s = token.translate(_SHOW) or "∅"
+    return s if limit is None or len(s) <= limit else s[:limit - 1] + "…"
+
+
+def text_row(row: dict[str, Any]) -> str:
+    """A row of `rows` as one line of readable tokens for a terminal: tokens whose label is -100 (not
+    trained) between dots; a classification row ends with its label."""
+    tokens = [show_token(t, limit=None) for t in row["tokens"]]
+    labels = row.get("labels")
+    if isinstance(labels, list):
+        return " ".join(t if lab != -100 else f"·{t}·" for t, lab in zip(tokens, labels, strict=False))
+    return " ".join(tokens) + f" => label {labels}"
 
 
 def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: int = 0, count: int = 1) -> Iterator[dict[str, Any]]:
     """Collated batches as lists (one dict per batch), starting at batch `start`."""
+    from engine.data import pipeline
+
     ds = prepared.train
     inputs = pipeline.model_inputs(ds)
     for b in range(start, start + count):
@@ -48,6 +72,8 @@ def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
 
 def stats(prepared: pipeline.Prepared) -> dict[str, Any]:
     """Lengths, truncation and trained-token share over the training split."""
+    from engine.data import pipeline
+
     ds = prepared.train
     out: dict[str, Any] = {"rows": len(ds), "dropped_no_trained_token": prepared.dropped}
     if "_full_len" in ds.column_names:

@@ -223,3 +223,10 @@ def test_snapshot_walkthrough(snap_compare, tmp_path, monkeypatch):
         await asyncio.sleep(0)
 
     assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=walk)
+
+
+def test_chips_and_the_text_preview_show_tokens_with_one_function():
+    from tui.widgets import tokens
+
+    assert tokens.show_token is preview.show_token
+    assert tokens.show_token("Ġthe") == "␣the"

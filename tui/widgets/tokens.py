@@ -21,16 +21,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from engine.preview import show_token
+
 IGNORE = -100  # engine.data.pipeline.IGNORE; not imported, so the TUI never pulls in the data stack
 VIEWS = ("grid", "chips", "text")
-_SHOW = str.maketrans({"Ġ": "␣", "Ċ": "↵", "ĉ": "⇥", "▁": "␣", " ": "␣", "\n": "↵", "\t": "⇥"})
 PAD_RUN = 4  # a run of more pad tokens than this is drawn as one chip with a count
-
-
-def show_token(token: str) -> str:
-    """A token as drawn on a chip: spaces, newlines and tabs made visible, very long ones cut."""
-    s = token.translate(_SHOW) or "∅"
-    return s if len(s) <= 18 else s[:17] + "…"
 
 
 @dataclass
