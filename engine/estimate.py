@@ -1,26 +1,26 @@
 """How much memory a run needs on one device, from the preset and the model's shapes (no weights loaded),
 whether that fits a GPU, and the cheapest change that makes it fit.
 
-The model of memory (bytes; P = parameters, T = trainable parameters, tokens = batch x max_length):
+The model of memory (bytes; P = parameters, T = trainable parameters; h, i, L, V = hidden size,
+MLP width, layers, vocabulary; N = tokens the model computes in the largest micro-batch):
   weights      P x 2 in bf16 on a GPU (dtype auto), P x 4 in fp32 on CPU; 4bit: the linear layers at
-               ~0.55 byte/param (NF4 + double-quantized constants), the rest (embeddings, output layer,
-               norms) in the compute dtype; 8bit: linear layers at 1 byte/param
-  adapters     LoRA: T x 4 (PEFT keeps adapters in fp32 over a bf16 base); QLoRA: T x 2 (TRL casts them
-               to bf16); full fine-tuning: 0 (the weights are what is trained)
-  gradients    T x the trained parameters' bytes (fp32 adapters: 4; full fine-tuning in bf16: 2)
-  optimizer    AdamW keeps m and v in the parameter's dtype (torch.optim.AdamW uses zeros_like(param)):
-               T x 8 for fp32 adapters, T x 4 for a bf16 model; 8-bit optimizers T x 2; adafactor / sgd ~0.
-               The Trainer trains a bf16-loaded model in bf16, so there is no fp32 master copy.
-  activations  no checkpointing: layers x tokens x 34 x hidden bytes in 16 bit (Korthikanti et al. 2022,
-               "Reducing Activation Recomputation", with fused attention, so no seq^2 term), doubled in fp32;
-               gradient checkpointing: each layer's input (2 x hidden bytes a token a layer) plus one layer
-               recomputed in full
-  logits       causal LM: tokens x vocab x (2 + 8): the bf16 logits, their fp32 copy in the loss and its
-               log-softmax (the loss is often the peak for small models with large vocabularies)
-  overhead     CUDA context and kernels ~0.75 GiB (0.5 GiB of runtime on CPU)
-Every row is at max_length (the worst batch). A run fits when the total is at most 95% of the card (the
-caching allocator fragments). These constants are first-principles figures; the GPU work of issue #5
-calibrates them against measured peaks (torch.cuda.max_memory_allocated).
+               ~0.55 byte/param (NF4 + double-quantized constants), the rest in the compute dtype
+  adapters     LoRA: T x 4 (peft's fp32 adapters) or T x 2 (lora.autocast_adapter_dtype: false, the GPU
+               default; QLoRA adapters are bf16 too); full fine-tuning: 0 (the weights are what is trained)
+  gradients    T x the trained parameters' bytes; for full fine-tuning the peak comes mid-backward, when
+               ~70% of them exist (measured: 0.65 on llama1, 0.77 on qwen05)
+  optimizer    AdamW's m and v in the parameter's dtype: T x 8 for fp32 adapters, T x 4 for bf16;
+               8-bit optimizers T x 2; adafactor / sgd ~0
+  activations  N x (L x (18 h + 5.5 i) + 0.134 V) in bf16 with Liger's fused norms/SwiGLU, no checkpointing;
+               without Liger + 8 h + 2.5 i a layer (the unfused RMSNorm's fp32 copy and SwiGLU's output:
+               first principles, not measured); gradient checkpointing: N x (L x 2 h + one layer + 0.134 V);
+               fp32 (CPU) doubles the per-layer terms
+  LM head      TRL scores the trained positions in tiles: ~2,450 x V bytes whatever the batch
+  overhead     CUDA context and kernels ~0.75 GiB (measured 0.73 on an H200; 0.5 GiB of runtime on CPU)
+N comes from the data's lengths when known (the largest micro-batch a run of this length draws), else
+every row at max_length. A run fits when the total is at most 95% of the card.
+Calibrated on one H200 against torch's peak allocated memory + the CUDA context, for LoRA, QLoRA and
+full fine-tuning of Qwen2.5-0.5B and Llama-3.2-1B shapes (bench/gpu_speed.py, bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ if TYPE_CHECKING:
 
 GIB = 1024**3
 HEADROOM = 0.95
-ACTIVATION_FACTOR = 17  # x hidden x bytes-per-value = 34 x hidden bytes a token a layer in 16 bit
-LOGIT_EXTRA_BYTES = 8  # fp32 copy of the logits + log-softmax, a logit
+# calibrated on an H200 (bench/RESULTS.md): bytes a token a layer = ACT_H x h + ACT_I x i in bf16 with Liger
+ACT_H, ACT_I = 18.0, 5.5
+NO_LIGER_H, NO_LIGER_I = 8.0, 2.5  # first principles: the unfused RMSNorm's fp32 copy, SwiGLU's output
+VOCAB_PER_TOKEN = 0.134  # bytes a token a vocabulary entry (the fused LM head's per-token state)
+HEAD_TILE = 2450  # bytes a vocabulary entry: the LM head's tile, independent of the batch
+FULL_FT_GRAD_SHARE = 0.7  # share of the gradients alive at the peak of a full fine-tune
 Q4_BYTES, Q8_BYTES = 0.55, 1.0
 COMMON_GPUS: list[tuple[float, str]] = [
     (24, "24 GiB: RTX 3090/4090, A10, L4"),
@@ -101,12 +105,13 @@ class Estimate:
         """(what, bytes) in display order, without the total."""
         return [("weights", self.weights), ("LoRA adapters", self.adapters), ("gradients", self.gradients),
                 ("optimizer states", self.optimizer), ("activations", self.activations),
-                ("logits and loss", self.logits), ("CUDA context" if self.gpu_gib else "runtime", self.overhead)]
+                ("LM head and loss", self.logits), ("CUDA context" if self.gpu_gib else "runtime", self.overhead)]
 
     def hardware_line(self) -> str:
         """One line for a preset header."""
         where = "one GPU" if self.gpu_gib else "CPU"
-        line = f"about {gib(self.total)} on {where} (tunewiz estimate, every row at max_length)"
+        rows = "every row at max_length" if self.plan.batch_tokens is None else "from the data's lengths"
+        line = f"about {gib(self.total)} on {where} (tunewiz estimate, {rows})"
         if self.gpu_gib:
             line += f"; {'fits' if self.fits else 'does not fit'} a {self.gpu_gib:g} GiB GPU"
         return line
@@ -129,9 +134,11 @@ def explain(est: Estimate, info: ModelInfo) -> list[tuple[str, str, str]]:
     adapters = f"{trained} ({'fp32' if pb == 4 else 'bf16'})" if p.lora else "none: full fine-tuning"
     states = est.optimizer // est.trainable if est.trainable else 0
     optim = f"{p.optim}: {states} bytes a trained param" + (" (m and v)" if states == 2 * pb else "")
-    acts = (f"{p.batch} x {p.max_length} tokens, {est.layers} layers x {est.hidden}, "
-            + ("checkpointed" if p.checkpointing else "no checkpointing")) if est.hidden else "not counted (shape unknown)"
-    logits = f"{est.tokens:,} tokens x {info.vocab_size or 0:,} vocabulary" if p.causal else "classification head: small"
+    tokens = (f"{est.tokens:,} tokens (the largest batch of {p.batch} rows in this data)" if p.batch_tokens is not None
+              else f"{p.batch} x {p.max_length} tokens")
+    acts = (f"{tokens}, {est.layers} layers x {est.hidden}, " + ("checkpointed" if p.checkpointing else "no checkpointing")
+            + ("" if p.liger or not p.on_gpu else ", no Liger")) if est.hidden else "not counted (shape unknown)"
+    logits = f"tiles over the {info.vocab_size or 0:,}-token vocabulary" if p.causal else "classification head: small"
     how = [weights, adapters, trained, optim, acts, logits, "CUDA context and kernels" if p.on_gpu else "Python and torch"]
     out = [(what, gib(n), h) for (what, n), h in zip(est.rows(), how, strict=True)]
     verdict = "" if est.fits is None else f"{'fits' if est.fits else 'does NOT fit'} {est.gpu_gib:g} GiB (95% usable)"
@@ -173,6 +180,12 @@ def shape_of(info: ModelInfo) -> tuple[int, int]:
     return hidden, layers
 
 
+def mlp_width(info: ModelInfo, layers: int) -> int:
+    """The MLP's inner width: the widest output among the per-layer linear layers (gate/up_proj)."""
+    outs = [lin.out_features for lin in info.linears if lin.name != info.output_layer and lin.count == layers]
+    return max(outs, default=0)
+
+
 def lora_params(info: ModelInfo, r: int, targets: Any) -> int:
     """LoRA parameters for rank r; a string other than all-linear is PEFT's regex on module names."""
     if isinstance(targets, str) and targets != "all-linear":
@@ -207,12 +220,16 @@ def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: floa
         state_bytes = 0
     else:
         state_bytes = 2 * param_bytes
-    value = 2 if plan.on_gpu else 4  # bytes of an activation: bf16 autocast on a GPU, fp32 on CPU
-    per_layer = ACTIVATION_FACTOR * hidden * value * plan.tokens
-    activations = (plan.tokens * hidden * value * layers + per_layer) if plan.checkpointing else per_layer * layers
-    logits = plan.tokens * (info.vocab_size or 0) * (value + LOGIT_EXTRA_BYTES) if plan.causal else 0
+    scale = 1 if plan.on_gpu else 2  # fp32 activations on CPU
+    inter = mlp_width(info, layers) or 4 * hidden
+    layer = ACT_H * hidden + ACT_I * inter + (0 if plan.liger else NO_LIGER_H * hidden + NO_LIGER_I * inter)
+    vocab = (info.vocab_size or 0) if plan.causal else 0
+    per_token = (2 * hidden * layers + layer) * scale if plan.checkpointing else layer * layers * scale
+    activations = plan.tokens * per_token
+    logits = plan.tokens * VOCAB_PER_TOKEN * vocab + HEAD_TILE * vocab
+    grads = trainable * param_bytes * (1 if plan.lora else FULL_FT_GRAD_SHARE)
     overhead = int(0.75 * GIB) if plan.on_gpu else int(0.5 * GIB)
-    parts = [int(weights), int(adapters), trainable * param_bytes, trainable * state_bytes, int(activations), int(logits), overhead]
+    parts = [int(weights), int(adapters), int(grads), trainable * state_bytes, int(activations), int(logits), overhead]
     total = sum(parts)
     fits = None if gpu_gib is None else total <= gpu_gib * GIB * HEADROOM
     return Estimate(*parts, total=total, trainable=trainable, tokens=plan.tokens, gpu_gib=gpu_gib, fits=fits, plan=plan,

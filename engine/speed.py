@@ -223,3 +223,14 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
                                    f"in {'one pass' if a == 1 else f'{a} passes'} (fits: about {estimate.gib(e.total)})",
                                    "speed.split_batch: false"))
     res.estimate = e
+
+
+def gpu_hardware(gpu_gib: float) -> dict[str, Any]:
+    """A CUDA GPU of `gpu_gib` GiB with this machine's software (for the review's what-if on another card):
+    bf16 and TF32 (Ampere or newer), the varlen kernel this install would use, Liger if installed."""
+    import importlib.util
+
+    varlen = "flash_attention_2" if attention.flash_attn_installed() else attention.NAME
+    return {"cuda": True, "devices": [f"a {gpu_gib:g} GiB GPU"], "gpu_gib": gpu_gib, "capability": 8, "bf16": True,
+            "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
+            "liger": importlib.util.find_spec("liger_kernel") is not None, "varlen_attention": varlen}

@@ -70,6 +70,7 @@ class ReviewScreen(StepScreen):
         self._summary: list[str] = []
         self._info: Any = None
         self._info_error: str | None = None
+        self._lengths: Any = None  # token count of each training row, once the check worker has tokenized the data
         self._launching = False
         self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Launch", id="launch", variant="success"),
                                      after="#back")
@@ -79,7 +80,7 @@ class ReviewScreen(StepScreen):
     def load(self, cfg: Config) -> None:
         text = config.dump(cfg)
         if text != self._checked_yaml:
-            self._checked_yaml, self._problems = text, None
+            self._checked_yaml, self._problems, self._lengths = text, None, None
             self._check(cfg.model_copy(deep=True), text)
         info = self.wizard.model_info
         if info is not None and info.ref == cfg.model.name_or_path:
@@ -152,8 +153,20 @@ class ReviewScreen(StepScreen):
         if self._info is None:
             box.show_missing(self._info_error)
             return None
-        est = estimate.estimate(self.cfg, self._info, gpu_gib(self.query_one("#gpu", Select).value))
-        box.show(est, self._info)
+        from engine import speed
+
+        gib = gpu_gib(self.query_one("#gpu", Select).value)
+        if gib is None:
+            est = estimate.estimate(self.cfg, self._info, None, lengths=self._lengths)
+            box.show(est, self._info, lengths_known=self._lengths is not None)
+            return est
+        resolved = speed.resolve(self.cfg, speed.gpu_hardware(gib), self._info, lengths=self._lengths)
+        est = resolved.estimate
+        if est is None:
+            box.show_missing("no estimate for this model")
+            return None
+        box.show(est, self._info, applied=resolved.applied, notes=resolved.notes, auto=self.cfg.speed.auto,
+                 lengths_known=self._lengths is not None)
         return est
 
     @on(Select.Changed, "#gpu")
@@ -197,18 +210,36 @@ class ReviewScreen(StepScreen):
         from engine import preflight
 
         worker = get_current_worker()
+        checked = None
         try:
-            result: tuple[list[str], list[str]] = ([], settled(preflight.check, cfg).summary())
+            checked = settled(preflight.check, cfg)
+            result: tuple[list[str], list[str]] = ([], checked.summary())
         except TunewizError as e:
             result = (problem_text(e), [])
         except Exception as e:
             result = ([f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [])
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._checked, text, *result)
+        if worker.is_cancelled:
+            return
+        self.app.call_from_thread(self._checked, text, *result)
+        if checked is not None:  # then the data's real lengths, for the memory estimate (the whole dataset: slower)
+            lengths = None
+            try:
+                from engine.data import pipeline
+
+                lengths = pipeline.lengths(pipeline.prepare(cfg, checked.tokenizer, checked.raw).train)
+            except Exception:  # the warnings tab already says what is wrong with the data
+                pass
+            if lengths is not None and not worker.is_cancelled:
+                self.app.call_from_thread(self._measured, text, lengths)
 
     def _checked(self, text: str, problems: list[str], summary: list[str]) -> None:
         if text == self._checked_yaml:
             self._problems, self._summary = problems, summary
+            self.refresh_view()
+
+    def _measured(self, text: str, lengths: Any) -> None:
+        if text == self._checked_yaml:
+            self._lengths = lengths
             self.refresh_view()
 
     def _warnings(self, est: estimate.Estimate | None) -> list[str]:

@@ -30,8 +30,9 @@ def gpu_gib(value: Any) -> float | None:
 class MemoryTable(Static):
     """Shows an Estimate (or why there is none)."""
 
-    def show(self, est: estimate.Estimate, info: Any) -> None:
-        """The table, the verdict, the advice and the notes."""
+    def show(self, est: estimate.Estimate, info: Any, applied: list[Any] | None = None, notes: list[str] | None = None,
+             auto: bool = True, lengths_known: bool = False) -> None:
+        """The table, the verdict, the advice, the notes, and the fast defaults applied for this GPU (engine.speed)."""
         table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
         table.add_column(no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
@@ -45,9 +46,18 @@ class MemoryTable(Static):
         parts: list[Any] = [table]
         if est.advice:
             parts.append(Text(f"To fit: {est.advice}", style="yellow"))
-        parts += [Text(note, style="dim") for note in est.notes]
-        parts.append(Text("Worst case: every row at max_length. A first-principles estimate, to be calibrated on GPUs.",
-                          style="dim"))
+        parts += [Text(note, style="dim") for note in [*est.notes, *(notes or [])]]
+        parts.append(Text(("Batch tokens from this data's lengths (the largest batch a run draws)." if lengths_known else
+                           "Every row at max_length until the data is measured.")
+                          + " Calibrated on an H200 against measured peaks (bench/RESULTS.md).", style="dim"))
+        if est.plan.on_gpu:
+            if not auto:
+                parts.append(Text("speed.auto is false: no fast defaults (the libraries' own defaults apply).", style="yellow"))
+            elif applied:
+                parts.append(Text("Fast defaults tunewiz applies on this GPU (each can be turned off):", style="bold"))
+                for a in applied:
+                    value = "true" if a.value is True else "false" if a.value is False else str(a.value)
+                    parts.append(Text.assemble(("  " + a.key + ": ", "bold"), (value, "green"), (f" - {a.why}; off: {a.off}", "dim")))
         self.update(Group(*parts))
 
     def show_missing(self, error: str | None) -> None:
