@@ -47,7 +47,6 @@ class DatasetScreen(StepScreen):
         self._format: formats.Format | None = None
         self._format_error: Problem | None = None
         self._info: peek.DatasetInfo | None = None
-        self._mounted = self._load_waiting = False
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="dataset-body"):
@@ -66,16 +65,8 @@ class DatasetScreen(StepScreen):
                     yield SplitPanel(id="split-panel")
             yield Static("", id="summary")
 
-    def on_mount(self) -> None:
-        self._mounted = True
-        if self._load_waiting:
-            self.load(self.cfg)
-
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
-        if not self._mounted:  # app.goto may call this before the nested tabs are composed
-            self._load_waiting = True
-            return
         ds = cfg.dataset
         kind = _kind_of(ds.path)
         quietly(self.query_one("#path", Input), ds.path)

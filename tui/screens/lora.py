@@ -65,20 +65,12 @@ class LoraScreen(StepScreen):
         self._info_error: str | None = None
         self._quant = "none"
         self._qlora_reason: str | None = "checking"
-        self._ready = False  # app.goto may ask for load() before the widgets are mounted
-        self._pending = False
 
     def on_mount(self) -> None:
         self._check_hardware()
-        self._ready = True
-        if self._pending:
-            self.load(self.cfg)
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
-        if not self._ready:
-            self._pending = True
-            return
         lora = {**config.LORA_DEFAULTS, **cfg.lora}
         self._quant = cfg.model.quantization
         method = "full" if not cfg.lora_enabled else ("qlora" if self._quant == "4bit" else "lora")

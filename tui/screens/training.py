@@ -78,20 +78,12 @@ class TrainingScreen(StepScreen):
         super().__init__(name=name)
         self._set_keys: set[str] = set()
         self._for_task = ""
-        self._ready = False  # app.goto may ask for load() before the widgets are mounted
-        self._pending = False
 
     def on_mount(self) -> None:
         self.query_one("#help", Static).update("Tab moves between fields; the full help of the field you are on shows here.")
-        self._ready = True
-        if self._pending:
-            self.load(self.cfg)
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
-        if not self._ready:
-            self._pending = True
-            return
         self._set_task(cfg.model.task)
         specs = fields.fields("training")
         t = cfg.training
