@@ -1,0 +1,145 @@
+"""The fast GPU defaults (engine/speed.py) and the varlen attention (engine/attention.py), on CPU: what is applied
+for a given GPU, that each default is turned off by the line it names, and that the attention is exact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import yaml
+
+from engine import attention, build, config, speed
+from tests.conftest import PRESETS
+from tests.engine.test_estimate import QWEN05 as _QWEN05
+
+QWEN05 = dataclasses.replace(_QWEN05, model_type="qwen2")  # a model type Liger patches
+
+H200 = {"cuda": True, "devices": ["NVIDIA H200"], "gpu_gib": 139.8, "capability": 9, "bf16": True, "bitsandbytes": True,
+        "liger": True, "varlen_attention": attention.NAME}
+LENGTHS = np.minimum(np.clip(np.round(np.random.default_rng(1234).lognormal(np.log(250), 0.9, 4000)), 32, 2048), 1024)
+BASE = {"model": {"name_or_path": "some/model"}, "lora": {"r": 16},
+        "training": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 4, "max_length": 1024}}
+
+
+def resolved(data=None, hw=H200, sets=()):
+    cfg = config.from_dict(yaml.safe_load(yaml.safe_dump(data or BASE)))
+    for key in sets:
+        cfg = config.from_dict(config.apply_overrides(config.to_dict(cfg), config.parse_set([key])))
+    return speed.resolve(cfg, hw, QWEN05, lengths=LENGTHS, steps=100)
+
+
+def test_every_fast_default_on_an_h200():
+    r = resolved()
+    keys = {a.key: a.value for a in r.applied}
+    assert keys == {"training.bf16": True, "training.tf32": True, "training.padding_free": True,
+                    "model.attn_implementation": attention.NAME, "lora.autocast_adapter_dtype": False,
+                    "training.use_liger_kernel": True, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+                    "training.gradient_checkpointing": False, "training.per_device_train_batch_size": 32}
+    t = r.cfg.training
+    assert (t["per_device_train_batch_size"], t["gradient_accumulation_steps"]) == (32, 1)  # same 32 rows a step
+    assert r.env == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    assert r.estimate is not None and r.estimate.fits and r.estimate.plan.padding_free and r.estimate.plan.adapter_bytes == 2
+    assert "% of a padded batch would be padding here" in next(a.why for a in r.applied if a.key == "training.padding_free")
+
+
+def _off(applied):
+    """`section.key: value` of an Applied's off line -> a --set string (the first clause)."""
+    key, _, value = applied.off.split(" (")[0].partition(": ")
+    return f"{key}={value}"
+
+
+@pytest.mark.parametrize("key", ["training.bf16", "training.tf32", "training.padding_free", "lora.autocast_adapter_dtype",
+                                 "training.use_liger_kernel", "PYTORCH_CUDA_ALLOC_CONF", "training.gradient_checkpointing",
+                                 "training.per_device_train_batch_size", "model.attn_implementation"])
+def test_each_default_is_turned_off_by_the_line_it_names(key, monkeypatch):
+    for var in speed.ALLOC_VARS:
+        monkeypatch.delenv(var, raising=False)
+    applied = next(a for a in resolved().applied if a.key == key)
+    off = _off(applied)
+    again = resolved(sets=[off])
+    assert key not in {a.key for a in again.applied}, off
+    section, name = off.split("=")[0].split(".")
+    value = yaml.safe_load(off.split("=", 1)[1])
+    if section in ("training", "lora"):
+        assert getattr(again.cfg, section)[name] == value
+    elif section == "model" and name == "attn_implementation":
+        assert again.cfg.model.attn_implementation == value
+    if key == "training.per_device_train_batch_size":
+        t = again.cfg.training
+        assert (t["per_device_train_batch_size"], t["gradient_accumulation_steps"]) == (8, 4)
+    if key == "PYTORCH_CUDA_ALLOC_CONF":
+        assert again.env == {}
+
+
+def test_speed_auto_false_keeps_the_library_defaults():
+    r = resolved(sets=["speed.auto=false"])
+    assert [a.key for a in r.applied] == ["training.bf16"]  # precision follows the hardware, always
+    assert "padding_free" not in r.cfg.training and "gradient_checkpointing" not in r.cfg.training
+    assert r.cfg.model.attn_implementation is None
+
+
+def test_the_users_keys_always_win(monkeypatch):
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
+    data = {**BASE, "training": {**BASE["training"], "gradient_checkpointing": True, "padding_free": False}}
+    r = resolved(data)
+    keys = {a.key for a in r.applied}
+    assert not keys & {"training.gradient_checkpointing", "training.padding_free", "model.attn_implementation",
+                       "PYTORCH_CUDA_ALLOC_CONF"}
+    assert r.cfg.training["gradient_checkpointing"] is True and r.cfg.training["padding_free"] is False
+
+
+def test_a_small_gpu_gets_a_smaller_micro_batch_then_checkpointing():
+    small = {**H200, "gpu_gib": 6.0}
+    r = resolved(hw=small)
+    t = r.cfg.training
+    assert t["per_device_train_batch_size"] * t["gradient_accumulation_steps"] == 32
+    assert t["per_device_train_batch_size"] < 32 and r.estimate.fits
+    tiny = resolved(hw={**H200, "gpu_gib": 2.2})
+    assert tiny.cfg.training["gradient_checkpointing"] is True
+    why = next(a.why for a in tiny.applied if a.key == "training.gradient_checkpointing")
+    assert "needed to fit" in why
+
+
+def test_no_gpu_no_speed_defaults():
+    cpu = {"cuda": False, "devices": [], "gpu_gib": None, "capability": 0, "bf16": False, "bitsandbytes": False,
+           "liger": True, "varlen_attention": None}
+    r = resolved(hw=cpu)
+    assert r.applied == [] and r.cfg.training["use_cpu"] is True
+    assert "no CUDA GPU" in r.notes[0]
+
+
+def test_padding_free_passes_no_max_length_to_trl():
+    """TRL refuses padding_free without packing when max_length is set; tunewiz truncated the rows already."""
+    cfg = config.load(PRESETS / "smollm2-identity-lora.yaml", ["training.padding_free=true"])
+    args = build.training_args(cfg, build.resolve_training(cfg, {"cuda": False}))
+    assert args.padding_free and args.max_length is None
+
+
+def test_varlen_attention_is_per_sequence_causal_attention():
+    """The attention function on a padding-free row equals each sequence run alone through transformers' sdpa model."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    attention.register()
+    cfg = Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      vocab_size=300, max_position_embeddings=512)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(cfg).eval()
+    lens = [7, 30, 1, 19]
+    seqs = [torch.randint(3, 300, (n,)) for n in lens]
+    with torch.no_grad():
+        alone = torch.cat([model(input_ids=s[None]).logits[0] for s in seqs])
+        model.config._attn_implementation = attention.NAME
+        cu = torch.tensor([0, *np.cumsum(lens)], dtype=torch.int32)
+        packed = model(input_ids=torch.cat(seqs)[None], position_ids=torch.cat([torch.arange(n) for n in lens])[None],
+                       cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lens), max_length_k=max(lens)).logits[0]
+        # a padded batch (no sequence boundaries) falls back to sdpa with a causal + padding mask
+        ids = torch.zeros(2, 30, dtype=torch.long)
+        ids[0, :7], ids[1] = seqs[0], seqs[1]
+        mask = torch.zeros(2, 30, dtype=torch.long)
+        mask[0, :7], mask[1] = 1, 1
+        padded = model(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(packed, alone, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(padded[0, :7], alone[:7], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(padded[1], alone[7:37], rtol=1e-4, atol=1e-4)
