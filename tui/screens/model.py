@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -100,6 +100,11 @@ class ModelScreen(StepScreen):
         box = self.query_one("#choices", OptionList)
         box.clear_options()
         box.add_options(options)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        box = event.widget
+        if isinstance(box, OptionList) and box.highlighted is None and box.option_count:
+            box.highlighted = 0  # a visible cursor row as soon as the list has focus (Enter picks it)
 
     @on(OptionList.OptionSelected, "#choices")
     def _picked(self, event: OptionList.OptionSelected) -> None:

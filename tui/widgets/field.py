@@ -84,6 +84,9 @@ class Field(Vertical):
         .field-help { width: 1fr; height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
         .field-error { display: none; height: auto; color: $error; padding-left: 20; }
         &.-invalid .field-error { display: block; }
+        /* the focused field's row is tinted and its label lit (a rule on Field itself also makes Textual
+           restyle the label when focus moves) */
+        &:focus-within { background-tint: $primary 12%; }
         &:focus-within .field-label { color: $accent; text-style: bold; }
         &:disabled .field-label { color: $text-disabled; }
     }

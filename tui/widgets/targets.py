@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -119,6 +119,11 @@ class TargetPicker(Vertical):
         if self.targets == "all-linear":
             return {lin.name for lin in self.info.linears if lin.name != head_of(self.info)}
         return set(self.targets) if isinstance(self.targets, list) else set()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        box = event.widget
+        if isinstance(box, SelectionList) and box.highlighted is None and box.option_count:
+            box.highlighted = 0  # a visible cursor row as soon as the list has focus (Space ticks it)
 
     @on(SelectionList.SelectedChanged, "#targets")
     def _ticked(self, event: SelectionList.SelectedChanged) -> None:

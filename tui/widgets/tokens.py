@@ -87,6 +87,17 @@ class RowScroll(VerticalScroll, inherit_bindings=False):
     BINDINGS = [Binding(k, a, show=False) for k, a in (("up", "scroll_up"), ("down", "scroll_down"), ("home", "scroll_home"),
                                                        ("end", "scroll_end"), ("pageup", "page_up"), ("pagedown", "page_down"))]
 
+    def on_focus(self) -> None:
+        self.call_after_refresh(self._restyle)
+
+    def on_blur(self) -> None:
+        self.call_after_refresh(self._restyle)
+
+    def _restyle(self) -> None:
+        # the pane is tinted while it has focus (app.tcss): redraw what was coloured on the old background
+        for widget in self.query("TokenChips, WalkThrough"):
+            widget.restyle()  # type: ignore[attr-defined]
+
 
 class TokenChips(Widget):
     """One row of tokens, drawn as a grid (chip over id, mask, label), compact chips, or text."""
@@ -122,6 +133,15 @@ class TokenChips(Widget):
         self.refresh(layout=True)
 
     def watch_view(self) -> None:
+        self._cache.clear()
+
+    def restyle(self) -> None:
+        """Redraw with the colours of now (the chips' colours are blended on the background behind them)."""
+        self._cache.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
         self._cache.clear()
 
     def render(self) -> Text:
@@ -255,8 +275,18 @@ class WalkThrough(Static):
     """
     COMPONENT_CLASSES = {"walk--step", "walk--note", "walk--chip", "walk--chip-alt", "walk--special", "walk--dim"}
 
+    _shown: tuple[Any, ...] | None = None
+
+    def restyle(self) -> None:
+        """Redraw with the colours of now (the colours are blended on the background behind)."""
+        if self._shown is not None:
+            self.refresh()  # (drops the cached colours)
+            self.show(*self._shown)
+
     def show(self, steps: list[tuple[str, Any]], notes: dict[str, str], special: Iterable[str], pad_id: int | None) -> None:
         """Draw the steps; special tokens are highlighted, padding dimmed."""
+        special = list(special)
+        self._shown = (steps, notes, special, pad_id)
         self.steps = steps
         special = set(special)
         out = Text()
