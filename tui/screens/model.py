@@ -155,6 +155,9 @@ class ModelScreen(StepScreen):
         self.wizard.wait_painted()
         try:
             trust_remote_code = self.cfg.model.trust_remote_code  # (the first time: waits for the validated config)
+        except TunewizError:
+            return  # the preset the wizard opened has problems: it closes and prints them
+        try:
             heavy.ready()
             info = inspect_model(ref, trust_remote_code=trust_remote_code, task=_task_for(ref, task))
             result: tuple[Any, str | None] = (info, None)
