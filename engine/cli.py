@@ -108,12 +108,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for batch in batches:
         for row in preview.rows(batch, checked.tokenizer):
             print(f"\n--- batch {row['batch']} row {row['row_in_batch']} (source row {row.get('source_row', row.get('source_rows'))})")
-            labels = row.get("labels")
-            if isinstance(labels, list):
-                shown = [f"{t}" if lab != -100 else f"·{t}·" for t, lab in zip(row["tokens"], labels, strict=False)]
-                print(" ".join(shown))
-            else:
-                print(" ".join(row["tokens"]), f"=> label {labels}")
+            print(preview.text_row(row))
     return 0
 
 
@@ -216,15 +211,12 @@ def wizard(preset: str | None) -> int:
     `tunewiz PRESET` opens it filled from that preset."""
     from tui.app import TunewizApp
 
-    cfg = None
-    path = find_preset(preset or DEMO_PRESET)
-    if path is not None:
-        try:
-            cfg = config.load(path)
-        except TunewizError as e:
-            print(f"tunewiz: {e}", file=sys.stderr)
-            return EXIT_INPUT
-    TunewizApp(cfg, source=path).run()
+    # the wizard validates the preset once its first screen is up; a preset with problems closes it again
+    app = TunewizApp(preset=find_preset(preset or DEMO_PRESET))
+    app.run()
+    if app.preset_error is not None:
+        print(f"tunewiz: {app.preset_error}", file=sys.stderr)
+        return EXIT_INPUT
     return 0
 
 
