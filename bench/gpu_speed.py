@@ -203,7 +203,7 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
     meter = Meter(device)
     t0 = time.time()
     if kind == "tunewiz":
-        from engine import config, speed
+        from engine import config
         from engine.train import build_trainer, use_expandable_segments
 
         preset = preset_for(shape, method, mdir, data, steps)
@@ -280,14 +280,14 @@ def _context_gib() -> float | None:
 
 def _estimate_rows(cfg, prepared, info, steps):
     """The estimate for the run as tunewiz resolved it (micro-batch, checkpointing, adapters), by component."""
-    from engine import build, estimate, speed
+    from engine import build, speed
     from engine.data import pipeline
     from engine.inspect import inspect_model
 
     hw = build.hardware()
     mi = inspect_model(cfg.model.name_or_path, task="causal-lm")
     lens = pipeline.lengths(prepared.train)
-    r = speed.resolve(cfg, hw, mi, lengths=lens, steps=steps * int(info["batch"][1]))
+    r = speed.resolve(cfg, hw, mi, lengths=lens, steps=steps)
     e = r.estimate
     if e is None:
         return None

@@ -13,6 +13,7 @@ batch) goes to transformers' sdpa, so the model stays correct whatever collator 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 from typing import Any
@@ -35,15 +36,17 @@ def torch_varlen_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _kernel_kwargs(q_heads: int, kv_heads: int, scale: float) -> dict[str, Any]:
+@functools.cache
+def _kernel_params() -> frozenset[str]:
+    """The keyword arguments of the installed torch's varlen_attn (it gained and renamed some across releases)."""
     from torch.nn.attention import varlen
 
-    params = inspect.signature(varlen.varlen_attn).parameters
-    kw: dict[str, Any] = {}
-    if "is_causal" in params:
-        kw["is_causal"] = True
-    else:
-        kw["window_size"] = (-1, 0)  # causal: no look-ahead
+    return frozenset(inspect.signature(varlen.varlen_attn).parameters)
+
+
+def _kernel_kwargs(q_heads: int, kv_heads: int, scale: float) -> dict[str, Any]:
+    params = _kernel_params()
+    kw: dict[str, Any] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}  # causal
     if "scale" in params:
         kw["scale"] = scale
     if q_heads != kv_heads and _STATE["mode"] == "gqa":

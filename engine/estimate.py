@@ -240,13 +240,14 @@ def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | 
              layers: int | None = None, lengths: Any = None, steps: int | None = None) -> Estimate:
     """Memory for this config on one GPU with gpu_gib GiB (None: on CPU, no fit verdict), with advice.
     `lengths` (token counts of the training rows) replace the every-row-at-max_length worst case with the
-    largest micro-batch a run of `steps` optimizer steps is likely to draw."""
+    largest micro-batch a run of `steps` optimizer steps (x gradient accumulation micro-batches) draws."""
     h, n = shape_of(info)
     hidden, layers = hidden or h, layers or n
     plan = plan_of(cfg, on_gpu=gpu_gib is not None)
     if lengths is not None and len(lengths):
+        draws = steps * plan.accumulation if steps else None
         plan = replace(plan, batch_tokens=peak_batch_tokens(lengths, plan.batch, plan.max_length, plan.padding_free,
-                                                            steps=steps))
+                                                            draws=draws))
     est = compute(plan, info, hidden, layers, gpu_gib)
     if not hidden:
         est.notes.append("hidden size and layer count not found in the model's linear layers: activations not counted")
@@ -259,29 +260,33 @@ def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | 
     return est
 
 
-def peak_batch_tokens(lengths: Any, batch: int, max_length: int | None, padding_free: bool, steps: int | None = None,
-                      seed: int = 0) -> int:
-    """The largest micro-batch (in tokens the model computes) among the ones a run draws: rows are shuffled
-    each epoch, as the Trainer's sampler does; a padded batch costs batch x its longest row, a padding-free
-    one the sum of its rows. `steps` micro-batches are drawn (at most 2,000; default 1,000)."""
+def shuffled_batches(lengths: Any, batch: int, max_length: int | None, draws: int, seed: int = 0) -> Any:
+    """`draws` micro-batches of row lengths (array [draws, batch], rows cut at max_length), shuffled each epoch
+    as the Trainer's sampler does."""
     import numpy as np
 
     lens = np.asarray(lengths, dtype=np.int64)
     if max_length:
         lens = np.minimum(lens, max_length)
     batch = max(1, min(batch, len(lens)))
-    draws = min(steps or 1000, 2000)
     rng = np.random.default_rng(seed)
     per_epoch = max(1, len(lens) // batch)
-    worst = 0
+    out = []
     done = 0
     while done < draws:
         order = lens[rng.permutation(len(lens))][: per_epoch * batch].reshape(per_epoch, batch)
-        take = order[: draws - done]
-        cost = take.sum(axis=1) if padding_free else take.max(axis=1) * batch
-        worst = max(worst, int(cost.max()))
-        done += len(take)
-    return worst
+        out.append(order[: draws - done])
+        done += len(out[-1])
+    return np.concatenate(out) if out else np.zeros((0, batch), dtype=np.int64)
+
+
+def peak_batch_tokens(lengths: Any, batch: int, max_length: int | None, padding_free: bool, draws: int | None = None,
+                      seed: int = 0) -> int:
+    """The largest micro-batch (in tokens the model computes) among the `draws` a run makes (at most 2,000;
+    default 1,000): a padded batch costs batch x its longest row, a padding-free one the sum of its rows."""
+    blocks = shuffled_batches(lengths, batch, max_length, min(draws or 1000, 2000), seed)
+    cost = blocks.sum(axis=1) if padding_free else blocks.max(axis=1) * blocks.shape[1]
+    return int(cost.max())
 
 
 def _methods(plan: Plan) -> list[tuple[str, Plan]]:

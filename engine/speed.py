@@ -63,6 +63,13 @@ def _yaml(v: Any) -> str:
     return "true" if v is True else "false" if v is False else "null" if v is None else str(v)
 
 
+def allocator_env(cfg: Config) -> dict[str, str]:
+    """The allocator setting for the training processes, unless turned off or the user's environment has one."""
+    if cfg.speed.auto and cfg.speed.expandable_segments and not any(os.environ.get(v) for v in ALLOC_VARS):
+        return {"PYTORCH_CUDA_ALLOC_CONF": EXPANDABLE}
+    return {}
+
+
 def liger_supports(model_type: str) -> bool:
     try:
         from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
@@ -83,8 +90,7 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
 
     out = cfg.model_copy(deep=True)
     res = Resolved(out)
-    t = dict(out.training)
-    before = dict(t)
+    before = dict(out.training)
     t = build.resolve_training(out, hw)
     for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
                      ("fp16", "this GPU has no bf16: fp16 mixed precision"),
@@ -107,9 +113,9 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
 
     packing = bool(t.get("packing"))
     if causal and not out.model.trust_remote_code:
-        kernel = out.model.attn_implementation or hw.get("varlen_attention")
+        kernel = hw.get("varlen_attention")
         wants_pf = t.get("padding_free") is True or (packing and t.get("packing_strategy", "bfd") in ("bfd", "bfd_split"))
-        if "padding_free" not in t and not packing and not out.model.attn_implementation and hw.get("varlen_attention"):
+        if "padding_free" not in t and not packing and not out.model.attn_implementation and kernel:
             t["padding_free"] = True
             wants_pf = True
             share = _padding_share(lengths, int(t.get("per_device_train_batch_size", 8)), t.get("max_length", 1024))
@@ -138,8 +144,8 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
         res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
                                    "training.use_liger_kernel: false"))
 
-    if cfg.speed.expandable_segments and not any(os.environ.get(v) for v in ALLOC_VARS):
-        res.env["PYTORCH_CUDA_ALLOC_CONF"] = EXPANDABLE
+    res.env = allocator_env(cfg)
+    if res.env:
         res.applied.append(Applied("PYTORCH_CUDA_ALLOC_CONF", EXPANDABLE,
                                    "batch shapes change every step: less memory lost to fragmentation",
                                    "speed.expandable_segments: false"))
@@ -155,19 +161,13 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
 
 
 def _padding_share(lengths: Any, batch: int, max_length: int | None) -> float | None:
+    """Share of a padded batch that is padding, over one shuffled epoch of this data."""
     if lengths is None or not len(lengths):
         return None
-    import numpy as np
-
-    lens = np.minimum(np.asarray(lengths), max_length) if max_length else np.asarray(lengths)
-    rng = np.random.default_rng(0)
-    order = lens[rng.permutation(len(lens))]
-    n = (len(order) // batch) * batch
-    if n == 0:
+    blocks = estimate.shuffled_batches(lengths, batch, max_length, draws=len(lengths) // batch)
+    if not len(blocks):
         return None
-    blocks = order[:n].reshape(-1, batch)
-    padded = (blocks.max(axis=1) * batch).sum()
-    return float(1 - blocks.sum() / padded)
+    return float(1 - blocks.sum() / (blocks.max(axis=1) * blocks.shape[1]).sum())
 
 
 def _estimate(cfg: Config, info: ModelInfo | None, hw: dict[str, Any], lengths: Any, steps: int | None) -> estimate.Estimate | None:

@@ -63,7 +63,6 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
     from engine.inspect import inspect_model
 
     hw = build.hardware()
-    build.check_integrations(cfg.training)
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     path = models.materialize(ref)
     tok = load_tokenizer(cfg, path)
@@ -74,7 +73,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
         info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
-    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=_micro_steps(cfg, len(prepared.train)))
+    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=_optimizer_steps(cfg, len(prepared.train)))
     cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
         try:
@@ -125,24 +124,21 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
     return trainer, prepared, info_event
 
 
-def _micro_steps(cfg: config.Config, rows: int) -> int | None:
-    """Micro-batches the run will draw (for the memory estimate's largest batch); None when unknown."""
+def _optimizer_steps(cfg: config.Config, rows: int) -> int:
+    """Optimizer steps the run will make (for the memory estimate's largest batch)."""
     t = cfg.training
-    micro = int(t.get("per_device_train_batch_size", 8))
-    accum = int(t.get("gradient_accumulation_steps", 1))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
     if int(t.get("max_steps", -1) or -1) > 0:
-        return int(t["max_steps"]) * accum
-    epochs = float(t.get("num_train_epochs", 3))
-    return max(1, int(epochs * rows / (micro * world)))
+        return int(t["max_steps"])
+    per_step = int(t.get("per_device_train_batch_size", 8)) * int(t.get("gradient_accumulation_steps", 1))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return max(1, int(float(t.get("num_train_epochs", 3)) * rows / (per_step * world)))
 
 
 def use_expandable_segments(cfg: config.Config) -> None:
     """Before CUDA starts: the allocator setting (unless the user's environment sets one)."""
     from engine import speed
 
-    if cfg.speed.auto and cfg.speed.expandable_segments and not any(os.environ.get(v) for v in speed.ALLOC_VARS):
-        os.environ["PYTORCH_CUDA_ALLOC_CONF"] = speed.EXPANDABLE
+    os.environ.update(speed.allocator_env(cfg))
 
 
 def run(run_dir: Path, resume: bool) -> str:

@@ -149,9 +149,9 @@ def test_largest_batch_predicted_from_the_data_lengths():
     rng = np.random.default_rng(1234)
     lens = np.minimum(np.clip(np.round(rng.lognormal(np.log(250), 0.9, size=4000)), 32, 2048), 1024)
     for steps, seen in ((40, 14015), (14, 12857)):
-        predicted = estimate.peak_batch_tokens(lens, 32, 1024, padding_free=True, steps=steps)
+        predicted = estimate.peak_batch_tokens(lens, 32, 1024, padding_free=True, draws=steps)
         assert abs(predicted - seen) / seen < 0.1
-    padded = estimate.peak_batch_tokens(lens, 32, 1024, padding_free=False, steps=40)
+    padded = estimate.peak_batch_tokens(lens, 32, 1024, padding_free=False, draws=40)
     assert padded == 32 * 1024  # a padded batch costs its longest row x 32, and some batch has a 1,024-token row
 
 
