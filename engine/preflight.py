@@ -74,10 +74,8 @@ class Checked:
 
 def check(cfg: Config) -> Checked:
     """Raise TunewizError on the first layer of problems; never loads model weights."""
-    from engine import distributed
+    from engine import distributed, speed
     from engine.data import formats, load, pipeline
-
-    from engine import speed
     from engine.inspect import inspect_model
 
     hw = build.hardware()
