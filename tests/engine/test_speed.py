@@ -143,3 +143,35 @@ def test_varlen_attention_is_per_sequence_causal_attention():
     torch.testing.assert_close(packed, alone, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(padded[0, :7], alone[:7], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(padded[1], alone[7:37], rtol=1e-4, atol=1e-4)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+def test_torch_varlen_kernel_passes_its_check_and_matches_per_sequence_attention_on_cuda():
+    """On a GPU: the real kernel (not the CPU reference) passes tunewiz's check, and a bf16 model's logits on a
+    padding-free row match each sequence run alone through sdpa."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    assert attention.check() in ("gqa", "repeat")
+    attention._STATE["mode"] = None
+    assert attention.register() in ("gqa", "repeat")
+    cfg = Qwen2Config(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      vocab_size=1000, max_position_embeddings=2048)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(cfg).to("cuda", torch.bfloat16).eval()
+    lens = [7, 300, 1, 129]
+    seqs = [torch.randint(3, 1000, (n,), device="cuda") for n in lens]
+    with torch.no_grad():
+        alone = torch.cat([model(input_ids=s[None]).logits[0] for s in seqs]).float()
+        model.config._attn_implementation = attention.NAME
+        cu = torch.tensor([0, *np.cumsum(lens)], dtype=torch.int32, device="cuda")
+        packed = model(input_ids=torch.cat(seqs)[None], position_ids=torch.cat([torch.arange(n, device="cuda") for n in lens])[None],
+                       cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lens), max_length_k=max(lens)).logits[0].float()
+    assert ((packed - alone).norm() / alone.norm()).item() < 2e-2
