@@ -93,8 +93,7 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
     before = dict(out.training)
     t = build.resolve_training(out, hw)
     for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
-                     ("fp16", "this GPU has no bf16: fp16 mixed precision"),
-                     ):
+                     ("fp16", "this GPU has no bf16: fp16 mixed precision")):
         if key not in before and t.get(key):
             res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
     out.training = t
