@@ -12,12 +12,12 @@ import sys
 import warnings
 from pathlib import Path
 
-from engine import config
+from engine import config, smoke
 from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm")
+COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -85,6 +85,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     status = json.loads((run_dir / "status.json").read_text())
     print(f"failed: {status.get('error')}\n(see {run_dir / 'stdout.log'})", file=sys.stderr)
+    return 1
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from engine import launch, preflight
+
+    if args.steps < 2:
+        raise TunewizError.at("--steps", f"{args.steps} steps measure no speed (the first step is not counted)", "use --steps 2 or more, e.g. 10")
+    cfg, source = load_cfg(args)
+    print("checking the preset ...", flush=True)
+    checked = preflight.check(cfg)
+    cfg.training = checked.training
+    run_dir, proc = launch.start_smoke(cfg, source, args.steps, plan=checked.launch, command=["tunewiz", *sys.argv[1:]])
+    print(f"smoke test: {args.steps} real steps of this run in {run_dir}, then the measured memory, speed and ETA", flush=True)
+    state = launch.follow(run_dir, proc)
+    result = run_dir / smoke.RESULT
+    if state == "finished" and result.is_file():
+        print("\n".join(smoke.lines(json.loads(result.read_text()))))
+        return 0
+    if state == "stopped":
+        print("smoke test stopped")
+        return 130
+    status = json.loads((run_dir / "status.json").read_text())
+    print(f"smoke test failed: {status.get('error')}\n(see {run_dir / 'stdout.log'})", file=sys.stderr)
     return 1
 
 
@@ -234,6 +258,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
     p.add_argument("--resume", action="store_true", help="continue the run directory from its last checkpoint")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("smoke", help="a few real steps of the run, then its measured peak memory, tokens/s and ETA")
+    with_preset(p)
+    p.add_argument("--steps", type=int, default=smoke.DEFAULT_STEPS, help=f"optimizer steps to run (default {smoke.DEFAULT_STEPS}; the first is not timed)")
+    p.set_defaults(func=cmd_smoke)
     p = sub.add_parser("validate", help="check a preset without loading weights")
     with_preset(p)
     p.set_defaults(func=cmd_validate)

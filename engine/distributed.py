@@ -30,9 +30,9 @@ class LaunchPlan:
     accelerate_config: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
-    def command(self, run_dir: Path, resume: bool = False, launch: Any = None) -> list[str]:
-        """The command that starts training for this machine."""
-        tail = ["-m", "engine.train", str(run_dir)] + (["--resume"] if resume else [])
+    def command(self, run_dir: Path, resume: bool = False, launch: Any = None, smoke_steps: int | None = None) -> list[str]:
+        """The command that starts training for this machine (`smoke_steps`: a smoke test, engine.smoke)."""
+        tail = ["-m", "engine.train", str(run_dir)] + (["--resume"] if resume else []) + (["--smoke", str(smoke_steps)] if smoke_steps else [])
         if self.launcher == "python":
             return [sys.executable, *tail]
         if self.launcher == "torchrun":

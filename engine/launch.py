@@ -86,10 +86,11 @@ def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
 
 
 def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None,
-          plan: Any = None) -> tuple[Path, subprocess.Popen]:
+          plan: Any = None, smoke_steps: int | None = None) -> tuple[Path, subprocess.Popen]:
     """Write config and status, start the training process(es) in a new session; returns at once.
 
-    `plan` (engine.distributed.LaunchPlan) picks the launcher; without it, one process."""
+    `plan` (engine.distributed.LaunchPlan) picks the launcher; without it, one process. `smoke_steps`: a smoke
+    test of this config (engine.smoke) instead of the run."""
     from engine import distributed
 
     run_dir = Path(cfg.training["output_dir"])
@@ -99,8 +100,8 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
     if plan.accelerate_config:
         (run_dir / distributed.ACCELERATE_CONFIG).write_text(yaml.safe_dump(plan.accelerate_config, sort_keys=False))
     (run_dir / rundir.STOP).unlink(missing_ok=True)
-    worker = plan.command(run_dir, resume, cfg.launch)
-    rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source,
+    worker = plan.command(run_dir, resume, cfg.launch, smoke_steps=smoke_steps)
+    rundir.update_status(run_dir, state="starting", path=str(run_dir.resolve()), source=source, smoke=smoke_steps,
                          command=presets.shell(command or sys.argv), worker=presets.shell(worker), versions=rundir.versions(),
                          started=time.time(), resumed=resume, error=None, launcher=plan.launcher,
                          world_size=plan.world_size, gpus=plan.gpus)
@@ -112,6 +113,22 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
     rundir.update_status(run_dir, pid=proc.pid, pgid=proc.pid)
     runs.register(run_dir)
     return run_dir, proc
+
+
+def start_smoke(cfg: config.Config, source: str, steps: int, plan: Any = None,
+                command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
+    """Start the smoke test of a checked config in `<output_dir>-smoke` (an earlier smoke test there is replaced;
+    anything else there is refused)."""
+    from engine import smoke
+
+    cfg = cfg.model_copy(deep=True)
+    run_dir = smoke.run_dir_for(cfg.training["output_dir"])
+    if run_dir.exists() and any(run_dir.iterdir()) and not rundir.read_status(run_dir).get("smoke"):
+        raise TunewizError.at(str(run_dir), "is in use and is not a smoke test's directory; a smoke test will not delete it",
+                              "move it away, or pick another training.output_dir")
+    prepare_run_dir(run_dir, overwrite=True, resume=False)
+    cfg.training["output_dir"] = str(run_dir)
+    return start(cfg, source, command=command, plan=plan, smoke_steps=steps)
 
 
 def stop(run_dir: Path, force: bool = False) -> None:

@@ -56,8 +56,10 @@ def classification_metrics(pred: Any) -> dict[str, float]:
     return {"accuracy": float(np.mean(y_pred == y)), "f1": float(np.mean(f1s))}
 
 
-def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tuple[Any, Any, dict[str, Any]]:
-    """Everything up to `trainer.train()`: returns (trainer, prepared data, facts for the start event)."""
+def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke_steps: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Everything up to `trainer.train()`: returns (trainer, prepared data, facts for the start event).
+    `smoke_steps`: the run as configured (same defaults, micro-batch and estimate), cut to that many steps
+    without saving or evaluation (engine.smoke)."""
     from engine import attention, speed
     from engine.data import pipeline
     from engine.inspect import inspect_model
@@ -83,6 +85,11 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
             cfg.training.pop("padding_free", None)
             resolved.applied = [a for a in resolved.applied if a.key not in ("training.padding_free", "model.attn_implementation")]
             resolved.notes.append(f"padding-free off: {e}")
+    full_steps = _optimizer_steps(cfg, len(prepared.train))
+    if smoke_steps:
+        from engine import smoke
+
+        cfg.training = smoke.overrides(cfg.training, smoke_steps)
     args = build.training_args(cfg, cfg.training)
     lora = build.lora_config(cfg)
     if plan.template and cfg.model.task == "causal-lm":
@@ -121,6 +128,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any]) -> tu
                   "batch": [cfg.training.get("per_device_train_batch_size", 8), cfg.training.get("gradient_accumulation_steps", 1)]}
     if resolved.estimate is not None:
         info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
+    if smoke_steps:
+        info_event["smoke"] = {"steps": smoke_steps, "full_steps": full_steps}
     return trainer, prepared, info_event
 
 
@@ -141,8 +150,8 @@ def use_expandable_segments(cfg: config.Config) -> None:
     os.environ.update(speed.allocator_env(cfg))
 
 
-def run(run_dir: Path, resume: bool) -> str:
-    """Train; returns the final state (finished or stopped)."""
+def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
+    """Train; returns the final state (finished or stopped). `smoke_steps`: a smoke test (engine.smoke)."""
     from engine.callbacks import EventsCallback, StopCallback
 
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
@@ -153,7 +162,9 @@ def run(run_dir: Path, resume: bool) -> str:
     sampler = None
     try:
         info: dict[str, Any] = {}
-        trainer, prepared, info = build_trainer(cfg, run_dir, [stop])
+        trainer, prepared, info = build_trainer(cfg, run_dir, [stop], smoke_steps=smoke_steps)
+        if smoke_steps:
+            return _smoke(trainer, info, events, run_dir, stop)
         if events.enabled:
             sampler = system.Sampler(lambda reading: events.emit("gpu", **reading))
         # the first system reading right after the start event, then one every 10 s
@@ -180,16 +191,36 @@ def run(run_dir: Path, resume: bool) -> str:
         events.close()
 
 
+def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir: Path, stop: Any) -> str:
+    """Train the smoke run's few steps, then write what was measured (a `smoke` event and smoke.json)."""
+    from engine import smoke
+    from engine.callbacks import EventsCallback
+
+    meter = smoke.meter()
+    trainer.add_callback(meter)
+    trainer.add_callback(EventsCallback(events, {**info, "resumed": False}))
+    trainer.train()
+    if stop.requested:
+        return "stopped"
+    res = smoke.measure(meter, info["smoke"]["full_steps"], info.get("estimate_gib"))
+    if events.enabled:
+        rundir.write_json_atomic(run_dir / smoke.RESULT, res)
+        events.emit("smoke", **res)
+        events.emit("end", state="finished", step=trainer.state.global_step, smoke=True)
+    return "finished"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     run_dir = Path(argv[0]).resolve()
     resume = "--resume" in argv
+    smoke_steps = int(argv[argv.index("--smoke") + 1]) if "--smoke" in argv else None
     main_proc = is_main_process()
     if main_proc:
         # pid stays the launcher's (the process group leader that stop and kill address)
         rundir.update_status(run_dir, state="running", worker_pid=os.getpid(), pgid=os.getpgid(0))
     try:
-        state = run(run_dir, resume)
+        state = run(run_dir, resume, smoke_steps)
     except TunewizError as e:
         _fail(run_dir, main_proc, str(e), kind="input", problems=[p.__dict__ for p in e.problems])
         print(f"tunewiz: {e}", file=sys.stderr)

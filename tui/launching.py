@@ -41,6 +41,27 @@ def start_run(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] 
     return run_dir, proc, argv, None, ()
 
 
+def start_smoke(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None,
+                steps: int) -> tuple[Path | None, subprocess.Popen | None, TunewizError | None]:
+    """Preflight and start the smoke test of these choices (engine.smoke); never raises."""
+    from engine import preflight
+
+    if not cfg.training.get("output_dir"):
+        cfg.training["output_dir"] = config.default_output_dir(source or "run")
+    argv = [a for a in repeat_command(cfg, base, Path(cfg.training["output_dir"]), "new") if a != "--detach"]
+    argv[1:2] = ["smoke"]
+    try:
+        checked = preflight.check(cfg)
+        cfg.training = checked.training
+        run_dir, proc = launch.start_smoke(cfg, source or "the tunewiz wizard", steps, plan=checked.launch,
+                                           command=[*argv, "--steps", str(steps)])
+    except TunewizError as e:
+        return None, None, e
+    except Exception as e:  # an unreadable folder, a full disk: shown, never a crash
+        return None, None, TunewizError.at("smoke test", f"{type(e).__name__}: {e}")
+    return run_dir, proc, None
+
+
 def repeat_command(cfg: Config, base: tuple[Any, dict[str, Any]] | None, run_dir: Path, mode: str) -> list[str]:
     """The `tunewiz run` line that does what this launch does: the base preset with --set, else the run's config."""
     argv = None

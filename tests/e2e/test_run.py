@@ -171,3 +171,35 @@ def test_killed_process_shows_failed_with_cause_and_resumes_from_its_checkpoint(
     assert status(run)["state"] == "finished"
     starts = [e for e in events(run) if e["type"] == "start"]
     assert starts[-1]["step"] == step
+
+
+def test_smoke_test_runs_a_few_real_steps_and_measures_them(tmp_path):
+    run = tmp_path / "cls"
+    common = ["--set", f"training.output_dir={run}", "--set", "training.num_train_epochs=2"]
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "3", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    smoke_dir = tmp_path / "cls-smoke"
+    res = json.loads((smoke_dir / "smoke.json").read_text())
+    start = next(e for e in events(smoke_dir) if e["type"] == "start")
+    per_step = start["batch"][0] * start["batch"][1]
+    # the full run's steps: the preset's epochs over its training rows, as the run itself will count them
+    assert res["full_steps"] == max(1, int(2 * start["train_rows"] / per_step))
+    assert res["steps"] == 3 and res["step_s"] > 0 and res["peak_gib"] > 0.1 and res["device"] == "cpu"
+    assert res["eta_s"] == pytest.approx(res["step_s"] * res["full_steps"], rel=0.01)
+    assert "3 optimizer steps measured" in r.stdout and "full run:" in r.stdout and "peak memory" in r.stdout
+    # nothing saved, nothing evaluated, and the run's own directory untouched
+    assert not list(smoke_dir.glob("checkpoint-*")) and not (smoke_dir / "final").exists()
+    assert not [e for e in events(smoke_dir) if e["type"] == "eval"] and not run.exists()
+    assert status(smoke_dir)["state"] == "finished" and status(smoke_dir)["smoke"] == 3
+
+    # a second smoke test replaces the first; a folder that is not a smoke test's is never deleted
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "2", *common, cwd=tmp_path)
+    assert r.returncode == 0 and json.loads((smoke_dir / "smoke.json").read_text())["steps"] == 2, r.stderr
+    other = tmp_path / "mine"
+    (tmp_path / "mine-smoke").mkdir()
+    (tmp_path / "mine-smoke" / "notes.txt").write_text("keep me")
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--set", f"training.output_dir={other}", cwd=tmp_path)
+    assert r.returncode == 2 and "mine-smoke" in r.stderr and "will not delete it" in r.stderr
+    assert (tmp_path / "mine-smoke" / "notes.txt").read_text() == "keep me"
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "--steps 2 or more" in r.stderr

@@ -251,6 +251,30 @@ async def test_a_launched_run_outlives_the_wizard(here):
     assert presets.display_path(run_dir).startswith("runs/")
 
 
+@pytest.mark.slow
+async def test_the_smoke_test_measures_a_few_real_steps_of_these_choices(here):
+    app = smol_app(num_train_epochs=2)
+    app.cfg.dataset.eval_size = 0
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        screen.smoke_steps = 2
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.screen is screen  # the wizard stays on the review: the smoke test is not the run
+        message = " ".join(text(screen, "#launch-msg").split())
+        assert "Smoke test (measured on this machine)" in message, message
+        assert "2 optimizer steps measured" in message and "full run: 16 steps" in message  # 64 rows x 2 epochs / 8
+        smoke_dir = Path(app.cfg.training["output_dir"] + "-smoke")
+        assert json.loads((smoke_dir / "smoke.json").read_text())["steps"] == 2
+        assert "tunewiz smoke smollm2-identity-lora" in rundir.read_status(smoke_dir)["command"]
+        assert not Path(app.cfg.training["output_dir"]).exists()  # the run itself has not started
+        memory = " ".join(text(screen, "#memory").split())
+        assert "Measured by the smoke test of these choices" in memory and "peak memory of the process" in memory
+        app.cfg.training["learning_rate"] = 1e-3  # other choices: that measurement is no longer theirs
+        screen.refresh_view()
+        assert "Measured by the smoke test" not in text(screen, "#memory")
+
+
 def test_the_recorded_command_and_the_choices_for_a_used_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = config.load(SMOL)

@@ -44,7 +44,9 @@ class ReviewScreen(StepScreen):
 
     STEP = "review"
     CSS_PATH = "review.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+r", "launch", "Launch")]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+t", "smoke", "Smoke test"),
+                Binding("ctrl+r", "launch", "Launch")]
+    smoke_steps = 10  # engine.smoke.DEFAULT_STEPS (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="review-tabs"):
@@ -72,8 +74,10 @@ class ReviewScreen(StepScreen):
         self._info_error: str | None = None
         self._lengths: Any = None  # token count of each training row, once the check worker has tokenized the data
         self._launching = False
-        self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Launch", id="launch", variant="success"),
-                                     after="#back")
+        self._smoke: dict[str, Any] | None = None  # the last smoke test's result, for these choices
+        self._smoke_yaml: str | None = None  # the choices it measured
+        self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Smoke test", id="smoke"),
+                                     Button("Launch", id="launch", variant="success"), after="#back")
         self._detect_gpus()
 
     # ---------------------------------------------------------------------------------------- config
@@ -156,9 +160,14 @@ class ReviewScreen(StepScreen):
         from engine import speed
 
         gib = gpu_gib(self.query_one("#gpu", Select).value)
+        measured = None
+        if self._smoke is not None and self._smoke_yaml == config.dump(self.cfg):
+            from engine import smoke
+
+            measured = smoke.lines(self._smoke)
         if gib is None:
             est = estimate.estimate(self.cfg, self._info, None, lengths=self._lengths)
-            box.show(est, self._info, lengths_known=self._lengths is not None)
+            box.show(est, self._info, lengths_known=self._lengths is not None, measured=measured)
             return est
         resolved = speed.resolve(self.cfg, speed.gpu_hardware(gib), self._info, lengths=self._lengths)
         est = resolved.estimate
@@ -166,7 +175,7 @@ class ReviewScreen(StepScreen):
             box.show_missing("no estimate for this model")
             return None
         box.show(est, self._info, applied=resolved.applied, notes=resolved.notes, auto=self.cfg.speed.auto,
-                 lengths_known=self._lengths is not None)
+                 lengths_known=self._lengths is not None, measured=measured)
         return est
 
     @on(Select.Changed, "#gpu")
@@ -256,7 +265,7 @@ class ReviewScreen(StepScreen):
 
     # ------------------------------------------------------------------------------- save and launch
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"save": self.action_save, "launch": self.action_launch, "choice-overwrite": lambda: self.launch("overwrite"),
+        actions = {"save": self.action_save, "smoke": self.action_smoke, "launch": self.action_launch, "choice-overwrite": lambda: self.launch("overwrite"),
                    "choice-resume": lambda: self.launch("resume"), "choice-new": self._new_folder}
         if event.button.id in actions:
             event.stop()
@@ -284,6 +293,60 @@ class ReviewScreen(StepScreen):
 
     def action_launch(self) -> None:
         self.launch("new")
+
+    # ------------------------------------------------------------------------------------ smoke test
+    def action_smoke(self) -> None:
+        """A few real steps of this run (engine.smoke), then its measured peak memory, speed and ETA."""
+        if self._launching:
+            return
+        self._launching = True
+        self._show_launch(f"[b]Smoke test[/]: checking the preset, then {self.smoke_steps} real steps of this run...")
+        path, base = self._base()
+        self._run_smoke(self.cfg.model_copy(deep=True), self.wizard.source,
+                        (path, base) if path is not None and base is not None else None, config.dump(self.cfg))
+
+    @work(thread=True, exclusive=True, group="review-launch")
+    def _run_smoke(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, text: str) -> None:
+        import json
+        import time
+
+        from engine import launch, rundir, smoke
+        from tui.launching import start_smoke
+
+        worker = get_current_worker()
+        run_dir, proc, error = settled(start_smoke, cfg, source, base, self.smoke_steps)
+        if error is not None or run_dir is None or proc is None:
+            self.app.call_from_thread(self._smoke_done, text, None, ["[b]Smoke test not started.[/]", *problem_text(error)])
+            return
+        offset, step, loading = 0, 0, True
+        while proc.poll() is None:
+            if worker.is_cancelled:  # the wizard closed: a smoke test nobody reads must not hold the GPU
+                launch.stop(run_dir)
+                return
+            events, offset = rundir.read_events(run_dir, offset)
+            for ev in events:
+                loading = loading and ev.get("type") not in ("start", "log")
+                step = max(step, int(ev.get("step") or 0))
+            what = "loading the model and data" if loading else f"step {step}/{self.smoke_steps}"
+            self.app.call_from_thread(self._show_launch, f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...")
+            time.sleep(0.5)
+        result = run_dir / smoke.RESULT
+        if result.is_file():
+            res = json.loads(result.read_text())
+            self.app.call_from_thread(self._smoke_done, text, res, ["[b]Smoke test[/] (measured on this machine):",
+                                                                    *[escape(line) for line in smoke.lines(res)]])
+            return
+        status = rundir.read_status(run_dir)
+        self.app.call_from_thread(self._smoke_done, text, None, [
+            f"[b]Smoke test {status.get('state') or 'failed'}[/]: [red]{escape(str(status.get('error') or 'see the log'))}[/]",
+            f"  [dim]log:[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"])
+
+    def _smoke_done(self, text: str, res: dict[str, Any] | None, shown: list[str]) -> None:
+        self._launching = False
+        if res is not None:
+            self._smoke, self._smoke_yaml = res, text
+            self.refresh_view()
+        self._show_launch("\n".join(shown))
 
     def _new_folder(self) -> None:
         self.cfg.training["output_dir"] = config.default_output_dir(self.wizard.source or "run")

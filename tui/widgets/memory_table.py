@@ -31,8 +31,9 @@ class MemoryTable(Static):
     """Shows an Estimate (or why there is none)."""
 
     def show(self, est: estimate.Estimate, info: Any, applied: list[Any] | None = None, notes: list[str] | None = None,
-             auto: bool = True, lengths_known: bool = False) -> None:
-        """The table, the verdict, the advice, the notes, and the fast defaults applied for this GPU (engine.speed)."""
+             auto: bool = True, lengths_known: bool = False, measured: list[str] | None = None) -> None:
+        """The table, the verdict, the advice, the notes, and the fast defaults applied for this GPU (engine.speed);
+        `measured`: what a smoke test of these choices measured (engine.smoke.lines)."""
         table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
         table.add_column(no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
@@ -44,6 +45,9 @@ class MemoryTable(Static):
         verdict = "green" if est.fits else "red" if est.fits is False else ""
         table.add_row(Text(what, style="bold"), Text(size, style="bold"), Text(how, style=f"bold {verdict}"))
         parts: list[Any] = [table]
+        if measured:
+            parts.append(Text("Measured by the smoke test of these choices:", style="bold"))
+            parts += [Text("  " + line) for line in measured]
         if est.advice:
             parts.append(Text(f"To fit: {est.advice}", style="yellow"))
         parts += [Text(note, style="dim") for note in [*est.notes, *(notes or [])]]
