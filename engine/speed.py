@@ -233,3 +233,17 @@ def gpu_hardware(gpu_gib: float) -> dict[str, Any]:
     return {"cuda": True, "devices": [f"a {gpu_gib:g} GiB GPU"], "gpu_gib": gpu_gib, "capability": 8, "bf16": True,
             "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
             "liger": importlib.util.find_spec("liger_kernel") is not None, "varlen_attention": varlen}
+
+
+def compile_layers(model: Any) -> int:
+    """Regional compilation: torch.compile each repeated decoder layer in place (nn.Module.compile, so parameter
+    names and the saved adapter or model are unchanged), with dynamic shapes (padding-free rows change length
+    every step). The layer classes are the model's own `_no_split_modules`. Returns how many were compiled."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    names = set(getattr(base, "_no_split_modules", None) or [])
+    n = 0
+    for m in base.modules():
+        if type(m).__name__ in names:
+            m.compile(dynamic=True)
+            n += 1
+    return n

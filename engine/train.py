@@ -118,6 +118,10 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
 
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
                           data_collator=collator, compute_metrics=classification_metrics, callbacks=callbacks)
+    if cfg.speed.compile_layers and hw["cuda"]:
+        n = speed.compile_layers(trainer.model)
+        resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
+                              "speed.compile_layers: no repeated decoder layer found; nothing compiled")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
