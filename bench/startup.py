@@ -161,6 +161,7 @@ def main() -> None:
         echoes = [r[1] for r in results if r[1] is not None]
         rows.append((name, statistics.median(firsts), min(firsts), statistics.median(echoes) if echoes else None,
                      results[-1][2]))
+        print(f"  {name}: {rows[-1][1]:.3f} s median", file=sys.stderr, flush=True)
     print(f"| what ({n} runs) | first screen, median s | best s | key echoed, median s | heavy libraries at first screen |")
     print("|---|---|---|---|---|")
     for name, med, best, echo, heavy in rows:

@@ -13,7 +13,6 @@ batch) goes to transformers' sdpa, so the model stays correct whatever collator 
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import inspect
 from typing import Any
@@ -36,12 +35,14 @@ def torch_varlen_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-@functools.cache
 def _kernel_params() -> frozenset[str]:
-    """The keyword arguments of the installed torch's varlen_attn (it gained and renamed some across releases)."""
-    from torch.nn.attention import varlen
+    """The keyword arguments of the installed torch's varlen_attn (it gained and renamed some across releases);
+    read once and kept in _STATE (a plain lookup, which torch.compile traces without re-reading the signature)."""
+    if _STATE.get("params") is None:
+        from torch.nn.attention import varlen
 
-    return frozenset(inspect.signature(varlen.varlen_attn).parameters)
+        _STATE["params"] = frozenset(inspect.signature(varlen.varlen_attn).parameters)
+    return _STATE["params"]
 
 
 def _kernel_kwargs(q_heads: int, kv_heads: int, scale: float) -> dict[str, Any]:
