@@ -47,6 +47,10 @@ CASES = {
     "tw-qwen05-lora-notok": ("qwen05", "lora", "tunewiz"),  # no per-step token count (include_num_input_tokens_seen: no)
     # speed.compile_layers: true (regional torch.compile); -nl: without Liger's layer kernels (inductor fuses those;
     # TRL's own fused LM head computes the loss either way)
+    # -long: the same preset for a run of speed.COMPILE_MIN_STEPS steps (tunewiz then compiles by default), of which
+    # the bench times the first --steps and stops
+    "tw-qwen05-lora-long": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-long2": ("qwen05", "lora", "tunewiz"),  # the same again: the compile with a warm cache
     "tw-qwen05-lora-compile": ("qwen05", "lora", "tunewiz"),
     "tw-qwen05-lora-compile-nl": ("qwen05", "lora", "tunewiz"),
     "tw-llama1-full-compile": ("llama1", "full", "tunewiz"),
@@ -54,6 +58,7 @@ CASES = {
     "plain-qwen05-lora": ("qwen05", "lora", "plain"),
     # loss parity: the same LoRA run through tunewiz and through stock TRL (two seeds) on learnable data
     "parity-tw": ("qwen05", "lora", "tunewiz"),
+    "parity-tw-compile": ("qwen05", "lora", "tunewiz"),  # the same with speed.compile_layers: true
     "parity-plain": ("qwen05", "lora", "plain"),
     "parity-plain-s2": ("qwen05", "lora", "plain"),
 }
@@ -127,8 +132,8 @@ def _markov_like(rows: list[list[int]], vocab: int) -> list[list[int]]:
 class Meter:
     """Step times (CUDA synchronised), real tokens, computed tokens and peak memory of each step."""
 
-    def __init__(self, device: str):
-        self.device, self.t_last = device, None
+    def __init__(self, device: str, stop_at: int | None = None):
+        self.device, self.t_last, self.stop_at = device, None, stop_at
         self.times, self.real, self.computed, self.peaks = [], [], [], []
         self.trainer = None
         self.tok_last = 0
@@ -164,6 +169,8 @@ class Meter:
                     import torch
 
                     meter.peaks.append(torch.cuda.max_memory_allocated())
+                if meter.stop_at and state.global_step >= meter.stop_at:
+                    control.should_training_stop = True
 
         return CB()
 
@@ -206,13 +213,14 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
     parity = case.startswith("parity")
     mdir, data = prepare(Path(os.environ.get("GPU_BENCH_WORK", out)), anchor_path, shape, tiny, markov=parity)
     res = {"case": case, "shape": shape, "method": method, "kind": kind, "status": "started"}
-    meter = Meter(device)
+    long = "-long" in case
+    meter = Meter(device, stop_at=steps if long else None)
     t0 = time.time()
     if kind == "tunewiz":
-        from engine import config
+        from engine import config, speed
         from engine.train import build_trainer, use_expandable_segments
 
-        preset = preset_for(shape, method, mdir, data, steps)
+        preset = preset_for(shape, method, mdir, data, speed.COMPILE_MIN_STEPS if long else steps)
         if parity:
             preset["training"]["learning_rate"] = PARITY_LR
         if case.endswith("-noexp"):
@@ -232,7 +240,10 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
         res["notes"] = info["notes"]
         res["batch"] = info["batch"]
         res["estimate_gib"] = info.get("estimate_gib")
-        res["estimate"] = _estimate_rows(cfg, prepared, info, steps)
+        ecfg = cfg.model_copy(deep=True)
+        if any(d["key"] == "speed.compile_layers" for d in info["defaults"]):
+            ecfg.speed.compile_layers = True  # decided for the whole run; the bench times its first steps
+        res["estimate"] = _estimate_rows(ecfg, prepared, info, steps)
         res["allocator"] = os.environ.get("PYTORCH_CUDA_ALLOC_CONF")
     else:
         trainer = plain_trl(mdir, data, steps, seed=43 if case.endswith("-s2") else 42, callbacks=[meter.callback()], device=device,

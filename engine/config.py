@@ -135,8 +135,8 @@ def _models() -> None:
             """Re-split the effective batch (per_device_train_batch_size x gradient_accumulation_steps) into the largest micro-batch that fits the GPU: the same optimizer steps in fewer, bigger passes. false = keep both numbers as written."""
             expandable_segments: bool = True
             """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
-            compile_layers: bool = False
-            """Compile each of the model's repeated decoder layers with torch.compile (regional compilation, dynamic shapes; the saved weights are unchanged): fewer kernel launches and fused elementwise ops, after a compile at the start. CUDA only."""
+            compile_layers: bool | None = None
+            """Compile each of the model's repeated decoder layers with torch.compile (regional compilation, dynamic shapes; the saved weights are unchanged): fewer kernel launches and fused RMSNorm/SwiGLU/RoPE (instead of Liger's kernels, which torch.compile cannot trace), after a compile at the start. null = on for LoRA on a CUDA GPU when the run has enough steps to pay the compile back; true / false = always / never. CUDA only."""
 
         class Config(Section):
             """A whole preset."""

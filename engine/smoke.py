@@ -2,10 +2,11 @@
 
 It is a run like any other (same worker, same launcher, same resolved defaults, micro-batch and memory
 estimate as the full run would get), in its own directory `<output_dir>-smoke`, with four changes: it stops
-after `steps` optimizer steps, logs every step, saves nothing and skips evaluation. The worker then writes
+after `steps` optimizer steps, logs every few steps, saves nothing and skips evaluation. The worker then writes
 a `smoke` event and smoke.json with what it measured: the peak memory (GPU: torch's peak allocation plus the
 CUDA context, the quantity the estimate predicts; CPU: the process's peak RSS), seconds a step and tokens a
-second after the first step, and the ETA of the full run at that speed.
+second after the first third of the steps, and the ETA of the full run (its first steps as long as the smoke
+run's, the rest at the measured speed; loading the model and data is not counted).
 """
 
 from __future__ import annotations
@@ -49,11 +50,17 @@ def meter() -> Any:
             self.t0 = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
-            if not self.marks or state.global_step >= state.max_steps:
+            if state.global_step in (1, first_timed(state.max_steps)) or state.global_step >= state.max_steps:
                 _sync()
             self.marks.append((time.perf_counter(), state.global_step, float(state.num_input_tokens_seen or 0)))
 
     return Meter()
+
+
+def first_timed(steps: int) -> int:
+    """The step from whose end the speed is timed: the first third of the steps is left out (the first step
+    pays for kernel choice and compilation; torch.compile with dynamic shapes may recompile in the next few)."""
+    return max(1, steps // 3)
 
 
 def _sync() -> None:
@@ -67,19 +74,23 @@ def _sync() -> None:
 
 
 def measure(m: Any, full_steps: int, estimate_gib: float | None) -> dict[str, Any]:
-    """What the smoke run found, from its meter: speed after the first step (which pays for kernel choice,
-    compilation and the allocator's first growth), peak memory, and the full run's ETA at that speed."""
+    """What the smoke run found, from its meter: speed after the first third of the steps (see first_timed),
+    peak memory, and the full run's ETA at that speed."""
     marks = m.marks
     out: dict[str, Any] = {"steps": len(marks), "full_steps": full_steps, "estimate_gib": estimate_gib}
     if m.t0 is not None and marks:
         out["first_step_s"] = round(marks[0][0] - m.t0, 3)
+    start = first_timed(len(marks)) - 1  # index of the mark the timing starts from
     if len(marks) > 1:
-        elapsed = marks[-1][0] - marks[0][0]
-        per = elapsed / (len(marks) - 1)
+        out["warmup_steps"] = start + 1
+        out["warmup_s"] = round(marks[start][0] - m.t0, 3) if m.t0 is not None else None
+        elapsed = marks[-1][0] - marks[start][0]
+        per = elapsed / (len(marks) - 1 - start)
         out["step_s"] = round(per, 4)
-        tokens = marks[-1][2] - marks[0][2]
+        tokens = marks[-1][2] - marks[start][2]
         out["tokens_per_s"] = round(tokens / elapsed, 1) if tokens > 0 and elapsed > 0 else None
-        out["eta_s"] = round(per * full_steps, 1)
+        # the full run pays the same start (loading excluded, compilation included), then runs at this speed
+        out["eta_s"] = round((out["warmup_s"] or 0.0) + per * max(0, full_steps - start - 1), 1)
     out.update(_peak())
     return out
 
@@ -130,8 +141,9 @@ def duration(s: float) -> str:
 
 def lines(res: dict[str, Any]) -> list[str]:
     """The result, a line per fact, for the terminal and the wizard."""
-    out = [f"{res.get('steps', 0)} optimizer steps measured ({res.get('first_step_s', 0):.1f} s for the first, "
-           "which is not counted in the speed)"]
+    warm = res.get("warmup_steps", 1)
+    out = [f"{res.get('steps', 0)} optimizer steps run; the speed is timed after the first {warm} "
+           f"({res.get('warmup_s', res.get('first_step_s', 0)) or 0:.1f} s: kernel choice, compilation, allocator growth)"]
     if res.get("step_s") is not None:
         tps = res.get("tokens_per_s")
         out.append(f"speed: {res['step_s']:.3f} s a step" + (f", {tps:,.0f} tokens/s" if tps else ""))

@@ -59,6 +59,11 @@ class Resolved:
     notes: list[str] = field(default_factory=list)
 
 
+# From this many optimizer steps, LoRA runs compile their decoder layers by default. Measured on the H200 with
+# qwen05 LoRA (bench/RESULTS.md): 0.207 -> 0.147 s a step, and about 70 s of compiling with a cold cache.
+COMPILE_MIN_STEPS = 1000
+
+
 def _yaml(v: Any) -> str:
     return "true" if v is True else "false" if v is False else "null" if v is None else str(v)
 
@@ -138,7 +143,9 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
     if lora.get("lora_dropout", 0.0) and "lora_dropout" in cfg.lora:
         res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
 
-    if causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
+    _compile(out, cfg, t, lengths, steps, res)
+    compiled = out.speed.compile_layers is True  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
+    if not compiled and causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
         t["use_liger_kernel"] = True
         res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
                                    "training.use_liger_kernel: false"))
@@ -157,6 +164,44 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
             res.notes.append("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)")
         res.estimate = _estimate(out, info, hw, lengths, steps)
     return res
+
+
+def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) -> int | None:
+    """Optimizer steps a run makes: max_steps, else epochs x rows / (batch x accumulation x processes)."""
+    if int(training.get("max_steps", -1) or -1) > 0:
+        return int(training["max_steps"])
+    if not rows:
+        return None
+    per_step = int(training.get("per_device_train_batch_size", 8)) * int(training.get("gradient_accumulation_steps", 1))
+    return max(1, int(float(training.get("num_train_epochs", 3)) * rows / (per_step * world)))
+
+
+def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: int | None, res: Resolved) -> None:
+    """speed.compile_layers: decided here when the preset leaves it null (see COMPILE_MIN_STEPS)."""
+    sp = out.speed
+    if sp.compile_layers is True and t.get("use_liger_kernel") is True:
+        from engine.errors import TunewizError
+
+        raise TunewizError.at("speed.compile_layers", "true together with training.use_liger_kernel: true; torch.compile "
+                              "cannot trace Liger's Triton kernels", "keep one: speed.compile_layers: false, or remove use_liger_kernel")
+    if sp.compile_layers is not None:
+        return
+    if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm":
+        return  # measured on bf16 LoRA only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
+    if t.get("use_liger_kernel") is True:
+        res.notes.append("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace Liger's kernels")
+        return
+    n = steps if steps is not None else optimizer_steps(t, len(lengths) if lengths is not None else None)
+    if n is None or n < COMPILE_MIN_STEPS:
+        if n is not None:
+            res.notes.append(f"speed.compile_layers off: {n} optimizer steps do not pay back the compile "
+                             f"(about a minute; from {COMPILE_MIN_STEPS} steps it is on); speed.compile_layers: true forces it")
+        return
+    sp.compile_layers = True
+    res.applied.append(Applied("speed.compile_layers", True,
+                               f"{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; "
+                               "about a minute to compile at the start) pays back; Liger's layer kernels are left off",
+                               "speed.compile_layers: false"))
 
 
 def _padding_share(lengths: Any, batch: int, max_length: int | None) -> float | None:

@@ -138,13 +138,10 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
 
 
 def _optimizer_steps(cfg: config.Config, rows: int) -> int:
-    """Optimizer steps the run will make (for the memory estimate's largest batch)."""
-    t = cfg.training
-    if int(t.get("max_steps", -1) or -1) > 0:
-        return int(t["max_steps"])
-    per_step = int(t.get("per_device_train_batch_size", 8)) * int(t.get("gradient_accumulation_steps", 1))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return max(1, int(float(t.get("num_train_epochs", 3)) * rows / (per_step * world)))
+    """Optimizer steps the run will make (for the memory estimate's largest batch and the compile decision)."""
+    from engine import speed
+
+    return speed.optimizer_steps(cfg.training, rows, int(os.environ.get("WORLD_SIZE", "1"))) or 1
 
 
 def use_expandable_segments(cfg: config.Config) -> None:

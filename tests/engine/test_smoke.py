@@ -21,9 +21,19 @@ def test_the_first_step_is_not_timed_and_the_eta_is_the_full_runs():
     m = SimpleNamespace(t0=0.0, marks=[(5.0, 1, 1000.0), (5.5, 2, 2000.0), (6.0, 3, 3000.0), (6.5, 4, 4000.0)])
     res = smoke.measure(m, full_steps=1200, estimate_gib=2.0)
     assert res["first_step_s"] == 5.0 and res["step_s"] == 0.5
-    assert res["tokens_per_s"] == 2000.0 and res["eta_s"] == 600.0
+    assert res["tokens_per_s"] == 2000.0 and res["eta_s"] == 5.0 + 0.5 * 1199
     text = "\n".join(smoke.lines(res))
-    assert "0.500 s a step" in text and "2,000 tokens/s" in text and "1,200 steps, about 10m00s" in text
+    assert "0.500 s a step" in text and "2,000 tokens/s" in text and "1,200 steps, about 10m04s" in text
+
+
+def test_the_first_third_of_the_steps_is_left_out():
+    # a compile in the first step, a recompile in the third: the speed is timed from the end of step 3 of 9
+    times = [40.0, 40.2, 45.0, 45.2, 45.4, 45.6, 45.8, 46.0, 46.2]
+    m = SimpleNamespace(t0=0.0, marks=[(t, i + 1, 100.0 * (i + 1)) for i, t in enumerate(times)])
+    res = smoke.measure(m, full_steps=100, estimate_gib=None)
+    assert res["warmup_steps"] == 3 and res["warmup_s"] == 45.0
+    assert res["step_s"] == 0.2 and res["tokens_per_s"] == 500.0 and res["eta_s"] == 45.0 + 0.2 * 97
+    assert "timed after the first 3 (45.0 s" in "\n".join(smoke.lines(res))
 
 
 def test_one_step_measures_no_speed():

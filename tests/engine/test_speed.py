@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from engine import attention, build, config, speed
+from engine.errors import TunewizError
 from tests.conftest import PRESETS
 from tests.engine.test_estimate import QWEN05 as _QWEN05
 
@@ -22,11 +23,11 @@ BASE = {"model": {"name_or_path": "some/model"}, "lora": {"r": 16},
         "training": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 4, "max_length": 1024}}
 
 
-def resolved(data=None, hw=H200, sets=()):
+def resolved(data=None, hw=H200, sets=(), steps=100):
     cfg = config.from_dict(yaml.safe_load(yaml.safe_dump(data or BASE)))
     for key in sets:
         cfg = config.from_dict(config.apply_overrides(config.to_dict(cfg), config.parse_set([key])))
-    return speed.resolve(cfg, hw, QWEN05, lengths=LENGTHS, steps=100)
+    return speed.resolve(cfg, hw, QWEN05, lengths=LENGTHS, steps=steps)
 
 
 def test_every_fast_default_on_an_h200():
@@ -70,6 +71,36 @@ def test_each_default_is_turned_off_by_the_line_it_names(key, monkeypatch):
         assert (t["per_device_train_batch_size"], t["gradient_accumulation_steps"]) == (8, 4)
     if key == "PYTORCH_CUDA_ALLOC_CONF":
         assert again.env == {}
+
+
+def test_a_long_lora_run_compiles_its_layers_instead_of_liger():
+    long = resolved(steps=speed.COMPILE_MIN_STEPS)
+    keys = {a.key: a.value for a in long.applied}
+    assert keys["speed.compile_layers"] is True and "training.use_liger_kernel" not in keys
+    assert long.cfg.speed.compile_layers is True and "use_liger_kernel" not in long.cfg.training
+    assert long.estimate.plan.liger  # compiled layers fuse the same tensors: the estimate counts them fused
+    # turned off by the line it names; then Liger again
+    off = resolved(steps=speed.COMPILE_MIN_STEPS, sets=[_off(next(a for a in long.applied if a.key == "speed.compile_layers"))])
+    assert off.cfg.speed.compile_layers is False and off.cfg.training["use_liger_kernel"] is True
+    # a short run does not pay the compile back: Liger, and a note that says why and how to force it
+    short = resolved(steps=speed.COMPILE_MIN_STEPS - 1)
+    assert short.cfg.speed.compile_layers is None and short.cfg.training["use_liger_kernel"] is True
+    assert any(f"{speed.COMPILE_MIN_STEPS - 1} optimizer steps do not pay back the compile" in n for n in short.notes)
+    assert resolved(steps=10, sets=["speed.compile_layers=true"]).cfg.speed.compile_layers is True
+    # from the preset's own epochs and the data's rows when the caller does not count the steps
+    cfg = config.from_dict({**BASE, "training": {**BASE["training"], "num_train_epochs": 8}})
+    assert speed.resolve(cfg, H200, QWEN05, lengths=LENGTHS).cfg.speed.compile_layers is True  # 8 x 4000 / 32 = 1000
+    # never by default for full fine-tuning (measured: no gain) or 4-bit layers (not measured)
+    assert resolved(data={**BASE, "lora": {"enabled": False}}, steps=5000).cfg.speed.compile_layers is None
+    assert resolved(steps=5000, sets=["model.quantization=4bit"]).cfg.speed.compile_layers is None
+
+
+def test_liger_and_compiled_layers_exclude_each_other():
+    asked = resolved(steps=5000, sets=["training.use_liger_kernel=true"])
+    assert asked.cfg.speed.compile_layers is None and any("cannot trace Liger" in n for n in asked.notes)
+    with pytest.raises(TunewizError) as e:
+        resolved(sets=["training.use_liger_kernel=true", "speed.compile_layers=true"])
+    assert e.value.problems[0].where == "speed.compile_layers" and "keep one" in e.value.problems[0].fix
 
 
 def test_speed_auto_false_keeps_the_library_defaults():

@@ -263,7 +263,7 @@ async def test_the_smoke_test_measures_a_few_real_steps_of_these_choices(here):
         assert app.screen is screen  # the wizard stays on the review: the smoke test is not the run
         message = " ".join(text(screen, "#launch-msg").split())
         assert "Smoke test (measured on this machine)" in message, message
-        assert "2 optimizer steps measured" in message and "full run: 16 steps" in message  # 64 rows x 2 epochs / 8
+        assert "2 optimizer steps run" in message and "full run: 16 steps" in message  # 64 rows x 2 epochs / 8
         smoke_dir = Path(app.cfg.training["output_dir"] + "-smoke")
         assert json.loads((smoke_dir / "smoke.json").read_text())["steps"] == 2
         assert "tunewiz smoke smollm2-identity-lora" in rundir.read_status(smoke_dir)["command"]
