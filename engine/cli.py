@@ -35,12 +35,13 @@ def find_preset(name: str | None) -> str | None:
     return name  # config.read_yaml reports it missing
 
 
-def load_cfg(args: argparse.Namespace) -> tuple[config.Config, str]:
+def load_cfg(args: argparse.Namespace, output_dir: str | None = None) -> tuple[config.Config, str]:
+    """The preset with --set applied; without a training.output_dir, `output_dir` or runs/<name>-<time>."""
     path = find_preset(args.preset)
     cfg = config.load(path, args.set)
     source = path or "defaults"
     if "output_dir" not in cfg.training:
-        cfg.training["output_dir"] = config.default_output_dir(path or "run")
+        cfg.training["output_dir"] = output_dir or config.default_output_dir(path or "run")
     return cfg, source
 
 
@@ -93,7 +94,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
     if args.steps < 2:
         raise TunewizError.at("--steps", f"{args.steps} steps measure no speed (the first step is not counted)", "use --steps 2 or more, e.g. 10")
-    cfg, source = load_cfg(args)
+    # a preset without an output_dir: one smoke directory per preset (runs/<name>-smoke), replaced each time
+    cfg, source = load_cfg(args, output_dir=str(Path("runs") / Path(find_preset(args.preset) or "run").stem))
     print("checking the preset ...", flush=True)
     checked = preflight.check(cfg)
     cfg.training = checked.training

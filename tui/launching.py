@@ -46,8 +46,8 @@ def start_smoke(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]
     """Preflight and start the smoke test of these choices (engine.smoke); never raises."""
     from engine import preflight
 
-    if not cfg.training.get("output_dir"):
-        cfg.training["output_dir"] = config.default_output_dir(source or "run")
+    if not cfg.training.get("output_dir"):  # one smoke directory per preset (runs/<name>-smoke), replaced each time
+        cfg.training["output_dir"] = str(Path("runs") / Path(source or "run").stem)
     argv = [a for a in repeat_command(cfg, base, Path(cfg.training["output_dir"]), "new") if a != "--detach"]
     argv[1:2] = ["smoke"]
     try:

@@ -340,6 +340,10 @@ def test_snapshot_alpaca_file(snap_compare, workdir):
     assert snap_compare(TunewizApp(make_cfg()), terminal_size=(80, 24), run_before=snap_step("tab-source", "alpaca_en_demo.json"))
 
 
+def test_snapshot_sharegpt_with_tool_calls(snap_compare, workdir):
+    assert snap_compare(TunewizApp(make_cfg()), terminal_size=(80, 24), run_before=snap_step("tab-format", "glaive_toolcall_en_demo.json"))
+
+
 def test_snapshot_classification_csv(snap_compare, workdir):
     app = TunewizApp(make_cfg("sequence-classification"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=snap_step("tab-format", "mrpc_dev.csv"))

@@ -8,6 +8,7 @@ from textual.widgets import Static
 
 from engine import checks, config, preview
 from engine.data import pipeline
+from tests.conftest import shared
 from tui.app import TunewizApp
 from tui.widgets.tokens import TokenChips, WalkThrough
 
@@ -206,6 +207,17 @@ async def _open_preview(pilot):
 def test_snapshot_smollm2_identity_example_0(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert snap_compare(_snap_app(), terminal_size=(80, 24), run_before=_open_preview)
+
+
+def test_snapshot_sharegpt_with_tool_calls(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = _snap_app(dataset={"path": shared("glaive_toolcall_en_demo.json")})
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open_preview)
+
+
+def test_snapshot_alpaca(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(dataset={"path": shared("alpaca_en_demo.json")}), terminal_size=(80, 24), run_before=_open_preview)
 
 
 def test_snapshot_minilm_sentiment(snap_compare, tmp_path, monkeypatch):
