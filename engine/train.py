@@ -158,7 +158,7 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
     use_expandable_segments(cfg)
     events = rundir.EventLog(run_dir, enabled=is_main_process())
-    stop = StopCallback(run_dir / rundir.STOP)
+    stop = StopCallback(run_dir / rundir.STOP, save=not smoke_steps)
     stop.install()
     sampler = None
     try:

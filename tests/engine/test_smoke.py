@@ -51,3 +51,16 @@ def test_gpu_peak_is_compared_with_the_estimate():
 
 def test_the_smoke_directory_is_beside_the_run():
     assert str(smoke.run_dir_for("runs/x/")) == "runs/x-smoke" and str(smoke.run_dir_for("runs/x")) == "runs/x-smoke"
+
+
+def test_a_stopped_smoke_test_saves_no_checkpoint(tmp_path):
+    from transformers import TrainerControl
+
+    from engine.callbacks import StopCallback
+
+    (tmp_path / "STOP").touch()
+    args, state = SimpleNamespace(world_size=1), SimpleNamespace()
+    smoke_stop = StopCallback(tmp_path / "STOP", save=False).on_step_end(args, state, TrainerControl())
+    run_stop = StopCallback(tmp_path / "STOP").on_step_end(args, state, TrainerControl())
+    assert smoke_stop.should_training_stop and not smoke_stop.should_save
+    assert run_stop.should_training_stop and run_stop.should_save  # a real run keeps its checkpoint
