@@ -144,11 +144,15 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
         res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
 
     _compile(out, cfg, t, lengths, steps, res)
-    compiled = out.speed.compile_layers is True  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
-    if not compiled and causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
-        t["use_liger_kernel"] = True
-        res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
-                                   "training.use_liger_kernel: false"))
+    def liger() -> None:
+        if causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
+            t["use_liger_kernel"] = True
+            res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
+                                       "training.use_liger_kernel: false"))
+
+    compiled_by_default = any(a.key == "speed.compile_layers" for a in res.applied)
+    if out.speed.compile_layers is not True:  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
+        liger()
 
     res.env = allocator_env(cfg)
     if res.env:
@@ -159,6 +163,13 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
     out.training, out.lora = t, lora
     if info is not None and hw.get("gpu_gib"):
         _fit(out, cfg, info, hw, lengths, steps, res)
+        t = out.training  # (assigning to the model copied it)
+        if compiled_by_default and t.get("gradient_checkpointing"):
+            # compiled layers under gradient checkpointing are not measured: not a default there
+            out.speed.compile_layers = None
+            res.applied = [a for a in res.applied if a.key != "speed.compile_layers"]
+            res.notes.append("speed.compile_layers off: the run needs gradient checkpointing, and compiling checkpointed layers is not measured")
+            liger()
     else:
         if "gradient_checkpointing" not in t:
             res.notes.append("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)")
@@ -191,6 +202,8 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
     if t.get("use_liger_kernel") is True:
         res.notes.append("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace Liger's kernels")
         return
+    if t.get("gradient_checkpointing") is True:
+        return  # compiling checkpointed layers is not measured
     n = steps if steps is not None else optimizer_steps(t, len(lengths) if lengths is not None else None)
     if n is None or n < COMPILE_MIN_STEPS:
         if n is not None:

@@ -90,6 +90,11 @@ def test_a_long_lora_run_compiles_its_layers_instead_of_liger():
     # from the preset's own epochs and the data's rows when the caller does not count the steps
     cfg = config.from_dict({**BASE, "training": {**BASE["training"], "num_train_epochs": 8}})
     assert speed.resolve(cfg, H200, QWEN05, lengths=LENGTHS).cfg.speed.compile_layers is True  # 8 x 4000 / 32 = 1000
+    # not with gradient checkpointing (not measured): asked for, or needed to fit a small GPU (then Liger again)
+    assert resolved(steps=5000, sets=["training.gradient_checkpointing=true"]).cfg.speed.compile_layers is None
+    small = resolved(hw={**H200, "gpu_gib": 2.5}, steps=5000)
+    assert small.cfg.training["gradient_checkpointing"] is True and small.cfg.speed.compile_layers is None
+    assert small.cfg.training["use_liger_kernel"] is True and any("needs gradient checkpointing" in n for n in small.notes)
     # never by default for full fine-tuning (measured: no gain) or 4-bit layers (not measured)
     assert resolved(data={**BASE, "lora": {"enabled": False}}, steps=5000).cfg.speed.compile_layers is None
     assert resolved(steps=5000, sets=["model.quantization=4bit"]).cfg.speed.compile_layers is None
