@@ -17,7 +17,8 @@ SAMPLE_ROWS = 64
 
 @dataclass
 class Checked:
-    """What preflight found: resolved training keys, library objects, tokenizer and the data plan."""
+    """What preflight found: the training keys this machine needs, library objects (built with the fast defaults
+    of engine.speed, in `speed`), tokenizer and the data plan."""
 
     cfg: Config
     hardware: dict[str, Any]
@@ -79,7 +80,7 @@ def check(cfg: Config) -> Checked:
     from engine.inspect import inspect_model
 
     hw = build.hardware()
-    training = build.resolve_training(cfg, hw)
+    training = machine = build.resolve_training(cfg, hw)
     build.check_quantization(cfg, hw)
     build.check_integrations(training)
     launch_plan = distributed.plan(cfg, hw)
@@ -110,7 +111,10 @@ def check(cfg: Config) -> Checked:
             raise
         except Exception as e:
             raise TunewizError.at(f"dataset row {i}", f"could not be prepared: {e}", "fix or remove that row") from e
-    return Checked(cfg, hw, training, args, lora, ref, path, tok, raw, plan, launch_plan, resolved)
+    # `training` for the run directory: the keys this machine needs (precision, use_cpu), not the speed defaults,
+    # which the worker decides from the data's real lengths and the run's length (written, they would read as
+    # the user's own keys and pin the worker to decisions made without them)
+    return Checked(cfg, hw, machine, args, lora, ref, path, tok, raw, plan, launch_plan, resolved)
 
 
 def _check_model_config(cfg: Config, path: str) -> None:

@@ -211,3 +211,22 @@ def test_torch_varlen_kernel_passes_its_check_and_matches_per_sequence_attention
         packed = model(input_ids=torch.cat(seqs)[None], position_ids=torch.cat([torch.arange(n, device="cuda") for n in lens])[None],
                        cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=max(lens), max_length_k=max(lens)).logits[0].float()
     assert ((packed - alone).norm() / alone.norm()).item() < 2e-2
+
+
+def test_preflight_leaves_the_speed_defaults_to_the_worker(monkeypatch):
+    """`tunewiz run` writes preflight's training keys into the run's config.yaml; the worker then resolves the fast
+    defaults with the data's lengths and the run's length. Written by preflight, they would read as the user's keys
+    (Liger written there would keep a long LoRA run from compiling its layers)."""
+    from engine import preflight
+
+    monkeypatch.setattr(build, "hardware", lambda: H200)
+    monkeypatch.setattr(build, "training_args", lambda cfg, t: None)  # TrainingArguments refuses bf16 on this CPU
+    cfg = config.load(str(PRESETS / "smollm2-identity-lora.yaml"))
+    checked = preflight.check(cfg)
+    assert {"training.use_liger_kernel", "training.padding_free"} <= {a.key for a in checked.speed.applied}
+    assert checked.training["bf16"] is True  # what this machine needs stays
+    assert not {"use_liger_kernel", "padding_free", "tf32"} & set(checked.training)
+    written = cfg.model_copy(deep=True)
+    written.training = checked.training
+    worker = speed.resolve(written, H200, QWEN05, lengths=LENGTHS, steps=speed.COMPILE_MIN_STEPS)
+    assert worker.cfg.speed.compile_layers is True and "use_liger_kernel" not in worker.cfg.training
