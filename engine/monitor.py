@@ -21,7 +21,7 @@ from typing import Any
 from engine import rundir, runs
 
 HISTORY_POINTS = 2000
-RARE = re.compile(rb'"type": "(start|eval|save|summary|error|end)"')
+RARE = re.compile(rb'"type": "(start|eval|save|summary|smoke|error|end)"')
 LOG_TAIL_LINES = 200
 
 
@@ -54,6 +54,7 @@ class RunView:
     error: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)  # the Trainer's end-of-training numbers
+    smoke: dict[str, Any] = field(default_factory=dict)  # a smoke test's measurement (engine.smoke)
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     alerts: list[Alert] = field(default_factory=list)
     _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
@@ -120,6 +121,8 @@ class RunView:
                 self._check_idle(ev)
         elif kind == "summary":
             self.summary = ev
+        elif kind == "smoke":
+            self.smoke = ev
         elif kind == "error":
             self.error = ev
         elif kind == "end":

@@ -164,10 +164,10 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
     try:
         info: dict[str, Any] = {}
         trainer, prepared, info = build_trainer(cfg, run_dir, [stop], smoke_steps=smoke_steps)
-        if smoke_steps:
-            return _smoke(trainer, info, events, run_dir, stop)
         if events.enabled:
-            sampler = system.Sampler(lambda reading: events.emit("gpu", **reading))
+            sampler = system.Sampler(lambda reading: events.emit("gpu", **reading), every=2.0 if smoke_steps else 10.0)
+        if smoke_steps:
+            return _smoke(trainer, info, events, run_dir, stop, sampler)
         # the first system reading right after the start event, then one every 10 s
         trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}, after_start=sampler.start if sampler else None))
         trainer.train(resume_from_checkpoint=True if resume else None)
@@ -192,14 +192,14 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         events.close()
 
 
-def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir: Path, stop: Any) -> str:
+def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir: Path, stop: Any, sampler: Any) -> str:
     """Train the smoke run's few steps, then write what was measured (a `smoke` event and smoke.json)."""
     from engine import smoke
     from engine.callbacks import EventsCallback
 
     meter = smoke.meter()
     trainer.add_callback(meter)
-    trainer.add_callback(EventsCallback(events, {**info, "resumed": False}))
+    trainer.add_callback(EventsCallback(events, {**info, "resumed": False}, after_start=sampler.start if sampler else None))
     trainer.train()
     if stop.requested:
         return "stopped"

@@ -69,3 +69,13 @@ def test_diagnose():
     assert "NCCL" in diagnose("", "torch.distributed.DistBackendError: NCCL error in: ...")[0]
     assert diagnose("dataset row 17: could not be prepared")[0] == "a dataset error"
     assert diagnose("ZeroDivisionError") is None
+
+
+def test_a_smoke_tests_measurement_is_kept_however_long_the_log(tmp_path):
+    rundir.update_status(tmp_path, state="finished")
+    events = [{"type": "start", "time": 0, "step": 0, "max_steps": 50_000}]
+    events += [{"type": "log", "time": i, "step": i, "max_steps": 50_000, "loss": 1.0} for i in range(1, 50_001)]
+    events.append({"type": "smoke", "time": 50_001, "steps": 50_000, "step_s": 0.2, "full_steps": 100, "eta_s": 20.0,
+                   "device": "cpu", "peak_gib": 3.0})
+    write_events(tmp_path, events)
+    assert RunReader(tmp_path).poll().smoke["peak_gib"] == 3.0

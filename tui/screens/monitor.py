@@ -152,6 +152,10 @@ class MonitorScreen(Screen):
                 parts.append(f"[dim]last frame: {where[-1][:150]}[/]")
         elif view.state == "stopped":
             parts.append(f"[yellow]Stopped[/] at step {view.step}" + (f"; {view.saves[-1]} saved: r resumes" if view.saves else ""))
+        if view.smoke:
+            from engine import smoke
+
+            parts.append("[b]Smoke test[/] (measured):\n" + "\n".join(f"  {escape(line)}" for line in smoke.lines(view.smoke)))
         if view.stalled(time.time()):
             parts.append("[b yellow]! no progress for over 10 minutes[/]\n  fix: check the raw log below; the process may be "
                          "stuck (a hung data loader or collective): stop it (s) and resume (r)")
