@@ -93,7 +93,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from engine import launch, preflight
 
     if args.steps < 2:
-        raise TunewizError.at("--steps", f"{args.steps} steps measure no speed (the first step is not counted)", "use --steps 2 or more, e.g. 10")
+        raise TunewizError.at("--steps", f"{args.steps} step{'s' if args.steps != 1 else ''} cannot measure a speed (the first is not timed)", "use --steps 2 or more, e.g. 10")
     # a preset without an output_dir: one smoke directory per preset (runs/<name>-smoke), replaced each time
     cfg, source = load_cfg(args, output_dir=str(Path("runs") / Path(find_preset(args.preset) or "run").stem))
     print("checking the preset ...", flush=True)
@@ -309,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     # library deprecation notices about their own defaults are noise on this terminal (the run's log keeps them)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught
+        return rc
+    except BrokenPipeError:  # the reader stopped early (`tunewiz preview ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
     except TunewizError as e:
         print(f"tunewiz: {len(e.problems)} problem{'s' if len(e.problems) > 1 else ''}:" if len(e.problems) > 1 else "tunewiz: error", file=sys.stderr)
         for p in e.problems:

@@ -250,9 +250,14 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None, sou
         return from_dict(data, source=source)
     except TunewizError as e:
         # a bad value given on the command line is reported as the --set that gave it
-        given = {".".join(p): v for p, v in sets}
-        raise TunewizError(Problem(f"--set {p.where.removeprefix(source + ': ')}", p.what, p.fix)
-                           if p.where.removeprefix(source + ": ") in given else p for p in e.problems) from None
+        given = [".".join(p) for p, _ in sets]
+
+        def from_set(where: str) -> str | None:  # the --set key a problem's place comes from (a key or its section)
+            key = where.removeprefix(source + ": ")
+            return next((g for g in given if g == key or g.startswith(key + ".")), None)
+
+        raise TunewizError(Problem(f"--set {from_set(p.where)}", p.what, p.fix) if from_set(p.where) else p
+                           for p in e.problems) from None
 
 
 def from_dict(data: dict[str, Any], source: str = "preset") -> Config:

@@ -18,6 +18,7 @@ Measured effects are in bench/RESULTS.md.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -178,13 +179,15 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
 
 
 def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) -> int | None:
-    """Optimizer steps a run makes: max_steps, else epochs x rows / (batch x accumulation x processes)."""
+    """Optimizer steps a run makes: max_steps, else epochs x ceil(rows / (batch x accumulation x processes)), as
+    the Trainer counts them (and the wizard's training step shows them)."""
     if int(training.get("max_steps", -1) or -1) > 0:
         return int(training["max_steps"])
     if not rows:
         return None
     per_step = int(training.get("per_device_train_batch_size", 8)) * int(training.get("gradient_accumulation_steps", 1))
-    return max(1, int(float(training.get("num_train_epochs", 3)) * rows / (per_step * world)))
+    per_epoch = max(1, math.ceil(rows / (per_step * world)))  # as the Trainer counts: a last short batch is a step
+    return max(1, math.ceil(float(training.get("num_train_epochs", 3)) * per_epoch))
 
 
 def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: int | None, res: Resolved) -> None:

@@ -360,6 +360,16 @@ def test_set_without_equals(tmp_path, capsys, item):
     assert_no_run(tmp_path)
 
 
+def test_set_with_a_misspelt_section_is_blamed_on_the_set(tmp_path, capsys):
+    p = preset("training: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, "run", p, "--set", "trainin.learning_rate=1")
+
+    assert_input_error(rc, err, "--set trainin.learning_rate", "unknown section", "did you mean training")
+    assert str(p) not in err  # the file itself is fine
+    assert_no_run(tmp_path)
+
+
 # ------------------------------------------------------------------------ 15: unknown demo / sample name
 @pytest.mark.parametrize("text, needles", [
     ("model: {name_or_path: 'demo:smolm2'}\n",

@@ -64,3 +64,15 @@ def test_a_stopped_smoke_test_saves_no_checkpoint(tmp_path):
     run_stop = StopCallback(tmp_path / "STOP").on_step_end(args, state, TrainerControl())
     assert smoke_stop.should_training_stop and not smoke_stop.should_save
     assert run_stop.should_training_stop and run_stop.should_save  # a real run keeps its checkpoint
+
+
+def test_the_full_run_is_counted_as_the_trainer_counts_it():
+    from engine import speed
+
+    # the demo preset's 58 training rows at batch 4 for 3 epochs: a real run went to step 45/45 (15 a epoch)
+    t = {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "num_train_epochs": 3}
+    assert speed.optimizer_steps(t, 58) == 45
+    assert speed.optimizer_steps({**t, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}, 58) == 24
+    assert speed.optimizer_steps({**t, "num_train_epochs": 0.5}, 58) == 8
+    assert speed.optimizer_steps({**t, "max_steps": 7}, 58) == 7
+    assert speed.optimizer_steps(t, 58, world=2) == 24
