@@ -156,9 +156,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
         step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '?'}"
         loss = f"{r.loss:.4f}" if isinstance(r.loss, int | float) else "-"
         started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M") if r.started else "-"
-        print(f"{r.name[:28]:28} {r.state:9} {step:>11} {loss:>8} {started:16} {r.pid or '-':>7}  {r.path}")
+        state = f"{r.state}*" if r.smoke else r.state
+        print(f"{r.name[:28]:28} {state:9} {step:>11} {loss:>8} {started:16} {r.pid or '-':>7}  {r.path}")
         if r.cause and r.state == "failed":
             print(f"{'':28} cause: {r.cause}")
+    if any(r.smoke for r in rows):
+        print("* a smoke test (tunewiz smoke): a few steps, nothing saved")
     return 0
 
 

@@ -69,7 +69,8 @@ class Checked:
             if self.speed.estimate is not None:
                 e = self.speed.estimate
                 fit = "" if e.fits is None else f"; {'fits' if e.fits else 'does NOT fit'} {e.gpu_gib:.0f} GiB"
-                lines.append(f"memory    about {e.total / 1024**3:.1f} GiB a device (estimate, rows at max_length{fit})")
+                lines.append(f"memory    at most {e.total / 1024**3:.1f} GiB a device (estimate with every row at max_length{fit}; "
+                             "the review and the run use the data's real lengths: usually less; `tunewiz smoke` measures it)")
         return lines
 
 

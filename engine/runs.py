@@ -58,6 +58,7 @@ class RunSummary:
     started: float | None
     pid: int | None
     cause: str | None = None
+    smoke: int | None = None  # a smoke test of that many steps (engine.smoke), not a run
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +99,7 @@ def summarize(run_dir: Path) -> RunSummary:
     start = next((e for e in reversed(events) if e.get("type") == "start"), {})
     return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=last_step.get("step"),
                       max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss", summary.get("train_loss")),
-                      started=status.get("started"), pid=status.get("pid"), cause=cause)
+                      started=status.get("started"), pid=status.get("pid"), cause=cause, smoke=status.get("smoke"))
 
 
 def find(run: str) -> Path:

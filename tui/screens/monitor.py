@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
+from engine import presets
 from engine.monitor import RunReader, RunView, diagnose
 
 
@@ -152,6 +153,8 @@ class MonitorScreen(Screen):
                 parts.append(f"[dim]last frame: {where[-1][:150]}[/]")
         elif view.state == "stopped":
             parts.append(f"[yellow]Stopped[/] at step {view.step}" + (f"; {view.saves[-1]} saved: r resumes" if view.saves else ""))
+        if view.state == "finished" and view.end.get("final"):
+            parts.append(f"[b green]Finished.[/] The result: [b]{escape(presets.display_path(view.end['final']))}[/]")
         if view.smoke:
             from engine import smoke
 
