@@ -92,13 +92,16 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
         except ValueError as e:
             raise TunewizError.at("model.task", f"{ref_str} cannot be loaded as {task} ({str(e).splitlines()[0]})",
                                   "pick the other task, or another model") from e
+    from transformers.pytorch_utils import Conv1D
+
     linears: dict[str, Linear] = {}
     for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear):
+        if isinstance(module, torch.nn.Linear | Conv1D):  # GPT-2's projections are Conv1D: peft adapts both
+            n_in, n_out = module.weight.shape if isinstance(module, Conv1D) else (module.in_features, module.out_features)
             short = name.rsplit(".", 1)[-1]
-            lin = linears.setdefault(short, Linear(short, module.in_features, module.out_features, 0))
+            lin = linears.setdefault(short, Linear(short, n_in, n_out, 0))
             lin.count += 1
-            lin.in_plus_out += module.in_features + module.out_features
+            lin.in_plus_out += n_in + n_out
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     output_layer = next((n.rsplit(".", 1)[-1] for n, m in model.named_modules() if out is not None and m is out), None)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config

@@ -97,6 +97,7 @@ def check(cfg: Config) -> Checked:
         info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
     except TunewizError:
         info = None
+    _check_targets(cfg, info)
     resolved = speed.resolve(cfg, hw, info)
     training = resolved.cfg.training
     args = build.training_args(resolved.cfg, training)
@@ -116,6 +117,20 @@ def check(cfg: Config) -> Checked:
     # which the worker decides from the data's real lengths and the run's length (written, they would read as
     # the user's own keys and pin the worker to decisions made without them)
     return Checked(cfg, hw, machine, args, lora, ref, path, tok, raw, plan, launch_plan, resolved)
+
+
+def _check_targets(cfg: Config, info: Any) -> None:
+    """LoRA target names that are no layer of this model (peft would fail only once the weights are loaded).
+    A list entry matches a layer by its last name part, as peft matches; a string other than all-linear is a
+    regular expression and is left to peft."""
+    targets = cfg.lora.get("target_modules") if cfg.lora_enabled else None
+    if info is None or not info.linears or not isinstance(targets, list):
+        return
+    names = sorted({lin.name for lin in info.linears})
+    missing = [t for t in targets if str(t).rsplit(".", 1)[-1] not in names]
+    if missing:
+        raise TunewizError.at("lora.target_modules", f"{', '.join(map(str, missing))}: no such layer in {cfg.model.name_or_path}",
+                              f"the model's linear layers are: {', '.join(names)} (or use all-linear)")
 
 
 def _check_model_config(cfg: Config, path: str) -> None:

@@ -159,6 +159,18 @@ def test_column_mapping_typo_in_alpaca_data(tmp_path, capsys, tiny_lm):
     assert_no_run(tmp_path)
 
 
+def test_lora_target_that_is_no_layer_of_the_model(tmp_path, capsys, tiny_lm):
+    write("alpaca.jsonl", jsonl([{"instruction": "hi", "output": "hello"}] * 4))
+    p = preset(f"model: {{name_or_path: {tiny_lm}}}\ndataset: {{path: alpaca.jsonl}}\n"
+               "lora: {enabled: true, target_modules: [c_atn, c_proj]}\ntraining: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, "run", p)  # found before any weight is loaded (peft would fail only after)
+
+    # the tiny GPT-2's projections are Conv1D layers, which peft adapts too: they are listed
+    assert_input_error(rc, err, "lora.target_modules", "c_atn: no such layer", "c_attn, c_fc, c_proj", "or use all-linear")
+    assert_no_run(tmp_path)
+
+
 # ------------------------------------------------------------------------------------- 4: empty dataset
 @pytest.mark.parametrize("name, text", [
     pytest.param("empty.jsonl", "", id="jsonl-0-bytes"),
