@@ -26,10 +26,33 @@ def show_token(token: str, limit: int | None = 18) -> str:
     return s if limit is None or len(s) <= limit else s[:limit - 1] + "…"
 
 
+def readable(tokenizer: Any, tokens: list[str]) -> list[str]:
+    """The tokens as text a person reads. A byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM) writes each byte as
+    a stand-in character, so "é" is the token "Ã©": such tokens are turned back into their bytes and shown as
+    text, and a token that holds only part of a character as its bytes (<C3>). Other tokenizers' tokens are
+    already text."""
+    if tokenizer.convert_tokens_to_string(["Ġ"]) != " ":  # not byte-level
+        return list(tokens)
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    to_byte = {c: b for b, c in bytes_to_unicode().items()}
+    out = []
+    for tok in tokens:
+        if tok is None or any(c not in to_byte for c in tok):
+            out.append(tok)  # an added token written as text (<|im_start|> is ASCII: it maps to itself)
+            continue
+        raw = bytes(to_byte[c] for c in tok)
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append("".join(f"<{b:02X}>" if b >= 0x80 else chr(b) for b in raw))
+    return out
+
+
 def text_row(row: dict[str, Any]) -> str:
     """A row of `rows` as one line of readable tokens for a terminal: tokens whose label is -100 (not
     trained) between dots; a classification row ends with its label."""
-    tokens = [show_token(t, limit=None) for t in row["tokens"]]
+    tokens = [show_token(t, limit=None) for t in row.get("shown", row["tokens"])]
     labels = row.get("labels")
     if isinstance(labels, list):
         return " ".join(t if lab != -100 else f"·{t}·" for t, lab in zip(tokens, labels, strict=False))
@@ -63,6 +86,7 @@ def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
         else:
             row["source_rows"] = batch["_rows"]
         row["tokens"] = tokenizer.convert_ids_to_tokens(ids)
+        row["shown"] = readable(tokenizer, row["tokens"])
         row["input_ids"] = ids
         for key in ("attention_mask", "token_type_ids", "position_ids", "labels"):
             if key in batch:

@@ -77,7 +77,7 @@ def token_row(row: dict[str, Any], special_ids: Iterable[int], decode: Callable[
         if kinds[i] != "pad":
             text.append((("\n" if i in starts else "") + decode(ids[i:j]), kinds[i]))
         i = j
-    return TokenRow(ids, [show_token(t) for t in row["tokens"]], kinds, values, starts, text,
+    return TokenRow(ids, [show_token(t) for t in row.get("shown", row["tokens"])], kinds, values, starts, text,
                     pad=kinds.count("pad"), per_token_labels=per_token)
 
 
