@@ -386,7 +386,8 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
     if kind in ("int", "float"):
         if isinstance(value, str):
             try:
-                value = float(value) if kind == "float" or re.search(r"[.eE]", value) else int(value)
+                # a whole number stays one (eval_steps: 5, not 5.0); a float field takes it as it is
+                value = int(value) if re.fullmatch(r"\s*[+-]?\d+\s*", value) else float(value)
             except ValueError:
                 raise ValueError(f"{value!r} is not a number") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -422,9 +423,9 @@ def _range_checks(section: str, values: dict[str, Any]):
         if not isinstance(v, int | float) or isinstance(v, bool):
             continue
         if key in _POSITIVE and v <= 0:
-            yield key, f"must be greater than 0 (got {v})", _RANGE_FIX.get(key, "")
+            yield key, f"must be greater than 0 (got {v})", _RANGE_FIX.get(key, "use a number above 0")
         elif key in _NON_NEGATIVE and v < 0:
-            yield key, f"must not be negative (got {v})", ""
+            yield key, f"must not be negative (got {v})", _RANGE_FIX.get(key, "use 0 or more")
     if section == "training":
         ms = values.get("max_steps")
         if isinstance(ms, int) and ms == 0 or isinstance(ms, int) and ms < -1:
@@ -438,7 +439,12 @@ def _range_checks(section: str, values: dict[str, Any]):
             yield "lora_dropout", f"must be in [0, 1) (got {d})", "0.0 (fastest) or 0.05"
 
 
-_RANGE_FIX = {"learning_rate": "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning"}
+_RANGE_FIX = {"learning_rate": "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning",
+              "num_train_epochs": "e.g. 1 to 3 (fractions are allowed: 0.5 is half an epoch)",
+              "per_device_train_batch_size": "e.g. 8 (it must fit the GPU; the review's Memory tab tells)",
+              "per_device_eval_batch_size": "e.g. 8",
+              "gradient_accumulation_steps": "1 = no accumulation",
+              "r": "e.g. 16 (8-64 are common)", "lora_alpha": "e.g. 2 x r (32 for r 16)"}
 
 
 # ------------------------------------------------------------------------------------------- resolving

@@ -145,3 +145,11 @@ def test_syntax_error_names_the_line():
 def test_no_call_found():
     with pytest.raises(TunewizError, match="found no TrainingArguments"):
         parse_call("trainer.train()")
+
+
+def test_a_whole_number_stays_whole_in_a_float_field():
+    from engine import config, fields
+
+    spec = fields.fields("training")["eval_steps"]  # a float field: a ratio or a step count
+    assert repr(config.coerce("5", spec)) == "5" and repr(config.coerce("0.25", spec)) == "0.25"
+    assert config.coerce("2e-4", fields.fields("training")["learning_rate"]) == 2e-4
