@@ -79,6 +79,20 @@ async def test_yaml_command_diff_and_warnings_of_a_changed_preset(here):
         assert screen.query_one("#save", Button).display and screen.query_one("#launch", Button).display
 
 
+async def test_the_tabs_are_one_key_away(here):
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        tabs = screen.query_one(TabbedContent)
+        await pilot.press("right")  # the tab bar has the focus on arrival
+        assert tabs.active == "tab-command"
+        screen.query_one("#save", Button).focus()
+        await pilot.press("ctrl+right", "ctrl+right")  # from anywhere on the step
+        assert tabs.active == "tab-diff"
+        await pilot.press("ctrl+left", "ctrl+left", "ctrl+left", "ctrl+left")
+        assert tabs.active == "tab-warnings"  # around the end
+
+
 async def test_without_a_preset_the_command_asks_for_a_save(here):
     app = TunewizApp()
     async with app.run_test(size=(80, 24)) as pilot:

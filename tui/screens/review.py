@@ -45,7 +45,8 @@ class ReviewScreen(StepScreen):
     STEP = "review"
     CSS_PATH = "review.tcss"
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+t", "smoke", "Smoke test"),
-                Binding("ctrl+r", "launch", "Launch")]
+                Binding("ctrl+r", "launch", "Launch"), Binding("ctrl+right", "tab(1)", "Tabs", key_display="^←→"),
+                Binding("ctrl+left", "tab(-1)", "Previous tab", show=False)]
     smoke_steps = 10  # engine.smoke.DEFAULT_STEPS (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
@@ -78,6 +79,7 @@ class ReviewScreen(StepScreen):
         self._smoke_yaml: str | None = None  # the choices it measured
         self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Smoke test", id="smoke"),
                                      Button("Launch", id="launch", variant="success"), after="#back")
+        self.query_one("#review-tabs Tabs").focus()  # left/right move between the tabs at once
         self._detect_gpus()
 
     # ---------------------------------------------------------------------------------------- config
@@ -293,6 +295,12 @@ class ReviewScreen(StepScreen):
 
     def action_launch(self) -> None:
         self.launch("new")
+
+    def action_tab(self, step: int) -> None:
+        """The next or previous tab, wherever the focus is."""
+        tabs = self.query_one("#review-tabs", TabbedContent)
+        keys = [f"tab-{key}" for _, key in TABS]
+        tabs.active = keys[(keys.index(tabs.active) + step) % len(keys)]
 
     # ------------------------------------------------------------------------------------ smoke test
     def action_smoke(self) -> None:
