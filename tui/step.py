@@ -90,6 +90,11 @@ class StepScreen(Screen):
     def store(self, cfg: Config) -> None:
         """Write the widgets into the config (called when leaving with no errors)."""
 
+    def recheck(self) -> None:
+        """After an edit: a problems line shown by a blocked Next follows the fields (fixed ones go away)."""
+        if self.query_one("#problems", Static).has_class("has-problems"):
+            self.show_problems(self.errors())
+
     def show_problems(self, problems: list[str]) -> None:
         box = self.query_one("#problems", Static)
         box.update("\n".join(problems))

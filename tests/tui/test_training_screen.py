@@ -74,9 +74,10 @@ async def test_bad_learning_rate_is_shown_inline_and_blocks_next():
         box.value = "-1"
         await pilot.pause()
         assert s.errors() == ["training.learning_rate: must be greater than 0 (got -1)"]  # as typed
+        assert "must be greater than 0" in text(s, "#problems")  # the blocked Next's line follows the field
         box.value = "2e-4"
         await pilot.pause()
-        assert s.errors() == []
+        assert s.errors() == [] and text(s, "#problems") == ""  # fixed: no stale problem left
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.step == "lora"

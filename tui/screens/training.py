@@ -161,6 +161,7 @@ class TrainingScreen(StepScreen):
         for strategy, steps in STEPS_OF.items():
             self._field(steps).disabled = self._field(strategy).text != "steps"
         self.query_one("#derived", Static).update(self._derived())
+        self.recheck()
 
     def _number(self, key: str) -> Any:
         """The field's value; a blank box means the library default."""
