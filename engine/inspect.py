@@ -22,6 +22,7 @@ class Linear:
     out_features: int
     count: int
     in_plus_out: int = 0
+    shapes: int = 1  # distinct (in, out) shapes under this name
 
     def __post_init__(self) -> None:
         if not self.in_plus_out:  # all of one shape unless told otherwise
@@ -95,11 +96,14 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
     from transformers.pytorch_utils import Conv1D
 
     linears: dict[str, Linear] = {}
+    seen: dict[str, set[tuple[int, int]]] = {}
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear | Conv1D):  # GPT-2's projections are Conv1D: peft adapts both
             n_in, n_out = module.weight.shape if isinstance(module, Conv1D) else (module.in_features, module.out_features)
             short = name.rsplit(".", 1)[-1]
             lin = linears.setdefault(short, Linear(short, n_in, n_out, 0))
+            seen.setdefault(short, set()).add((n_in, n_out))
+            lin.shapes = len(seen[short])
             lin.count += 1
             lin.in_plus_out += n_in + n_out
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None

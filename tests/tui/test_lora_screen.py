@@ -167,6 +167,10 @@ async def test_classifier_head_is_trained_in_full_not_targeted():
         box = s.query_one("#targets", SelectionList)
         assert sorted(box.selected) == ["dense", "key", "query", "value"]  # peft's all-linear leaves the head out
         assert "(head: trained in full)" in str(box.get_option_at_index(0).prompt)  # classifier
+        prompts = [str(box.get_option_at_index(i).prompt) for i in range(box.option_count)]
+        # BERT's `dense` layers come in three shapes (384->384, 384->1536, 1536->384): not shown as one
+        assert any(p.startswith("dense") and "3 shapes ×19" in p for p in prompts), prompts
+        assert any(p.startswith("query") and "384→384 ×6" in p for p in prompts), prompts
         s.query_one("#pick-attention").press()
         await pilot.pause()
         # q/k/v: 3 names x 6 layers x r=16 x (384 + 384), plus the head copy peft trains (384 x 2 + 2)

@@ -98,7 +98,8 @@ class TargetPicker(Vertical):
             note = ""
             if lin.name == head:
                 note = "  [dim](output layer)[/]" if lin.name == self.info.output_layer else "  [dim](head: trained in full)[/]"
-            box.add_option((f"{lin.name:<12} {lin.in_features}→{lin.out_features} ×{lin.count}{note}", lin.name, lin.name in chosen))
+            shape = f"{lin.in_features}→{lin.out_features}" if lin.shapes == 1 else f"{lin.shapes} shapes"
+            box.add_option((f"{lin.name:<12} {shape} ×{lin.count}{note}", lin.name, lin.name in chosen))
         names = {lin.name for lin in self.info.linears}
         for name in self.targets if isinstance(self.targets, list) else []:
             if name not in names:
