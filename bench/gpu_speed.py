@@ -275,28 +275,14 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
     res["losses"] = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
     res["loss_steps"] = [h["step"] for h in trainer.state.log_history if "loss" in h]
     if device == "cuda":
+        from engine import smoke
+
         res["peak_gib"] = max(meter.peaks) / 2**30
         res["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
         res["step_peaks"] = [[c, round(p / 2**30, 3)] for c, p in zip(meter.computed, meter.peaks, strict=False)]
-        res["context_gib"] = _context_gib()
+        res["context_gib"] = smoke.context_gib()
     res["status"] = "ok"
     return res
-
-
-def _context_gib() -> float | None:
-    """This process's GPU memory (NVML) minus what torch's allocator holds: the CUDA context and kernels."""
-    try:
-        import pynvml
-        import torch
-
-        pynvml.nvmlInit()
-        h = pynvml.nvmlDeviceGetHandleByIndex(0)
-        used = [p.usedGpuMemory for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h) if p.pid == os.getpid()]
-        if not used or used[0] is None:
-            used = [pynvml.nvmlDeviceGetMemoryInfo(h).used]
-        return (used[0] - torch.cuda.memory_reserved()) / 2**30
-    except Exception:
-        return None
 
 
 def _estimate_rows(cfg, prepared, info, steps):

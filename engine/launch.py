@@ -162,11 +162,12 @@ def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
     done = step - first_step
     if done > 0 and total:
         per = (time.time() - t0) / done
-        parts.append(f"{per:.2f} s/step, ETA {_dur(per * (total - step))}")
+        parts.append(f"{per:.2f} s/step, ETA {duration(per * (total - step))}")
     return " | ".join(parts)
 
 
-def _dur(s: float) -> str:
+def duration(s: float) -> str:
+    """Seconds as 12m05s, or 3h07m from an hour on (progress lines, the monitor, the smoke test's ETA)."""
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 

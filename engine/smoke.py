@@ -132,15 +132,10 @@ def context_gib(index: int = 0) -> float | None:
         return None
 
 
-def duration(s: float) -> str:
-    s = int(round(s))
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def lines(res: dict[str, Any]) -> list[str]:
     """The result, a line per fact, for the terminal and the wizard."""
+    from engine.launch import duration
+
     warm = res.get("warmup_steps", 1)
     out = [f"{res.get('steps', 0)} optimizer steps run; the speed is timed after the first {warm} "
            f"({res.get('warmup_s', res.get('first_step_s', 0)) or 0:.1f} s: kernel choice, compilation, allocator growth)"]

@@ -145,6 +145,7 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
         res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
 
     _compile(out, cfg, t, lengths, steps, res)
+
     def liger() -> None:
         if causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
             t["use_liger_kernel"] = True

@@ -75,7 +75,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
         info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
-    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=_optimizer_steps(cfg, len(prepared.train)))
+    full_steps = _optimizer_steps(cfg, len(prepared.train))  # the re-split keeps the effective batch: the same count
+    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=full_steps)
     cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
         try:
@@ -85,7 +86,6 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
             cfg.training.pop("padding_free", None)
             resolved.applied = [a for a in resolved.applied if a.key not in ("training.padding_free", "model.attn_implementation")]
             resolved.notes.append(f"padding-free off: {e}")
-    full_steps = _optimizer_steps(cfg, len(prepared.train))
     if smoke_steps:
         from engine import smoke
 

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from engine import presets
+from engine.launch import duration
 from engine.monitor import RunReader, RunView, diagnose
 
 
@@ -89,7 +90,7 @@ class MonitorScreen(Screen):
             bar.update(total=view.max_steps, progress=view.step)
         eta = view.eta_seconds()
         self.query_one("#mon-eta", Static).update(
-            f" step {view.step}/{view.max_steps or '?'}" + (f"  ETA {_dur(eta)}" if eta is not None else ""))
+            f" step {view.step}/{view.max_steps or '?'}" + (f"  ETA {duration(eta)}" if eta is not None else ""))
 
     def _plot(self, view: RunView) -> None:
         plot = self.query_one("#mon-plot", PlotextPlot)
@@ -211,7 +212,3 @@ class MonitorScreen(Screen):
 def _num(v: Any, fmt: str = ".4f") -> str:
     return format(v, fmt) if isinstance(v, int | float) else "-"
 
-
-def _dur(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -16,7 +16,7 @@ from textual.markup import escape
 from textual.widgets import Button, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from engine import config, estimate, presets
+from engine import config, estimate, presets, smoke
 from engine.config import Config
 from engine.errors import TunewizError
 from tui import heavy
@@ -47,7 +47,7 @@ class ReviewScreen(StepScreen):
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+t", "smoke", "Smoke test"),
                 Binding("ctrl+r", "launch", "Launch"), Binding("ctrl+right", "tab(1)", "Tabs", key_display="^←→"),
                 Binding("ctrl+left", "tab(-1)", "Previous tab", show=False)]
-    smoke_steps = 10  # engine.smoke.DEFAULT_STEPS (tests use fewer)
+    smoke_steps = smoke.DEFAULT_STEPS  # (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="review-tabs"):
@@ -164,8 +164,6 @@ class ReviewScreen(StepScreen):
         gib = gpu_gib(self.query_one("#gpu", Select).value)
         measured = None
         if self._smoke is not None and self._smoke_yaml == config.dump(self.cfg):
-            from engine import smoke
-
             measured = smoke.lines(self._smoke)
         if gib is None:
             est = estimate.estimate(self.cfg, self._info, None, lengths=self._lengths)
@@ -318,7 +316,7 @@ class ReviewScreen(StepScreen):
         import json
         import time
 
-        from engine import launch, rundir, smoke
+        from engine import launch, rundir
         from tui.launching import start_smoke
 
         worker = get_current_worker()
