@@ -74,6 +74,38 @@ def check_integrations(training: dict[str, Any]) -> None:
                               f"pip install {' '.join(missing)}, or set training.report_to: none")
 
 
+# Optimizers (TrainingArguments.optim) that need a package of their own: (module, pip name). The groups are
+# transformers' own lists, so a new member of a family is covered; singles are named here.
+OPTIM_GROUPS = {"_BITSANDBYTES_OPTIMIZERS": ("bitsandbytes", "bitsandbytes"), "_GALORE_OPTIMIZERS": ("galore_torch", "galore-torch"),
+                "_APOLLO_OPTIMIZERS": ("apollo_torch", "apollo-torch"), "_TORCHAO_OPTIMIZERS": ("torchao", "torchao"),
+                "_SCHEDULE_FREE_OPTIMIZERS": ("schedulefree", "schedulefree")}
+OPTIM_SINGLE = {"grokadamw": ("grokadamw", "grokadamw"), "stable_adamw": ("optimi", "torch-optimi"),
+                "lomo": ("lomo_optim", "lomo-optim"), "adalomo": ("lomo_optim", "lomo-optim"),
+                "adamw_anyprecision": ("torchdistx", "torchdistx"), "adamw_torch_xla": ("torch_xla", "torch-xla"),
+                "adamw_torch_npu_fused": ("torch_npu", "torch-npu")}
+
+
+def optimizer_package(optim: str) -> tuple[str, str] | None:
+    """(module, pip name) an optimizer needs beyond torch, or None."""
+    from transformers import trainer_optimizer
+
+    for group, pkg in OPTIM_GROUPS.items():
+        if optim in {str(getattr(o, "value", o)) for o in getattr(trainer_optimizer, group, ())}:
+            return pkg
+    return OPTIM_SINGLE.get(optim)
+
+
+def check_optimizer(training: dict[str, Any]) -> None:
+    """An optimizer whose package is missing: the Trainer would fail after loading the model."""
+    import importlib.util
+
+    optim = training.get("optim")
+    pkg = optimizer_package(str(optim)) if optim else None
+    if pkg and importlib.util.find_spec(pkg[0]) is None:
+        raise TunewizError.at("training.optim", f"{optim} needs the {pkg[1]} package, which is not installed",
+                              f"pip install {pkg[1]}, or use optim: adamw_torch (the default)")
+
+
 def check_quantization(cfg: Config, hw: dict[str, Any]) -> None:
     q = cfg.model.quantization
     if q == "none":
@@ -137,7 +169,13 @@ def lora_config(cfg: Config) -> Any:
     from peft import LoraConfig
 
     kwargs = {k: v for k, v in cfg.lora.items() if k not in config.LORA_OWN_KEYS}
-    kwargs.setdefault("task_type", "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS")
+    want = "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS"
+    given = kwargs.setdefault("task_type", want)
+    if given is not None and str(given).upper() != want:
+        raise TunewizError.at("lora.task_type", f"{given} contradicts model.task {cfg.model.task} (which needs {want}): peft "
+                              "would wrap the model as the other kind" + (" and leave the new classifier head untrained and unsaved"
+                                                                        if want == "SEQ_CLS" else ""),
+                              f"remove lora.task_type (tunewiz sets {want} from model.task), or set it to {want}")
     _check_installed_fields("lora", LoraConfig, kwargs)
     try:
         return LoraConfig(**kwargs)

@@ -16,6 +16,24 @@ from engine.data import pipeline
 IGNORE = pipeline.IGNORE
 
 
+# What chat.conversation found in rows that are kept: (what, fix, level).
+FLAGS = {
+    "empty answer": ("have an empty assistant turn: it is not trained (it would teach an empty reply)",
+                     "fill in or remove empty answers in the data", "warning"),
+    "ends without answer": ("end on a user (or tool) turn after the last answer: those turns are left out, as nothing in "
+                            "them is trained", "nothing to do; end each conversation on the answer to silence this", "notice"),
+    "tool calls as text": ("make tool calls, and the chat template has no tool-call syntax: the calls are written into the "
+                           "assistant's text as <tool_call>{...}</tool_call> and trained so",
+                           "use a model whose template supports tools (Qwen2.5, Llama 3.1+), or set model.chat_template "
+                           "to one that writes tool_calls", "warning"),
+    "reasoning as text": ("carry reasoning, and the chat template has no reasoning_content: it is written before the answer "
+                          "as <think>...</think> and trained so", "use a reasoning model's template (Qwen3, DeepSeek-R1) to "
+                          "train it the model's own way", "notice"),
+    "tools in system": ("offer tools, and the chat template cannot show them: they are described in the system turn",
+                        "use a model whose template supports tools, or set model.chat_template", "notice"),
+}
+
+
 @dataclass(frozen=True)
 class Check:
     """One finding about the data: how many rows it touches, what it means, and what to do."""
@@ -64,10 +82,15 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
     full = list(ds["_full_len"]) if "_full_len" in ds.column_names else []
     longest = max(full) if full else 0
     raise_fix = f"raise training.max_length to {longest} (the longest row) to keep every row whole"
-    if prepared.dropped:
-        out.append(Check("no trained token", prepared.dropped,
-                         f"{prepared.dropped} rows had no trained token after truncation to {ml} tokens and were dropped",
-                         f"{raise_fix}, or check the format/columns (the responses may be empty)"))
+    for reason, n in prepared.drops.items():
+        what, fix = pipeline.DROPS[reason]
+        if reason == "truncated":
+            what, fix = f"had their whole answer cut off by truncation to {ml} tokens", raise_fix
+        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training", fix,
+                         level="notice" if reason == "blank" else "warning"))
+    for flag, n in prepared.flags.items():
+        what, fix, level = FLAGS[flag]
+        out.append(Check(flag, n, f"{n} rows {what}", fix, level=level))
     per_token = plan.task == "causal-lm" and "labels" in ds.column_names
     eos_id = getattr(tokenizer, "eos_token_id", None)
     if per_token and eos_id is not None and len(ds):
@@ -94,12 +117,50 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
                          f"the chat template adds its own system turn when a conversation has none: {default_system!r}",
                          "add a system message to your data (dataset format messages/sharegpt/alpaca system column) if the "
                          "model should learn another one; it is not trained either way", level="notice"))
+    out += language_checks(ds, tokenizer)
     pad, eos = getattr(tokenizer, "pad_token", None), getattr(tokenizer, "eos_token", None)
     if plan.task == "causal-lm" and eos is not None and (pad is None or pad == eos):
         out.append(Check("pad is eos", 0,
                          f"pad token = eos token {eos!r}: fine, tunewiz builds the labels itself, so real eos tokens stay "
                          "trained and only padding is masked",
                          "nothing to do", level="notice"))
+    return out
+
+
+ENGLISH = ("Fine-tuning adapts a pretrained language model to a task with a small set of examples. The tokenizer "
+           "splits every sentence into pieces from its vocabulary, and each piece becomes an id the model looks up.")
+UNK_SHARE = 0.01  # a share of [UNK] tokens above this is words lost
+COST_RATIO = 3.0  # tokens a character, this many times English's, is a language the vocabulary hardly covers
+
+
+def language_checks(ds: Any, tokenizer: Any, rows: int = 256) -> list[Check]:
+    """Whether the tokenizer can read the data's language: its share of unknown tokens, and the tokens it spends a
+    character against what it spends on English (a vocabulary without the language splits it into bytes or jamo)."""
+    if not len(ds) or "input_ids" not in ds.column_names:
+        return []
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = set(getattr(tokenizer, "all_special_ids", []) or []) - {unk}
+    n_tok = n_unk = n_char = 0
+    for ids in ds.select(range(min(len(ds), rows)))["input_ids"]:
+        real = [t for t in ids if t not in special]
+        n_tok += len(real)
+        n_unk += sum(1 for t in real if t == unk) if unk is not None else 0
+        n_char += len(tokenizer.decode([t for t in real if t != unk], skip_special_tokens=True).replace(" ##", ""))
+    out: list[Check] = []
+    name = getattr(tokenizer, "unk_token", None) or "unknown"
+    fix = ("use a model whose vocabulary covers the language of the data (for a classifier, a multilingual encoder such "
+           "as xlm-roberta-base, or one made for the language, e.g. klue/bert-base for Korean)")
+    if n_tok and n_unk / n_tok > UNK_SHARE:
+        out.append(Check("unknown tokens", n_unk, f"{n_unk / n_tok:.1%} of the tokens are {name}: the tokenizer's vocabulary "
+                         "does not have those words, so the model never sees them (they are lost, not learned)", fix))
+    english = tokenizer(ENGLISH, add_special_tokens=False)["input_ids"]
+    base = len(english) / len(ENGLISH)
+    if n_char and base and (n_tok / n_char) / base >= COST_RATIO:
+        per_char = n_tok / n_char
+        out.append(Check("language cost", n_tok, f"the tokenizer spends {per_char:.1f} tokens a character on this text, "
+                         f"{per_char / base:.0f}x what it spends on English: its vocabulary hardly covers the language (words "
+                         "split into bytes or letters), so the model knows little of it and every row costs more",
+                         fix + "; a multilingual model (e.g. Qwen2.5) for chat"))
     return out
 
 

@@ -120,7 +120,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     cfg, _ = load_cfg(args)
     checked = preflight.check(cfg)
-    prepared = pipeline.prepare(cfg, checked.tokenizer, checked.raw)
+    prepared = checked.prepared
     collator = pipeline.build_collator(cfg.model.task, checked.args, checked.tokenizer)
     bs = checked.args.per_device_train_batch_size
     batches = preview.batches(prepared, collator, bs, start=args.batch, count=args.batches)

@@ -278,7 +278,8 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         cfg = Config.model_validate(base)
     except ValidationError as e:
         problems.extend(_pydantic_problems(e, source))
-    task = cfg.model.task if cfg else (data.get("model") or {}).get("task", "causal-lm")
+    model = data.get("model")  # not a mapping (model: foo) is a problem of its own, reported above
+    task = cfg.model.task if cfg else model.get("task", "causal-lm") if isinstance(model, dict) else "causal-lm"
     training, tp = check_library_section("training", raw_training, source, task=task)
     lora, lp = check_library_section("lora", raw_lora, source)
     problems += tp + lp

@@ -46,6 +46,7 @@ class ModelInfo:
     task: str
     linears: list[Linear] = field(default_factory=list)
     output_layer: str | None = None
+    linear_paths: list[str] = field(default_factory=list)  # full names of the linear layers (what a regex target matches)
 
     def lora_parameters(self, r: int, targets: list[str] | str) -> int:
         """Trainable LoRA parameters for rank r on the chosen layer names ('all-linear' = all but the output layer)."""
@@ -97,8 +98,10 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
 
     linears: dict[str, Linear] = {}
     seen: dict[str, set[tuple[int, int]]] = {}
+    paths: list[str] = []
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear | Conv1D):  # GPT-2's projections are Conv1D: peft adapts both
+            paths.append(name)
             n_in, n_out = module.weight.shape if isinstance(module, Conv1D) else (module.in_features, module.out_features)
             short = name.rsplit(".", 1)[-1]
             lin = linears.setdefault(short, Linear(short, n_in, n_out, 0))
@@ -118,7 +121,7 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
         model_type=model_type, parameters=sum(p.numel() for p in model.parameters()),
         dtype=str(dtype).removeprefix("torch.") if dtype else "float32 (not stated)", context_length=ctx,
         vocab_size=getattr(text, "vocab_size", None), has_chat_template=has_template, task=task,
-        linears=sorted(linears.values(), key=lambda lin: lin.name), output_layer=output_layer,
+        linears=sorted(linears.values(), key=lambda lin: lin.name), output_layer=output_layer, linear_paths=paths,
     )
 
 

@@ -12,8 +12,6 @@ from engine import build, models
 from engine.config import Config
 from engine.errors import TunewizError
 
-SAMPLE_ROWS = 64
-
 
 @dataclass
 class Checked:
@@ -32,6 +30,17 @@ class Checked:
     plan: Any
     launch: Any = None  # engine.distributed.LaunchPlan
     speed: Any = None  # engine.speed.Resolved: the fast defaults applied on this machine
+    prepared: Any = None  # engine.data.pipeline.Prepared: every row through the data path
+
+    def data_lines(self) -> list[str]:
+        """What the data checks found (rows left out, flags, language), warnings first, each with its fix."""
+        from engine import checks
+
+        if self.prepared is None:
+            return []
+        found = sorted(checks.data_checks(self.prepared, self.tokenizer), key=lambda c: c.level != "warning")
+        return [f"{'warning' if c.level == 'warning' else 'note':<9} {c.message}; {c.fix}" for c in found
+                if c.level == "warning" or c.name.startswith("dropped") or c.name in checks.FLAGS]
 
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
@@ -42,6 +51,8 @@ class Checked:
         ]
         if self.cfg.model.task == "causal-lm":
             lines.append(f"template  {p.template_source}")
+        elif p.regression:
+            lines.append(f"labels    {p.label_names[0]}: a score (float) to predict: regression, one output, MSE loss")
         else:
             lines.append(f"labels    {', '.join(p.label_names)}")
         targets = self.lora.target_modules if self.lora is not None else None
@@ -61,6 +72,7 @@ class Checked:
             lines.append(f"launch    {self.launch.launcher}, {self.launch.world_size} processes, {self.cfg.launch.strategy}"
                          + (f" on GPUs {','.join(map(str, self.launch.gpus))}" if self.launch.gpus else ""))
             lines += batch_lines(self.cfg, self.launch)
+        lines += self.data_lines()
         lines.append(f"output    {a.output_dir}")
         if self.speed is not None:
             for i, d in enumerate(self.speed.applied):
@@ -77,13 +89,14 @@ class Checked:
 def check(cfg: Config) -> Checked:
     """Raise TunewizError on the first layer of problems; never loads model weights."""
     from engine import distributed, speed
-    from engine.data import formats, load, pipeline
+    from engine.data import load, pipeline
     from engine.inspect import inspect_model
 
     hw = build.hardware()
     training = machine = build.resolve_training(cfg, hw)
     build.check_quantization(cfg, hw)
     build.check_integrations(training)
+    build.check_optimizer(training)
     launch_plan = distributed.plan(cfg, hw)
     build.training_args(cfg, training)
     build.lora_config(cfg)
@@ -104,29 +117,38 @@ def check(cfg: Config) -> Checked:
     lora = build.lora_config(resolved.cfg)
     tok = _load_tokenizer(cfg, path)
     raw = load.load_dataset(cfg.dataset)
-    plan = pipeline.make_plan(cfg, tok, raw)
-    for i in range(min(SAMPLE_ROWS, len(raw))):
-        row = {**raw[i], "_row": i}
-        try:
-            pipeline.encode(formats.canonical(row, plan.format), plan, tok)
-        except TunewizError:
-            raise
-        except Exception as e:
-            raise TunewizError.at(f"dataset row {i}", f"could not be prepared: {e}", "fix or remove that row") from e
+    prepared = pipeline.prepare(cfg, tok, raw)  # every row, as training will: bad rows and rows left out are known now
+    plan = prepared.plan
     # `training` for the run directory: the keys this machine needs (precision, use_cpu), not the speed defaults,
     # which the worker decides from the data's real lengths and the run's length (written, they would read as
     # the user's own keys and pin the worker to decisions made without them)
-    return Checked(cfg, hw, machine, args, lora, ref, path, tok, raw, plan, launch_plan, resolved)
+    return Checked(cfg, hw, machine, args, lora, ref, path, tok, raw, plan, launch_plan, resolved, prepared)
 
 
 def _check_targets(cfg: Config, info: Any) -> None:
     """LoRA target names that are no layer of this model (peft would fail only once the weights are loaded).
     A list entry matches a layer by its last name part, as peft matches; a string other than all-linear is a
-    regular expression and is left to peft."""
+    regular expression that must match a whole layer name (re.fullmatch, as peft does)."""
+    import re
+
     targets = cfg.lora.get("target_modules") if cfg.lora_enabled else None
-    if info is None or not info.linears or not isinstance(targets, list):
+    if info is None or not info.linears or targets is None or targets == "all-linear":
         return
     names = sorted({lin.name for lin in info.linears})
+    if isinstance(targets, str):
+        try:
+            hits = [p for p in info.linear_paths if re.fullmatch(targets, p)]
+        except re.error as e:
+            raise TunewizError.at("lora.target_modules", f"{targets!r} is not a valid regular expression ({e})",
+                                  "fix the pattern, or give a list of layer names") from None
+        if not hits:
+            example = info.linear_paths[0] if info.linear_paths else ""
+            raise TunewizError.at("lora.target_modules", f"the pattern {targets!r} matches no linear layer of {cfg.model.name_or_path} "
+                                  f"(it must match a whole name, such as {example!r})",
+                                  f"e.g. '.*\\.(q_proj|v_proj)' or a list of names; the model's linear layers are: {', '.join(names)}")
+        return
+    if not isinstance(targets, list):
+        return
     missing = [t for t in targets if str(t).rsplit(".", 1)[-1] not in names]
     if missing:
         raise TunewizError.at("lora.target_modules", f"{', '.join(map(str, missing))}: no such layer in {cfg.model.name_or_path}",

@@ -99,7 +99,7 @@ def stats(prepared: pipeline.Prepared) -> dict[str, Any]:
     from engine.data import pipeline
 
     ds = prepared.train
-    out: dict[str, Any] = {"rows": len(ds), "dropped_no_trained_token": prepared.dropped}
+    out: dict[str, Any] = {"rows": len(ds), "dropped": dict(prepared.drops)}
     if "_full_len" in ds.column_names:
         full = ds["_full_len"]
         ml = prepared.plan.max_length

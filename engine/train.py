@@ -31,12 +31,15 @@ def load_tokenizer(cfg: config.Config, path: str) -> Any:
     return AutoTokenizer.from_pretrained(path, **kw)
 
 
-def load_model(cfg: config.Config, path: str, label_names: list[str], hw: dict[str, Any]) -> Any:
+def load_model(cfg: config.Config, path: str, label_names: list[str], hw: dict[str, Any], regression: bool = False) -> Any:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     kw = build.model_kwargs(cfg, hw)
     if cfg.model.task == "causal-lm":
         return AutoModelForCausalLM.from_pretrained(path, **kw)
+    if regression:  # one output, MSE loss (transformers' problem_type)
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, problem_type="regression",
+                                                                  id2label={0: label_names[0]}, label2id={label_names[0]: 0}, **kw)
     return AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)}, **kw)
@@ -54,6 +57,35 @@ def classification_metrics(pred: Any) -> dict[str, float]:
         denom = np.sum(y_pred == c) + np.sum(y == c)
         f1s.append(2 * tp / denom if denom else 0.0)
     return {"accuracy": float(np.mean(y_pred == y)), "f1": float(np.mean(f1s))}
+
+
+def regression_metrics(pred: Any) -> dict[str, float]:
+    """MSE, Pearson and Spearman correlation over the eval split (GLUE's STS-B metrics)."""
+    import numpy as np
+
+    out = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    y_pred, y = np.asarray(out, dtype=np.float64).reshape(-1), np.asarray(pred.label_ids, dtype=np.float64).reshape(-1)
+    return {"mse": float(np.mean((y_pred - y) ** 2)), "pearson": _corr(y_pred, y), "spearman": _corr(_ranks(y_pred), _ranks(y))}
+
+
+def _corr(a: Any, b: Any) -> float:
+    import numpy as np
+
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")  # a constant prediction (or label) has no correlation
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _ranks(x: Any) -> Any:
+    """Ranks with ties averaged (as scipy.stats.rankdata)."""
+    import numpy as np
+
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
 
 
 def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke_steps: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
@@ -94,7 +126,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     lora = build.lora_config(cfg)
     if plan.template and cfg.model.task == "causal-lm":
         tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
-    model = load_model(cfg, path, plan.label_names, hw)
+    model = load_model(cfg, path, plan.label_names, hw, regression=plan.regression)
     collator = pipeline.build_collator(cfg.model.task, args, tok)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
@@ -117,7 +149,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
         from transformers import Trainer
 
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
-                          data_collator=collator, compute_metrics=classification_metrics, callbacks=callbacks)
+                          data_collator=collator, callbacks=callbacks,
+                          compute_metrics=regression_metrics if plan.regression else classification_metrics)
     if cfg.speed.compile_layers and hw["cuda"]:
         n = speed.compile_layers(trainer.model)
         resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
@@ -126,7 +159,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     total = sum(p.numel() for p in trainer.model.parameters())
     info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
                   "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
-                  "dropped_rows": prepared.dropped, "trainable_params": trainable, "total_params": total,
+                  "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
                   "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": cfg.lora_enabled,
                   "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
                   "batch": [cfg.training.get("per_device_train_batch_size", 8), cfg.training.get("gradient_accumulation_steps", 1)]}
@@ -178,7 +211,7 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
             trainer.evaluate()
         final = run_dir / rundir.FINAL
         trainer.save_model(str(final))
-        if prepared.plan.label_names:
+        if prepared.plan.label_names and not prepared.plan.regression:
             names = prepared.plan.label_names
             (final / "label_mapping.json").write_text(json.dumps(
                 {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}, indent=1))

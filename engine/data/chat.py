@@ -61,20 +61,69 @@ def _apply(tokenizer: Any, messages: list[dict], tools: list | None, template: s
                                          add_generation_prompt=gen)
 
 
-def render(tokenizer: Any, messages: list[dict], tools: list | None, template: str) -> tuple[str, list[tuple[int, int]]]:
-    """The conversation as the template writes it, and the [start, end) character spans to train."""
+TOOL_CALLS_AS_TEXT = ("the chat template has no tool-call syntax: an assistant turn's tool calls are written into its text "
+                      "as <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call>, and trained as such")
+
+
+def conversation(messages: list[dict], tools: list | None, template: str) -> tuple[list[dict], list | None, set[str]]:
+    """The conversation as it is rendered and trained, and what was found on the way (flags):
+    - "reasoning as text": the template has no reasoning_content: the reasoning is put before the answer in <think>;
+    - "tool calls as text": the template cannot write tool calls, so they are put into the turn's text;
+    - "tools in system": the template cannot show the tools, so they are described in the system turn;
+    - "empty answer": an assistant turn with nothing in it (not trained: it would teach an empty reply);
+    - "ends without answer": turns after the last assistant turn, left out (nothing in them is trained, and in a
+      causal model they change nothing before them);
+    - "no answer": no assistant turn to train at all."""
+    flags: set[str] = set()
+    msgs = [dict(m) for m in messages]
+    if any(m.get("reasoning_content") for m in msgs) and "reasoning_content" not in template:
+        flags.add("reasoning as text")
+        for m in msgs:
+            if m.get("reasoning_content"):
+                m["content"] = f"<think>\n{m.pop('reasoning_content')}\n</think>\n\n{m.get('content') or ''}"
+    if any(m.get("tool_calls") for m in msgs) and "tool_calls" not in template:
+        flags.add("tool calls as text")
+        for m in msgs:
+            if m.get("tool_calls"):
+                calls = "\n".join("<tool_call>\n" + json.dumps({"name": tc["function"].get("name"), "arguments":
+                                   tc["function"].get("arguments")}, ensure_ascii=False) + "\n</tool_call>" for tc in m.pop("tool_calls"))
+                m["content"] = f"{m['content']}\n{calls}" if m.get("content") else calls
     if tools and "tools" not in template:
         # The template cannot show tools: describe them in the system turn so the model still sees them.
+        flags.add("tools in system")
         desc = "You can call these functions:\n" + json.dumps(tools, ensure_ascii=False)
-        if messages and messages[0].get("role") == "system":
-            messages = [{**messages[0], "content": f"{messages[0]['content']}\n\n{desc}"}, *messages[1:]]
+        if msgs and msgs[0].get("role") == "system":
+            msgs = [{**msgs[0], "content": f"{msgs[0]['content']}\n\n{desc}"}, *msgs[1:]]
         else:
-            messages = [{"role": "system", "content": desc}, *messages]
+            msgs = [{"role": "system", "content": desc}, *msgs]
         tools = None
+    for m in msgs:
+        if m.get("role") == "assistant" and not str(m.get("content") or "").strip() and not m.get("tool_calls"):
+            flags.add("empty answer")
+    last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+    if last is None:
+        flags.add("no answer")
+    elif last < len(msgs) - 1:
+        flags.add("ends without answer")
+        msgs = msgs[: last + 1]
+    return msgs, tools, flags
+
+
+def trained(m: dict) -> bool:
+    """An assistant turn that is trained: not weighted 0 (OpenAI's way to skip a turn) and not empty."""
+    return (m.get("role") == "assistant" and m.get("weight", 1) != 0
+            and bool(str(m.get("content") or "").strip() or m.get("tool_calls")))
+
+
+def render(tokenizer: Any, messages: list[dict], tools: list | None, template: str) -> tuple[str, list[tuple[int, int]]]:
+    """The conversation as the template writes it, and the [start, end) character spans to train."""
+    messages, tools, _ = conversation(messages, tools, template)
+    keep = [trained(m) for m in messages]
+    messages = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
     full = _apply(tokenizer, messages, tools, template, gen=False)
     spans: list[tuple[int, int]] = []
     for i, m in enumerate(messages):
-        if m.get("role") != "assistant":
+        if not keep[i]:
             continue
         try:
             before = _apply(tokenizer, messages[:i], tools, template, gen=True)
@@ -85,10 +134,11 @@ def render(tokenizer: Any, messages: list[dict], tools: list | None, template: s
             spans.append((len(before), len(through)))
             continue
         # The template rewrites earlier turns (some drop reasoning from history): find the content itself.
-        start = full.find(m.get("content", ""), spans[-1][1] if spans else 0)
+        content = m.get("content") or ""
+        start = full.find(content, spans[-1][1] if spans else 0) if content else -1
         if start < 0:
             raise ValueError(f"assistant turn {i} is not in the rendered text; the chat template drops it")
-        end = start + len(m.get("content", ""))
+        end = start + len(content)
         eos = getattr(tokenizer, "eos_token", None)
         if eos and full[end:].lstrip(" \n").startswith(eos):
             end = full.index(eos, end) + len(eos)

@@ -19,7 +19,7 @@ from engine.errors import TunewizError, did_you_mean
 # Roles each format reads, required ones first; defaults are the usual column names.
 ROLES: dict[str, dict[str, bool]] = {
     "alpaca": {"instruction": True, "output": True, "input": False, "system": False, "history": False},
-    "messages": {"messages": True, "tools": False},
+    "messages": {"messages": True, "tools": False, "functions": False, "parallel_tool_calls": False},
     "sharegpt": {"conversations": True, "system": False, "tools": False},
     "prompt-completion": {"prompt": True, "completion": True},
     "text": {"text": True},
@@ -29,7 +29,12 @@ ROLES: dict[str, dict[str, bool]] = {
 }
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
                   "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool"}
-LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
+# Parts of a message's content list that a text-only model cannot read (OpenAI, HF and LLaMA-Factory names).
+MEDIA_PARTS = {"image", "image_url", "input_image", "audio", "input_audio", "video", "video_url", "file", "input_file"}
+TEXT_PARTS = {"text", "input_text", "output_text"}
+# Columns of a multimodal dataset (LLaMA-Factory's mllm_demo: an `images` column beside `<image>` in the text).
+MEDIA_COLUMNS = ("images", "image", "videos", "video", "audios", "audio")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "score")
 TEXT_NAMES = ("text", "sentence", "content", "document", "review", "question")
 PAIR_NAMES = (("sentence1", "sentence2"), ("text", "text_pair"), ("question", "passage"), ("premise", "hypothesis"),
               ("text_a", "text_b"), ("question1", "question2"))
@@ -81,6 +86,7 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
         hint = did_you_mean(role, roles)
         raise TunewizError.at(f"dataset.columns.{role}", f"{fmt} data has no role {role!r}" + (f"; {hint}" if hint else ""),
                               f"roles of {fmt}: {', '.join(roles)}")
+    _refuse_media(column_names, first_row)
     if task == "sequence-classification" and fmt != "classification":
         raise TunewizError.at("model.task", f"a sequence-classification model needs labelled data, and this looks like {fmt} ({reason})",
                               "to train on this data, set model.task: causal-lm with a causal LM (e.g. demo:smollm2-135m-instruct); "
@@ -111,6 +117,7 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
     has = set(names) | set(columns)
     if "input_ids" in has:
         return "tokenized", "it has an input_ids column (already tokenized)"
+    _refuse_preference(names, row)
     for col in ("messages", "conversations"):
         turns = row.get(columns.get(col, col))
         if isinstance(turns, list) and turns and isinstance(turns[0], dict):
@@ -124,6 +131,9 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
         return "prompt-completion", "it has prompt and completion columns"
     label = next((n for n in LABEL_NAMES if n in has), None)
     if label and (task == "sequence-classification" or len(names) <= 3):
+        value = row.get(columns.get("label", label))
+        if isinstance(value, float) and value != int(value):
+            return "classification", f"it has a {label!r} column of numbers beside text: regression (a score to predict)"
         return "classification", f"it has a {label!r} column beside text"
     if "text" in has:
         return "text", "it has a text column (plain language modelling: every token trained)"
@@ -133,6 +143,38 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
     raise TunewizError.at("dataset.format", f"could not tell the format from the columns ({', '.join(names)})",
                           "set dataset.format and map columns with dataset.columns, or give dataset.template "
                           "{prompt: '...{column}...', completion: '{column}'}")
+
+
+def preference_kind(names: list[str], row: dict[str, Any]) -> str | None:
+    """What preference data this is (DPO pairs or KTO labelled completions), or None."""
+    cols = set(names)
+    if {"chosen", "rejected"} <= cols:
+        return "DPO pairs (chosen/rejected" + (" with a prompt" if "prompt" in cols else ", prompt implicit in both") + ")"
+    if {"chosen_messages", "rejected_messages"} <= cols:
+        return "DPO pairs (chosen_messages/rejected_messages)"
+    if "kto_tag" in cols:
+        return "KTO labelled answers (kto_tag: true = desirable, false = undesirable)"
+    if isinstance(row.get("label"), bool) and cols & {"completion", "messages", "conversations"}:
+        return "KTO labelled answers (a true/false label: desirable or undesirable)"
+    return None
+
+
+def _refuse_preference(names: list[str], row: dict[str, Any]) -> None:
+    kind = preference_kind(names, row)
+    if kind:
+        raise TunewizError.at("dataset.format", f"preference data: {kind}, not SFT data (trained as chat, the rejected or "
+                              "undesirable answers would be learned as targets, or the preferred ones dropped)",
+                              "tunewiz trains SFT and classification; to train only the preferred answers, set format: "
+                              "prompt-completion with dataset.columns {prompt: prompt, completion: chosen} (DPO/KTO: not yet)")
+
+
+def _refuse_media(names: list[str], row: dict[str, Any]) -> None:
+    for col in MEDIA_COLUMNS:
+        if col in names and row.get(col) not in (None, "", []):
+            raise TunewizError.at(f"dataset.columns ({col})", f"multimodal data: the {col!r} column holds media files for the "
+                                  "text (<image>-style placeholders), and the model reads text only",
+                                  "use a vision-language model's own training tools for this data, or text-only data; "
+                                  "tunewiz would train the placeholders as text")
 
 
 def _template_format(template: dict[str, str], names: list[str]) -> Format:
@@ -164,7 +206,9 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
     if f.name == "prompt-completion":
         p, comp = row[c["prompt"]], row[c["completion"]]
         if isinstance(p, list) or isinstance(comp, list):
-            return {"messages": _as_list(p) + _as_list(comp), "tools": None, "prompt_turns": len(_as_list(p))}
+            # the prompt's turns are context, whatever their role: only the completion is trained (as TRL does)
+            prompt = [{**message(m, i), "weight": 0} for i, m in enumerate(_as_list(p))]
+            return {"messages": prompt + [message(m, len(prompt) + i) for i, m in enumerate(_as_list(comp))], "tools": None}
         return {"prompt": _str(p), "completion": _str(comp)}
     if f.name == "classification":
         return {"text": _str(row[c["text"]]), "text_pair": _str(row[c["text_pair"]]) if "text_pair" in c else None,
@@ -181,17 +225,107 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
                  {"role": "assistant", "content": _str(row[c["output"]])}]
         return {"messages": msgs, "tools": None}
     if f.name == "messages":
-        msgs = [{k: v for k, v in m.items() if v is not None} for m in row[c["messages"]]]
-        return {"messages": msgs, "tools": _tools(row.get(c["tools"])) if "tools" in c else None}
+        msgs = [message(m, i) for i, m in enumerate(row[c["messages"]])]
+        if row.get(c.get("parallel_tool_calls", "")) is False:
+            for i, m in enumerate(msgs):
+                if len(m.get("tool_calls") or []) > 1:
+                    raise ValueError(f"message {i} makes {len(m['tool_calls'])} tool calls but parallel_tool_calls is false")
+        tools = _tools(row.get(c["tools"])) if "tools" in c else None
+        if tools is None and "functions" in c:  # OpenAI's older function-calling format
+            tools = [{"type": "function", "function": fn} for fn in _tools(row.get(c["functions"])) or []] or None
+        return {"messages": msgs, "tools": tools}
     if f.name == "sharegpt":
         msgs = [{"role": "system", "content": row[c["system"]]}] if c.get("system") and row.get(c["system"]) else []
         for turn in row[c["conversations"]]:
             role = SHAREGPT_ROLES.get(str(turn.get("from")))
             if role is None:
                 raise ValueError(f"unknown ShareGPT role {turn.get('from')!r} (known: {', '.join(SHAREGPT_ROLES)})")
-            msgs.append({"role": role, "content": _str(turn.get("value"))})
+            msgs.append({"role": role, "content": _content(turn.get("value"), len(msgs))})
         return {"messages": msgs, "tools": _tools(row.get(c["tools"])) if "tools" in c else None}
     raise ValueError(f"unknown format {f.name}")
+
+
+def message(m: Any, i: int) -> dict[str, Any]:
+    """One chat message in the shape chat templates take: content as text (a list of text parts joined), OpenAI's
+    tool calls with their arguments as objects, the older `function_call` / `function` role as tool calls / tool;
+    OpenAI's per-message `weight` (0 = not trained) kept for the data path."""
+    if not isinstance(m, dict):
+        raise ValueError(f"message {i} is a {type(m).__name__}, not an object with role and content")
+    out = {k: v for k, v in m.items() if v is not None}
+    if "loss_weight" in out and "weight" not in out:  # LLaMA-Factory's name for the same thing
+        out["weight"] = out.pop("loss_weight")
+    if isinstance(out.get("content"), list):
+        parts = out["content"]
+        reasoning = [p.get("value", p.get("text")) for p in parts if isinstance(p, dict) and p.get("type") in ("reasoning", "thinking")]
+        calls = [p.get("value", p.get("text")) for p in parts if isinstance(p, dict) and p.get("type") == "tool_call"]
+        out["content"] = [p for p in parts if not (isinstance(p, dict) and p.get("type") in ("reasoning", "thinking", "tool_call"))]
+        if reasoning:
+            out["reasoning_content"] = "\n".join(map(str, reasoning))
+        if calls:
+            out["tool_calls"] = [*out.get("tool_calls", []), *(_call_part(c, i) for c in calls)]
+    if "content" in out:
+        out["content"] = _content(out["content"], i)
+    if out.get("role") == "function":
+        out["role"] = "tool"
+    if "function_call" in out and "tool_calls" not in out:
+        out["tool_calls"] = [{"type": "function", "function": out.pop("function_call")}]
+    if "tool_calls" in out:
+        out["tool_calls"] = [_tool_call(tc) for tc in out["tool_calls"]]
+    if "weight" in out and out["weight"] not in (0, 1):
+        raise ValueError(f"message {i} has weight {out['weight']!r}; a weight is 0 (not trained) or 1")
+    return out
+
+
+def _call_part(value: Any, i: int) -> dict[str, Any]:
+    """A tool_call content part (LLaMA-Factory: its value a JSON {"name", "arguments"}) as an OpenAI tool call."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"message {i}: a tool_call part is not JSON ({e.msg})") from e
+    if not isinstance(value, dict) or "name" not in value:
+        raise ValueError(f"message {i}: a tool_call part without a name")
+    return {"type": "function", "function": value}
+
+
+def _tool_call(tc: Any) -> dict[str, Any]:
+    """{"type": "function", "function": {"name", "arguments": {...}}}: templates write the arguments as JSON
+    themselves, so arguments given as a JSON string (OpenAI's way) are parsed."""
+    if not isinstance(tc, dict):
+        raise ValueError(f"a tool call is a {type(tc).__name__}, not an object")
+    fn = dict(tc.get("function") or {k: v for k, v in tc.items() if k in ("name", "arguments")})
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        try:
+            fn["arguments"] = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            pass  # kept as the string it is
+    return {**{k: v for k, v in tc.items() if k not in ("function", "name", "arguments")}, "type": "function", "function": fn}
+
+
+def _content(v: Any, i: int) -> str:
+    """Message content as text: a string, or the text parts of a list joined (OpenAI/HF `text`, LLaMA-Factory `value`);
+    media parts are refused, since a text-only model would never see them."""
+    if not isinstance(v, list):
+        return _str(v)
+    texts = []
+    for part in v:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        kind = part.get("type", "text") if isinstance(part, dict) else None
+        if kind in MEDIA_PARTS:
+            raise ValueError(f"message {i} has a {kind!r} part: multimodal data, and the model reads text only "
+                             "(use text-only data, or a vision-language model's own training tools)")
+        if kind in TEXT_PARTS:
+            text = part.get("text", part.get("value"))
+            if not isinstance(text, str):
+                raise ValueError(f"message {i}: a {kind!r} part without text")
+            texts.append(text)
+            continue
+        raise ValueError(f"message {i} has a content part of type {kind!r}, which tunewiz cannot put into text "
+                         f"(known: {', '.join(sorted(TEXT_PARTS))})")
+    return "".join(texts)
 
 
 def _str(v: Any) -> str:

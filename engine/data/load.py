@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.data import tabular
 from engine.errors import TunewizError, did_you_mean
 
 if TYPE_CHECKING:
@@ -20,6 +20,8 @@ SAMPLES = {
     "sentiment": ("sentiment.csv", "240 review sentences labelled positive / negative; classification"),
 }
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "text"}
+# "csv" files (and .txt files that are TSVs) are read by engine/data/tabular.py, not the datasets csv builder:
+# it decides quoting from the file and accounts for every line
 WHERE = "dataset.path"
 
 
@@ -50,9 +52,9 @@ def data_files(p: Path) -> tuple[str, list[str]]:
         if not files:
             raise TunewizError.at(WHERE, f"{p} holds no data files", f"put {', '.join(BUILDERS)} files in it, or name one file")
     suffixes = {f.suffix.lower() for f in files}
-    builders = {BUILDERS.get(s) for s in suffixes}
-    if None in builders:
+    if any(s not in BUILDERS for s in suffixes):
         raise TunewizError.at(WHERE, f"{p}: unsupported file type {files[0].suffix!r}", f"supported: {', '.join(BUILDERS)}")
+    builders = {"csv" if tabular.is_tabular(f) else BUILDERS[f.suffix.lower()] for f in files}
     if len(builders) > 1 or suffixes == {".csv", ".tsv"}:
         raise TunewizError.at(WHERE, f"{p} mixes file types ({', '.join(sorted(suffixes))})", "keep one type per folder")
     return builders.pop(), [str(f) for f in files]
@@ -65,14 +67,14 @@ def load_dataset(ds: DatasetSection) -> Dataset:
     p = local_path(ds.path)
     if p is not None:
         builder, files = data_files(p)
-        kwargs: dict[str, Any] = {"delimiter": "\t"} if files[0].lower().endswith(".tsv") else {}
-        if builder == "csv":
-            _check_csv(files)
         _check_not_empty(files, builder)
-        try:
-            data = datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
-        except Exception as e:
-            raise _explain_local(files, builder, e) from e
+        if builder == "csv":
+            data = load_tabular(files)
+        else:
+            try:
+                data = datasets.load_dataset(builder, data_files=files, split="train")
+            except Exception as e:
+                raise _explain_local(files, builder, e) from e
     else:
         data = _load_hub(ds)
     if len(data) == 0:
@@ -114,18 +116,23 @@ def _check_not_empty(files: list[str], builder: str) -> None:
     raise TunewizError.at(names, "has no rows", "add data rows (a CSV needs rows below its header line)")
 
 
-def _check_csv(files: list[str]) -> None:
+def load_tabular(files: list[str]) -> Dataset:
+    """CSV/TSV files as one Dataset, read by engine/data/tabular.py: every line accounted for, numbers typed."""
+    import datasets
+
+    records: list[dict[str, Any]] = []
+    header: list[str] | None = None
     for f in files:
-        delim = "\t" if f.lower().endswith(".tsv") else ","
-        with open(f, newline="", encoding="utf-8", errors="replace") as fh:
-            reader = csv.reader(fh, delimiter=delim)
-            header = next(reader, None)
-            if not header:
-                raise TunewizError.at(f, "the file is empty", "a CSV needs a header line with column names")
-            for row in reader:
-                if row and len(row) != len(header):
-                    raise TunewizError.at(f"{f}:{reader.line_num}", f"{len(row)} fields where the header has {len(header)}",
-                                          "quote fields that contain the delimiter or line breaks (\"a, b\")")
+        p = Path(f)
+        d = tabular.dialect(p)
+        cols = tabular.header_of(p, d)
+        if header is not None and cols != header:
+            raise TunewizError.at(f, f"its columns ({', '.join(cols)}) differ from {files[0]}'s ({', '.join(header)})",
+                                  "give the files of a folder the same header line")
+        header = cols
+        records += [row for _, row in tabular.rows(p, d)]
+    assert header is not None
+    return datasets.Dataset.from_dict(tabular.columns_typed(records, header))
 
 
 def _explain_local(files: list[str], builder: str, err: Exception) -> TunewizError:

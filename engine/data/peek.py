@@ -10,7 +10,6 @@ the words of load.find_bad_json.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.data import load
+from engine.data import load, tabular
 from engine.errors import TunewizError
 
 Rows = list[dict[str, Any]]
@@ -122,7 +121,9 @@ def _kind(p: Path) -> str:
         with open(p, encoding="utf-8", errors="replace") as fh:
             head = fh.read(CHUNK).lstrip()
         return "array" if head.startswith("[") else "jsonl"
-    return {".jsonl": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "txt"}[suffix]
+    if suffix == ".txt":
+        return "csv" if tabular.is_tabular(p) else "txt"
+    return {".jsonl": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}[suffix]
 
 
 def _rows(p: Path) -> Iterator[dict[str, Any]]:
@@ -236,19 +237,11 @@ def _column(buf: str, at: int, col_before: int) -> int:
 
 
 def _csv_rows(p: Path) -> Iterator[dict[str, Any]]:
-    delim = "\t" if p.suffix.lower() == ".tsv" else ","
-    with open(p, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=delim)
-        header = next(reader, None)
-        if not header:
-            raise TunewizError.at(str(p), "the file is empty", "a CSV needs a header line with column names")
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise TunewizError.at(f"{p}:{reader.line_num}", f"{len(row)} fields where the header has {len(header)}",
-                                      "quote fields that contain the delimiter or line breaks (\"a, b\")")
-            yield {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
+    """Rows typed in blocks as the loader types whole columns (numbers as int / float), so the head looks as loaded."""
+    rows = (row for _, row in tabular.rows(p))
+    while block := list(itertools.islice(rows, 64)):
+        typed = tabular.columns_typed(block, list(block[0]))
+        yield from ({k: typed[k][i] for k in typed} for i in range(len(block)))
 
 
 def _parquet_count(p: Path) -> int:

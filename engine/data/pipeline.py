@@ -36,6 +36,7 @@ class Plan:
     label_names: list[str] = field(default_factory=list)
     packing: bool = False
     packing_strategy: str = "bfd"
+    regression: bool = False  # a float label column: one output, MSE loss (label_names = [the column])
 
 
 @dataclass
@@ -46,7 +47,18 @@ class Prepared:
     train: Dataset
     eval: Dataset | None
     source_rows: int
-    dropped: int  # rows left with no trained token (after truncation)
+    dropped: int  # training rows left out (the sum of `drops`)
+    drops: dict[str, int] = field(default_factory=dict)  # why training rows were left out (DROPS) -> count
+    flags: dict[str, int] = field(default_factory=dict)  # what was found in kept rows (chat.conversation's flags) -> count
+
+
+# Why a row is left out of training, and what to do about it.
+DROPS = {
+    "blank": ("were blank (an empty line or text)", "nothing to do; remove blank lines to silence this"),
+    "no answer": ("had no answer to train (no assistant turn, or only empty or weight-0 ones; an empty completion)",
+                  "check the format/columns: the responses may be missing or empty in the data"),
+    "truncated": ("had their whole answer cut off by truncation", "raise training.max_length (or shorten the prompts)"),
+}
 
 
 def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
@@ -68,7 +80,8 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
                 train_prompt=t.get("assistant_only_loss") is False or t.get("completion_only_loss") is False,
                 packing=bool(t.get("packing")), packing_strategy=t.get("packing_strategy", "bfd"))
     if fmt.name == "classification":
-        plan.label_names = label_names(raw, fmt.columns["label"])
+        plan.regression = is_regression(raw, fmt.columns["label"])
+        plan.label_names = [fmt.columns["label"]] if plan.regression else label_names(raw, fmt.columns["label"])
     return plan
 
 
@@ -87,44 +100,61 @@ def label_names(raw: Dataset, column: str) -> list[str]:
     return names
 
 
+def is_regression(raw: Dataset, column: str) -> bool:
+    """A float label column with a value that is not a whole number (STS-B's 3.8) is a score to predict, not classes."""
+    dtype = getattr(raw.features.get(column), "dtype", "")
+    if not str(dtype).startswith("float"):
+        return False
+    return any(v is not None and v != int(v) for v in raw[column])
+
+
 def encode(example: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any]:
-    """One canonical example -> input_ids, labels (-100 where not trained) and its untruncated length."""
+    """One canonical example -> input_ids, labels (-100 where not trained), its untruncated length, why it is left
+    out (`_drop`: a key of DROPS, or "") and what was found in it (`_flags`, comma-separated)."""
     if "label" in example:
         enc = tokenizer(example["text"], example["text_pair"], truncation=True, max_length=plan.max_length)
         full = tokenizer(example["text"], example["text_pair"])["input_ids"]
         out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-        out["labels"] = plan.label_names.index(str(example["label"]))
+        out["labels"] = float(example["label"]) if plan.regression else plan.label_names.index(str(example["label"]))
         out["_full_len"] = len(full)
         return out
+    flags: set[str] = set()
     if "input_ids" in example:
         ids = list(example["input_ids"])
         labels = list(example["labels"]) if example.get("labels") is not None else list(ids)
-        return _truncate(ids, labels, plan)
+        return _truncate(ids, labels, plan, flags)
     if "messages" in example:
-        text, spans = chat.render(tokenizer, example["messages"], example.get("tools"), plan.template or "")
+        msgs, tools, flags = chat.conversation(example["messages"], example.get("tools"), plan.template or "")
+        text, spans = chat.render(tokenizer, msgs, tools, plan.template or "")
     else:
         eos = tokenizer.eos_token
         if "text" in example:
+            if not example["text"].strip():
+                flags.add("blank")
             text = example["text"] if example["text"].endswith(eos) else example["text"] + eos
             spans = [(0, len(text))]
         else:
             completion = example["completion"] if example["completion"].endswith(eos) else example["completion"] + eos
             text = example["prompt"] + completion
-            spans = [(len(example["prompt"]), len(text))]
-    if plan.train_prompt:
+            spans = [(len(example["prompt"]), len(text))] if example["completion"].strip() else []
+    if plan.train_prompt and "blank" not in flags:
         spans = [(0, len(text))]
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = enc["input_ids"]
     labels = [t if any(s <= a < e for s, e in spans) else IGNORE for t, (a, _) in zip(ids, enc["offset_mapping"], strict=True)]
-    return _truncate(ids, labels, plan)
+    return _truncate(ids, labels, plan, flags)
 
 
-def _truncate(ids: list[int], labels: list[int], plan: Plan) -> dict[str, Any]:
+def _truncate(ids: list[int], labels: list[int], plan: Plan, flags: set[str]) -> dict[str, Any]:
     n = len(ids)
+    had_answer = any(t != IGNORE for t in labels)
     if plan.max_length is not None and n > plan.max_length and not plan.packing:
         sl = slice(None, plan.max_length) if plan.truncation_mode == "keep_start" else slice(-plan.max_length, None)
         ids, labels = ids[sl], labels[sl]
-    return {"input_ids": ids, "labels": labels, "_full_len": n}
+    drop = ("blank" if "blank" in flags else "no answer" if not had_answer else
+            "truncated" if not any(t != IGNORE for t in labels) else "")
+    return {"input_ids": ids, "labels": labels, "_full_len": n, "_drop": drop,
+            "_flags": ",".join(sorted(flags - {"blank", "no answer"}))}
 
 
 def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any]:
@@ -161,23 +191,36 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
         raw, eval_raw = split["train"], split["test"]
     train = tokenize(raw, plan, tokenizer)
     before = len(train)
+    drops: dict[str, int] = {}
+    flags: dict[str, int] = {}
     if plan.task == "causal-lm":
-        train = train.filter(_has_trained_token, desc="Dropping rows with no trained token")
+        for reason, found in zip(train["_drop"], train["_flags"], strict=True):
+            if reason:
+                drops[reason] = drops.get(reason, 0) + 1
+            for flag in filter(None, found.split(",")):
+                flags[flag] = flags.get(flag, 0) + 1
+        train = train.filter(_kept, desc="Dropping rows with no trained token")
         if len(train) == 0:
-            raise TunewizError.at("dataset", f"none of the {before} rows has a trained token (after truncation to {plan.max_length})",
-                                  "raise training.max_length, or check the format/columns: the responses may be empty")
+            why = "; ".join(f"{n} {DROPS[r][0]}" for r, n in drops.items())
+            raise TunewizError.at("dataset", f"none of the {before} rows has a token to train: {why}",
+                                  DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
     if evald is not None and plan.task == "causal-lm":
-        evald = evald.filter(_has_trained_token)
+        evald = evald.filter(_kept)
     if plan.packing:
         train = pack(train, plan)
         evald = pack(evald, plan) if evald is not None else None
     return Prepared(plan, train, evald, source_rows=before + (len(eval_raw) if eval_raw is not None else 0),
-                    dropped=before - len(train) if not plan.packing else 0)
+                    dropped=sum(drops.values()), drops=drops, flags=flags)
 
 
-def _has_trained_token(row: dict[str, Any]) -> bool:
-    return any(label != IGNORE for label in row["labels"])
+def _kept(row: dict[str, Any]) -> bool:
+    return not row["_drop"]
+
+
+def drop_lines(prepared: Prepared) -> list[str]:
+    """One line per reason rows were left out of training, with the fix (for validate, preview and run)."""
+    return [f"{n} of {prepared.source_rows} rows left out: they {DROPS[r][0]}; {DROPS[r][1]}" for r, n in prepared.drops.items()]
 
 
 def pack(ds: Dataset, plan: Plan) -> Dataset:

@@ -91,7 +91,8 @@ def test_a_tiny_max_length_drops_rows_cuts_answers_and_truncates(tmp_path, smol_
     prepared = pipeline.prepare(cfg_for(tmp_path, dataset={"path": "sample:identity"}, training={"max_length": 40}), smol_tok)
     found = by_name(checks.data_checks(prepared, smol_tok))
     st = preview.stats(prepared)
-    assert found["no trained token"].count == prepared.dropped == st["dropped_no_trained_token"] > 0
+    assert found["dropped: truncated"].count == prepared.dropped == st["dropped"]["truncated"] > 0
+    assert "whole answer cut off by truncation to 40 tokens" in found["dropped: truncated"].message
     assert found["truncated"].count == st["truncated"] > 0
     assert f"{st['truncated']} of {st['rows']} rows" in found["truncated"].message
     assert f"raise training.max_length to {st['longest']}" in found["truncated"].fix

@@ -159,7 +159,7 @@ async def test_checks_fire_on_a_tiny_max_length_and_follow_the_config(tmp_path):
         await built(app, pilot)
         st = screen.data.stats
         found = text_of(screen, "#pv-checks")
-        assert f"{st['dropped_no_trained_token']} rows had no trained token after truncation to 40 tokens" in found
+        assert f"{st['dropped']['truncated']} rows had their whole answer cut off by truncation to 40 tokens" in found
         assert f"{st['truncated'] / st['rows']:.1%} truncated at max_length 40" in found
         assert "fix: raise training.max_length to 102" in found and "no problems" not in found
         assert " cut" in text_of(screen, "#pv-hist")

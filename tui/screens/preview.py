@@ -130,7 +130,7 @@ class PreviewScreen(StepScreen):
             heavy.ready()
             checked = preflight.check(cfg)
             tok = checked.tokenizer
-            prepared = pipeline.prepare(cfg, tok, checked.raw)
+            prepared = checked.prepared
             collator = pipeline.build_collator(cfg.model.task, checked.args, tok)
             bs = checked.args.per_device_train_batch_size
             free = cfg.model.task == "causal-lm" and pipeline.padding_free(checked.args)
@@ -235,7 +235,9 @@ class PreviewScreen(StepScreen):
         if "trained_share" in st:
             out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
         else:
-            out.append(f"labels: {', '.join(data.prepared.plan.label_names)}", "bold")
+            plan = data.prepared.plan
+            out.append(f"label: {plan.label_names[0]}, a score to predict (regression, MSE)" if plan.regression else
+                       f"labels: {', '.join(plan.label_names)}", "bold")
         if "truncated" in st:
             share = st["truncated"] / st["rows"] if st["rows"] else 0
             out.append(f" · {share:.1%} truncated at max_length {st['max_length']} (longest {st['longest']})")

@@ -230,15 +230,11 @@ class ReviewScreen(StepScreen):
         if worker.is_cancelled:
             return
         self.app.call_from_thread(self._checked, text, *result)
-        if checked is not None:  # then the data's real lengths, for the memory estimate (the whole dataset: slower)
-            lengths = None
-            try:
-                from engine.data import pipeline
+        if checked is not None:  # then the data's real lengths (preflight prepared every row), for the memory estimate
+            from engine.data import pipeline
 
-                lengths = pipeline.lengths(pipeline.prepare(cfg, checked.tokenizer, checked.raw).train)
-            except Exception:  # the warnings tab already says what is wrong with the data
-                pass
-            if lengths is not None and not worker.is_cancelled:
+            lengths = pipeline.lengths(checked.prepared.train)
+            if not worker.is_cancelled:
                 self.app.call_from_thread(self._measured, text, lengths)
 
     def _checked(self, text: str, problems: list[str], summary: list[str]) -> None:

@@ -1,0 +1,215 @@
+"""CSV and TSV files as they are really written: the dialect is decided from the file, every line is
+accounted for, and a row that a stray quote would swallow is refused with its line numbers.
+
+- A TSV (and a .txt whose lines all hold the same number of tabs, as NSMC's `ratings_test.txt`) is read
+  without quote processing, each line one row, unless the file really quotes its fields (its header, or
+  most cells, wrapped in quotes; or only a quoted reading gives every row the header's field count).
+  GLUE's TSVs carry unbalanced `"` inside sentences: with default quoting a row is swallowed into the next.
+- A CSV is read with standard quoting (RFC 4180); a quoted field that runs over lines that look like rows
+  of their own is an unbalanced quote, refused with the lines.
+- Cells are strings; an empty cell is None. Columns whose every value is a whole number / a number are
+  typed int / float when the dataset is built (a float label column means regression).
+- Text must be UTF-8 (a BOM is skipped); another encoding is refused with the line and the iconv fix,
+  instead of being read as replacement characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import TunewizError
+
+SNIFF_LINES = 200_000  # the dialect is decided from this many lines (the whole file, for most)
+QUOTED = re.compile(r'^".*"$', re.S)
+WRITTEN = re.compile(r'"(?:[^"]|"")*"')  # a field quoted by a CSV writer: inner quotes doubled
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a delimited file is read, and why."""
+
+    delimiter: str
+    quoting: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return "tsv" if self.delimiter == "\t" else "csv"
+
+
+def is_tabular(p: Path) -> bool:
+    """A .csv or .tsv file, or a .txt file whose lines all hold the same number (>= 1) of tabs."""
+    suffix = p.suffix.lower()
+    return suffix in (".csv", ".tsv") or (suffix == ".txt" and txt_tabs(p) > 0)
+
+
+def txt_tabs(p: Path) -> int:
+    """The tab count shared by every non-blank line of a .txt file's head (0 when they differ or have none)."""
+    counts = {line.count("\t") for line in _head_lines(p) if line.strip()}
+    return counts.pop() if len(counts) == 1 else 0
+
+
+def dialect(p: Path) -> Dialect:
+    """Decide delimiter and quoting from the file's head (see the module docstring)."""
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return Dialect(",", True, "CSV with standard quoting")
+    lines = [line for line in _head_lines(p) if line.strip()]
+    via = "a .txt file whose lines all hold the same number of tabs: read as TSV" if suffix == ".txt" else "TSV"
+    if not lines:
+        return Dialect("\t", False, via)
+    header = lines[0].split("\t")
+    if all(QUOTED.match(h) for h in header):
+        return Dialect("\t", True, f"{via} whose fields are quoted")
+    if all(line.count("\t") == len(header) - 1 for line in lines):
+        starts = [c for line in lines[1:] for c in line.split("\t") if c.startswith('"')]
+        if starts and all(WRITTEN.fullmatch(c) for c in starts):
+            return Dialect("\t", True, f"{via} whose quoted fields are written as a CSV writer does (\"a \"\"b\"\" c\")")
+        return Dialect("\t", False, f"{via}, read as written (a \" is part of the text, as in GLUE's files)")
+    if _consistent(lines, len(header)):
+        return Dialect("\t", True, f"{via} whose quoted fields hold tabs or line breaks")
+    return Dialect("\t", False, f"{via}, read as written")
+
+
+def _consistent(lines: list[str], width: int) -> bool:
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter="\t")
+    return all(len(row) == width for row in reader if row)
+
+
+def _head_lines(p: Path) -> list[str]:
+    out = []
+    with open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for i, line in enumerate(fh):
+            if i >= SNIFF_LINES:
+                break
+            out.append(line.rstrip("\r\n"))
+    return out
+
+
+def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every data row; raises TunewizError naming file:line for a row that is not one."""
+    d = d or dialect(p)
+    with open(p, "rb") as raw:
+        fh = _Lines(raw, p)
+        reader = csv.reader(fh, delimiter=d.delimiter, quoting=csv.QUOTE_MINIMAL if d.quoting else csv.QUOTE_NONE)
+        try:
+            header = next(reader, None)
+            if not header:
+                raise TunewizError.at(str(p), "the file is empty", f"a {d.name.upper()} needs a header line with column names")
+            header = [h.strip() for h in header]
+            _check_header(p, header)
+            start = reader.line_num + 1
+            ends: set[str] = set()  # last-column values of one-line rows (labels, usually)
+            for row in reader:
+                first, last = start, reader.line_num
+                start = last + 1
+                if not row or row == [""]:
+                    continue
+                if d.quoting and last > first:
+                    _check_span(p, d, fh.lines_between(first, last), first, last, len(header), ends)
+                elif len(ends) <= 50:
+                    ends.add(row[-1].strip())
+                if len(row) != len(header):
+                    fix = ("quote fields that contain the delimiter or line breaks (\"a, b\")" if d.quoting else
+                           "each line is one row: check for a tab inside a field, or a missing one")
+                    raise TunewizError.at(f"{p}:{first}", f"{len(row)} fields where the header has {len(header)} "
+                                          f"({'; '.join(_short(c) for c in row[:4])})", fix)
+                yield first, {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
+        except csv.Error as e:
+            raise TunewizError.at(f"{p}:{reader.line_num}", f"not a valid {d.name.upper()} line ({e})",
+                                  "check the quotes on that line") from None
+
+
+def _check_header(p: Path, header: list[str]) -> None:
+    seen: set[str] = set()
+    for i, h in enumerate(header, 1):
+        if not h or h[0].isdigit():
+            raise TunewizError.at(f"{p}:1", f"column {i} of the first line is {h!r}, not a column name: the file seems to "
+                                  "have no header line", "add a header line naming the columns (e.g. sentence<TAB>label) "
+                                  "as the file's first line")
+        if h in seen:
+            raise TunewizError.at(f"{p}:1", f"two columns are named {h!r}", "give each column its own name")
+        seen.add(h)
+
+
+def _check_span(p: Path, d: Dialect, lines: list[str], first: int, last: int, width: int, ends: set[str]) -> None:
+    """A quoted field over several lines is fine, unless the lines inside it look like rows of their own: the
+    header's field count and a last cell like the one-line rows' (a label); with three or more columns, the
+    field count alone."""
+    rowlike = []
+    for i, line in enumerate(lines[1:-1]):
+        cells = line.split(d.delimiter)
+        if len(cells) == width and (cells[-1].strip() in ends if len(ends) <= 50 else False) or (width >= 3 and len(cells) >= width):
+            rowlike.append(first + 1 + i)
+    if rowlike:
+        raise TunewizError.at(f"{p}:{first}", f"a quote opened on line {first} runs to line {last}, so lines "
+                              f"{', '.join(map(str, rowlike[:5]))} (which look like rows of their own) would become part of "
+                              "one field: an unbalanced \" in the text",
+                              'double a quote inside a quoted field (""), or quote the whole field; a TSV whose quotes are '
+                              "text is read as written when no field is wrapped in quotes")
+
+
+def _short(cell: str) -> str:
+    cell = cell.replace("\n", "\\n")
+    return repr(cell if len(cell) <= 30 else cell[:27] + "...")
+
+
+class _Lines:
+    """Iterates a file's lines, decoded one by one for csv.reader (so a line that is not UTF-8 is named exactly),
+    keeping a window of recent lines (for spans)."""
+
+    def __init__(self, fh: Any, p: Path) -> None:
+        self.fh, self.p, self.n = fh, p, 0
+        self.recent: dict[int, str] = {}
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.fh)
+        self.n += 1
+        try:
+            line = raw.decode("utf-8-sig" if self.n == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise TunewizError.at(f"{self.p}:{self.n}", f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)",
+                                  f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {self.p.name} > utf8-{self.p.name} "
+                                  "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)") from None
+        self.recent[self.n] = line
+        self.recent.pop(self.n - 10_000, None)
+        return line
+
+    def lines_between(self, first: int, last: int) -> list[str]:
+        return [self.recent.get(i, "").rstrip("\r\n") for i in range(first, last + 1)]
+
+
+def columns_typed(records: list[dict[str, Any]], header: list[str]) -> dict[str, list[Any]]:
+    """Column -> values, with a column of whole numbers as int and of numbers as float (empty cells stay None)."""
+    out: dict[str, list[Any]] = {}
+    for h in header:
+        values = [r.get(h) for r in records]
+        present = [v for v in values if v is not None]
+        if present and all(_INT.fullmatch(v) for v in present):
+            out[h] = [int(v) if v is not None else None for v in values]
+        elif present and all(_FLOAT.fullmatch(v) for v in present):
+            out[h] = [float(v) if v is not None else None for v in values]
+        else:
+            out[h] = values
+    return out
+
+
+_INT = re.compile(r"\s*[+-]?\d{1,18}\s*")
+_FLOAT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def header_of(p: Path, d: Dialect | None = None) -> list[str]:
+    """The header's column names."""
+    d = d or dialect(p)
+    with open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=d.delimiter, quoting=csv.QUOTE_MINIMAL if d.quoting else csv.QUOTE_NONE)
+        return [h.strip() for h in next(reader, [])]

@@ -1,0 +1,102 @@
+"""`tunewiz validate` refuses what used to pass it and fail seconds later in the run (after the weights loaded),
+and prints the data's findings (rows left out, what was found) that `run` and `preview` print too."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.test_bad_input import EXIT_INPUT, _isolated, assert_input_error, assert_no_run, preset, tunewiz  # noqa: F401
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+
+
+def test_a_regex_target_that_matches_no_layer(tmp_path, capsys):
+    p = preset("lora:\n  target_modules: '.*\\.(query|value)'\n")
+    rc, err = tunewiz(capsys, "validate", p)
+    assert_input_error(rc, err, "lora.target_modules", "matches no linear layer", "q_proj")
+    assert_no_run(tmp_path)
+
+
+def test_a_regex_target_that_matches_is_valid(capsys):
+    rc, _ = tunewiz(capsys, "validate", preset("lora:\n  target_modules: '.*\\.(q_proj|v_proj)'\n"))
+    assert rc == 0
+
+
+def test_a_broken_regex_target(capsys):
+    rc, err = tunewiz(capsys, "validate", preset("lora:\n  target_modules: '.*(q_proj'\n"))
+    assert_input_error(rc, err, "lora.target_modules", "not a valid regular expression")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes is installed here")
+@pytest.mark.parametrize("optim", ["adamw_8bit", "paged_adamw_8bit", "adamw_bnb_8bit", "paged_lion_32bit"])
+def test_an_optimizer_whose_package_is_missing(tmp_path, capsys, optim):
+    rc, err = tunewiz(capsys, "validate", preset(f"training:\n  optim: {optim}\n"))
+    assert_input_error(rc, err, "training.optim", f"{optim} needs the bitsandbytes package", "pip install bitsandbytes")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize(("optim", "pkg"), [("adamw_torch_4bit", "torchao"), ("galore_adamw", "galore-torch"),
+                                            ("schedule_free_adamw", "schedulefree"), ("lomo", "lomo-optim")])
+def test_other_optimizers_name_their_package(capsys, optim, pkg):
+    module = {"torchao": "torchao", "galore-torch": "galore_torch", "schedulefree": "schedulefree", "lomo-optim": "lomo_optim"}[pkg]
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{pkg} is installed here")
+    rc, err = tunewiz(capsys, "validate", preset(f"training:\n  optim: {optim}\n"))
+    assert_input_error(rc, err, "training.optim", f"pip install {pkg}")
+
+
+def test_a_causal_lm_task_type_on_a_classifier(tmp_path, capsys):
+    p = preset("model:\n  name_or_path: demo:minilm-l6\n  task: sequence-classification\n"
+               "dataset:\n  path: sample:sentiment\nlora:\n  task_type: CAUSAL_LM\n")
+    rc, err = tunewiz(capsys, "validate", p)
+    assert_input_error(rc, err, "lora.task_type", "CAUSAL_LM contradicts model.task sequence-classification",
+                       "classifier head untrained", "remove lora.task_type")
+    assert_no_run(tmp_path)
+
+
+def test_a_seq_cls_task_type_on_a_causal_lm(capsys):
+    rc, err = tunewiz(capsys, "validate", preset("lora:\n  task_type: SEQ_CLS\n"))
+    assert_input_error(rc, err, "lora.task_type", "SEQ_CLS contradicts model.task causal-lm")
+
+
+def test_the_matching_task_type_is_fine(capsys):
+    rc, _ = tunewiz(capsys, "validate", preset("lora:\n  task_type: CAUSAL_LM\n"))
+    assert rc == 0
+
+
+def test_validate_prints_rows_left_out_and_why(tmp_path, capsys):
+    from engine import cli
+
+    rows = [{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A."}]},
+            {"messages": [{"role": "user", "content": "only a question"}]},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""},
+                          {"role": "user", "content": "?"}, {"role": "assistant", "content": "Yes."}]}]
+    (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    p = preset("dataset:\n  path: chat.jsonl\n  eval_size: 0\n")
+    capsys.readouterr()
+    assert cli.main(["validate", p]) == 0
+    out = capsys.readouterr().out
+    assert "1 rows had no answer to train" in out and "left out of training" in out
+    assert "1 rows have an empty assistant turn: it is not trained" in out
+
+
+def test_validate_and_preview_print_the_same_findings(tmp_path, capsys):
+    (tmp_path / "poem.txt").write_text((REAL / "tinyshakespeare_input_head60.txt").read_text())
+    p = preset("dataset:\n  path: poem.txt\n  eval_size: 0\n")
+    from engine import cli
+
+    for command in ("validate", "preview"):
+        capsys.readouterr()
+        assert cli.main([command, p]) == 0
+        out = capsys.readouterr().out
+        assert "15 rows were blank (an empty line or text) and were left out of training" in out, out
+
+
+@pytest.mark.parametrize("section", ["model", "dataset", "training", "lora", "launch"])
+def test_a_section_that_is_not_a_mapping_is_a_located_problem(capsys, section):
+    rc, err = tunewiz(capsys, "validate", preset(f"{section}: foo\n"))
+    assert_input_error(rc, err, f"preset.yaml: {section}")
