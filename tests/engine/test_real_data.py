@@ -300,3 +300,36 @@ def test_korean_chat_on_smollm2_warns_of_cost_english_does_not(tmp_path, smol_to
     ko = {c.name for c in checks.data_checks(prepare(tmp_path, "koalpaca_ko_alpaca_data_head20.json", smol_tok), smol_tok)}
     en = {c.name for c in checks.data_checks(prepare(tmp_path, "llamafactory_alpaca_en_demo_head18.json", smol_tok), smol_tok)}
     assert "language cost" in ko and "language cost" not in en and "unknown tokens" not in en
+
+
+def test_regression_trains_one_output_with_mse_and_reports_correlations(tmp_path):
+    """STS-B (real rows, float scores) on the MiniLM demo: the model has one output and a regression problem type,
+    the loss is MSE against the scores, and evaluation reports MSE, Pearson and Spearman."""
+    import torch
+
+    from engine.train import build_trainer
+
+    cfg = config.from_dict({"model": {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"},
+                            "dataset": {"path": str(REAL / "glue_stsb_train_quotes_window.tsv"), "eval_size": 6},
+                            "training": {"output_dir": str(tmp_path / "run"), "max_steps": 2, "per_device_train_batch_size": 4,
+                                         "use_cpu": True, "save_strategy": "no", "report_to": "none", "logging_steps": 1}})
+    trainer, prepared, _ = build_trainer(cfg, tmp_path / "run", [])
+    model = trainer.model
+    assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["labels"].dtype == torch.float32
+    with torch.no_grad():
+        out = model(**batch)
+    expected = torch.nn.functional.mse_loss(out.logits.squeeze(-1), batch["labels"])
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert {"eval_mse", "eval_pearson", "eval_spearman"} <= set(metrics)
+
+
+def test_spearman_ranks_ties_as_scipy():
+    import numpy as np
+
+    from engine.train import _ranks
+
+    assert _ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
