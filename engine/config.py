@@ -340,13 +340,15 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
                 problems.append(Problem(where, f"{value!r} is not true/false"))
             out[key] = value
             continue
-        if key in fields.RENAMED and key not in specs:
-            new, why = fields.RENAMED[key]
-            fix = f"write {section}.{new} instead" if new else "remove it"
-            problems.append(Problem(where, f"this argument is from an older release: {why}", fix))
+        if section == "training" and key in fields.RENAMED and key not in specs:
+            _, why = fields.RENAMED[key]
+            problems.append(Problem(where, f"this argument is from an older release: {why}", fields.renamed_fix(key, section)))
             continue
         if section == "training" and key in fields.RESERVED:
-            problems.append(Problem(where, f"set by tunewiz: {fields.RESERVED[key]}", "remove it"))
+            problems.append(Problem(where, fields.RESERVED[key][0], fields.reserved_fix(key, value)))
+            continue
+        if section == "training" and key in fields.SEQ2SEQ and key not in specs:
+            problems.append(Problem(where, fields.seq2seq_note(key), "remove it"))
             continue
         spec = specs.get(key)
         if spec is None:

@@ -1,14 +1,17 @@
-"""Reading a pasted `TrainingArguments(...)`, `SFTConfig(...)` or `LoraConfig(...)` call into preset keys.
+"""Reading pasted tutorial code: `TrainingArguments(...)`, `SFTConfig(...)`, `LoraConfig(...)` calls, and a whole
+`SFTTrainer(...)` / `Trainer(...)` cell, into preset keys.
 
 The text is parsed with `ast` and values are read with `ast.literal_eval`: nothing pasted is ever
 executed. Arguments from older releases are mapped to today's names (or explained when removed),
-unknown ones get the nearest valid name, and every value is checked by the same rules as the preset
-loader (engine.config.check_library_section).
+unknown ones get the nearest valid name, arguments tunewiz's own path does not read are explained with
+what does the same there, and every value is checked by the same rules as the preset loader
+(engine.config.check_library_section). No argument is dropped without a note.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,23 +19,60 @@ from typing import Any
 from engine import config, fields
 from engine.errors import TunewizError, did_you_mean
 
-# Class name -> preset section. Seq2SeqTrainingArguments shares every field we offer.
+# Class name -> preset section. Seq2SeqTrainingArguments shares every field we offer (its own: fields.SEQ2SEQ).
 CALLS = {"TrainingArguments": "training", "Seq2SeqTrainingArguments": "training", "SFTConfig": "training",
          "LoraConfig": "lora"}
+# Trainer classes: their keyword arguments are the script's objects; each is explained (SFTTrainer's old
+# config arguments are read as SFTConfig fields). A trainer call gives a `training` Pasted.
+TRAINERS = ("SFTTrainer", "Trainer", "Seq2SeqTrainer")
+# The positional parameters of Trainer / SFTTrainer, in order.
+TRAINER_POSITIONAL = ("model", "args", "data_collator", "train_dataset", "eval_dataset", "processing_class")
+_TOKENIZER = "the tokenizer comes with the model (Model step); a chat template goes in model.chat_template"
+_METRICS = ("tunewiz evaluates with the loss on the held-out rows (accuracy and F1 for classification); "
+            "custom metrics: not supported")
+_OPTIMIZER = "set training.optim, learning_rate and lr_scheduler_type instead of optimizer objects"
+# What tunewiz does instead of each trainer argument.
+TRAINER_ARGS = {
+    "model": "tunewiz loads the model chosen on the Model step (model.name_or_path)",
+    "model_init": "tunewiz loads the model chosen on the Model step (model.name_or_path)",
+    "train_dataset": "tunewiz loads, formats and tokenizes the data of the Dataset step (dataset.path)",
+    "eval_dataset": "tunewiz holds out dataset.eval_size of the rows for evaluation (Dataset step)",
+    "processing_class": _TOKENIZER,
+    "tokenizer": _TOKENIZER + " (SFTTrainer's tokenizer= became processing_class in TRL 0.12.0, removed in 0.16.0)",
+    "formatting_func": "a Python function is not read; for data in no known format, write dataset.template "
+                       "{prompt: '...{column}...', completion: '{column}'} on the Dataset step",
+    "data_collator": "tunewiz builds the collator itself (padding, -100 labels, padding-free batches): the batches "
+                     "the token preview shows",
+    "callbacks": "tunewiz adds its own (progress to events.jsonl, a clean stop); others: not supported",
+    "compute_metrics": _METRICS,
+    "preprocess_logits_for_metrics": _METRICS,
+    "compute_loss_func": "a custom loss is not supported (training.loss_type: nll or dft)",
+    "optimizers": _OPTIMIZER,
+    "optimizer_cls_and_kwargs": _OPTIMIZER,
+    "infinite": "an old SFTTrainer argument (endless packed iteration); the run's length is training.num_train_epochs "
+                "or max_steps",
+}
+COMPLETION_ONLY = ("DataCollatorForCompletionOnlyLM (deprecated in TRL 0.17.0, removed in 0.20.0) trains the answers "
+                   "only: tunewiz does that by itself for prompt/completion and chat data (training.completion_only_loss "
+                   "/ assistant_only_loss)")
+PLACEHOLDER = "... is a placeholder in the docs: nothing was read for it"
+SECRET = "a token is never written to the preset: tunewiz reads it from the HF_TOKEN environment variable or `hf auth login`"
 
 
 @dataclass
 class Pasted:
-    """One parsed call: its section (`training` or `lora`), the checked values, and what was skipped or changed."""
+    """One parsed call: its section (`training` or `lora`), the checked values, what was skipped or changed,
+    and the values it implies for the dataset: section (`{"columns": {"text": "body"}}` from dataset_text_field)."""
 
     kind: str
     values: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     call: str = ""
+    dataset: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_calls(text: str, task: str = "causal-lm") -> list[Pasted]:
-    """Every known config call in the text, in source order; raises TunewizError on bad syntax or none found."""
+    """Every known config or trainer call in the text, in source order; raises TunewizError on bad syntax or none found."""
     source = textwrap.dedent(text).strip()
     try:
         tree = ast.parse(source)
@@ -40,16 +80,19 @@ def parse_calls(text: str, task: str = "causal-lm") -> list[Pasted]:
         line = f", line {e.lineno}" if e.lineno else ""
         raise TunewizError.at(f"pasted code{line}", f"not valid Python: {e.msg}",
                               "paste the whole call, from TrainingArguments( to its closing parenthesis") from None
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n) in CALLS]
+    tree = _ConstantFStrings().visit(tree)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and (_call_name(n) in CALLS or _call_name(n) in TRAINERS)]
     if not calls:
-        raise TunewizError.at("pasted code", "found no TrainingArguments(...), SFTConfig(...) or LoraConfig(...) call",
+        raise TunewizError.at("pasted code", "found no TrainingArguments(...), SFTConfig(...), LoraConfig(...) or "
+                              "SFTTrainer(...) call",
                               "paste the call itself, e.g. TrainingArguments(output_dir='out', learning_rate=2e-5)")
     calls.sort(key=lambda n: (n.lineno, n.col_offset))
-    return [_read_call(n, task) for n in calls]
+    assigned = _assignments(tree)
+    return [_read_trainer(n, assigned, task) if _call_name(n) in TRAINERS else _read_call(n, task) for n in calls]
 
 
 def parse_call(text: str, task: str = "causal-lm") -> Pasted:
-    """The first config call in the text (see parse_calls); later calls are named in its notes."""
+    """The first call in the text (see parse_calls); later calls are named in its notes."""
     found = parse_calls(text, task)
     first = found[0]
     for other in found[1:]:
@@ -57,7 +100,9 @@ def parse_call(text: str, task: str = "causal-lm") -> Pasted:
     return first
 
 
-def _call_name(node: ast.Call) -> str:
+def _call_name(node: ast.AST) -> str:
+    if not isinstance(node, ast.Call):
+        return ""
     f = node.func
     if isinstance(f, ast.Name):
         return f.id
@@ -66,55 +111,262 @@ def _call_name(node: ast.Call) -> str:
     return ""
 
 
+class _ConstantFStrings(ast.NodeTransformer):
+    """f"out" (an f-string without placeholders) is the constant "out"; one with placeholders stays computed."""
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        if all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values):
+            return ast.copy_location(ast.Constant("".join(v.value for v in node.values)), node)
+        return node
+
+
+def _assignments(tree: ast.AST) -> dict[str, ast.expr]:
+    """name -> the value last assigned to it in the text (`training_args = SFTConfig(...)`)."""
+    out: dict[str, ast.expr] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            out[node.target.id] = node.value
+    return out
+
+
+def _is_placeholder(node: ast.expr) -> bool:
+    """A `...` anywhere in the value (`target_modules=[...]` too)."""
+    return any(isinstance(n, ast.Constant) and n.value is Ellipsis for n in ast.walk(node))
+
+
+class _Reader:
+    """Reads the keyword arguments of one call into checked section values, dataset values and notes."""
+
+    def __init__(self, name: str, section: str, task: str) -> None:
+        self.name, self.section, self.task = name, section, task
+        self.specs = fields.fields(section)
+        self.raw: dict[str, Any] = {}
+        self.dataset: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.explicit: set[str] = set()
+
+    def read(self, kw: ast.keyword) -> None:
+        if kw.arg is None:
+            self.notes.append(f"**{_short(kw.value)} was skipped: its keys are not in the pasted text")
+            return
+        key = given = kw.arg
+        if _is_placeholder(kw.value):
+            self.notes.append(f"{given}={_short(kw.value)}: {PLACEHOLDER}")
+            return
+        if self.section == "training" and key in ("hub_token", "push_to_hub_token"):
+            self.notes.append(f"{given} was skipped: {SECRET}")
+            return
+        if self.section == "training" and key in fields.RESERVED:
+            self._reserved(key, kw.value)
+            return
+        if self.section == "training" and key in fields.SEQ2SEQ and key not in self.specs:
+            self.notes.append(f"{key} was skipped: {fields.seq2seq_note(key)}")
+            return
+        renamed = None
+        if self.section == "training" and key in fields.RENAMED and key not in self.specs:
+            new, why = fields.RENAMED[key]
+            if new is None or new not in self.specs:
+                self.notes.append(f"{key} was skipped: {why}")
+                return
+            if new in self.explicit and new not in ("accelerator_config",):
+                self.notes.append(f"{key} was skipped: it was renamed to {new} ({why}), which is also given")
+                return
+            renamed, key = (given, why), new
+        if key not in self.specs:
+            if self.section == "lora" and key == "enabled":
+                return
+            hint = did_you_mean(key, self.specs)
+            self.notes.append(f"{key} was skipped: {self.name} has no such argument" + (f"; {hint}" if hint else ""))
+            return
+        try:
+            value = _literal(kw.value, self.specs.get(key))
+        except ValueError:
+            where = f" as {key} (renamed: {renamed[1]})" if renamed else ""
+            self.notes.append(f"{given} was skipped: {_short(kw.value)} is computed when the code runs (only plain values "
+                              f"are read); type its value in the form{where}")
+            return
+        if renamed:
+            old, why = renamed
+            try:
+                mapped = fields.renamed_value(old, value)
+            except ValueError as e:
+                self.notes.append(f"{old} was skipped: renamed to {key} ({why}); {e}")
+                return
+            if mapped == value:
+                self.notes.append(f"{old} was renamed to {key} ({why}); its value was kept as {key}")
+            else:
+                self.notes.append(f"{old} was renamed to {key} ({why}); {old}={value!r} was written as {key}: {mapped!r}")
+            value = mapped
+        if key in self.raw:
+            if isinstance(self.raw[key], dict) and isinstance(value, dict):  # split_batches + dispatch_batches
+                value = {**self.raw[key], **value}
+            else:
+                self.notes.append(f"{key} was given twice; the last value was kept")
+        self.raw[key] = value
+
+    def _reserved(self, key: str, node: ast.expr) -> None:
+        """A field tunewiz's path does not read: dataset_text_field becomes dataset.columns; the others are explained."""
+        try:
+            value = _literal(node, None)
+        except ValueError:
+            value = None
+        if key == "dataset_text_field" and isinstance(value, str) and value and value != "text":
+            self.dataset.setdefault("columns", {})["text"] = value
+            self.notes.append(f"dataset_text_field={value!r} was read as dataset.columns: {{text: {value}}} (tunewiz "
+                              "prepares the data itself; saved for the Dataset step)")
+            return
+        what, _ = fields.RESERVED[key]
+        instead = re.sub(r"^remove it[:;]?\s*", "", fields.reserved_fix(key, value))
+        if key == "model_init_kwargs":
+            instead = _model_init_hints(node) or instead
+        self.notes.append(f"{key} was skipped: it {what}" + (f"; {instead}" if instead else ""))
+
+    def pasted(self) -> Pasted:
+        values, problems = config.check_library_section(self.section, self.raw, "pasted", task=self.task)
+        for p in problems:
+            key = p.where.removeprefix(f"pasted: {self.section}.")
+            kept = " (kept: fix it in the form)" if key in values else " (skipped)"
+            self.notes.append(f"{self.section}.{key}: {p.what}{kept}")
+        return Pasted(self.section, values, self.notes, self.name, self.dataset)
+
+
 def _read_call(node: ast.Call, task: str) -> Pasted:
     name = _call_name(node)
     section = CALLS[name]
-    specs = fields.fields(section)
-    notes: list[str] = []
-    raw: dict[str, Any] = {}
+    reader = _Reader(name, section, task)
+    keywords = list(node.keywords)
     args = list(node.args)
-    if args and section == "training" and "output_dir" not in {k.arg for k in node.keywords}:
+    for a in [a for a in args if isinstance(a, ast.Constant) and a.value is Ellipsis]:
+        args.remove(a)
+        reader.notes.append(PLACEHOLDER)
+    if args and section == "training" and "output_dir" not in {k.arg for k in keywords}:
         # TrainingArguments("out", ...): output_dir is the first positional field
-        node.keywords.insert(0, ast.keyword(arg="output_dir", value=args.pop(0)))
+        keywords.insert(0, ast.keyword(arg="output_dir", value=args.pop(0)))
     for a in args:
-        notes.append(f"a positional argument ({_short(a)}) was skipped; write it as name=value")
-    explicit = {k.arg for k in node.keywords if k.arg}
-    for kw in node.keywords:
-        if kw.arg is None:
-            notes.append(f"**{_short(kw.value)} was skipped: its keys are not in the pasted text")
-            continue
-        key = kw.arg
-        if key in fields.RENAMED and key not in specs:
-            new, why = fields.RENAMED[key]
-            if new is None or new not in specs:
-                notes.append(f"{key} was skipped: {why}")
-                continue
-            if new in explicit:
-                notes.append(f"{key} was skipped: it was renamed to {new} ({why}), which is also given")
-                continue
-            notes.append(f"{key} was renamed to {new} ({why}); its value was kept as {new}")
-            key = new
-        if key not in specs:
-            if section == "lora" and key == "enabled":
-                continue
-            hint = did_you_mean(key, specs)
-            notes.append(f"{key} was skipped: {name} has no such argument" + (f"; {hint}" if hint else ""))
-            continue
-        try:
-            value = _literal(kw.value, specs.get(key))
-        except ValueError:
-            notes.append(f"{kw.arg} was skipped: {_short(kw.value)} is computed when the code runs (only plain values are read); "
-                         "type its value in the form")
-            continue
-        if key in raw:
-            notes.append(f"{key} was given twice; the last value was kept")
-        raw[key] = value
-    values, problems = config.check_library_section(section, raw, "pasted", task=task)
-    for p in problems:
-        key = p.where.removeprefix(f"pasted: {section}.")
-        kept = " (kept: fix it in the form)" if key in values else " (skipped)"
-        notes.append(f"{section}.{key}: {p.what}{kept}")
-    return Pasted(section, values, notes, name)
+        reader.notes.append(f"a positional argument ({_short(a)}) was skipped; write it as name=value")
+    reader.explicit = {k.arg for k in keywords if k.arg}
+    for kw in keywords:
+        reader.read(kw)
+    return reader.pasted()
+
+
+def _read_trainer(node: ast.Call, assigned: dict[str, ast.expr], task: str) -> Pasted:
+    """A trainer call: its config arguments (SFTTrainer's old max_seq_length=, packing=, ...) are read as training
+    values; each of its objects (model=, train_dataset=, ...) is explained; args= and peft_config= name the calls
+    read on their own."""
+    name = _call_name(node)
+    reader = _Reader(name, "training", task)
+    keywords = []
+    for i, a in enumerate(node.args):
+        if isinstance(a, ast.Constant) and a.value is Ellipsis:
+            reader.notes.append(PLACEHOLDER)
+        elif i < len(TRAINER_POSITIONAL):
+            keywords.append(ast.keyword(arg=TRAINER_POSITIONAL[i], value=a))
+        else:
+            reader.notes.append(f"a positional argument ({_short(a)}) was skipped; write it as name=value")
+    keywords += node.keywords
+    reader.explicit = {k.arg for k in keywords if k.arg}
+    moved = []
+    for kw in keywords:
+        key, value = kw.arg, kw.value
+        if key is None:
+            reader.notes.append(f"**{_short(value)} was skipped: its keys are not in the pasted text")
+        elif _is_placeholder(value):
+            reader.notes.append(f"{key}={_short(value)}: {PLACEHOLDER}")
+        elif key == "args":
+            reader.notes += _named_call_note(key, value, assigned, ("TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig"),
+                                             "the training arguments")
+        elif key == "peft_config":
+            reader.notes += _named_call_note(key, value, assigned, ("LoraConfig",), "the adapter (LoRA step)")
+        elif key in TRAINER_ARGS:
+            reader.notes.append(f"{key}={_short(value)} was skipped: {_trainer_arg_note(key, value, assigned)}")
+        elif name == "SFTTrainer" and (key in reader.specs or key in fields.RENAMED or key in fields.RESERVED):
+            moved.append(key)
+            reader.read(kw)
+        elif key in reader.specs:
+            reader.notes.append(f"{key} was skipped: {name} has no such argument; it is a training argument: pass it "
+                                "in TrainingArguments(...)")
+        else:
+            hint = did_you_mean(key, list(TRAINER_ARGS) + ["args", "peft_config"])
+            reader.notes.append(f"{key} was skipped: {name} has no such argument" + (f"; {hint}" if hint else ""))
+    if moved:
+        reader.notes.insert(0, f"{name}({'=, '.join(moved)}=): SFTConfig fields since TRL 0.9.3 (SFTTrainer stopped "
+                               "taking them in 0.13.0); read as training values")
+    return reader.pasted()
+
+
+def _origin(node: ast.expr, assigned: dict[str, ast.expr]) -> ast.expr:
+    """The value a variable was assigned in the text (one step), else the node itself."""
+    if isinstance(node, ast.Name) and node.id in assigned:
+        return assigned[node.id]
+    return node
+
+
+def _named_call_note(key: str, node: ast.expr, assigned: dict[str, ast.expr], classes: tuple[str, ...], what: str) -> list[str]:
+    """args= / peft_config=: nothing to say when the call is in the text (it is read on its own)."""
+    origin = _origin(node, assigned)
+    if _call_name(origin) in classes:
+        return []
+    if isinstance(node, ast.Name):
+        return [f"{key}={node.id} names a variable whose call is not in the pasted text: paste the "
+                f"{' / '.join(c + '(...)' for c in classes)} call that makes it too"]
+    if isinstance(node, ast.Constant) and node.value is None:
+        return []
+    return [f"{key}={_short(node)} was skipped: it is computed when the code runs; set {what} in the form"]
+
+
+def _trainer_arg_note(key: str, node: ast.expr, assigned: dict[str, ast.expr]) -> str:
+    origin = _origin(node, assigned)
+    if key == "data_collator" and "DataCollatorForCompletionOnlyLM" in (_call_name(origin), _name_of(origin)):
+        return COMPLETION_ONLY
+    note = TRAINER_ARGS[key]
+    if key in ("model", "model_init") and isinstance(origin, ast.Constant) and isinstance(origin.value, str):
+        note += f"; choose {origin.value} there"
+    elif key == "model" and _call_name(origin) == "from_pretrained" and origin.args and isinstance(origin.args[0], ast.Constant):
+        note += f"; choose {origin.args[0].value} there"
+    elif key in ("train_dataset", "eval_dataset"):
+        source = origin.value if isinstance(origin, ast.Subscript) else origin  # load_dataset(...)["train"]
+        if _call_name(source) == "load_dataset" and source.args and isinstance(source.args[0], ast.Constant):
+            note += f"; choose {source.args[0].value} there" if key == "train_dataset" else ""
+    return note
+
+
+def _name_of(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
+# model_init_kwargs keys -> the model: section key that does the same
+_MODEL_KEYS = {"torch_dtype": "dtype", "dtype": "dtype", "attn_implementation": "attn_implementation",
+               "trust_remote_code": "trust_remote_code", "revision": "revision"}
+
+
+def _model_init_hints(node: ast.expr) -> str:
+    """model_init_kwargs={...}: the model: section values that do the same, from the pasted dict."""
+    if isinstance(node, ast.Dict):
+        items = [(k.value if isinstance(k, ast.Constant) else None, v) for k, v in zip(node.keys, node.values, strict=True)]
+    elif _call_name(node) == "dict":
+        items = [(k.arg, k.value) for k in node.keywords]
+    else:
+        return ""
+    sets, other = [], []
+    for k, v in items:
+        if k in _MODEL_KEYS:
+            value = v.attr if isinstance(v, ast.Attribute) else v.value if isinstance(v, ast.Constant) else None
+            sets.append(f"model.{_MODEL_KEYS[k]}: {str(value).lower() if isinstance(value, bool) else value}"
+                        if value is not None else f"model.{_MODEL_KEYS[k]}")
+        elif k in ("quantization_config", "load_in_4bit", "load_in_8bit"):
+            sets.append("model.quantization: 4bit" if k == "load_in_4bit" else "model.quantization: 8bit" if k == "load_in_8bit"
+                        else "model.quantization (4bit or 8bit)")
+        elif k is not None:
+            other.append(str(k))
+    out = f"set on the Model step: {', '.join(sets)}" if sets else "use the Model step (model.dtype, model.attn_implementation, ...)"
+    if other:
+        out += f" ({', '.join(other)}: tunewiz chooses {'it' if len(other) == 1 else 'them'})"
+    return out
 
 
 def _literal(node: ast.expr, spec: dict[str, Any] | None) -> Any:

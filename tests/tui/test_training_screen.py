@@ -103,10 +103,41 @@ async def test_paste_of_the_hf_course_snippet_fills_the_form_and_explains():
         assert s.query_one("#f-eval_strategy", Field).text == "epoch"
         assert s.query_one("#f-output_dir", Field).text == "test-trainer"
         notes = text(s, "#paste-notes")
-        assert "evaluation_strategy was renamed to eval_strategy (renamed in transformers 4.46)" in notes
+        assert "evaluation_strategy was renamed to eval_strategy (deprecated in transformers 4.41.0, removed in 4.51.0)" in notes
         s.store(app.cfg)
         assert app.cfg.training == {"eval_strategy": "epoch", "output_dir": "test-trainer"}
         assert config.from_dict(config.to_dict(app.cfg)).training == app.cfg.training
+
+
+SFT_CELL = '''trainer = SFTTrainer(
+    model,
+    train_dataset=dataset,
+    dataset_text_field="review",
+    max_seq_length=256,
+    dataset_num_proc=4,
+    args=SFTConfig(output_dir="opt-sft", learning_rate=1e-4),
+)'''
+
+
+async def test_paste_of_an_sft_trainer_cell_fills_training_and_saves_the_text_column():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.screen.query_one(TextArea).text = SFT_CELL
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is s
+        assert s.query_one("#f-learning_rate", Field).text == "0.0001"
+        assert s.query_one("#f-output_dir", Field).text == "opt-sft"
+        notes = text(s, "#paste-notes")
+        assert "SFTTrainer: filled max_length" in notes
+        assert "SFTTrainer: dataset.columns.text: review was saved for the Dataset step" in notes
+        assert "dataset_num_proc was skipped: it has no effect here" in notes
+        assert app.cfg.dataset.columns == {"text": "review"}
+        s.store(app.cfg)
+        assert app.cfg.training == {"max_length": 256, "output_dir": "opt-sft", "learning_rate": 1e-4}
 
 
 async def test_eval_strategy_needs_an_eval_split():

@@ -1,4 +1,5 @@
-"""The paste dialog: a tutorial's TrainingArguments / SFTConfig / LoraConfig call in, parsed calls out.
+"""The paste dialog: a tutorial's TrainingArguments / SFTConfig / LoraConfig call (or a whole SFTTrainer cell) in,
+parsed calls out.
 
 Parsing is engine.paste (ast only, nothing runs). A syntax error keeps the dialog open with the line.
 """
@@ -41,7 +42,7 @@ class PasteDialog(ModalScreen[list[Pasted] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="paste-box"):
-            yield Label("Paste a TrainingArguments(...), SFTConfig(...) or LoraConfig(...) call. It is read, never run.")
+            yield Label("Paste a TrainingArguments(...), SFTConfig(...), LoraConfig(...) or SFTTrainer(...) call. It is read, never run.")
             yield TextArea("", language=None, soft_wrap=False, id="paste-text", placeholder="args = TrainingArguments(\n    ...\n)")
             yield Static("", id="paste-error", markup=False)
             with Horizontal(id="paste-buttons"):
@@ -73,8 +74,9 @@ class PasteDialog(ModalScreen[list[Pasted] | None]):
 
 
 def apply_pasted(cfg: Config, found: list[Pasted], section: str, fill: Any) -> str:
-    """Calls for this step's `section` go through `fill(values)`; the other step's go into the config.
-    Returns the notes to show: what was filled, and each renamed, removed or skipped argument."""
+    """Calls for this step's `section` go through `fill(values)`; the other step's go into the config, and so do
+    the dataset: values a call implies (dataset_text_field). Returns the notes to show: what was filled, and
+    each renamed, removed or skipped argument."""
     lines = []
     for p in found:
         if p.kind == section:
@@ -82,8 +84,23 @@ def apply_pasted(cfg: Config, found: list[Pasted], section: str, fill: Any) -> s
             lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
         else:
             lines.append(store_other(cfg, p))
+        if p.dataset:
+            lines.append(store_dataset(cfg, p))
         lines += [f"  • {n}" for n in p.notes]
     return "\n".join(lines)
+
+
+def store_dataset(cfg: Config, pasted: Pasted) -> str:
+    """dataset: values of a call (dataset.columns from dataset_text_field) go into the config; returns the note."""
+    said = []
+    for key, value in pasted.dataset.items():
+        if isinstance(value, dict):
+            value = {**(getattr(cfg.dataset, key) or {}), **value}
+            said += [f"dataset.{key}.{k}: {v}" for k, v in pasted.dataset[key].items()]
+        else:
+            said.append(f"dataset.{key}: {value}")
+        setattr(cfg.dataset, key, value)
+    return f"{pasted.call}: {', '.join(said)} was saved for the Dataset step"
 
 
 def store_other(cfg: Config, pasted: Pasted) -> str:
