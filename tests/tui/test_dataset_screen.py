@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static, Tree
 
 from engine import config
-from tests.conftest import shared
+from tests.conftest import REPO, shared
 from tui.app import TunewizApp
 from tui.widgets.dataset_panels import DataFileTree
 
@@ -347,3 +347,43 @@ def test_snapshot_sharegpt_with_tool_calls(snap_compare, workdir):
 def test_snapshot_classification_csv(snap_compare, workdir):
     app = TunewizApp(make_cfg("sequence-classification"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=snap_step("tab-format", "mrpc_dev.csv"))
+
+
+REAL = REPO / "tests" / "data" / "real"
+
+
+@pytest.fixture
+def realdir(tmp_path, monkeypatch):
+    for name in ("glue_stsb_train_quotes_window.tsv", "llamafactory_dpo_en_demo_head5.json", "nsmc_ratings_test_head68.txt",
+                 "glue_mrpc_train_transformers_fixture.tsv"):
+        shutil.copy(REAL / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+async def test_a_float_score_is_shown_as_regression(realdir):
+    app = TunewizApp(make_cfg("sequence-classification"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        await read_path(screen, pilot, "glue_stsb_train_quotes_window.tsv")
+        text = summary(screen)
+        assert "26 rows" in text and "regression" in text and "label=score" in text, text
+        assert screen.errors() == []
+
+
+async def test_preference_data_is_refused_on_the_step(realdir):
+    app = TunewizApp(make_cfg("causal-lm"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        await read_path(screen, pilot, "llamafactory_dpo_en_demo_head5.json")
+        assert "preference data" in " ".join(screen.errors()) + summary(screen)
+        assert "not SFT data" in await next_blocked(app, pilot)
+
+
+async def test_a_txt_of_tab_separated_lines_is_read_as_tsv(realdir):
+    app = TunewizApp(make_cfg("sequence-classification"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        await read_path(screen, pilot, "nsmc_ratings_test_head68.txt")
+        text = summary(screen)
+        assert "67 rows" in text and "Format classification" in text and "text=document" in text, text
