@@ -8,6 +8,7 @@ meet in a batch; each batch is collated the same way.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +27,23 @@ def show_token(token: str, limit: int | None = 18) -> str:
     return s if limit is None or len(s) <= limit else s[:limit - 1] + "…"
 
 
+def _byte_map(tokenizer: Any) -> dict[str, int] | None:
+    """A byte-level BPE's stand-in characters and the bytes they stand for; None for other tokenizers."""
+    if tokenizer.convert_tokens_to_string(["Ġ"]) != " ":  # not byte-level
+        return None
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return {c: b for b, c in bytes_to_unicode().items()}
+
+
 def readable(tokenizer: Any, tokens: list[str]) -> list[str]:
     """The tokens as text a person reads. A byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM) writes each byte as
     a stand-in character, so "é" is the token "Ã©": such tokens are turned back into their bytes and shown as
     text, and a token that holds only part of a character as its bytes (<C3>). Other tokenizers' tokens are
     already text."""
-    if tokenizer.convert_tokens_to_string(["Ġ"]) != " ":  # not byte-level
+    to_byte = _byte_map(tokenizer)
+    if to_byte is None:
         return list(tokens)
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    to_byte = {c: b for b, c in bytes_to_unicode().items()}
     out = []
     for tok in tokens:
         if tok is None or any(c not in to_byte for c in tok):
@@ -49,14 +57,60 @@ def readable(tokenizer: Any, tokens: list[str]) -> list[str]:
     return out
 
 
+def joined(tokenizer: Any, tokens: list[str]) -> list[list[Any]]:
+    """Where a byte-level BPE split characters over tokens (a Hangul syllable is 3 UTF-8 bytes, often 2 or 3
+    tokens): [start, end, text] for each shortest run of tokens, from one that ends inside a character, whose
+    bytes together are whole characters, and the text they spell ("안"). Empty for other tokenizers."""
+    to_byte = _byte_map(tokenizer)
+    if to_byte is None:
+        return []
+    raw = [None if t is None or any(c not in to_byte for c in t) else bytes(to_byte[c] for c in t) for t in tokens]
+    out: list[list[Any]] = []
+    i = 0
+    while i < len(raw):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        j, text = i, ""
+        try:
+            while j < len(raw) and raw[j] is not None:
+                text += decoder.decode(raw[j])  # type: ignore[arg-type]
+                j += 1
+                if not decoder.getstate()[0]:  # no bytes left over: the run ends on a character's end
+                    break
+        except UnicodeDecodeError:
+            j = i  # bytes that are no UTF-8 together (a row cut inside a character): shown one by one
+        if j - i > 1 and not decoder.getstate()[0]:
+            out.append([i, j, text])
+            i = j
+        else:
+            i += 1
+    return out
+
+
 def text_row(row: dict[str, Any]) -> str:
     """A row of `rows` as one line of readable tokens for a terminal: tokens whose label is -100 (not
-    trained) between dots; a classification row ends with its label."""
+    trained) between dots; tokens that spell characters only together written as those characters with the
+    tokens in brackets (안[<EC>|<95>|<88>]); a classification row ends with its label."""
     tokens = [show_token(t, limit=None) for t in row.get("shown", row["tokens"])]
     labels = row.get("labels")
-    if isinstance(labels, list):
-        return " ".join(t if lab != -100 else f"·{t}·" for t, lab in zip(tokens, labels, strict=False))
-    return " ".join(tokens) + f" => label {labels}"
+    if not isinstance(labels, list):
+        return " ".join(tokens) + f" => label {labels}"
+
+    def mark(piece: str, untrained: bool) -> str:
+        return f"·{piece}·" if untrained else piece
+
+    ends = {s: (e, text) for s, e, text in row.get("joined", [])}
+    out, i = [], 0
+    while i < len(tokens):
+        e, text = ends.get(i, (i + 1, None))
+        if text is None:
+            out.append(mark(tokens[i], labels[i] == -100))
+        else:
+            untrained = [lab == -100 for lab in labels[i:e]]
+            same = len(set(untrained)) == 1
+            inner = "|".join(t if same else mark(t, u) for t, u in zip(tokens[i:e], untrained, strict=False))
+            out.append(mark(f"{show_token(text, limit=None)}[{inner}]", same and untrained[0]))
+        i = e
+    return " ".join(out)
 
 
 def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: int = 0, count: int = 1) -> Iterator[dict[str, Any]]:
@@ -78,7 +132,8 @@ def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: 
 
 
 def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
-    """One JSON-able dict per row of a collated batch: tokens, input_ids, attention_mask, labels (and extras)."""
+    """One JSON-able dict per row of a collated batch: tokens, shown (as text), joined (characters split over
+    tokens, see `joined`), input_ids, attention_mask, labels (and extras)."""
     for j, ids in enumerate(batch["input_ids"]):
         row: dict[str, Any] = {"batch": batch["_batch"], "row_in_batch": j}
         if len(batch["input_ids"]) == len(batch["_rows"]):
@@ -87,6 +142,7 @@ def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
             row["source_rows"] = batch["_rows"]
         row["tokens"] = tokenizer.convert_ids_to_tokens(ids)
         row["shown"] = readable(tokenizer, row["tokens"])
+        row["joined"] = joined(tokenizer, row["tokens"])
         row["input_ids"] = ids
         for key in ("attention_mask", "token_type_ids", "position_ids", "labels"):
             if key in batch:

@@ -40,3 +40,46 @@ def test_byte_level_tokens_show_their_text_and_split_characters_their_bytes(smol
     # a WordPiece tokenizer's tokens are text already
     word = minilm_tok.convert_ids_to_tokens(minilm_tok("naïve café")["input_ids"])
     assert preview.readable(minilm_tok, word) == word
+
+
+def _row(tokenizer, ids, labels):
+    batch = {"input_ids": [ids], "attention_mask": [[1] * len(ids)], "labels": [labels], "_rows": [0], "_batch": 0}
+    return next(preview.rows(batch, tokenizer))
+
+
+def test_korean_syllables_split_over_byte_tokens_are_joined_back_and_every_token_kept(smol_tok):
+    text = "안녕하세요, 반갑습니다"
+    ids = smol_tok(text)["input_ids"]
+    labels = [-100] * 3 + ids[3:]
+    row = _row(smol_tok, ids, labels)
+    assert row["input_ids"] == ids and row["labels"] == labels and len(row["shown"]) == len(ids)
+    joined = row["joined"]
+    assert joined[0] == [0, 3, "안"] and [s[2] for s in joined] == ["안", "녕", "하", "세", "요", " 반", "갑", "습", "니", "다"]
+    # the groups and the tokens left alone spell the text, each token in exactly one place
+    spelled, i = [], 0
+    for s, e, chars in joined:
+        spelled += row["shown"][i:s] + [chars]
+        assert "".join(row["shown"][s:e]).startswith(("<", " <"))  # each token of a group is bytes, shown as <EC>
+        assert smol_tok.convert_tokens_to_string(row["tokens"][s:e]) == chars  # what the tokenizer itself decodes
+        i = e
+    assert "".join(spelled + row["shown"][i:]) == text
+    # text mode: the syllable once, its tokens after it in brackets, -100 marks kept per token
+    line = preview.text_row(row)
+    assert line.startswith("·안[<EC>|<95>|<88>]· 녕[<EB>|<85>|<95>] 하[<ED><95>|<98>] ")
+    assert "␣반[␣<EB>|<B0>|<98>]" in line and line.endswith("다[<EB><8B>|<A4>]")
+    pieces = [p for part in line.split(" ") for p in (part.split("[", 1)[1].rstrip("]·").split("|") if "[" in part else [part])]
+    assert len(pieces) == len(ids)  # every token listed once
+    # a label boundary inside a character: the marks go onto the tokens inside the brackets
+    row = _row(smol_tok, ids, [-100] + ids[1:])
+    assert preview.text_row(row).startswith("안[·<EC>·|<95>|<88>] ")
+
+
+def test_joined_needs_whole_characters_and_a_byte_level_tokenizer(smol_tok, minilm_tok):
+    assert preview.joined(smol_tok, ["Ã", "©Ã", "ª"]) == [[0, 3, "éê"]]  # a token ending one character and starting the next
+    assert preview.joined(smol_tok, ["Ã©", "ĠðŁ", "ĳ", "į"]) == [[1, 4, " 👍"]]  # é is one token: no group
+    assert preview.joined(smol_tok, ["ì", "ķ"]) == []  # a row cut inside a character
+    assert preview.joined(smol_tok, ["ì", "<|im_end|>", "ķ", "Ī"]) == []  # an added token ends the run
+    assert preview.joined(smol_tok, ["ķ", "Ī", "ì", "ķ", "Ī"]) == [[2, 5, "안"]]  # stray continuation bytes
+    assert preview.joined(minilm_tok, minilm_tok.tokenize("안녕하세요")) == []
+    row = {"tokens": ["[CLS]", "안", "[SEP]"], "labels": 0, "joined": []}
+    assert preview.text_row(row) == "[CLS] 안 [SEP] => label 0"

@@ -2,15 +2,20 @@
 through the tokenizer, reports data checks, and blocks Next when the data cannot be prepared."""
 
 import asyncio
+import json
+import re
 
 import torch
+from rich.cells import cell_len
 from textual.widgets import Static
 
 from engine import checks, config, preview
 from engine.data import pipeline
+from engine.preview import show_token
 from tests.conftest import shared
 from tui.app import TunewizApp
-from tui.widgets.tokens import TokenChips, WalkThrough
+from tui.widgets.tokens import TokenChips
+from tui.widgets.walkthrough import WalkThrough
 
 MINILM = {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"}
 
@@ -195,6 +200,68 @@ async def test_padding_free_batches_show_one_row_with_boundaries(tmp_path):
         assert "║" in chips_text(screen) and "padding-free" in text_of(screen, "#pv-where")
 
 
+KOREAN = {"messages": [{"role": "system", "content": "당신은 친절한 도우미입니다."},
+                      {"role": "user", "content": "안녕하세요, 반갑습니다"},
+                      {"role": "assistant", "content": "안녕하세요! 무엇을 도와드릴까요?"}]}
+
+
+def korean_chat(folder):
+    """A Korean chat row: SmolLM2's byte-level BPE splits nearly every Hangul syllable into 2-3 byte tokens."""
+    path = folder / "ko.jsonl"
+    path.write_text(json.dumps(KOREAN, ensure_ascii=False) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def cells(line):
+    """A drawn line with every character at its terminal column (a wide character's second cell is \0)."""
+    return "".join(c + "\0" * (cell_len(c) - 1) for c in line)
+
+
+async def test_korean_syllables_split_over_tokens_are_shown_once_across_their_chips(tmp_path):
+    app = TunewizApp(cfg_for(tmp_path / "run", dataset={"path": korean_chat(tmp_path), "eval_size": 0}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        chips = screen.query_one("#pv-chips", TokenChips)
+        view, row = chips.row, screen.shown.row
+        assert view.joined and [tuple(j) for j in row["joined"]] == view.joined
+        assert [t for _, _, t in view.joined][:4] == ["당", "신", "은", " 친"]
+        lines = chips._lines(chips.content_size.width)
+        assert all(line.cell_len <= chips.content_size.width for line in lines)  # Hangul is 2 cells: still fits
+        # every group: its text once, under its own chips, each of which keeps its id, mask and label
+        seen = []
+        for n, line in enumerate(lines):
+            if not line.plain.startswith("text "):
+                continue
+            tok, under, ids, mask, label = (cells(x.plain) for x in (lines[n - 1], line, *lines[n + 1:n + 4]))
+            assert ids.startswith("id ") and mask.startswith("mask ") and label.startswith("label ")
+            chip_at = [m.start() for m in re.finditer(r"\S+", tok)][1:]
+            for brace in re.finditer(r"╰─* (\S+) ─*╯", under):
+                s, e, text = view.joined[len(seen)]
+                inside = [c for c in chip_at if brace.start() <= c < brace.end()]
+                assert inside[0] == brace.start() and len(inside) == e - s  # the brace spans exactly the group's chips
+                assert brace.group(1).replace("\0", "") == show_token(text)
+                for k, col in enumerate(inside):  # one id, mask and label per token, under its chip
+                    assert ids[col:].split()[0] == str(view.ids[s + k])
+                    assert mask[col:].split()[0] == "1"
+                    assert label[col:].split()[0] == str(row["labels"][s + k])
+                seen.append(text)
+        assert seen == [t for _, _, t in view.joined][:len(seen)] and "안" in seen and len(seen) > 10
+        assert "ì" not in chips_text(screen)  # no byte stand-ins (안 is ìķĪ to the tokenizer)
+        # compact chips: the same text under the groups; text view: the text itself
+        await press(app, pilot, "v")
+        compact = chips_text(screen)
+        assert "<EB><8B><B9>" in compact and re.search(r"╰─* 당 ─*╯", compact)
+        await press(app, pilot, "v")
+        assert "당신은 친절한 도우미입니다." in chips_text(screen) and "안녕하세요, 반갑습니다" in chips_text(screen)
+        # the walk-through says why a syllable became several tokens and what they spell
+        await press(app, pilot, "w")
+        walk = str(screen.query_one("#pv-walk", WalkThrough).render())
+        assert "␣반갑습니다" in walk and "ìķĪ" not in walk  # pre-tokenized words as text
+        assert "a character outside the vocabulary is split into its UTF-8 bytes (당: 3 bytes)" in walk
+        assert "당 = <EB><8B> <B9> · 신 = <EC> <8B> <A0>" in walk.replace("\n", " ")
+        assert "more)" in walk
+
+
 # -------------------------------------------------------------------------------------- snapshots
 def _snap_app(**sections):
     return TunewizApp(cfg_for(**sections))
@@ -224,6 +291,12 @@ def test_snapshot_minilm_sentiment(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24),
                         run_before=_open_preview)
+
+
+def test_snapshot_korean_chat(snap_compare, tmp_path, monkeypatch):
+    """Hangul syllables split over byte tokens: the syllable once under its chips, at 80x24."""
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(dataset={"path": korean_chat(tmp_path), "eval_size": 0}), terminal_size=(80, 24), run_before=_open_preview)
 
 
 def test_snapshot_walkthrough(snap_compare, tmp_path, monkeypatch):

@@ -21,7 +21,8 @@ from textual.worker import get_current_worker
 from engine.config import Config, to_dict
 from tui import heavy
 from tui.step import StepScreen
-from tui.widgets.tokens import VIEWS, RowScroll, TokenChips, TokenRow, WalkThrough, token_row
+from tui.widgets.tokens import VIEWS, RowScroll, TokenChips, TokenRow, token_row
+from tui.widgets.walkthrough import WalkThrough, readable_steps
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Shown:
     row: dict[str, Any]
     view: TokenRow
     steps: list[tuple[str, Any]] = field(default_factory=list)
+    walk_shown: dict[str, Any] = field(default_factory=dict)  # the walk-through's pieces as text (readable_steps)
     full_len: int | None = None  # the example's length before truncation
 
 
@@ -210,7 +212,8 @@ class PreviewScreen(StepScreen):
             from engine.checks import STEP_NOTES
 
             tok = data.checked.tokenizer
-            self.query_one("#pv-walk", WalkThrough).show(shown.steps, STEP_NOTES, tok.all_special_tokens, tok.pad_token_id)
+            self.query_one("#pv-walk", WalkThrough).show(shown.steps, STEP_NOTES, tok.all_special_tokens, tok.pad_token_id,
+                                                         shown.walk_shown)
 
     def _legend(self) -> None:
         chips = self.query_one("#pv-chips", TokenChips)
@@ -326,5 +329,5 @@ def example(data: PreviewData, index: int, walk: bool) -> Shown:
                                              add_special_tokens=plan.task != "causal-lm")
     ds = data.prepared.train
     full = ds[index]["_full_len"] if "_full_len" in ds.column_names and not data.padding_free else None
-    return Shown(index, batch, row, view, steps, full)
+    return Shown(index, batch, row, view, steps, readable_steps(tok, steps) if steps else {}, full)
 

@@ -1,6 +1,7 @@
 """Token chips: one collated row drawn as coloured chips (trained, -100, special, pad) with its ids,
-attention mask and labels under each token, as compact chips, or as the rendered text; and the
-tokenizer walk-through of one text, step by step.
+attention mask and labels under each token, as compact chips, or as the rendered text. Tokens that spell
+a character only together (a byte-level BPE splits a Hangul syllable into its UTF-8 bytes) keep their own
+chips and values, with the character they spell drawn once under the group (╰─ 안 ─╯).
 
 `token_row` turns a row of `engine.preview.rows` into a `TokenRow` (plain data, safe to build in a
 worker thread); `TokenChips` lays it out for the width it has, so only the current example is drawn.
@@ -12,14 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Static
 
 from engine.preview import show_token
 
@@ -40,6 +40,7 @@ class TokenRow:
     text: list[tuple[str, str]] = field(default_factory=list)  # the rendered text as (piece, kind)
     pad: int = 0
     per_token_labels: bool = True
+    joined: list[tuple[int, int, str]] = field(default_factory=list)  # tokens [start, end) spell text only together
 
 
 def token_row(row: dict[str, Any], special_ids: Iterable[int], decode: Callable[[list[int]], str]) -> TokenRow:
@@ -68,17 +69,19 @@ def token_row(row: dict[str, Any], special_ids: Iterable[int], decode: Callable[
     if per_token:
         values.append(("label", list(labels)))
     starts = {i for i, p in enumerate(pos or []) if p == 0 and i > 0}
+    joined = [(s, e, t) for s, e, t in row.get("joined", []) if not any(s < k < e for k in starts)]
+    inside = {k for s, e, _ in joined for k in range(s + 1, e)}  # never decoded apart: half a character is �
     text: list[tuple[str, str]] = []
     i = 0
     while i < len(ids):
         j = i
-        while j < len(ids) and kinds[j] == kinds[i] and (j == i or j not in starts):
+        while j < len(ids) and (j in inside or (kinds[j] == kinds[i] and (j == i or j not in starts))):
             j += 1
         if kinds[i] != "pad":
             text.append((("\n" if i in starts else "") + decode(ids[i:j]), kinds[i]))
         i = j
     return TokenRow(ids, [show_token(t) for t in row.get("shown", row["tokens"])], kinds, values, starts, text,
-                    pad=kinds.count("pad"), per_token_labels=per_token)
+                    pad=kinds.count("pad"), per_token_labels=per_token, joined=joined)
 
 
 class RowScroll(VerticalScroll, inherit_bindings=False):
@@ -114,10 +117,12 @@ class TokenChips(Widget):
     TokenChips > .tokens--gutter { color: $text-muted; text-style: bold; }
     TokenChips > .tokens--dim { color: $text-disabled; }
     TokenChips > .tokens--boundary { color: $accent; text-style: bold; }
+    TokenChips > .tokens--brace { color: $text-muted; }
+    TokenChips > .tokens--joined { color: $text; text-style: bold; }
     """
     COMPONENT_CLASSES = {"tokens--trained", "tokens--trained-alt", "tokens--masked", "tokens--masked-alt",
                          "tokens--special", "tokens--special-masked", "tokens--pad", "tokens--gutter", "tokens--dim",
-                         "tokens--boundary"}
+                         "tokens--boundary", "tokens--brace", "tokens--joined"}
 
     view: reactive[str] = reactive("grid", layout=True)
 
@@ -209,26 +214,64 @@ class TokenChips(Widget):
             i = j
         return cells
 
+    def _spans(self, row: TokenRow, cells: list[tuple[str, str, list[str], int]], widths: list[int], sep: int,
+               room: int) -> dict[int, tuple[int, str]]:
+        """The groups of `row.joined` as cells: first cell -> (end cell, text); a group wider than a whole
+        line (`room`) is left ungrouped, so it can wrap."""
+        at = {start: n for n, (_, _, _, start) in enumerate(cells)}
+        out = {}
+        for s, e, text in row.joined:
+            lo, hi = at.get(s), at.get(e, len(cells) if e == len(row.ids) else None)
+            if lo is not None and hi == lo + e - s and sum(widths[lo:hi]) + sep * (hi - lo - 1) <= room:
+                out[lo] = (hi, text)
+        return out
+
+    def _under(self, spans: list[tuple[int, int, str]], gutter: int) -> Text:
+        """The line under a line of chips: each group's text over the width of its chips, as ╰─ 안 ─╯."""
+        line = Text("text".ljust(gutter), self._style("gutter")) if gutter else Text()
+        col = gutter
+        brace = self._style("brace")
+        for lo, w, text in spans:
+            line.append(" " * (lo - col))
+            shown = show_token(text, limit=None)
+            room = w - cell_len(shown)
+            if room >= 4:
+                left = (room - 4) // 2
+                line.append("╰" + "─" * left + " ", brace)
+                line.append(shown, self._style("joined"))
+                line.append(" " + "─" * (room - 4 - left) + "╯", brace)
+            else:
+                line.append(set_cell_size(" " * (max(room, 0) // 2) + shown, w), self._style("joined"))
+            col = lo + w
+        return line
+
     def _grid(self, row: TokenRow, width: int) -> list[Text]:
-        gutter = max(len(name) for name, _ in row.values) + 1
         names = [name for name, _ in row.values]
+        gutter = max(len(name) for name in [*names, "text" if row.joined else ""]) + 1
+        cells = self._cells(row)
+        widths = [max(cell_len(chip), *(len(v) for v in vals)) for chip, _, vals, _ in cells]
+        spans = self._spans(row, cells, widths, 1, width - gutter - 2)
         out: list[Text] = []
         group: list[Text] = []
+        under: list[tuple[int, int, str]] = []  # (column, width, text) of the groups on this line
         used = width
-        for cell_no, (chip, kind, vals, start) in enumerate(self._cells(row)):
-            w = max(cell_len(chip), *(len(v) for v in vals))
+        for cell_no, (chip, kind, vals, start) in enumerate(cells):
+            w = widths[cell_no]
             mark = start in row.starts
             need = w + 1 + (2 if mark else 0)
-            if used + need > width:
+            end, joined = spans.get(cell_no, (cell_no + 1, None))
+            if used + need + sum(widths[cell_no + 1:end]) + (end - cell_no - 1) > width:  # a group stays on one line
                 if group:
-                    out.extend([*group, Text()])
+                    out.extend([*self._with_under(group, under, gutter), Text()])
                 group = [Text("tok".ljust(gutter), self._style("gutter"))]
                 group += [Text(n.ljust(gutter), self._style("gutter")) for n in names]
-                used = gutter
+                used, under = gutter, []
             if mark:
                 group[0].append("║ ", self._style("boundary"))
                 for line in group[1:]:
                     line.append("  ")
+            if joined is not None:
+                under.append((used + (2 if mark else 0), sum(widths[cell_no:end]) + end - cell_no - 1, joined))
             group[0].append(chip + " " * (w - cell_len(chip)), self._style(kind, cell_no))
             group[0].append(" ")
             for line, name, v in zip(group[1:], names, vals, strict=True):
@@ -236,20 +279,37 @@ class TokenChips(Widget):
                 line.append(v.ljust(w), self._style("dim") if dim else "")
                 line.append(" ")
             used += need
-        out.extend(group)
+        out.extend(self._with_under(group, under, gutter))
         return out
 
+    def _with_under(self, group: list[Text], under: list[tuple[int, int, str]], gutter: int) -> list[Text]:
+        return [group[0], self._under(under, gutter), *group[1:]] if under else group
+
     def _chips(self, row: TokenRow, width: int) -> list[Text]:
-        out: list[Text] = [Text()]
-        for cell_no, (chip, kind, _, start) in enumerate(self._cells(row)):
+        cells = self._cells(row)
+        pieces = []
+        for cell_no, (chip, kind, _, start) in enumerate(cells):
             piece = Text()
             if start in row.starts:
                 piece.append("║", self._style("boundary"))
             piece.append(chip, self._style(kind, cell_no))
-            if out[-1].cell_len and out[-1].cell_len + piece.cell_len > width:
-                out.append(Text())
-            out[-1].append_text(piece)
-        return out
+            pieces.append(piece)
+        spans = self._spans(row, cells, [cell_len(chip) for chip, *_ in cells], 0, width - 1)
+        lines: list[tuple[Text, list[tuple[int, int, str]]]] = [(Text(), [])]
+        n = 0
+        while n < len(pieces):
+            end, joined = spans.get(n, (n + 1, None))
+            line, under = lines[-1]
+            if line.cell_len and line.cell_len + sum(p.cell_len for p in pieces[n:end]) > width:
+                lines.append((Text(), []))
+                line, under = lines[-1]
+            lo = line.cell_len + pieces[n].cell_len - cell_len(cells[n][0])  # after a boundary mark
+            for piece in pieces[n:end]:
+                line.append_text(piece)
+            if joined is not None:
+                under.append((lo, line.cell_len - lo, joined))
+            n = end
+        return [out for line, under in lines for out in ([line, self._under(under, 0)] if under else [line])]
 
     def _text(self, row: TokenRow) -> Text:
         text = Text()
@@ -259,70 +319,3 @@ class TokenChips(Widget):
         if row.pad:
             text.append(f"\n(+{row.pad} pad tokens, attention 0)", self._style("pad"))
         return text
-
-
-class WalkThrough(Static):
-    """The tokenizer's steps on one text (engine.checks.tokenizer_walkthrough), each with what it does."""
-
-    DEFAULT_CSS = """
-    WalkThrough { height: auto; width: 1fr; }
-    WalkThrough > .walk--step { text-style: bold; color: $accent; }
-    WalkThrough > .walk--note { color: $text-muted; }
-    WalkThrough > .walk--chip { background: $primary 45%; }
-    WalkThrough > .walk--chip-alt { background: $primary 25%; }
-    WalkThrough > .walk--special { background: $warning; color: $background; text-style: bold; }
-    WalkThrough > .walk--dim { color: $text-disabled; }
-    """
-    COMPONENT_CLASSES = {"walk--step", "walk--note", "walk--chip", "walk--chip-alt", "walk--special", "walk--dim"}
-
-    _shown: tuple[Any, ...] | None = None
-
-    def restyle(self) -> None:
-        """Redraw with the colours of now (the colours are blended on the background behind)."""
-        if self._shown is not None:
-            self.refresh()  # (drops the cached colours)
-            self.show(*self._shown)
-
-    def show(self, steps: list[tuple[str, Any]], notes: dict[str, str], special: Iterable[str], pad_id: int | None) -> None:
-        """Draw the steps; special tokens are highlighted, padding dimmed."""
-        special = list(special)
-        self._shown = (steps, notes, special, pad_id)
-        self.steps = steps
-        special = set(special)
-        out = Text()
-        for n, (name, value) in enumerate(steps, 1):
-            if n > 1:
-                out.append("\n")
-            out.append(f"{n}. {name}", self.get_component_rich_style("walk--step"))
-            out.append(f" · {notes.get(name, '')}\n", self.get_component_rich_style("walk--note"))
-            out.append_text(self._value(name, value, special, pad_id, dict(steps)))
-        self.update(out)
-
-    def _value(self, name: str, value: Any, special: set[str], pad_id: int | None, steps: dict[str, Any]) -> Text:
-        st = self.get_component_rich_style
-        if isinstance(value, tuple):  # a text pair: one line each
-            return Text("\n").join(self._value(name, v, special, pad_id, steps) for v in value)
-        if name in ("text", "normalised"):
-            if name == "normalised" and value == steps.get("text"):
-                return Text("  (unchanged: this tokenizer does not normalise)", st("walk--dim"))
-            return Text("  " + str(value).replace("\n", "↵"))
-        if name in ("added tokens split out", "pre-tokenized", "sub-word tokens"):
-            chips = Text("  ")
-            for i, item in enumerate(value):
-                piece, added = item if isinstance(item, tuple) else (item, item in special)
-                chips.append(show_token(piece), st("walk--special") if added else st("walk--chip-alt" if i % 2 else "walk--chip"))
-                chips.append(" ")
-            return chips
-        if name == "special tokens added":
-            added = ", ".join(value["added"]) or "none (the text already holds its markers)"
-            return Text(f"  added: {added}\n  " + " ".join(map(str, value["ids"])))
-        if name == "truncated":
-            return Text(f"  {value['removed']} tokens cut\n  " + " ".join(map(str, value["ids"])))
-        if name == "padded":
-            mask = steps.get("attention mask") or [1] * len(value)
-            out = Text("  ")
-            for v, m in zip(value, mask, strict=False):
-                out.append(str(v), st("walk--dim") if m == 0 else "")
-                out.append(" ")
-            return out
-        return Text("  " + " ".join(map(str, value)))
