@@ -27,6 +27,14 @@ ROLES: dict[str, dict[str, bool]] = {
     "tokenized": {"input_ids": True, "labels": False},
     "template": {},
 }
+# Other names of alpaca's columns in data people have (Dolly: instruction/context/response; QA sets:
+# question/answer; query/response), each trained as a chat turn pair like alpaca.
+ALPACA_ALIASES = {"instruction": ("instruction", "question", "query", "prompt"), "output": ("output", "response", "answer"),
+                  "input": ("input", "context")}
+# Message roles as written by other tools, and the role chat templates know.
+ROLE_ALIASES = {"human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant", "chatbot": "assistant",
+                "developer": "system", "function": "tool", "ipython": "tool"}
+ROLES_KNOWN = {"system", "user", "assistant", "tool"}
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
                   "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool"}
 # Parts of a message's content list that a text-only model cannot read (OpenAI, HF and LLaMA-Factory names).
@@ -110,6 +118,8 @@ def _default_column(fmt: str, role: str, names: list[str]) -> str | None:
             return next((n for n in TEXT_NAMES if n in names), None)
     if fmt == "messages" and role == "messages" and "conversations" in names:
         return "conversations"
+    if fmt == "alpaca" and role in ALPACA_ALIASES:
+        return next((n for n in ALPACA_ALIASES[role] if n in names), None)
     return None
 
 
@@ -129,6 +139,10 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
         return "alpaca", "it has instruction and output columns (Alpaca)"
     if {"prompt", "completion"} <= has:
         return "prompt-completion", "it has prompt and completion columns"
+    ask = next((n for n in ALPACA_ALIASES["instruction"] if n in has), None)
+    answer = next((n for n in ALPACA_ALIASES["output"] if n in has), None)
+    if ask and answer and all(isinstance(row.get(columns.get(c, c)), str | None) for c in (ask, answer)):
+        return "alpaca", f"it has {ask} and {answer} columns: each row trained as a chat ({ask} = the user turn, {answer} = the answer)"
     label = next((n for n in LABEL_NAMES if n in has), None)
     if label and (task == "sequence-classification" or len(names) <= 3):
         value = row.get(columns.get("label", label))
@@ -265,8 +279,11 @@ def message(m: Any, i: int) -> dict[str, Any]:
             out["tool_calls"] = [*out.get("tool_calls", []), *(_call_part(c, i) for c in calls)]
     if "content" in out:
         out["content"] = _content(out["content"], i)
-    if out.get("role") == "function":
-        out["role"] = "tool"
+    role = out.get("role")
+    out["role"] = ROLE_ALIASES.get(str(role).lower(), str(role).lower()) if isinstance(role, str) else role
+    if out["role"] not in ROLES_KNOWN:
+        raise ValueError(f"message {i} has the role {role!r}; roles are {', '.join(sorted(ROLES_KNOWN))} "
+                         f"(also read: {', '.join(ROLE_ALIASES)})")
     if "function_call" in out and "tool_calls" not in out:
         out["tool_calls"] = [{"type": "function", "function": out.pop("function_call")}]
     if "tool_calls" in out:

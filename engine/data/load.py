@@ -53,7 +53,9 @@ def data_files(p: Path) -> tuple[str, list[str]]:
             raise TunewizError.at(WHERE, f"{p} holds no data files", f"put {', '.join(BUILDERS)} files in it, or name one file")
     suffixes = {f.suffix.lower() for f in files}
     if any(s not in BUILDERS for s in suffixes):
-        raise TunewizError.at(WHERE, f"{p}: unsupported file type {files[0].suffix!r}", f"supported: {', '.join(BUILDERS)}")
+        odd = next(f.suffix for f in files if f.suffix.lower() not in BUILDERS)
+        hint = " (save a spreadsheet as CSV: File > Save as > CSV UTF-8)" if odd.lower() in (".xlsx", ".xls", ".ods") else ""
+        raise TunewizError.at(WHERE, f"{p}: unsupported file type {odd!r}", f"supported: {', '.join(BUILDERS)}{hint}")
     builders = {"csv" if tabular.is_tabular(f) else BUILDERS[f.suffix.lower()] for f in files}
     if len(builders) > 1 or suffixes == {".csv", ".tsv"}:
         raise TunewizError.at(WHERE, f"{p} mixes file types ({', '.join(sorted(suffixes))})", "keep one type per folder")
@@ -67,6 +69,10 @@ def load_dataset(ds: DatasetSection) -> Dataset:
     p = local_path(ds.path)
     if p is not None:
         builder, files = data_files(p)
+        if builder != "parquet":
+            for f in files:
+                if problem := tabular.encoding_problem(Path(f)):
+                    raise problem
         _check_not_empty(files, builder)
         if builder == "csv":
             data = load_tabular(files)
@@ -106,7 +112,7 @@ def _check_not_empty(files: list[str], builder: str) -> None:
     if builder == "parquet":
         return
     for f in files:
-        with open(f, encoding="utf-8", errors="replace") as fh:
+        with open(f, encoding="utf-8-sig", errors="replace") as fh:
             lines = (line for line in fh if line.strip())
             if builder == "csv":
                 next(lines, None)  # the header
@@ -149,7 +155,7 @@ def _explain_local(files: list[str], builder: str, err: Exception) -> TunewizErr
 
 def find_bad_json(path: Path) -> TunewizError | None:
     """The first malformed line of a JSONL file (or the JSON error of a JSON file), else None."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
     stripped = text.lstrip()
     if path.suffix.lower() == ".json" and stripped.startswith("["):
         try:

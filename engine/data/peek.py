@@ -46,6 +46,9 @@ class DatasetInfo:
 def peek(path_or_sample: str, n: int = 50) -> tuple[list[str], Rows]:
     """(column names, first n rows) of a local file, folder or sample, reading only the head."""
     files = _files(path_or_sample)
+    for f in files[:1]:  # the head only: this answers at once; count_rows checks every byte
+        if Path(f).suffix.lower() != ".parquet" and (problem := tabular.encoding_problem(Path(f), limit=CHUNK * 16)):
+            raise problem
     rows: Rows = []
     for f in files:
         rows += list(itertools.islice(_rows(Path(f)), n - len(rows)))
@@ -66,6 +69,8 @@ def count_rows(path_or_sample: str, should_stop: Callable[[], bool] = lambda: Fa
     for f in _files(path_or_sample):
         p = Path(f)
         kind = _kind(p)
+        if kind != "parquet" and (problem := tabular.encoding_problem(p)):
+            raise problem
         if kind == "parquet":
             total += _parquet_count(p)
             continue
@@ -118,7 +123,7 @@ def _files(spec: str) -> list[str]:
 def _kind(p: Path) -> str:
     suffix = p.suffix.lower()
     if suffix == ".json":
-        with open(p, encoding="utf-8", errors="replace") as fh:
+        with open(p, encoding="utf-8-sig", errors="replace") as fh:
             head = fh.read(CHUNK).lstrip()
         return "array" if head.startswith("[") else "jsonl"
     if suffix == ".txt":
@@ -141,7 +146,7 @@ def _rows(p: Path) -> Iterator[dict[str, Any]]:
 
 def _lines(p: Path) -> Iterator[str]:
     # what the datasets text builder gives: every line, blank ones included, without its line break
-    with open(p, encoding="utf-8", errors="replace") as fh:
+    with open(p, encoding="utf-8-sig", errors="replace") as fh:
         for line in fh:
             yield line.rstrip("\r\n")
 
@@ -153,7 +158,7 @@ def _nonblank_lines(p: Path) -> Iterator[bytes]:
 
 def json_lines(p: Path) -> Iterator[dict[str, Any]]:
     """The rows of a JSONL file, one at a time; a bad line raises TunewizError naming file:line."""
-    with open(p, encoding="utf-8", errors="replace") as fh:
+    with open(p, encoding="utf-8-sig", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -171,7 +176,7 @@ def json_lines(p: Path) -> Iterator[dict[str, Any]]:
 def _json_array(p: Path) -> Iterator[dict[str, Any]]:
     """The elements of a JSON array file, decoded one at a time from a growing buffer."""
     decoder = json.JSONDecoder()
-    with open(p, encoding="utf-8", errors="replace") as fh:
+    with open(p, encoding="utf-8-sig", errors="replace") as fh:
         buf, pos, lines_before, col_before, eof = "", 0, 0, 0, False
 
         def fill(size: int = CHUNK) -> bool:

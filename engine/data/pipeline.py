@@ -71,7 +71,7 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
         raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
-                              "use a causal language model (with an eos token), or set training.eos_token to one in its vocabulary")
+                              "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
     max_length = t.get("max_length", 1024 if cfg.model.task == "causal-lm" else None)
     if cfg.model.task != "causal-lm":
         limit = getattr(tokenizer, "model_max_length", 512)

@@ -15,6 +15,7 @@ accounted for, and a row that a stray quote would swallow is refused with its li
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -41,6 +42,36 @@ class Dialect:
     @property
     def name(self) -> str:
         return "tsv" if self.delimiter == "\t" else "csv"
+
+
+BOMS = {b"\xff\xfe\x00\x00": "utf-32", b"\x00\x00\xfe\xff": "utf-32", b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
+
+
+def encoding_problem(p: Path, limit: int | None = None) -> TunewizError | None:
+    """A text file that is not UTF-8 (a UTF-16 / UTF-32 BOM, or bytes that do not decode), with its line and the
+    command that converts it; None when it reads (a UTF-8 BOM is fine). `limit`: check only that many bytes."""
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+        for bom, name in BOMS.items():
+            if head.startswith(bom):
+                return TunewizError.at(f"{p}:1", f"{name.upper()} text (Windows' \"Unicode\"), not UTF-8",
+                                       f"convert it: iconv -f {name} -t utf-8 {p.name} > utf8-{p.name} (or save it as UTF-8)")
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        line, read = 1, 0
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                line += chunk.count(b"\n", 0, e.start)
+                return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({e.reason})",
+                                       f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {p.name} > utf8-{p.name} "
+                                       "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)")
+            line += chunk.count(b"\n")
+            read += len(chunk)
+            if limit is not None and read >= limit:
+                break
+    return None
 
 
 def is_tabular(p: Path) -> bool:

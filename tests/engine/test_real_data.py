@@ -333,3 +333,57 @@ def test_spearman_ranks_ties_as_scipy():
     from engine.train import _ranks
 
     assert _ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+
+
+# ------------------------------------------------------------------------------ other names, encodings
+@pytest.mark.parametrize(("row", "columns"), [
+    ({"instruction": "Say hi.", "context": "", "response": "Hi!", "category": "open_qa"},  # Dolly-15k
+     {"instruction": "instruction", "output": "response", "input": "context"}),
+    ({"question": "2+2?", "answer": "4"}, {"instruction": "question", "output": "answer"}),  # GSM8K-style QA
+    ({"query": "Say hi.", "response": "Hi!"}, {"instruction": "query", "output": "response"}),
+])
+def test_question_answer_columns_are_trained_as_chat(tmp_path, smol_tok, row, columns):
+    p = tmp_path / "qa.jsonl"
+    p.write_text(json.dumps(row) + "\n")
+    cfg = config.from_dict({"dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    prepared = pipeline.prepare(cfg, smol_tok)
+    assert prepared.plan.format.name == "alpaca" and prepared.plan.format.columns == columns
+    answer = row.get("response", row.get("answer"))
+    assert trained_parts(smol_tok, prepared.train[0]) == [answer + "<|im_end|>\n"]
+
+
+def test_role_aliases_and_unknown_roles(tmp_path, smol_tok):
+    p = tmp_path / "roles.jsonl"
+    p.write_text(json.dumps({"messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                                          {"role": "model", "content": "Hello."}]}) + "\n")
+    cfg = config.from_dict({"dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    row = pipeline.prepare(cfg, smol_tok).train[0]
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in smol_tok.decode(row["input_ids"])
+    assert trained_parts(smol_tok, row) == ["Hello.<|im_end|>\n"]  # Gemini's "model" is the assistant
+    p.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "narrator", "content": "x"}]}) + "\n")
+    with pytest.raises(TunewizError, match="message 1 has the role 'narrator'; roles are assistant, system, tool, user"):
+        pipeline.prepare(cfg, smol_tok)
+
+
+@pytest.mark.parametrize(("name", "data", "needles"), [
+    ("u16.csv", "text,label\n좋아,1\n싫어,0\n".encode("utf-16"), ("u16.csv:1", "UTF-16", "iconv -f utf-16")),
+    ("ko.jsonl", b'{"text": "ok"}\n' + '{"text": "좋아"}\n'.encode("cp949"), ("ko.jsonl:2", "not UTF-8", "iconv -f cp949")),
+    ("sheet.xlsx", b"PK\x03\x04", ("unsupported file type '.xlsx'", "save a spreadsheet as CSV")),
+])
+def test_files_that_are_not_utf8_text_are_named(tmp_path, name, data, needles):
+    p = tmp_path / name
+    p.write_bytes(data)
+    for read in (lambda: load.load_dataset(config.DatasetSection(path=str(p))), lambda: peek.peek(str(p))):
+        with pytest.raises(TunewizError) as e:
+            read()
+        for needle in needles:
+            assert needle in str(e.value), str(e.value)
+
+
+def test_a_utf8_bom_is_read_in_jsonl_and_json_arrays(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes('\ufeff{"text": "hello"}\n{"text": "world"}\n'.encode())
+    (tmp_path / "b.json").write_bytes('\ufeff[{"text": "hello"}]'.encode())
+    for name in ("a.jsonl", "b.json"):
+        columns, rows = peek.peek(str(tmp_path / name))
+        assert columns == ["text"] and rows[0] == {"text": "hello"}
+        assert load.load_dataset(config.DatasetSection(path=str(tmp_path / name)))[0] == {"text": "hello"}
