@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +44,64 @@ def local_path(spec: str) -> Path | None:
     return None
 
 
-def data_files(p: Path) -> tuple[str, list[str]]:
-    """(datasets builder, files) for a local file or a folder of files of one type."""
+# Split names in file and folder names, as the datasets library reads them (data/train-0000.parquet, dev.tsv).
+SPLIT_WORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test", "testing", "eval", "evaluation")}
+
+
+def split_of(rel: Path) -> str | None:
+    """The split a file's path names (train / validation / test), or None."""
+    parts = set(re.split(r"[/\\_.\-\s]+", str(rel.with_suffix("")).lower()))
+    return next((split for split, words in SPLIT_WORDS.items() if parts & set(words)), None)
+
+
+def _split_files(p: Path, files: list[Path], split: str) -> list[Path]:
+    """A folder whose files name splits (a hub download: train-*.parquet beside test-*.parquet) gives only the
+    wanted split's files: training on the test files would be a silent mis-training."""
+    found = {f: split_of(f.relative_to(p)) for f in files}
+    if not any(s not in (None, "train") for s in found.values()):
+        return files
+    want = next((k for k, words in SPLIT_WORDS.items() if split.lower() in (k, *words)), split.lower())
+    chosen = [f for f, s in found.items() if s == want]
+    if not chosen:
+        names = sorted({s for s in found.values() if s})
+        raise TunewizError.at("dataset.split", f"{p} holds the splits {', '.join(names)} and no {split!r} files",
+                              f"set dataset.split to one of {', '.join(names)}")
+    return chosen
+
+
+def is_saved(p: Path) -> bool:
+    """A folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk`."""
+    return p.is_dir() and ((p / "state.json").is_file() or (p / "dataset_dict.json").is_file())
+
+
+def load_saved(p: Path, split: str = "train") -> Dataset:
+    """A saved dataset (memory-mapped, nothing copied); a DatasetDict gives the wanted split."""
+    import datasets
+
+    try:
+        data = datasets.load_from_disk(str(p))
+    except Exception as e:
+        raise TunewizError.at(str(p), f"could not read the saved dataset: {str(e).splitlines()[0] if str(e) else e}",
+                              "check that the folder is a complete Dataset.save_to_disk() output") from e
+    if isinstance(data, datasets.DatasetDict):
+        if split not in data:
+            raise TunewizError.at("dataset.split", f"{p} holds the splits {', '.join(data)} and no {split!r}",
+                                  f"set dataset.split to one of {', '.join(data)}")
+        data = data[split]
+    return data
+
+
+def data_files(p: Path, split: str = "train") -> tuple[str, list[str]]:
+    """(datasets builder, files) for a local file or a folder of files of one type (of the split, when the
+    folder's file names name splits)."""
     if p.is_file():
         files = [p]
     else:
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in BUILDERS)
         if not files:
             raise TunewizError.at(WHERE, f"{p} holds no data files", f"put {', '.join(BUILDERS)} files in it, or name one file")
+        files = _split_files(p, files, split or "train")
     suffixes = {f.suffix.lower() for f in files}
     if any(s not in BUILDERS for s in suffixes):
         odd = next(f.suffix for f in files if f.suffix.lower() not in BUILDERS)
@@ -67,8 +118,10 @@ def load_dataset(ds: DatasetSection) -> Dataset:
     import datasets
 
     p = local_path(ds.path)
-    if p is not None:
-        builder, files = data_files(p)
+    if p is not None and is_saved(p):
+        data = load_saved(p, ds.split)
+    elif p is not None:
+        builder, files = data_files(p, ds.split)
         if builder != "parquet":
             for f in files:
                 if problem := tabular.encoding_problem(Path(f)):

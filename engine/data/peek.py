@@ -43,9 +43,12 @@ class DatasetInfo:
     split: str = "train"
 
 
-def peek(path_or_sample: str, n: int = 50) -> tuple[list[str], Rows]:
+def peek(path_or_sample: str, n: int = 50, split: str = "train") -> tuple[list[str], Rows]:
     """(column names, first n rows) of a local file, folder or sample, reading only the head."""
-    files = _files(path_or_sample)
+    saved = _saved(path_or_sample, split)
+    if saved is not None:
+        return list(saved.column_names), [dict(r) for r in saved.select(range(min(n, len(saved))))]
+    files = _files(path_or_sample, split)
     for f in files[:1]:  # the head only: this answers at once; count_rows checks every byte
         if Path(f).suffix.lower() != ".parquet" and (problem := tabular.encoding_problem(Path(f), limit=CHUNK * 16)):
             raise problem
@@ -63,10 +66,13 @@ def peek(path_or_sample: str, n: int = 50) -> tuple[list[str], Rows]:
     return list(columns), rows
 
 
-def count_rows(path_or_sample: str, should_stop: Callable[[], bool] = lambda: False) -> int | None:
+def count_rows(path_or_sample: str, should_stop: Callable[[], bool] = lambda: False, split: str = "train") -> int | None:
     """Rows in a local file, folder or sample (None if should_stop() turned true); raises on a malformed row."""
+    saved = _saved(path_or_sample, split)
+    if saved is not None:
+        return len(saved)
     total = 0
-    for f in _files(path_or_sample):
+    for f in _files(path_or_sample, split):
         p = Path(f)
         kind = _kind(p)
         if kind != "parquet" and (problem := tabular.encoding_problem(p)):
@@ -113,11 +119,16 @@ def peek_hub(path: str, name: str | None = None, split: str = "train", n: int = 
 
 
 # --------------------------------------------------------------------------------------------- files
-def _files(spec: str) -> list[str]:
+def _files(spec: str, split: str = "train") -> list[str]:
     p = load.local_path(spec)
     if p is None:
         raise TunewizError.at(load.WHERE, f"{spec} is not a local file or folder", "hub datasets are read with peek_hub")
-    return load.data_files(p)[1]
+    return load.data_files(p, split)[1]
+
+
+def _saved(spec: str, split: str) -> Any:
+    p = load.local_path(spec)
+    return load.load_saved(p, split) if p is not None and load.is_saved(p) else None
 
 
 def _kind(p: Path) -> str:

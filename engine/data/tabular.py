@@ -89,9 +89,10 @@ def txt_tabs(p: Path) -> int:
 def dialect(p: Path) -> Dialect:
     """Decide delimiter and quoting from the file's head (see the module docstring)."""
     suffix = p.suffix.lower()
-    if suffix == ".csv":
-        return Dialect(",", True, "CSV with standard quoting")
     lines = [line for line in _head_lines(p) if line.strip()]
+    if suffix == ".csv":
+        delim = _csv_delimiter(lines)
+        return Dialect(delim, True, "CSV with standard quoting" + ("" if delim == "," else f", {_NAMES[delim]}-separated"))
     via = "a .txt file whose lines all hold the same number of tabs: read as TSV" if suffix == ".txt" else "TSV"
     if not lines:
         return Dialect("\t", False, via)
@@ -106,6 +107,21 @@ def dialect(p: Path) -> Dialect:
     if _consistent(lines, len(header)):
         return Dialect("\t", True, f"{via} whose quoted fields hold tabs or line breaks")
     return Dialect("\t", False, f"{via}, read as written")
+
+
+_NAMES = {",": "comma", ";": "semicolon", "|": "pipe", "\t": "tab"}
+
+
+def _csv_delimiter(lines: list[str]) -> str:
+    """A .csv's delimiter: a comma, unless the header has none and every line has the same count of another
+    (European spreadsheets write ';')."""
+    if not lines or "," in lines[0]:
+        return ","
+    for d in (";", "\t", "|"):
+        n = lines[0].count(d)
+        if n and all(len(row) == n + 1 for row in csv.reader(lines[:200], delimiter=d)):
+            return d
+    return ","
 
 
 def _consistent(lines: list[str], width: int) -> bool:
@@ -133,8 +149,7 @@ def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any
             header = next(reader, None)
             if not header:
                 raise TunewizError.at(str(p), "the file is empty", f"a {d.name.upper()} needs a header line with column names")
-            header = [h.strip() for h in header]
-            _check_header(p, header)
+            header = _named(p, [h.strip() for h in header])
             start = reader.line_num + 1
             ends: set[str] = set()  # last-column values of one-line rows (labels, usually)
             for row in reader:
@@ -155,6 +170,14 @@ def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any
         except csv.Error as e:
             raise TunewizError.at(f"{p}:{reader.line_num}", f"not a valid {d.name.upper()} line ({e})",
                                   "check the quotes on that line") from None
+
+
+def _named(p: Path, header: list[str]) -> list[str]:
+    """The header with pandas' unnamed index column named `index` (df.to_csv() writes ',text,label'), checked."""
+    if len(header) > 1 and header[0] == "" and all(header[1:]):
+        header = ["index", *header[1:]]
+    _check_header(p, header)
+    return header
 
 
 def _check_header(p: Path, header: list[str]) -> None:
@@ -243,4 +266,4 @@ def header_of(p: Path, d: Dialect | None = None) -> list[str]:
     d = d or dialect(p)
     with open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=d.delimiter, quoting=csv.QUOTE_MINIMAL if d.quoting else csv.QUOTE_NONE)
-        return [h.strip() for h in next(reader, [])]
+        return _named(p, [h.strip() for h in next(reader, [])])

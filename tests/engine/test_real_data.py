@@ -387,3 +387,40 @@ def test_a_utf8_bom_is_read_in_jsonl_and_json_arrays(tmp_path):
         columns, rows = peek.peek(str(tmp_path / name))
         assert columns == ["text"] and rows[0] == {"text": "hello"}
         assert load.load_dataset(config.DatasetSection(path=str(tmp_path / name)))[0] == {"text": "hello"}
+
+
+def test_a_semicolon_csv_and_a_pandas_index_column(tmp_path):
+    (tmp_path / "eu.csv").write_text('text;label\n"Gut, sehr gut";1\nSchlecht;0\n', encoding="utf-8")
+    ds = load.load_dataset(config.DatasetSection(path=str(tmp_path / "eu.csv")))
+    assert ds.column_names == ["text", "label"] and ds[0] == {"text": "Gut, sehr gut", "label": 1}
+    (tmp_path / "pd.csv").write_text(",text,label\n0,fine,pos\n1,bad,neg\n", encoding="utf-8")
+    ds = load.load_dataset(config.DatasetSection(path=str(tmp_path / "pd.csv")))
+    assert ds.column_names == ["index", "text", "label"] and ds[1]["text"] == "bad"
+
+
+def test_a_folder_of_splits_trains_on_its_train_files_only(tmp_path):
+    """A hub download (data/train-*.parquet beside data/test-*.parquet): the test rows are never trained."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["train a", "train b"]}), tmp_path / "ds" / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(pa.table({"text": ["test a"]}), tmp_path / "ds" / "data" / "test-00000-of-00001.parquet")
+    folder = str(tmp_path / "ds")
+    assert load.load_dataset(config.DatasetSection(path=folder))["text"] == ["train a", "train b"]
+    assert peek.count_rows(folder) == 2 and peek.peek(folder)[1] == [{"text": "train a"}, {"text": "train b"}]
+    assert load.load_dataset(config.DatasetSection(path=folder, split="test"))["text"] == ["test a"]
+    with pytest.raises(TunewizError, match="holds the splits test, train and no 'validation' files"):
+        load.load_dataset(config.DatasetSection(path=folder, split="validation"))
+
+
+def test_a_dataset_saved_with_save_to_disk(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["one", "two"]}).save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["tr"]}),
+                          "test": datasets.Dataset.from_dict({"text": ["te"]})}).save_to_disk(str(tmp_path / "dict"))
+    assert load.load_dataset(config.DatasetSection(path=str(tmp_path / "saved")))["text"] == ["one", "two"]
+    assert peek.peek(str(tmp_path / "saved")) == (["text"], [{"text": "one"}, {"text": "two"}])
+    assert load.load_dataset(config.DatasetSection(path=str(tmp_path / "dict")))["text"] == ["tr"]
+    assert peek.count_rows(str(tmp_path / "dict"), split="test") == 1

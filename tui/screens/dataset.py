@@ -178,13 +178,13 @@ class DatasetScreen(StepScreen):
                 post(self._show_head, key, names, rows, None, False)
                 post(self._show_count, key, count, None)
                 return
-            names, rows = peek.peek(key[0], PEEK_ROWS)
+            names, rows = peek.peek(key[0], PEEK_ROWS, key[2] or "train")
         except Exception as e:  # TunewizError, or an unreadable file: shown, never a crash
             post(self._show_head, key, [], [], _problem(e), False)
             return
         post(self._show_head, key, names, rows, None, True)
         try:
-            count, problem = peek.count_rows(key[0], lambda: worker.is_cancelled), None
+            count, problem = peek.count_rows(key[0], lambda: worker.is_cancelled, key[2] or "train"), None
         except Exception as e:
             count, problem = None, _problem(e)
         post(self._show_count, key, count, problem)
