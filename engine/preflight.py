@@ -42,6 +42,11 @@ class Checked:
         return [f"{'warning' if c.level == 'warning' else 'note':<9} {c.message}; {c.fix}" for c in found
                 if c.level == "warning" or c.name.startswith("dropped") or c.name in checks.FLAGS]
 
+    def run_warnings(self) -> list[str]:
+        """Values that make the run useless although they are valid (a pasted blog's warm-up for a 1-step run)."""
+        return run_warnings(self.args, self.hardware, len(self.prepared.train) if self.prepared is not None else None,
+                            self.launch.world_size if self.launch is not None else 1, set(self.cfg.training))
+
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
         lines = [
@@ -72,6 +77,7 @@ class Checked:
             lines.append(f"launch    {self.launch.launcher}, {self.launch.world_size} processes, {self.cfg.launch.strategy}"
                          + (f" on GPUs {','.join(map(str, self.launch.gpus))}" if self.launch.gpus else ""))
             lines += batch_lines(self.cfg, self.launch)
+        lines += [f"warning   {w}" for w in self.run_warnings()]
         lines += self.data_lines()
         lines.append(f"output    {a.output_dir}")
         if self.speed is not None:
@@ -84,6 +90,45 @@ class Checked:
                 lines.append(f"memory    at most {e.total / 1024**3:.1f} GiB a device (estimate with every row at max_length{fit}; "
                              "the review and the run use the data's real lengths: usually less; `tunewiz smoke` measures it)")
         return lines
+
+
+def run_warnings(args: Any, hw: dict[str, Any], rows: int | None, world: int = 1, given: set[str] | None = None) -> list[str]:
+    """Warnings, each with its fix, about settings that are valid but defeat the run: warm-up as long as the run,
+    logging / saving / eval intervals (that the preset sets) longer than it, a precision the device cannot honour,
+    an epoch of one step."""
+    given = set(args.to_dict()) if given is None else given
+    from engine import speed
+
+    t = {k: getattr(args, k) for k in ("max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps")}
+    steps = speed.optimizer_steps(t, rows, world)
+    out: list[str] = []
+    if not steps:
+        return out
+    s = f"{steps} optimizer step{'s' if steps != 1 else ''}"
+    warm = args.warmup_steps
+    if warm >= 1 and warm >= steps:
+        out.append(f"warmup_steps {warm:g} >= the run's {s}: the learning rate never leaves warm-up (it never reaches "
+                   "learning_rate); fix: warmup_steps: 0.1 (a tenth of the run)")
+    if "logging_steps" in given and args.logging_steps >= 1 and args.logging_steps > steps:
+        out.append(f"logging_steps {args.logging_steps:g} > the run's {s}: no training loss is logged during the run; "
+                   f"fix: logging_steps: {max(1, steps // 10)}")
+    if "save_steps" in given and str(args.save_strategy).endswith(("steps", "STEPS")) and args.save_steps >= 1 and args.save_steps > steps:
+        out.append(f"save_steps {args.save_steps:g} > the run's {s}: no checkpoint before the end, so a stop or a crash "
+                   f"keeps nothing to resume from; fix: save_steps: {max(1, steps // 4)}")
+    if "eval_steps" in given and str(args.eval_strategy).endswith(("steps", "STEPS")) and (args.eval_steps or 0) >= 1 and args.eval_steps > steps:
+        out.append(f"eval_steps {args.eval_steps:g} > the run's {s}: evaluated only once, at the end; fix: eval_steps: "
+                   f"{max(1, steps // 4)}")
+    if not hw.get("cuda") and args.fp16:
+        out.append("fp16: true on a machine without a CUDA GPU: float16 mixed precision is made for GPUs (on a CPU it is slow "
+                   "or unsupported); fix: fp16: false (the CPU trains in fp32), or bf16: true on a CPU that has bfloat16")
+    if rows and args.max_steps <= 0:
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
+        if rows > args.per_device_train_batch_size * world and rows <= per_step:
+            fit = max(1, rows // (10 * args.per_device_train_batch_size * world))
+            out.append(f"a batch of {per_step} rows ({args.per_device_train_batch_size} x {args.gradient_accumulation_steps} "
+                       f"accumulation{f' x {world} processes' if world > 1 else ''}) holds all {rows} rows: each epoch is one "
+                       f"optimizer step, {s} in all, and the model barely moves; fix: gradient_accumulation_steps: {fit}")
+    return out
 
 
 def check(cfg: Config) -> Checked:

@@ -100,3 +100,25 @@ def test_validate_and_preview_print_the_same_findings(tmp_path, capsys):
 def test_a_section_that_is_not_a_mapping_is_a_located_problem(capsys, section):
     rc, err = tunewiz(capsys, "validate", preset(f"{section}: foo\n"))
     assert_input_error(rc, err, f"preset.yaml: {section}")
+
+
+def test_values_that_defeat_the_run_are_warned_by_validate(capsys):
+    from engine import cli
+
+    p = preset("training:\n  fp16: true\n  warmup_steps: 1000\n  logging_steps: 200\n  save_steps: 100\n"
+               "  per_device_train_batch_size: 1\n  gradient_accumulation_steps: 64\n  num_train_epochs: 1\n")
+    capsys.readouterr()
+    assert cli.main(["validate", p]) == 0  # valid: warnings, not problems
+    out = capsys.readouterr().out
+    for needle in ("warmup_steps 1000 >= the run's 1 optimizer step", "logging_steps 200 > the run's 1 optimizer step",
+                   "save_steps 100 > the run's 1 optimizer step", "fp16: true on a machine without a CUDA GPU",
+                   "holds all 58 rows: each epoch is one optimizer step", "fix: gradient_accumulation_steps: 5"):
+        assert needle in out, out
+
+
+def test_a_sensible_preset_has_no_run_warnings(capsys):
+    from engine import cli
+
+    capsys.readouterr()
+    assert cli.main(["validate", "smollm2-identity-lora"]) == 0
+    assert "warning" not in capsys.readouterr().out

@@ -306,3 +306,17 @@ def test_the_recorded_command_and_the_choices_for_a_used_directory(tmp_path, mon
     assert run_dir_choices(problem, live) == (problem, ("new",))
     other = TunewizError.at("model.name_or_path", "no such model")
     assert run_dir_choices(other, live) == (other, ())
+
+
+async def test_values_that_defeat_the_run_are_warnings_not_every_check_passed(here):
+    """A pasted blog's values on the 58-row demo: warm-up and logging longer than the run, an epoch of one step."""
+    app = smol_app(warmup_steps=1000, logging_steps=200, per_device_train_batch_size=1, gradient_accumulation_steps=64,
+                   num_train_epochs=1, max_steps=-1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        warnings = text(screen, "#warnings")
+        assert "Every check passed" not in warnings and "3 warning(s)" in warnings, warnings
+        assert "warmup_steps 1000 >= the run's 1 optimizer step" in warnings
+        assert "logging_steps 200 > the run's 1 optimizer step" in warnings
+        assert "each epoch is one optimizer step" in warnings
+        assert str(screen.query_one(TabbedContent).get_tab("tab-warnings").label) == "Warnings (3)"

@@ -108,7 +108,8 @@ class ReviewScreen(StepScreen):
         self.query_one("#warnings", Static).update("\n".join(warnings) or "[dim]...[/]")
         tabs = self.query_one("#review-tabs", TabbedContent)
         tabs.get_tab("tab-diff").label = f"Diff ({len(changes)})" if changes else "Diff"
-        n = 0 if self._problems is None else len(self._problems) + (est is not None and est.fits is False)
+        warned = sum(1 for line in self._summary if line.startswith("warning"))
+        n = 0 if self._problems is None else len(self._problems) + warned + (est is not None and est.fits is False)
         tabs.get_tab("tab-warnings").label = "Warnings ..." if self._problems is None else f"Warnings ({n})" if n else "Warnings"
 
     # ----------------------------------------------------------------------------------- the command
@@ -253,7 +254,11 @@ class ReviewScreen(StepScreen):
         elif self._problems:
             out = [f"[b]{len(self._problems)} problem(s) block the launch:[/]", *self._problems]
         else:
-            out = ["[green]Every check passed[/] (no weights loaded):", *[f"  {escape(line)}" for line in self._summary]]
+            warned = [line for line in self._summary if line.startswith("warning")]
+            head = (f"[yellow]{len(warned)} warning(s)[/]: the run can start, but read them first (no weights loaded):" if warned
+                    else "[green]Every check passed[/] (no weights loaded):")
+            out = [head, *[f"  [yellow]{escape(line)}[/]" for line in warned],
+                   *[f"  {escape(line)}" for line in self._summary if not line.startswith("warning")]]
         if est is not None and est.fits is False:
             out.append(f"[yellow]Memory: about {estimate.gib(est.total)} does not fit the chosen {est.gpu_gib:g} GiB GPU.[/]\n"
                        f"  {escape(est.advice)}")
