@@ -355,7 +355,9 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             if key in fields.installed_field_names(section):
                 out[key] = value  # newer than the snapshot: the library checks it
                 continue
-            hint = did_you_mean(key, list(specs) + (list(LORA_OWN_KEYS) if section == "lora" else []))
+            alias = fields.ALIASES.get(section, {}).get(key.lower())
+            hint = (f"did you mean {alias}?" if alias else
+                    did_you_mean(key, list(specs) + (list(LORA_OWN_KEYS) if section == "lora" else [])))
             lib = "trl.SFTConfig / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
             problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"keys here are {lib} field names"))
             continue

@@ -122,6 +122,16 @@ def renamed_fix(old: str, section: str = "training") -> str:
     return f"write {section}.{new} instead"
 
 
+# Short names people type (other tools' names) for the libraries' fields: the hint names the real field.
+ALIASES: dict[str, dict[str, str]] = {
+    "lora": {"rank": "r", "lora_r": "r", "alpha": "lora_alpha", "dropout": "lora_dropout", "targets": "target_modules"},
+    "training": {"lr": "learning_rate", "epochs": "num_train_epochs", "num_epochs": "num_train_epochs",
+                 "batch_size": "per_device_train_batch_size", "train_batch_size": "per_device_train_batch_size",
+                 "micro_batch_size": "per_device_train_batch_size", "eval_batch_size": "per_device_eval_batch_size",
+                 "grad_accum": "gradient_accumulation_steps", "gradient_accumulation": "gradient_accumulation_steps",
+                 "warmup": "warmup_steps", "max_seq_len": "max_length", "sequence_len": "max_length", "cutoff_len": "max_length",
+                 "steps": "max_steps"},
+}
 # SFTConfig fields a preset may not set, as (what is wrong, what does the same). tunewiz tokenizes the data
 # itself (SFTTrainer gets dataset_kwargs {skip_prepare_dataset: true}, so its own data preparation never
 # runs) and hands SFTTrainer the loaded model and its tokenizer, so these are never read, or would change the

@@ -78,7 +78,7 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
     if fmt == "auto":
         fmt, reason = _guess(column_names, first_row, columns, task)
     else:
-        reason = "set in the preset: dataset.format"
+        reason = f"chosen: dataset.format is {fmt}"
     roles = ROLES[fmt]
     resolved: dict[str, str] = {}
     for role, required in roles.items():

@@ -122,3 +122,12 @@ def test_a_sensible_preset_has_no_run_warnings(capsys):
     capsys.readouterr()
     assert cli.main(["validate", "smollm2-identity-lora"]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("key", "real"), [("lora.rank", "r"), ("lora.alpha", "lora_alpha"), ("lora.dropout", "lora_dropout"),
+                                           ("training.lr", "learning_rate"), ("training.epochs", "num_train_epochs"),
+                                           ("training.batch_size", "per_device_train_batch_size"),
+                                           ("training.cutoff_len", "max_length")])
+def test_common_short_names_point_to_the_real_field(capsys, key, real):
+    rc, err = tunewiz(capsys, "validate", preset(""), "--set", f"{key}=8")
+    assert_input_error(rc, err, f"--set {key}", f"did you mean {real}?")
