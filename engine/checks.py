@@ -204,7 +204,7 @@ STEP_NOTES = {
     "added tokens split out": "special tokens are matched first, never split",
     "normalised": "cleaned up; an uncased model lower-cases",
     "pre-tokenized": "cut into words (Ġ/␣ = a space before)",
-    "sub-word tokens": "vocabulary pieces (## = inside a word, Ġ/␣ = a space before)",
+    "sub-word tokens": "vocabulary pieces (## = in a word, ␣ = space before)",
     "ids": "each token's row in the embedding table",
     "special tokens added": "the model's markers around the text",
     "truncated": "cut to max_length",

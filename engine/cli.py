@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm")
+COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -197,6 +197,28 @@ def cmd_attach(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine import export, runs
+
+    run_dir = runs.find(args.run)
+    if not (args.merge or args.gguf or args.push):
+        raise TunewizError.at("export", "nothing to export: say what", "add --merge (a full model folder), --gguf TYPE and/or --push REPO")
+    dtype = None
+    if args.dtype != "auto":
+        import torch
+
+        dtype = getattr(torch, args.dtype)
+    print(f"exporting {run_dir.name} ...", flush=True)
+    done = export.export(run_dir, merge_it=args.merge, out=Path(args.out) if args.out else None, gguf_type=args.gguf,
+                         push_repo=args.push, private=args.private, dtype=dtype)
+    if done.get("modelfile"):
+        print(f"Ollama Modelfile: {done['modelfile']}")
+    print("\nserve it:")
+    for line in done["serve"]:
+        print("  " + line)
+    return 0
+
+
 def cmd_slurm(args: argparse.Namespace) -> int:
     from engine import distributed
 
@@ -290,6 +312,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attach", help="open the live monitor of a run (finished and failed runs show their history)")
     p.add_argument("run", help="run name or directory")
     p.set_defaults(func=cmd_attach)
+    p = sub.add_parser("export", help="merge the adapter into its base, write GGUF, push to the Hub; prints how to serve it")
+    p.add_argument("run", help="run name or directory")
+    p.add_argument("--merge", action="store_true", help="the adapter merged into its base: safetensors, tokenizer, chat template (OUT/merged)")
+    p.add_argument("--out", default=None, metavar="DIR", help="export folder (default RUN/export): merged/, model-TYPE.gguf, Modelfile")
+    p.add_argument("--gguf", default=None, metavar="TYPE", help=f"also a GGUF file for llama.cpp / Ollama: {', '.join(('f16', 'q8_0', 'bf16', 'f32'))} (implies --merge)")
+    p.add_argument("--push", default=None, metavar="REPO", help="upload to the Hugging Face Hub (your login: hf auth login) with a model card")
+    p.add_argument("--private", action="store_true", help="with --push: a private repository")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="dtype of the merged weights (auto: the base's; a QLoRA run merges in 16 bit)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("slurm", help="print a SLURM batch script that runs a preset on launch.num_machines nodes")
     with_preset(p)
     p.add_argument("--gpus-per-node", type=int, default=None)

@@ -211,10 +211,8 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
             trainer.evaluate()
         final = run_dir / rundir.FINAL
         trainer.save_model(str(final))
-        if prepared.plan.label_names and not prepared.plan.regression:
-            names = prepared.plan.label_names
-            (final / "label_mapping.json").write_text(json.dumps(
-                {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}, indent=1))
+        if is_main_process():
+            _portable(final, cfg, trainer.model, prepared.plan, info)
         events.emit("end", state="finished", step=trainer.state.global_step, final=str(final))
         return "finished"
     except KeyboardInterrupt:
@@ -223,6 +221,18 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         if sampler is not None:
             sampler.stop()
         events.close()
+
+
+def _portable(final: Path, cfg: config.Config, model: Any, plan: Any, info: dict[str, Any]) -> None:
+    """final/ names its base by hub id or demo reference and carries the label names (engine.export)."""
+    from engine import export
+
+    if plan.label_names and not plan.regression:
+        names = plan.label_names
+        (final / "label_mapping.json").write_text(json.dumps(
+            {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}},
+            indent=1, ensure_ascii=False), encoding="utf-8")
+    export.make_portable(final, cfg, model, plan.label_names, plan.regression, info)
 
 
 def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir: Path, stop: Any, sampler: Any) -> str:
