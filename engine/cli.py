@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export")
+COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export", "chat")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -219,6 +219,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from engine import generate, runs
+
+    run_dir = runs.find(args.run)
+    src = generate.find_result(run_dir)  # no result: said before anything loads
+    settings = generate.Settings(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample, temperature=args.temperature,
+                                 top_p=args.top_p, repetition_penalty=args.repetition_penalty)
+    if args.prompt is None:
+        from tui.chat_app import ChatApp
+
+        ChatApp(run_dir, settings=settings, system=args.system).run()
+        return 0
+    print(f"loading {src.path} (base: {src.base}) ...", file=sys.stderr, flush=True)
+    chat = generate.load(run_dir)
+    names = {"tuned": f"tuned ({src.label})", "base": f"base ({src.base})" + (", untrained head" if chat.is_classifier else "")}
+    if chat.is_classifier:
+        for which in generate.WHICH:
+            probs = chat.classify(args.prompt, which)
+            if args.json:
+                print(json.dumps({"which": which, "probabilities": dict(probs)}))
+            else:
+                print(f"--- {names[which]}")
+                for label, p in probs:
+                    print(f"  {label:24} {p:.4f}")
+        return 0
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
+    for which in generate.WHICH:
+        if not args.json:
+            print(f"--- {names[which]}", flush=True)
+        for piece in chat.stream(messages, which, settings):
+            if isinstance(piece, generate.Answer):
+                print(json.dumps(generate.as_dict(piece), ensure_ascii=False) if args.json else f"\n[{generate.summary(piece)}]", flush=True)
+            elif not args.json:
+                print(piece, end="", flush=True)
+    return 0
+
+
 def cmd_slurm(args: argparse.Namespace) -> int:
     from engine import distributed
 
@@ -321,6 +358,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="with --push: a private repository")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="dtype of the merged weights (auto: the base's; a QLoRA run merges in 16 bit)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("chat", help="chat with a run's result next to its base model (A/B); --prompt prints both answers")
+    p.add_argument("run", help="run name or directory (final/, or the newest complete checkpoint of a stopped run)")
+    p.add_argument("--prompt", help="answer this one prompt with the tuned and the base model and exit (a classifier: label probabilities)")
+    p.add_argument("--system", help="a system prompt (default: the chat template's own, as in training rows without one)")
+    p.add_argument("--json", action="store_true", help="with --prompt: one JSON object per answer")
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=128, help="GenerationConfig.max_new_tokens")
+    p.add_argument("--do-sample", dest="do_sample", action="store_true", help="sample (default: greedy)")
+    p.add_argument("--temperature", type=float, default=0.7, help="GenerationConfig.temperature (with --do-sample)")
+    p.add_argument("--top-p", dest="top_p", type=float, default=0.9, help="GenerationConfig.top_p (with --do-sample)")
+    p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=1.0, help="GenerationConfig.repetition_penalty")
+    p.set_defaults(func=cmd_chat)
     p = sub.add_parser("slurm", help="print a SLURM batch script that runs a preset on launch.num_machines nodes")
     with_preset(p)
     p.add_argument("--gpus-per-node", type=int, default=None)
