@@ -32,6 +32,7 @@ class MonitorScreen(Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop (twice: kill)"),
         Binding("r", "resume", "Resume"),
+        Binding("c", "chat", "Chat"),
         Binding("q", "app.quit", "Quit (run continues)"),
     ]
 
@@ -195,6 +196,22 @@ class MonitorScreen(Screen):
             return
         self.notify("Resuming from the last checkpoint...")
         self._resume()
+
+    def action_chat(self) -> None:
+        """The A/B chat with the run's result (final/, or the newest complete checkpoint of a stopped run)."""
+        from engine import generate
+        from engine.errors import TunewizError
+        from tui.screens.chat import ChatScreen
+
+        if self.reader.view.state in ("running", "starting", "stopping"):
+            self.notify("The run is still going: chat opens when it has finished or stopped", severity="warning")
+            return
+        try:
+            generate.find_result(self.run_dir)
+        except TunewizError as e:
+            self.notify(e.problems[0].what, severity="warning")
+            return
+        self.app.push_screen(ChatScreen(self.run_dir))
 
     @work(thread=True, exclusive=True, group="resume")
     def _resume(self) -> None:
