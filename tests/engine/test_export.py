@@ -225,3 +225,34 @@ def test_readme_snippet_runs_as_written(smol_run, capsys):
     code = code.replace("runs/smollm2-identity-lora", str(smol_run))
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+def test_stopped_run_exports_its_newest_complete_checkpoint(smol_run, tmp_path):
+    run = tmp_path / "stopped"
+    run.mkdir()
+    shutil.copy(smol_run / rundir.CONFIG, run / rundir.CONFIG)
+    cp = run / "checkpoint-1"
+    shutil.copytree(smol_run / "final", cp)
+    (cp / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    ac = json.loads((cp / "adapter_config.json").read_text())
+    (cp / "adapter_config.json").write_text(json.dumps({**ac, "base_model_name_or_path": "/gone/cache/folder"}))  # as the Trainer saves it
+    notes = []
+    merged = export.merge(run, dtype=torch.float32, log=notes.append)
+    assert merged == run / "export" / "merged" and (merged / "model.safetensors").is_file()
+    assert any("checkpoint-1" in n for n in notes)  # the base came from config.yaml, not the checkpoint's cache path
+    with pytest.raises(TunewizError, match="not an export tunewiz wrote"):
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "notes.txt").write_text("keep")
+        export.merge(run, out=tmp_path / "mine", dtype=torch.float32)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_gguf_of_a_classifier_is_refused_before_merging(cls_run):
+    with pytest.raises(TunewizError, match="classifier"):
+        export.export(cls_run, gguf_type="f16")
+    assert not (cls_run / "export").exists()
+
+
+def test_adapter_card_of_a_demo_base_loads_it_through_tunewiz(smol_run):
+    card = (smol_run / "final" / "README.md").read_text()
+    assert "library_name: peft" in card and 'load_result("path/to/this/folder")' in card and "return_dict=True" in card
