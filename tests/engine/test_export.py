@@ -256,3 +256,34 @@ def test_gguf_of_a_classifier_is_refused_before_merging(cls_run):
 def test_adapter_card_of_a_demo_base_loads_it_through_tunewiz(smol_run):
     card = (smol_run / "final" / "README.md").read_text()
     assert "library_name: peft" in card and 'load_result("path/to/this/folder")' in card and "return_dict=True" in card
+
+
+def _go_render(tpl: str, messages: list[dict]) -> str:
+    """Ollama's rendering of the TEMPLATE export.ollama_template writes (its one shape: a range over .Messages)."""
+    head, body = tpl.split("{{ range .Messages }}")
+    body, tail = body.split("{{ end }}{{ end }}")
+    parts = dict(re.findall(r'(?:if|else if) eq \.Role "(\w+)" }}(.*?)(?={{ else if|\Z)', body, re.S))
+    out = head
+    for m in messages:
+        pre, suf = parts[m["role"]].split("{{ .Content }}")
+        out += pre + m["content"] + suf
+    return out + tail
+
+
+@pytest.mark.parametrize("template", [
+    None,  # SmolLM2's own ChatML (with its default system prompt)
+    "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n' + m['content'] + '<|eot_id|>' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",  # Llama 3's shape
+])
+def test_ollama_template_renders_as_the_chat_template(smol_tok, template):
+    tok = smol_tok.__class__.from_pretrained(smol_tok.name_or_path) if template else smol_tok
+    if template:
+        tok.chat_template = template
+    tpl, system = export.ollama_template(tok)
+    conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Who are you?"}]
+    want = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    got = _go_render(tpl, conv)
+    assert got == want
+    if template is None:
+        assert system == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
