@@ -17,7 +17,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export", "chat")
+COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export", "chat", "eval")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -158,6 +158,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M") if r.started else "-"
         state = f"{r.state}*" if r.smoke else r.state
         print(f"{r.name[:28]:28} {state:9} {step:>11} {loss:>8} {started:16} {r.pid or '-':>7}  {r.path}")
+        if r.eval and isinstance(r.eval.get("tuned"), int | float):
+            base = f" (base {r.eval['base']:.3f})" if isinstance(r.eval.get("base"), int | float) else ""
+            print(f"{'':28} eval: {r.eval['metric']} {r.eval['tuned']:.3f}{base} on {r.eval.get('rows')} held-out rows")
         if r.cause and r.state == "failed":
             print(f"{'':28} cause: {r.cause}")
     if any(r.smoke for r in rows):
@@ -253,6 +256,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 print(json.dumps(generate.as_dict(piece), ensure_ascii=False) if args.json else f"\n[{generate.summary(piece)}]", flush=True)
             elif not args.json:
                 print(piece, end="", flush=True)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from engine import evaluate, runs
+
+    run_dir = runs.find(args.run)
+    if args.rows is not None and args.rows < 1:
+        raise TunewizError.at("--rows", f"{args.rows} rows measure nothing", "give 1 or more, or leave it out for every held-out row")
+    if args.max_new_tokens < 1:
+        raise TunewizError.at("--max-new-tokens", f"{args.max_new_tokens} tokens generate no answer", "give 1 or more, e.g. 128")
+    print(f"evaluating {run_dir.name} on the rows it held out ...", flush=True)
+    result = evaluate.run_eval(run_dir, rows=args.rows, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    print("\n".join(evaluate.table(result)))
+    print(f"written: {run_dir / evaluate.RESULT} and {run_dir / evaluate.ROWS} (each row's prompt, reference, base and tuned answer)")
     return 0
 
 
@@ -369,6 +387,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", dest="top_p", type=float, default=0.9, help="GenerationConfig.top_p (with --do-sample)")
     p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=1.0, help="GenerationConfig.repetition_penalty")
     p.set_defaults(func=cmd_chat)
+    p = sub.add_parser("eval", help="measure a run on the rows it held out: tuned vs base model (eval.json, eval.jsonl)")
+    p.add_argument("run", help="run name or directory")
+    p.add_argument("--rows", type=int, default=None, help="evaluate only the first N held-out rows")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="longest generated answer, in tokens (default 128)")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass / generate call (default 8)")
+    p.set_defaults(func=cmd_eval)
     p = sub.add_parser("slurm", help="print a SLURM batch script that runs a preset on launch.num_machines nodes")
     with_preset(p)
     p.add_argument("--gpus-per-node", type=int, default=None)

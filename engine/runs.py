@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import rundir
+from engine import evaluate, rundir
 from engine.errors import TunewizError
 from engine.models import tunewiz_home
 
@@ -59,6 +59,7 @@ class RunSummary:
     pid: int | None
     cause: str | None = None
     smoke: int | None = None  # a smoke test of that many steps (engine.smoke), not a run
+    eval: dict[str, Any] | None = None  # eval.json's main metric, tuned and base (engine.evaluate.summary)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +100,8 @@ def summarize(run_dir: Path) -> RunSummary:
     start = next((e for e in reversed(events) if e.get("type") == "start"), {})
     return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=last_step.get("step"),
                       max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss", summary.get("train_loss")),
-                      started=status.get("started"), pid=status.get("pid"), cause=cause, smoke=status.get("smoke"))
+                      started=status.get("started"), pid=status.get("pid"), cause=cause, smoke=status.get("smoke"),
+                      eval=evaluate.summary(run_dir))
 
 
 def find(run: str) -> Path:

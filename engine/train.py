@@ -197,6 +197,10 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
     try:
         info: dict[str, Any] = {}
         trainer, prepared, info = build_trainer(cfg, run_dir, [stop], smoke_steps=smoke_steps)
+        if events.enabled and not smoke_steps:
+            from engine import evaluate
+
+            evaluate.record_split(run_dir, cfg, prepared)  # the rows `tunewiz eval` measures on: never trained on
         if events.enabled:
             sampler = system.Sampler(lambda reading: events.emit("gpu", **reading), every=2.0 if smoke_steps else 10.0)
         if smoke_steps:

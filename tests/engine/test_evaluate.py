@@ -1,0 +1,142 @@
+"""`tunewiz eval`: the run records its held-out rows, and the eval measures exactly those, tuned vs base."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine import cli, config, evaluate
+from engine.errors import TunewizError
+from engine.train import load_tokenizer
+from tests.conftest import PRESETS, REPO
+
+
+def train(run: Path, preset: str, *sets: str) -> None:
+    """A real run through `tunewiz run` (its own process, as a user starts it)."""
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "run", str(PRESETS / f"{preset}.yaml"),
+                        "--set", f"training.output_dir={run}", "--set", "training.save_strategy=no",
+                        "--set", "training.eval_strategy=no", "--set", "training.logging_steps=1", *(s for kv in sets for s in ("--set", kv))],
+                       cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def identity_run(tmp_path_factory):
+    """The identity demo trained one step on a copy of its data, 6 rows held out."""
+    tmp = tmp_path_factory.mktemp("identity")
+    data = tmp / "identity.jsonl"
+    shutil.copy(REPO / "engine" / "samples" / "identity.jsonl", data)
+    run = tmp / "run"
+    train(run, "smollm2-identity-lora", f"dataset.path={data}", "dataset.eval_size=6", "training.max_steps=1",
+          "training.per_device_train_batch_size=4", "training.warmup_steps=0")
+    return run, data
+
+
+@pytest.mark.slow
+def test_eval_measures_the_recorded_held_out_rows_tuned_against_base(identity_run, capsys):
+    run, _ = identity_run
+    split = json.loads((run / evaluate.SPLIT).read_text())
+    assert len(split["rows"]) == 6 and split["source_rows"] == 64
+    assert split["dataset"]["files"][0]["sha256"] and split["tokens_sha256"]
+    # none of the recorded rows is a row the run trained on (the same data path, its train split)
+    from engine.data import pipeline
+    from engine.models import materialize, resolve
+
+    cfg = config.load(run / "config.yaml")
+    trained = set(pipeline.prepare(cfg, load_tokenizer(cfg, materialize(resolve(cfg.model.name_or_path))))
+                  .train["_row"])
+    assert trained and not trained & set(split["rows"]) and len(trained) + 6 == 64
+
+    assert cli.main(["eval", str(run), "--rows", "3", "--max-new-tokens", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "ROUGE-L" in out and "chrF" in out and "perplexity" in out
+    result = json.loads((run / evaluate.RESULT).read_text())
+    assert result["rows"] == 3 and result["rows_used"] == split["rows"][:3] and result["weights"] == "final"
+    for who in ("base", "tuned"):
+        m = result[who]
+        assert m["loss"] > 0 and m["perplexity"] > 1 and 0 <= m["rougeL"] <= 1 and 0 <= m["chrf"] <= 100
+        assert 0 <= m["exact_match"] <= 1 and m["new_tokens"] > 0 and m["tokens_per_s"] > 0
+    assert result["tuned"]["loss"] != result["base"]["loss"]  # the adapter was on, then off: two models
+    assert result["main"] == {"metric": "rougeL", "tuned": result["tuned"]["rougeL"], "base": result["base"]["rougeL"]}
+    rows = [json.loads(line) for line in (run / evaluate.ROWS).read_text().splitlines()]
+    assert [r["row"] for r in rows] == split["rows"][:3]
+    src = [json.loads(line) for line in (REPO / "engine" / "samples" / "identity.jsonl").read_text().splitlines()]
+    for r in rows:
+        assert r["reference"] == src[r["row"]]["messages"][-1]["content"]
+        assert r["prompt"].endswith("<|im_start|>assistant\n") and src[r["row"]]["messages"][-2]["content"] in r["prompt"]
+        assert isinstance(r["base"], str) and isinstance(r["tuned"], str)
+    # `tunewiz runs --json` carries the main metric
+    from engine import runs
+
+    runs.register(run)
+    assert cli.main(["runs", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    mine = next(r for r in listed if r["path"] == str(run))
+    assert mine["eval"]["metric"] == "rougeL" and mine["eval"]["tuned"] == result["tuned"]["rougeL"]
+    assert cli.main(["runs"]) == 0
+    assert f"rougeL {result['tuned']['rougeL']:.3f}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_eval_refuses_a_changed_dataset(identity_run):
+    run, data = identity_run
+    before = data.read_bytes()
+    try:
+        data.write_bytes(before.replace(b"Tunewiz Assistant", b"Other Assistant", 1))
+        with pytest.raises(TunewizError, match="the dataset changed since the run"):
+            evaluate.run_eval(run, rows=1, max_new_tokens=2)
+    finally:
+        data.write_bytes(before)
+
+
+def test_eval_refuses_a_run_that_held_out_no_rows(tmp_path):
+    cfg = config.from_dict({"dataset": {"path": "sample:identity", "eval_size": 0}, "training": {"output_dir": str(tmp_path)}})
+    (tmp_path / evaluate.SPLIT).write_text(json.dumps({"v": 1, "eval_size": 0, "rows": [], "dataset": evaluate.dataset_identity(cfg)}))
+    with pytest.raises(TunewizError, match=r"(?s)held out no rows.*dataset.eval_size"):
+        evaluate.read_split(tmp_path, cfg)
+    (tmp_path / evaluate.SPLIT).unlink()
+    with pytest.raises(TunewizError, match=r"(?s)recorded no eval split.*dataset.eval_size"):
+        evaluate.read_split(tmp_path, cfg)
+
+
+def test_the_split_is_the_one_the_data_path_makes(smol_tok):
+    from engine.data import pipeline
+
+    cfg = config.from_dict({"dataset": {"path": "sample:identity", "eval_size": 0.1}, "training": {"seed": 7, "output_dir": "x"}})
+    prepared = pipeline.prepare(cfg, smol_tok)
+    assert sorted(evaluate.held_out_rows(64, 0.1, 7)) == sorted(prepared.eval["_row"])
+
+
+def test_rouge_and_chrf_measure_korean_and_chinese():
+    m, per_row = evaluate.text_metrics(["나는 학생이다", "我是学生"], ["나는 학생이다", "我是老师"])
+    assert per_row[0] == 1.0 and per_row[1] == pytest.approx(0.5)  # rouge-score's own tokenizer gives 0 for both
+    assert m["exact_match"] == 0.5 and 0 < m["chrf"] < 100
+
+
+@pytest.mark.slow
+def test_classifier_eval_reports_accuracy_f1_and_confusion_matrix(tmp_path, capsys):
+    run = tmp_path / "cls"
+    train(run, "minilm-sentiment-lora", "dataset.max_rows=80", "dataset.eval_size=16", "training.max_steps=3")
+    assert cli.main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "macro F1" in out and "confusion matrix, tuned" in out and "randomly initialised" in out
+    result = json.loads((run / evaluate.RESULT).read_text())
+    assert result["task"] == "classification" and result["labels"] == ["negative", "positive"] and result["rows"] == 16
+    for who in ("base", "tuned"):
+        m = result[who]
+        assert 0 <= m["accuracy"] <= 1 and 0 <= m["f1_macro"] <= 1
+        cm = m["confusion_matrix"]
+        assert len(cm) == 2 and sum(map(sum, cm)) == 16
+        assert m["accuracy"] == pytest.approx((cm[0][0] + cm[1][1]) / 16)
+    assert result["main"]["metric"] == "accuracy"
+    rows = [json.loads(line) for line in (run / evaluate.ROWS).read_text().splitlines()]
+    split = json.loads((run / evaluate.SPLIT).read_text())
+    assert [r["row"] for r in rows] == split["rows"] and {r["reference"] for r in rows} <= {"negative", "positive"}
+    assert yaml.safe_load((run / "config.yaml").read_text())["dataset"]["eval_size"] == 16
