@@ -96,6 +96,14 @@ def test_regression_keeps_one_output_named_after_its_label_column(tmp_path):
     assert saved["id2label"] == {"0": "similarity"} and saved["label2id"] == {"similarity": 0}
     assert saved["problem_type"] == "regression"
     assert json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"] == "demo:minilm-l6"
+    # a full fine-tune's own config.json gets the names too (the rest of it stays as the Trainer wrote it)
+    full = tmp_path / "full"
+    full.mkdir()
+    BertConfig(num_labels=2, hidden_size=64).save_pretrained(full)
+    export.make_portable(full, cfg, type("M", (), {"config": BertConfig(num_labels=2)})(), ["sûr", "faux"])
+    saved = json.loads((full / "config.json").read_text(encoding="utf-8"))
+    assert saved["id2label"] == {"0": "sûr", "1": "faux"} and saved["hidden_size"] == 64
+    assert "library_name: transformers" in (full / "README.md").read_text()
 
 
 def test_merged_logits_equal_base_plus_adapter(smol_run):
@@ -287,3 +295,15 @@ def test_ollama_template_renders_as_the_chat_template(smol_tok, template):
     assert got == want
     if template is None:
         assert system == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+def test_merged_classifier_loads_with_plain_transformers_and_its_labels(cls_run, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    merged = export.merge(cls_run, out=tmp_path / "merged", dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(merged)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    adapted, _ = export.load_result(cls_run / "final", config.load(cls_run / rundir.CONFIG))
+    enc = AutoTokenizer.from_pretrained(merged)(["a wonderful film", "dull and long"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        assert (model(**enc).logits - adapted(**enc).logits).abs().max().item() < 1e-5
