@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,27 +24,63 @@ from engine.errors import TunewizError
 
 
 def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
-    """Refuse to start silently into an existing run; --overwrite / --resume say what to do with it."""
+    """Refuse to start silently into an existing run; --overwrite / --resume say what to do with it.
+
+    --overwrite empties only a folder tunewiz marked as a run (rundir.MARKER), and only of the files tunewiz
+    wrote (rundir.overwrite_refusal says why not otherwise). --resume sets incomplete checkpoints aside."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TunewizError.at(str(run_dir), "is a file, not a folder", "pick another training.output_dir")
     if resume:
-        if not rundir.last_checkpoint(run_dir):
-            raise TunewizError.at(str(run_dir), "there is no checkpoint to resume from",
-                                  "run without --resume (with --overwrite to start the directory over)")
         _refuse_live(run_dir)
+        cp = rundir.last_checkpoint(run_dir)
+        partial = rundir.incomplete_checkpoints(run_dir)
+        if not cp:
+            why = f" ({partial[-1][0].name} is incomplete: {partial[-1][1]})" if partial else ""
+            raise TunewizError.at(str(run_dir), "there is no complete checkpoint to resume from" + why,
+                                  "run without --resume (with --overwrite to start the directory over)")
+        set_aside_partial(run_dir, cp, partial)
+        if rundir.run_id(run_dir) is None and rundir.is_run_dir(run_dir):
+            rundir.mark(run_dir)  # a run made before the mark, holding only tunewiz's files
         return
     if run_dir.exists() and any(run_dir.iterdir()):
+        refusal = rundir.overwrite_refusal(run_dir)
         if not overwrite:
+            if not rundir.is_run_dir(run_dir) and refusal:
+                raise TunewizError.at(str(run_dir), f"is not empty and is not a tunewiz run directory; tunewiz will not delete it ({refusal})",
+                                      "pick another training.output_dir (a new folder, e.g. runs/<new-name>)")
             cp = rundir.last_checkpoint(run_dir)
             raise TunewizError.at(str(run_dir), "this run directory is already in use" + (f" (last checkpoint: {cp.name})" if cp else ""),
                                   "choose one:\n"
                                   + ("      resume it:       add --resume\n" if cp else "")
-                                  + "      pick a new name: --set training.output_dir=runs/<new-name>\n"
-                                  + "      start it over:   add --overwrite (deletes what is in it)")
-        if not rundir.is_run_dir(run_dir):
-            raise TunewizError.at(str(run_dir), "is not empty and is not a tunewiz run directory; --overwrite will not delete it",
-                                  "pick another training.output_dir")
+                                  + "      pick a new name: --set training.output_dir=runs/<new-name>"
+                                  + ("\n      start it over:   add --overwrite (deletes the files tunewiz wrote in it)" if refusal is None
+                                     else f"\n      (--overwrite will not delete it: {refusal})"))
+        if refusal:
+            raise TunewizError.at(str(run_dir), f"tunewiz will not delete it: {refusal}",
+                                  "pick another training.output_dir" + (", or move those files away" if "did not write" in refusal else ""))
         _refuse_live(run_dir)
-        shutil.rmtree(run_dir)
+        rundir.clear(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.mark(run_dir)
+
+
+def set_aside_partial(run_dir: Path, resume_from: Path, partial: list[tuple[Path, str]]) -> list[dict[str, str]]:
+    """Rename incomplete checkpoints out of the Trainer's way (rundir.set_aside) and say so: an event, a line in
+    stdout.log (the monitor's log) and, when following, on the terminal."""
+    moved = []
+    for cp, problem in partial:
+        target = rundir.set_aside(cp)
+        note = {"checkpoint": cp.name, "problem": problem, "moved_to": target.name, "resume_from": resume_from.name}
+        moved.append(note)
+        rundir.EventLog(run_dir).emit("set_aside", **note)
+        with open(run_dir / rundir.STDOUT, "a", encoding="utf-8") as log:
+            log.write(f"tunewiz: {set_aside_line(note)}\n")
+    return moved
+
+
+def set_aside_line(note: dict[str, Any]) -> str:
+    return (f"skipped {note.get('checkpoint')}: incomplete, {note.get('problem')}; kept as {note.get('moved_to')}; "
+            f"resuming from {note.get('resume_from')}")
 
 
 def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
@@ -70,7 +105,7 @@ def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
 
 def _refuse_live(run_dir: Path) -> None:
     st = rundir.read_status(run_dir)
-    if st.get("state") in ("starting", "running", "stopping") and rundir.pid_alive(st.get("pid")):
+    if st.get("state") in ("starting", "running", "stopping") and rundir.run_alive(st):
         raise TunewizError.at(str(run_dir), f"a training process is still running in it (pid {st['pid']})",
                               f"wait for it, or stop it: kill -TERM {st['pid']}")
 
@@ -110,7 +145,8 @@ def start(cfg: config.Config, source: str, *, resume: bool = False, command: lis
     with open(run_dir / rundir.STDOUT, "ab") as log:
         proc = subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env, cwd=os.getcwd())
-    rundir.update_status(run_dir, pid=proc.pid, pgid=proc.pid)
+    # who to signal later, and how to know it is still this process (a pid is reused once it ends)
+    rundir.update_status(run_dir, pid=proc.pid, pgid=proc.pid)  # with its identity (rundir.process_identity)
     runs.register(run_dir)
     return run_dir, proc
 
@@ -131,26 +167,52 @@ def start_smoke(cfg: config.Config, source: str, steps: int, plan: Any = None,
     return start(cfg, source, command=command, plan=plan, smoke_steps=steps)
 
 
-def stop(run_dir: Path, force: bool = False) -> None:
+def stop(run_dir: Path, force: bool = False) -> str:
     """First stop: a STOP file (every process checks it at the end of each step, saves a checkpoint and exits);
-    a single process also gets SIGTERM. Forced: SIGKILL to the whole process group (launcher and workers)."""
+    a single process also gets SIGTERM. Forced: SIGKILL to the whole process group (launcher and workers).
+
+    Only the process started for the run is signalled: its pid, start time and command line must be the ones
+    recorded at start (rundir.run_process); pid 0, -1 and 1 never. Returns "stopping", "killed", or "gone" (the
+    run's process is gone: nothing signalled, and status.json says so instead of a live state)."""
     status = rundir.read_status(run_dir)
-    pgid = status.get("pgid") or status.get("pid")
+    pid, why = rundir.run_process(status)
+    if pid is None:
+        if status.get("pid") is None and status.get("state") in ("starting", "running") and not force:
+            (run_dir / rundir.STOP).touch()  # no pid written yet: the STOP file alone stops it at its first step
+            rundir.update_status(run_dir, state="stopping")
+            return "stopping"
+        mark_gone(run_dir, status, why)
+        return "gone"
+    if pid <= 1 or pid in (os.getpid(), os.getpgrp()):  # never this process or its own group
+        raise TunewizError.at(str(run_dir), f"status.json names pid {pid}, which is not a run's process; nothing was signalled")
     if force:
         try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, TypeError):
+            if os.getpgid(pid) == pid:  # started with start_new_session: it leads its own group
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
         rundir.update_status(run_dir, state="failed", error="killed by a second stop")
-        return
+        return "killed"
     (run_dir / rundir.STOP).touch()
     rundir.update_status(run_dir, state="stopping")
     if status.get("world_size", 1) == 1:
         # a launcher (torchrun, accelerate) would kill its workers on SIGTERM instead of letting them save
         try:
-            os.kill(status["pid"], signal.SIGTERM)
-        except (ProcessLookupError, KeyError, TypeError):
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
             pass
+    return "stopping"
+
+
+def mark_gone(run_dir: Path, status: dict[str, Any], why: str) -> str:
+    """A live state whose process is gone: status.json takes the end event's state, else failed with the cause."""
+    end = next((e for e in reversed(runs.tail_events(run_dir)) if e.get("type") == "end"), None)
+    state = end.get("state") if end and end.get("state") in rundir.STATES else "failed"
+    if status.get("state") in ("starting", "running", "stopping"):
+        rundir.update_status(run_dir, state=state, **({} if end else {"error": f"the run's process is gone ({why})"}))
+    return state
 
 
 def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
@@ -194,6 +256,8 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
                     print(f"saved {ev.get('checkpoint')}", file=out, flush=True)
                 elif kind == "error":
                     print(f"error: {ev.get('message')}", file=out, flush=True)
+                elif kind == "set_aside":
+                    print(set_aside_line(ev), file=out, flush=True)
             if proc.poll() is not None:
                 events, offset = rundir.read_events(run_dir, offset)
                 return rundir.read_status(run_dir).get("state") or ("finished" if proc.returncode == 0 else "failed")

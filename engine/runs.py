@@ -81,7 +81,7 @@ def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events:
     """(state, cause): a live state whose process is gone, with no end event, is failed."""
     status = rundir.read_status(run_dir) if status is None else status
     state = status.get("state", "unknown")
-    if state in ("starting", "running", "stopping") and not rundir.pid_alive(status.get("pid")):
+    if state in ("starting", "running", "stopping") and not rundir.run_alive(status):
         events = tail_events(run_dir) if events is None else events
         end = next((e for e in reversed(events) if e.get("type") == "end"), None)
         if end is not None:
@@ -107,7 +107,7 @@ def summarize(run_dir: Path) -> RunSummary:
 def find(run: str) -> Path:
     """A run by its directory or its name (the newest registered run of that name)."""
     p = Path(run).expanduser()
-    if p.is_dir() and rundir.is_run_dir(p):
+    if p.is_dir() and rundir.looks_like_run(p):
         return p.resolve()
     matches = [d for d in registered() if d.name == run]
     if matches:
@@ -121,12 +121,20 @@ def find(run: str) -> Path:
 
 
 def stop(run_dir: Path) -> str:
-    """First stop: SIGTERM (a checkpoint at the end of the step, clean exit); a second: kill the group."""
+    """First stop: SIGTERM (a checkpoint at the end of the step, clean exit); a second: kill the group.
+    Only the run's own process is signalled (launch.stop); a pid that is gone or now another process's is
+    refused with "the run's process is gone", and status.json stops saying it runs."""
     from engine import launch
 
     status = rundir.read_status(run_dir)
-    state, _ = effective_state(run_dir, status)
-    if state not in ("starting", "running", "stopping"):
+    if status.get("state") not in ("starting", "running", "stopping"):
+        state, _ = effective_state(run_dir, status)
         raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
-    launch.stop(run_dir, force=state == "stopping")
-    return "killed" if state == "stopping" else "stopping"
+    what = launch.stop(run_dir, force=status.get("state") == "stopping")
+    if what == "gone":
+        st = rundir.read_status(run_dir)
+        err = st.get("error")
+        what = err if isinstance(err, str) and err.startswith("the run's process is gone") else "the run's process is gone"
+        raise TunewizError.at(str(run_dir), f"{what}; nothing was signalled, and the run is now marked {st.get('state')}",
+                              f"resume it from its last checkpoint: tunewiz resume {run_dir}")
+    return what

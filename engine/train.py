@@ -207,7 +207,7 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
             return _smoke(trainer, info, events, run_dir, stop, sampler)
         # the first system reading right after the start event, then one every 10 s
         trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}, after_start=sampler.start if sampler else None))
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        trainer.train(resume_from_checkpoint=_resume_checkpoint(run_dir) if resume else None)
         if stop.requested:
             return "stopped"
         evaluated = [e.get("step") for e in trainer.state.log_history if "eval_loss" in e]
@@ -237,6 +237,16 @@ def _portable(final: Path, cfg: config.Config, model: Any, plan: Any, info: dict
             {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}},
             indent=1, ensure_ascii=False), encoding="utf-8")
     export.make_portable(final, cfg, model, plan.label_names, plan.regression, info)
+
+
+def _resume_checkpoint(run_dir: Path) -> str:
+    """The newest complete checkpoint (the Trainer's own choice, `True`, would take the highest-numbered folder,
+    even one cut short by a kill while it was being written)."""
+    cp = rundir.last_checkpoint(run_dir)
+    if cp is None:
+        raise TunewizError.at(str(run_dir), "there is no complete checkpoint to resume from",
+                              "run without --resume (with --overwrite to start the directory over)")
+    return str(cp)
 
 
 def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir: Path, stop: Any, sampler: Any) -> str:

@@ -80,6 +80,7 @@ def test_resume_refuses_a_run_that_reached_its_end(tmp_path):
     cp = tmp_path / "checkpoint-3"
     cp.mkdir()
     (cp / "trainer_state.json").write_text(json.dumps({"global_step": 3, "epoch": 0.5}))
+    (cp / "adapter_model.bin").write_bytes(b"weights")
     with pytest.raises(TunewizError, match="(?s)already at step 3.*max_steps=6"):
         launch.check_resumable(tmp_path, {"max_steps": 3})
     launch.check_resumable(tmp_path, {"max_steps": 5})
