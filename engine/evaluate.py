@@ -216,11 +216,20 @@ class Models:
 
     def _load(self, path: str) -> Any:
         from transformers import set_seed
+        from transformers.utils import logging
 
         from engine.train import load_model
 
         set_seed(int(self.cfg.training.get("seed", 42)))  # a new classifier head starts as it did in training
-        return load_model(self.cfg, path, self.plan.label_names, self.hw, regression=self.plan.regression)
+        # the load report ("classifier.weight MISSING") and its progress bar: the table's note says it for the base head
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+        try:
+            return load_model(self.cfg, path, self.plan.label_names, self.hw, regression=self.plan.regression)
+        finally:
+            logging.set_verbosity(verbosity)
+            logging.enable_progress_bar()
 
     def each(self):
         """Yields ("tuned", model) then ("base", model)."""

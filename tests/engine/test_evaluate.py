@@ -136,6 +136,11 @@ def test_classifier_eval_reports_accuracy_f1_and_confusion_matrix(tmp_path, caps
         assert len(cm) == 2 and sum(map(sum, cm)) == 16
         assert m["accuracy"] == pytest.approx((cm[0][0] + cm[1][1]) / 16)
     assert result["main"]["metric"] == "accuracy"
+    # the same rows as the trainer's own evaluation at the end of the run: the same numbers
+    ends = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    trainer_eval = [e for e in ends if e["type"] == "eval"][-1]
+    assert result["tuned"]["accuracy"] == pytest.approx(trainer_eval["accuracy"])
+    assert result["tuned"]["loss"] == pytest.approx(trainer_eval["loss"], rel=1e-4)
     rows = [json.loads(line) for line in (run / evaluate.ROWS).read_text().splitlines()]
     split = json.loads((run / evaluate.SPLIT).read_text())
     assert [r["row"] for r in rows] == split["rows"] and {r["reference"] for r in rows} <= {"negative", "positive"}
