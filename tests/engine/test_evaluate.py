@@ -145,3 +145,12 @@ def test_classifier_eval_reports_accuracy_f1_and_confusion_matrix(tmp_path, caps
     split = json.loads((run / evaluate.SPLIT).read_text())
     assert [r["row"] for r in rows] == split["rows"] and {r["reference"] for r in rows} <= {"negative", "positive"}
     assert yaml.safe_load((run / "config.yaml").read_text())["dataset"]["eval_size"] == 16
+
+
+def test_regression_and_class_metrics_come_from_scipy_and_scikit_learn():
+    m = evaluate.regression_metrics([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.5, 5.0])
+    assert m["mse"] == pytest.approx((0.25 + 0 + 0.25 + 1) / 4) and m["spearman"] == pytest.approx(1.0) and 0.9 < m["pearson"] < 1
+    assert evaluate._finite(evaluate.regression_metrics([1.0, 2.0], [3.0, 3.0]))["pearson"] is None
+    c = evaluate.class_metrics([0, 0, 1, 2], [0, 1, 1, 1], 3)
+    assert c["accuracy"] == 0.5 and c["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert c["f1_macro"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
