@@ -494,9 +494,10 @@ def model_card(cfg: config.Config, run_dir: Path | None = None, info: dict[str, 
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
              f"# {repo or (run_dir.name if run_dir else 'model')}", "",
              f"Fine-tuned from `{base}` with tunewiz by {method}"
-             + (" (an adapter: load it on its base)." if adapter else "."), ""]
+             + (" (an adapter: load it on its base)." if adapter else (", merged into the base." if cfg.lora_enabled else ".")), ""]
     lines += ["## Data", "",
-              f"- dataset: `{ds}`" + (f" (split {cfg.dataset.split})" if getattr(cfg.dataset, "split", None) else ""),
+              f"- dataset: `{ds}`" + (f", config `{cfg.dataset.name}`" if getattr(cfg.dataset, "name", None) else "")
+              + (f" (split {cfg.dataset.split})" if getattr(cfg.dataset, "split", None) else ""),
               f"- format: {info.get('format') or getattr(cfg.dataset, 'format', None) or 'auto'}",
               f"- rows: {info['train_rows']} trained, {info.get('eval_rows', 0)} held out" if "train_rows" in info else "- rows: see the preset", ""]
     numbers = _eval_numbers(run_dir)
@@ -535,7 +536,9 @@ def model_card(cfg: config.Config, run_dir: Path | None = None, info: dict[str, 
                   f"clf = pipeline(\"text-classification\", model=\"{name}\")" if not adapter else
                   "# an adapter: tunewiz export RUN --merge gives a folder that pipeline() loads as it is\nclf = pipeline(\"text-classification\", model=\"<merged folder>\")",
                   "print(clf(\"a sentence to classify\"))"]
-    lines += ["```", "", "## Training preset (tunewiz)", "", "```yaml", config.dump(cfg).strip(), "```", ""]
+    shown = cfg.model_copy(deep=True)
+    shown.training.pop("output_dir", None)  # a folder of the machine that trained it
+    lines += ["```", "", "## Training preset (tunewiz)", "", "```yaml", config.dump(shown).strip(), "```", ""]
     return "\n".join(lines)
 
 

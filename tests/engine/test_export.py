@@ -208,6 +208,7 @@ def test_push_uploads_the_export_with_a_model_card(smol_run, tmp_path, monkeypat
                  "| tuned.rougeL | 0.61 |", "| base.rougeL | 0.12 |", "name_or_path: demo:smollm2-135m-instruct",
                  'AutoModelForCausalLM.from_pretrained("you/smol-id")', "return_dict=True", "model.generate(**enc"):
         assert text in card, text
+    assert "output_dir" not in card and str(smol_run) not in card  # no folder of this machine
     folder = tmp_path / "merged"
     folder.mkdir()
     api = FakeApi()
