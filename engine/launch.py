@@ -46,7 +46,8 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
         refusal = rundir.overwrite_refusal(run_dir)
         if not overwrite:
             if not rundir.is_run_dir(run_dir) and refusal:
-                raise TunewizError.at(str(run_dir), f"is not empty and is not a tunewiz run directory; tunewiz will not delete it ({refusal})",
+                why = f"no {rundir.MARKER}" if refusal.startswith("it is not a tunewiz run") else refusal
+                raise TunewizError.at(str(run_dir), f"is not empty and is not a tunewiz run directory ({why}); tunewiz will not delete it",
                                       "pick another training.output_dir (a new folder, e.g. runs/<new-name>)")
             cp = rundir.last_checkpoint(run_dir)
             raise TunewizError.at(str(run_dir), "this run directory is already in use" + (f" (last checkpoint: {cp.name})" if cp else ""),
