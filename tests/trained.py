@@ -41,3 +41,9 @@ def identity_run() -> Path:
 def sentiment_run() -> Path:
     """The classifier demo (MiniLM + LoRA), 3 steps: final/ with its label names."""
     return _train("minilm-sentiment-lora", SENTIMENT, "sentiment")
+
+
+@functools.cache
+def sentiment_full_run() -> Path:
+    """The classifier demo as a full fine-tune (no LoRA), 3 steps: final/ holds the whole model."""
+    return _train("minilm-sentiment-lora", [*SENTIMENT, "--set", "lora.enabled=false"], "sentiment-full")

@@ -130,3 +130,12 @@ def test_cli_chat_on_a_run_without_a_result_says_so(tmp_path, capsys):
     shutil.copytree(trained.identity_run(), run, ignore=shutil.ignore_patterns("final", "checkpoint-*"))
     assert cli.main(["chat", str(run), "--prompt", "hi"]) == cli.EXIT_INPUT
     assert "no result yet" in capsys.readouterr().err
+
+
+def test_a_full_fine_tune_is_compared_with_the_checkpoint_it_started_from():
+    c = generate.load(trained.sentiment_full_run())
+    assert not c.source.lora and c.base_model is not None and c.base_model is not c.model
+    with c.use("base") as m:
+        assert m is c.base_model
+    tuned, base = c.classify("a dull, tired plot"), c.classify("a dull, tired plot", "base")
+    assert {label for label, _ in tuned} == {"negative", "positive"} and dict(tuned) != pytest.approx(dict(base), abs=1e-4)
