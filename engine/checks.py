@@ -93,24 +93,45 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
         out.append(Check(flag, n, f"{n} rows {what}", fix, level=level))
     per_token = plan.task == "causal-lm" and "labels" in ds.column_names
     eos_id = getattr(tokenizer, "eos_token_id", None)
+    text = plan.format.shape == "text"
+    truncated = sum(1 for n in full if ml is not None and n > ml)
+    if text:  # a corpus: its long documents are cut, not answers; packing with bfd_split keeps every token
+        raise_fix = (f"set training.packing: true (documents are split into {ml}-token pieces and every token is trained), "
+                     f"or raise training.max_length (the longest row has {longest} tokens)")
+    limit = getattr(tokenizer, "model_max_length", None)
+    if plan.task != "causal-lm" and limit and longest > ml and ml >= min(limit, 512):
+        raise_fix = (f"nothing in the preset: {ml} tokens is all the model reads; a long-context encoder (e.g. ModernBERT) "
+                     "reads more, or split long texts")
     if per_token and eos_id is not None and len(ds):
         if not any(eos_id in [t for t in labels if t != IGNORE] for labels in ds["labels"]):
+            cut_all = truncated == len(full) and len(full) > 0
             out.append(Check("eos never trained", len(ds),
-                             f"no row trains the eos token {tokenizer.eos_token!r}: the model would never learn to stop",
-                             "use a chat template whose assistant turns end with the eos token (model.chat_template), "
-                             "or raise training.max_length if the ends are cut off"))
-    if per_token and full and ml is not None:
+                             f"no row trains the eos token {tokenizer.eos_token!r}: the model would never learn to stop"
+                             + (f" (every row is cut at max_length {ml}, so no row keeps its end)" if cut_all else ""),
+                             raise_fix if cut_all else "use a chat template whose assistant turns end with the eos token "
+                             "(model.chat_template), or raise training.max_length if the ends are cut off"))
+    if per_token and full and ml is not None and not text:
         cut = _cut_turns(ds, ml, eos_id, plan.truncation_mode)
         if cut:
             out.append(Check("answers cut", cut,
                              f"{cut} rows end in the middle of a trained answer: truncation at {ml} tokens cut it",
                              raise_fix))
-    truncated = sum(1 for n in full if ml is not None and n > ml)
     if truncated:
         share = truncated / len(full)
         out.append(Check("truncated", truncated,
                          f"{truncated} of {len(full)} rows ({share:.1%}) are longer than max_length {ml} and were truncated "
                          f"({plan.truncation_mode})", raise_fix))
+    if prepared.packing_cut:
+        rows, lost = prepared.packing_cut
+        out.append(Check("cut by packing", rows, f"{rows} rows are longer than max_length {ml}, and packing "
+                         f"({plan.packing_strategy}) cuts them there: {lost:,} of their tokens are never trained",
+                         "set training.packing_strategy: bfd_split (the overflow is packed into other rows), or raise "
+                         "training.max_length"))
+    placeholders = _placeholders(ds, tokenizer) if per_token else 0
+    if placeholders:
+        out.append(Check("placeholders", placeholders, f"{placeholders} rows train unfilled placeholders such as {{{{name}}}}: "
+                         "the file is a template to fill in first (LLaMA-Factory's identity.json is one)",
+                         "replace them in the file, e.g. sed -i 's/{{name}}/Ava/g; s/{{author}}/Acme/g' FILE"))
     default_system = _default_system_prompt(tokenizer, plan.template) if plan.format.shape == "chat" else None
     if default_system:
         out.append(Check("default system prompt", 0,
@@ -162,6 +183,20 @@ def language_checks(ds: Any, tokenizer: Any, rows: int = 256) -> list[Check]:
                          "split into bytes or letters), so the model knows little of it and every row costs more",
                          fix + "; a multilingual model (e.g. Qwen2.5) for chat"))
     return out
+
+
+PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_]\w*\s*\}\}")
+
+
+def _placeholders(ds: Any, tokenizer: Any, rows: int = 256) -> int:
+    """Rows (of the first `rows`) whose trained tokens hold a {{name}}-style placeholder."""
+    n = 0
+    sample = ds.select(range(min(len(ds), rows)))
+    for ids, labels in zip(sample["input_ids"], sample["labels"], strict=True):
+        trained = [t for t, lab in zip(ids, labels, strict=True) if lab != IGNORE]
+        if trained and PLACEHOLDER.search(tokenizer.decode(trained)):
+            n += 1
+    return n
 
 
 def _cut_turns(ds: Any, max_length: int, eos_id: int | None, mode: str) -> int:

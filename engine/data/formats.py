@@ -43,7 +43,7 @@ TEXT_PARTS = {"text", "input_text", "output_text"}
 # Columns of a multimodal dataset (LLaMA-Factory's mllm_demo: an `images` column beside `<image>` in the text).
 MEDIA_COLUMNS = ("images", "image", "videos", "video", "audios", "audio")
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "score")
-TEXT_NAMES = ("text", "sentence", "content", "document", "review", "question")
+TEXT_NAMES = ("text", "sentence", "content", "document", "review", "comment", "comments", "question")
 PAIR_NAMES = (("sentence1", "sentence2"), ("text", "text_pair"), ("question", "passage"), ("premise", "hypothesis"),
               ("text_a", "text_b"), ("question1", "question2"))
 
@@ -105,17 +105,26 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
     return Format(fmt, resolved, reason)
 
 
+def _named(names: list[str], wanted: str) -> str | None:
+    """The column called `wanted`, matched without regard to case (Excel headers are often Label, Text)."""
+    return wanted if wanted in names else next((n for n in names if n.lower() == wanted), None)
+
+
 def _default_column(fmt: str, role: str, names: list[str]) -> str | None:
     if role in names:
         return role
+    if (found := _named(names, role)) is not None:
+        return found
+    if fmt == "text" and role == "text" and len(names) == 1:
+        return names[0]
     if fmt == "classification":
         if role == "label":
-            return next((n for n in LABEL_NAMES if n in names), None)
+            return next((c for n in LABEL_NAMES if (c := _named(names, n))), None)
         for a, b in PAIR_NAMES:
-            if a in names and b in names:
-                return a if role == "text" else b
+            if _named(names, a) and _named(names, b):
+                return _named(names, a) if role == "text" else _named(names, b)
         if role == "text":
-            return next((n for n in TEXT_NAMES if n in names), None)
+            return next((c for n in TEXT_NAMES if (c := _named(names, n))), None)
     if fmt == "messages" and role == "messages" and "conversations" in names:
         return "conversations"
     if fmt == "alpaca" and role in ALPACA_ALIASES:
@@ -143,14 +152,19 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
     answer = next((n for n in ALPACA_ALIASES["output"] if n in has), None)
     if ask and answer and all(isinstance(row.get(columns.get(c, c)), str | None) for c in (ask, answer)):
         return "alpaca", f"it has {ask} and {answer} columns: each row trained as a chat ({ask} = the user turn, {answer} = the answer)"
-    label = next((n for n in LABEL_NAMES if n in has), None)
+    lowered = {n.lower() for n in has}
+    label = next((n for n in LABEL_NAMES if n in lowered), None)
     if label and (task == "sequence-classification" or len(names) <= 3):
-        value = row.get(columns.get("label", label))
+        value = row.get(columns.get("label") or _named(names, label) or label)
         if isinstance(value, float) and value != int(value):
             return "classification", f"it has a {label!r} column of numbers beside text: regression (a score to predict)"
         return "classification", f"it has a {label!r} column beside text"
-    if "text" in has:
+    if "text" in lowered:
         return "text", "it has a text column (plain language modelling: every token trained)"
+    if len(names) == 1 and names[0].lower() in ALPACA_ALIASES["instruction"]:
+        raise TunewizError.at("dataset.format", f"prompt-only data: its only column {names[0]!r} holds prompts with no "
+                              "responses (a prompt set for RL/PPO), so there is nothing to learn to answer",
+                              "use data with the answers too (prompt/completion, messages, instruction/output)")
     strings = [n for n in names if isinstance(row.get(n), str)]
     if len(names) == 1 and strings:
         return "text", f"its only column {names[0]!r} holds text"
@@ -159,27 +173,36 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
                           "{prompt: '...{column}...', completion: '{column}'}")
 
 
-def preference_kind(names: list[str], row: dict[str, Any]) -> str | None:
-    """What preference data this is (DPO pairs or KTO labelled completions), or None."""
+def preference_kind(names: list[str], row: dict[str, Any]) -> tuple[str, str] | None:
+    """(what preference data this is, how to train only its preferred answers as SFT), or None."""
     cols = set(names)
     if {"chosen", "rejected"} <= cols:
-        return "DPO pairs (chosen/rejected" + (" with a prompt" if "prompt" in cols else ", prompt implicit in both") + ")"
+        if "conversations" in cols or "messages" in cols:
+            ctx = "conversations" if "conversations" in cols else "messages"
+            return (f"DPO pairs (chosen/rejected answers to the conversation in {ctx!r})",
+                    f"format: prompt-completion with dataset.columns {{prompt: {ctx}, completion: chosen}}")
+        if "prompt" in cols:
+            return "DPO pairs (prompt with chosen/rejected answers)", \
+                "format: prompt-completion with dataset.columns {prompt: prompt, completion: chosen}"
+        return ("DPO pairs (chosen/rejected, each holding the prompt too)",
+                "format: text with dataset.columns {text: chosen} (trains every token of it, the prompt too)")
     if {"chosen_messages", "rejected_messages"} <= cols:
-        return "DPO pairs (chosen_messages/rejected_messages)"
-    if "kto_tag" in cols:
-        return "KTO labelled answers (kto_tag: true = desirable, false = undesirable)"
-    if isinstance(row.get("label"), bool) and cols & {"completion", "messages", "conversations"}:
-        return "KTO labelled answers (a true/false label: desirable or undesirable)"
+        return ("DPO pairs (chosen_messages/rejected_messages)",
+                "format: messages with dataset.columns {messages: chosen_messages}")
+    if "kto_tag" in cols or isinstance(row.get("label"), bool) and cols & {"completion", "messages", "conversations"}:
+        return ("KTO labelled answers (a true/false label: desirable or undesirable)",
+                "keep only the rows labelled true (desirable), then train them as SFT data")
     return None
 
 
 def _refuse_preference(names: list[str], row: dict[str, Any]) -> None:
-    kind = preference_kind(names, row)
-    if kind:
+    found = preference_kind(names, row)
+    if found:
+        kind, sft = found
         raise TunewizError.at("dataset.format", f"preference data: {kind}, not SFT data (trained as chat, the rejected or "
                               "undesirable answers would be learned as targets, or the preferred ones dropped)",
-                              "tunewiz trains SFT and classification; to train only the preferred answers, set format: "
-                              "prompt-completion with dataset.columns {prompt: prompt, completion: chosen} (DPO/KTO: not yet)")
+                              f"tunewiz trains SFT and classification (DPO/KTO: not yet); to train only the preferred "
+                              f"answers as SFT: {sft}")
 
 
 def _refuse_media(names: list[str], row: dict[str, Any]) -> None:
@@ -251,12 +274,25 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
     if f.name == "sharegpt":
         msgs = [{"role": "system", "content": row[c["system"]]}] if c.get("system") and row.get(c["system"]) else []
         for turn in row[c["conversations"]]:
-            role = SHAREGPT_ROLES.get(str(turn.get("from")))
-            if role is None:
-                raise ValueError(f"unknown ShareGPT role {turn.get('from')!r} (known: {', '.join(SHAREGPT_ROLES)})")
-            msgs.append({"role": role, "content": _content(turn.get("value"), len(msgs))})
+            msgs.append(_sharegpt_turn(turn, len(msgs)))
         return {"messages": msgs, "tools": _tools(row.get(c["tools"])) if "tools" in c else None}
     raise ValueError(f"unknown format {f.name}")
+
+
+def _sharegpt_turn(turn: dict[str, Any], i: int) -> dict[str, Any]:
+    """A ShareGPT turn as a message; a function_call turn (its value the JSON {"name", "arguments"}) as a tool call,
+    so it is written and trained as the template writes tool calls, like OpenAI's."""
+    role = SHAREGPT_ROLES.get(str(turn.get("from")))
+    if role is None:
+        raise ValueError(f"unknown ShareGPT role {turn.get('from')!r} (known: {', '.join(SHAREGPT_ROLES)})")
+    if turn.get("from") == "function_call":
+        try:
+            call = json.loads(turn.get("value") or "")
+        except (TypeError, json.JSONDecodeError):
+            call = None
+        if isinstance(call, dict) and "name" in call:
+            return {"role": "assistant", "tool_calls": [_tool_call({"type": "function", "function": call})]}
+    return {"role": role, "content": _content(turn.get("value"), i)}
 
 
 def message(m: Any, i: int) -> dict[str, Any]:
@@ -266,6 +302,9 @@ def message(m: Any, i: int) -> dict[str, Any]:
     if not isinstance(m, dict):
         raise ValueError(f"message {i} is a {type(m).__name__}, not an object with role and content")
     out = {k: v for k, v in m.items() if v is not None}
+    if "from" in out and "role" not in out:  # a ShareGPT turn where messages are expected
+        turn = _sharegpt_turn(out, i)
+        out = {**{k: v for k, v in out.items() if k not in ("from", "value")}, **turn}
     if "loss_weight" in out and "weight" not in out:  # LLaMA-Factory's name for the same thing
         out["weight"] = out.pop("loss_weight")
     if isinstance(out.get("content"), list):
@@ -350,6 +389,8 @@ def _str(v: Any) -> str:
 
 
 def _as_list(v: Any) -> list[dict[str, Any]]:
+    if isinstance(v, dict):  # one message (LLaMA-Factory's chosen: {"from": "gpt", "value": ...})
+        return [v]
     return list(v) if isinstance(v, list) else [{"role": "assistant", "content": _str(v)}]
 
 

@@ -49,6 +49,7 @@ class Prepared:
     source_rows: int
     dropped: int  # training rows left out (the sum of `drops`)
     drops: dict[str, int] = field(default_factory=dict)  # why training rows were left out (DROPS) -> count
+    packing_cut: tuple[int, int] | None = None  # rows longer than max_length that packing (bfd) cut, tokens lost
     flags: dict[str, int] = field(default_factory=dict)  # what was found in kept rows (chat.conversation's flags) -> count
 
 
@@ -78,7 +79,9 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
         max_length = min(max_length or limit, limit if limit < 1_000_000 else 512)
     plan = Plan(fmt, cfg.model.task, template, source, max_length, t.get("truncation_mode", "keep_start"),
                 train_prompt=t.get("assistant_only_loss") is False or t.get("completion_only_loss") is False,
-                packing=bool(t.get("packing")), packing_strategy=t.get("packing_strategy", "bfd"))
+                # a corpus packs its long documents whole (split over rows); conversations keep their structure (bfd)
+                packing=bool(t.get("packing")), packing_strategy=t.get("packing_strategy") or
+                ("bfd_split" if fmt.shape == "text" else "bfd"))
     if fmt.name == "classification":
         plan.regression = is_regression(raw, fmt.columns["label"])
         plan.label_names = [fmt.columns["label"]] if plan.regression else label_names(raw, fmt.columns["label"])
@@ -113,7 +116,7 @@ def encode(example: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any
     out (`_drop`: a key of DROPS, or "") and what was found in it (`_flags`, comma-separated)."""
     if "label" in example:
         enc = tokenizer(example["text"], example["text_pair"], truncation=True, max_length=plan.max_length)
-        full = tokenizer(example["text"], example["text_pair"])["input_ids"]
+        full = tokenizer(example["text"], example["text_pair"], verbose=False)["input_ids"]
         out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
         out["labels"] = float(example["label"]) if plan.regression else plan.label_names.index(str(example["label"]))
         out["_full_len"] = len(full)
@@ -139,7 +142,7 @@ def encode(example: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any
             spans = [(len(example["prompt"]), len(text))] if example["completion"].strip() else []
     if plan.train_prompt and "blank" not in flags:
         spans = [(0, len(text))]
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     ids = enc["input_ids"]
     labels = [t if any(s <= a < e for s, e in spans) else IGNORE for t, (a, _) in zip(ids, enc["offset_mapping"], strict=True)]
     return _truncate(ids, labels, plan, flags)
@@ -207,11 +210,15 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
     if evald is not None and plan.task == "causal-lm":
         evald = evald.filter(_kept)
+    packing_cut = None
+    if plan.packing and plan.packing_strategy == "bfd" and plan.max_length:
+        over = [n - plan.max_length for n in train["_full_len"] if n > plan.max_length]
+        packing_cut = (len(over), sum(over)) if over else None
     if plan.packing:
         train = pack(train, plan)
         evald = pack(evald, plan) if evald is not None else None
     return Prepared(plan, train, evald, source_rows=before + (len(eval_raw) if eval_raw is not None else 0),
-                    dropped=sum(drops.values()), drops=drops, flags=flags)
+                    dropped=sum(drops.values()), drops=drops, flags=flags, packing_cut=packing_cut)
 
 
 def _kept(row: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from engine import checks, config
 from engine.data import load, peek, pipeline, tabular
 from engine.errors import TunewizError
+from tests.conftest import shared
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 QWEN_TEMPLATE = str(Path(__file__).resolve().parents[1] / "data" / "templates" / "qwen2.5_instruct.jinja")
@@ -123,7 +124,7 @@ def test_a_csv_quote_that_swallows_rows_is_refused_with_the_lines(tmp_path):
 
 def test_a_file_that_is_not_utf8_names_the_line_and_iconv(tmp_path):
     p = tmp_path / "ko.csv"
-    p.write_bytes("text,label\n".encode() + "좋은 영화,1\n".encode("cp949"))
+    p.write_bytes(b"text,label\n" + "좋은 영화,1\n".encode("cp949"))
     with pytest.raises(TunewizError) as e:
         load.load_dataset(config.DatasetSection(path=str(p)))
     assert "ko.csv:2" in str(e.value) and "not UTF-8" in str(e.value) and "iconv -f cp949" in str(e.value)
@@ -219,14 +220,32 @@ def test_openai_text_parts_are_joined(tmp_path, smol_tok):
 
 
 # --------------------------------------------------------------------------------------- preference
-@pytest.mark.parametrize(("name", "kind"), [
-    ("llamafactory_dpo_en_demo_head5.json", "DPO pairs (chosen/rejected"),
-    ("anthropic_hh_rlhf_harmless_base_test_lines14to18.jsonl", "DPO pairs (chosen/rejected, prompt implicit"),
-    ("llamafactory_v1_dpo_demo_head3.jsonl", "DPO pairs (chosen_messages/rejected_messages)"),
-    ("llamafactory_kto_en_demo_elems6to11.json", "KTO labelled answers"),
+@pytest.mark.parametrize(("name", "kind", "sft"), [
+    ("llamafactory_dpo_en_demo_head5.json", "DPO pairs (chosen/rejected answers to the conversation in 'conversations')",
+     "{prompt: conversations, completion: chosen}"),
+    ("anthropic_hh_rlhf_harmless_base_test_lines14to18.jsonl", "DPO pairs (chosen/rejected, each holding the prompt too)",
+     "format: text with dataset.columns {text: chosen}"),
+    ("llamafactory_v1_dpo_demo_head3.jsonl", "DPO pairs (chosen_messages/rejected_messages)",
+     "format: messages with dataset.columns {messages: chosen_messages}"),
+    ("llamafactory_kto_en_demo_elems6to11.json", "KTO labelled answers", "keep only the rows labelled true"),
 ])
-def test_preference_data_is_refused_not_trained_as_chat(tmp_path, smol_tok, name, kind):
-    refused(tmp_path, name, smol_tok, "preference data", kind, "not SFT data", "completion: chosen")
+def test_preference_data_is_refused_not_trained_as_chat(tmp_path, smol_tok, name, kind, sft):
+    refused(tmp_path, name, smol_tok, "preference data", kind, "not SFT data", sft)
+
+
+@pytest.mark.parametrize(("name", "columns", "fmt"), [
+    ("llamafactory_dpo_en_demo_head5.json", {"prompt": "conversations", "completion": "chosen"}, "prompt-completion"),
+    ("llamafactory_v1_dpo_demo_head3.jsonl", {"messages": "chosen_messages"}, "messages"),
+])
+def test_the_suggested_sft_mapping_trains_the_chosen_answer(tmp_path, smol_tok, name, columns, fmt):
+    cfg = config.from_dict({"dataset": {"path": str(REAL / name), "eval_size": 0, "format": fmt, "columns": columns},
+                            "training": {"output_dir": str(tmp_path / "r"), "max_length": 4096}})
+    prepared = pipeline.prepare(cfg, smol_tok)
+    src = load.load_dataset(cfg.dataset)[0]
+    chosen = src[columns.get("completion", columns.get("messages"))]
+    answer = chosen["value"] if isinstance(chosen, dict) else "".join(p["value"] for p in chosen[-1]["content"])
+    row = next(r for r in prepared.train if r["_row"] == 0)
+    assert trained_parts(smol_tok, row) == [answer + "<|im_end|>"] or trained_parts(smol_tok, row) == [answer + "<|im_end|>\n"]
 
 
 def test_kto_prompt_completion_label_is_refused(tmp_path, smol_tok):
@@ -424,3 +443,77 @@ def test_a_dataset_saved_with_save_to_disk(tmp_path):
     assert peek.peek(str(tmp_path / "saved")) == (["text"], [{"text": "one"}, {"text": "two"}])
     assert load.load_dataset(config.DatasetSection(path=str(tmp_path / "dict")))["text"] == ["tr"]
     assert peek.count_rows(str(tmp_path / "dict"), split="test") == 1
+
+
+def test_capitalised_headers_are_found(tmp_path, minilm_tok):
+    p = tmp_path / "komentar.csv"
+    p.write_bytes(b"Comment,Label\r\nbagus sekali,positive\r\njelek,negative\r\nbiasa,neutral\r\n")
+    cfg = config.from_dict({"model": {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"},
+                            "dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    prepared = pipeline.prepare(cfg, minilm_tok)
+    assert prepared.plan.format.columns == {"text": "Comment", "label": "Label"}
+    assert prepared.plan.label_names == ["negative", "neutral", "positive"]
+
+
+def test_prompt_only_data_is_refused(tmp_path, smol_tok):
+    p = tmp_path / "ppo.jsonl"
+    p.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in ("불고기용 고기 한우에요?", "쓰던 앱이 유료로 전환됐어")))
+    cfg = config.from_dict({"dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    with pytest.raises(TunewizError, match="prompt-only data: its only column 'prompt' holds prompts with no responses"):
+        pipeline.prepare(cfg, smol_tok)
+
+
+def test_a_single_text_column_of_any_name_is_text(tmp_path, smol_tok):
+    p = tmp_path / "corpus.jsonl"
+    p.write_text(json.dumps({"body": "Once upon a time."}) + "\n")
+    cfg = config.from_dict({"dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    prepared = pipeline.prepare(cfg, smol_tok)
+    assert prepared.plan.format.columns == {"text": "body"}
+    assert trained_parts(smol_tok, prepared.train[0]) == ["Once upon a time.<|im_end|>"]
+
+
+def test_sharegpt_function_calls_are_tool_calls_like_openai(tmp_path, smol_tok):
+    prepared = prepare(tmp_path, "llamafactory_glaive_toolcall_en_demo_head6.json", smol_tok, training={"max_length": 4096})
+    assert prepared.flags.get("tool calls as text")
+    row = next(r for r in prepared.train if r["_row"] == 0)
+    calls = [p for p in trained_parts(smol_tok, row) if "<tool_call>" in p]
+    assert calls and calls[0].startswith('<tool_call>\n{"name": ') and calls[0].endswith("</tool_call><|im_end|>\n")
+
+
+def test_a_corpus_is_packed_whole_and_its_cut_documents_name_packing(tmp_path, smol_tok):
+    """wiki_demo's documents are ~8,500 tokens: without packing only their heads are trained (said so, with packing as
+    the fix); with packing a corpus is split over rows (bfd_split): every token trained."""
+    wiki = shared("wiki_demo.txt")
+    base = {"dataset": {"path": wiki, "eval_size": 0, "max_rows": 2}, "training": {"output_dir": str(tmp_path / "r"), "max_length": 512}}
+    plain = pipeline.prepare(config.from_dict(base), smol_tok)
+    found = {c.name: c for c in checks.data_checks(plain, smol_tok)}
+    assert "set training.packing: true" in found["truncated"].fix and "answers cut" not in found
+    assert "every row is cut at max_length 512" in found["eos never trained"].message
+    packed_cfg = config.from_dict({**base, "training": {**base["training"], "packing": True}})
+    packed = pipeline.prepare(packed_cfg, smol_tok)
+    assert packed.plan.packing_strategy == "bfd_split"
+    total = sum(plain.train["_full_len"])
+    assert sum(len(ids) for ids in packed.train["input_ids"]) == total  # nothing lost
+    bfd = pipeline.prepare(config.from_dict({**base, "training": {**base["training"], "packing": True,
+                                                                  "packing_strategy": "bfd"}}), smol_tok)
+    cut = {c.name: c for c in checks.data_checks(bfd, smol_tok)}["cut by packing"]
+    assert cut.count == 2 and "packing_strategy: bfd_split" in cut.fix
+
+
+def test_unfilled_placeholders_are_warned(tmp_path, smol_tok):
+    prepared = prepare(tmp_path, "llamafactory_alpaca_en_demo_head18.json", smol_tok)
+    assert "placeholders" not in {c.name for c in checks.data_checks(prepared, smol_tok)}
+    p = tmp_path / "identity.json"
+    p.write_text(json.dumps([{"instruction": "hi", "input": "", "output": "I am {{name}}, made by {{author}}."}] * 3))
+    cfg = config.from_dict({"dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    found = {c.name: c for c in checks.data_checks(pipeline.prepare(cfg, smol_tok), smol_tok)}
+    assert found["placeholders"].count == 3 and "sed -i" in found["placeholders"].fix
+
+
+def test_a_classifier_at_its_context_limit_is_not_told_to_raise_max_length(tmp_path, minilm_tok):
+    p = tmp_path / "long.csv"
+    p.write_text("text,label\n" + "".join(f"{'word ' * 700},{i % 2}\n" for i in range(4)))
+    cfg = config.from_dict({"model": {"name_or_path": "demo:minilm-l6", "task": "sequence-classification"},
+                            "dataset": {"path": str(p), "eval_size": 0}, "training": {"output_dir": str(tmp_path / "r")}})
+    found = {c.name: c for c in checks.data_checks(pipeline.prepare(cfg, minilm_tok), minilm_tok)}
+    assert "512 tokens is all the model reads" in found["truncated"].fix

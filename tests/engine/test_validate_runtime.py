@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.test_bad_input import EXIT_INPUT, _isolated, assert_input_error, assert_no_run, preset, tunewiz  # noqa: F401
+from tests.engine.test_bad_input import (  # noqa: F401
+    EXIT_INPUT,
+    _isolated,
+    assert_input_error,
+    assert_no_run,
+    preset,
+    tunewiz,
+)
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
