@@ -173,6 +173,9 @@ class ChatScreen(Screen):
         self.chat = msg.chat
         src = self.chat.source
         device = getattr(getattr(self.chat.model, "device", None), "type", "")
+        threads = getattr(self.chat, "threads", None)
+        if threads:
+            device += f" ({threads} thread{'s' if threads > 1 else ''})"
         kind = "LoRA, one model copy" if src.lora else "full fine-tune"
         self.query_one("#chat-title", Static).update(
             f"[b]{escape(self.run_dir.name)}[/] · {escape(src.label)} · {kind} · {device}")
