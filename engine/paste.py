@@ -86,8 +86,10 @@ def parse_calls(text: str, task: str = "causal-lm") -> list[Pasted]:
         raise TunewizError.at("pasted code", "found no TrainingArguments(...), SFTConfig(...), LoraConfig(...) or "
                               "SFTTrainer(...) call",
                               "paste the call itself, e.g. TrainingArguments(output_dir='out', learning_rate=2e-5)")
-    calls.sort(key=lambda n: (n.lineno, n.col_offset))
     assigned = _assignments(tree)
+    tree = _InlineValues(assigned).visit(tree)  # output_dir = "./results" ... TrainingArguments(output_dir=output_dir)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and (_call_name(n) in CALLS or _call_name(n) in TRAINERS)]
+    calls.sort(key=lambda n: (n.lineno, n.col_offset))
     return [_read_trainer(n, assigned, task) if _call_name(n) in TRAINERS else _read_call(n, task) for n in calls]
 
 
@@ -117,6 +119,25 @@ class _ConstantFStrings(ast.NodeTransformer):
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
         if all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values):
             return ast.copy_location(ast.Constant("".join(v.value for v in node.values)), node)
+        return node
+
+
+class _InlineValues(ast.NodeTransformer):
+    """A variable read in the text whose assigned value is a plain literal (notebooks set `output_dir = "./results"`
+    a few lines above the call) stands for that value; nothing is executed."""
+
+    def __init__(self, assigned: dict[str, ast.expr]) -> None:
+        self.values: dict[str, ast.expr] = {}
+        for name, node in assigned.items():
+            try:
+                ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            self.values[name] = node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            return ast.copy_location(self.values[node.id], node)
         return node
 
 

@@ -400,3 +400,22 @@ def test_split_and_dispatch_batches_merge_into_one_accelerator_config():
 def test_gradient_checkpointing_is_not_renamed():
     p = parse_call("TrainingArguments(gradient_checkpointing=True)")
     assert p.values == {"gradient_checkpointing": True} and p.notes == []
+
+
+def test_values_set_in_variables_above_the_call_are_read():
+    """The Llama-2 QLoRA notebook style: plain values in variables, then TrainingArguments(output_dir=output_dir, ...)."""
+    text = '''
+output_dir = "./results"
+num_train_epochs = 1
+learning_rate = 2e-4
+target_modules = ["q_proj", "v_proj"]
+run_name = make_name()
+training_arguments = TrainingArguments(output_dir=output_dir, num_train_epochs=num_train_epochs,
+                                       learning_rate=learning_rate, run_name=run_name, evaluate_during_training=True)
+peft_config = LoraConfig(r=64, target_modules=target_modules)
+'''
+    training, lora = parse_calls(text)
+    assert training.values == {"output_dir": "./results", "num_train_epochs": 1, "learning_rate": 2e-4, "eval_strategy": "steps"}
+    assert any("run_name was skipped" in n and "computed" in n for n in training.notes)  # a call stays computed
+    assert any("evaluate_during_training=True was written as eval_strategy: 'steps'" in n for n in training.notes)
+    assert lora.values == {"r": 64, "target_modules": ["q_proj", "v_proj"]}
