@@ -181,7 +181,7 @@ class ChatScreen(Screen):
             f"[b]{escape(self.run_dir.name)}[/] · {escape(src.label)} · {kind} · {device}")
         self.query_one("#chat-tuned", VerticalScroll).border_title = f"tuned · {src.label}"
         self.query_one("#chat-base", VerticalScroll).border_title = \
-            f"base · {src.base}" + (" · untrained head" if self.chat.is_classifier else "")
+            f"untrained head · {src.base}" if self.chat.is_classifier else f"base · {src.base}"
         hint = "Type a text, Enter shows the label probabilities" if self.chat.is_classifier else "Type a message, Enter sends"
         self.query_one("#chat-input", Input).placeholder = hint
         self.query_one("#chat-settings").display = not self.chat.is_classifier
@@ -212,6 +212,7 @@ class ChatScreen(Screen):
         for which in WHICH:
             rows = "\n".join(f"{escape(label)[:16]:16} {p:6.1%} {'█' * round(p * 12)}" for label, p in msg.probs[which])
             pane = self.query_one(f"#chat-{which}", VerticalScroll)
+            pane.query(".chat-note").remove()
             pane.mount(Static(f"[b]{escape(msg.text)}[/]\n{rows}", classes="chat-result"))
             pane.scroll_end(animate=False)
 
