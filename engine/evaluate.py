@@ -96,7 +96,11 @@ def record_split(run_dir: Path, cfg: Config, prepared: Prepared) -> dict[str, An
     """Write RUN/eval_split.json: the held-out source rows (those the eval uses) and the dataset's identity."""
     seed = int(cfg.training.get("seed", 42))
     out: dict[str, Any] = {"v": 1, "eval_size": cfg.dataset.eval_size, "seed": seed, "source_rows": prepared.source_rows,
-                           "dataset": dataset_identity(cfg), "rows": [], "tokens_sha256": None}
+                           "dataset": {}, "rows": [], "tokens_sha256": None}
+    try:
+        out["dataset"] = dataset_identity(cfg)
+    except (OSError, TunewizError) as e:  # never a reason to stop a training run: eval then checks rows and tokens only
+        out["dataset"] = {"path": cfg.dataset.path, "files": None, "unreadable": str(e)}
     ev = prepared.eval
     if ev is not None and cfg.dataset.eval_size:
         if "_row" in ev.column_names:  # the rows as tokenized (rows with nothing to train already left out)
