@@ -91,11 +91,6 @@ def _has_weights(folder: Path) -> bool:
     return any(p.suffix in (".safetensors", ".bin") and p.name != "training_args.bin" for p in folder.glob("*"))
 
 
-def _complete(cp: Path) -> bool:
-    """A checkpoint the Trainer finished writing: trainer_state.json (written last) and weights."""
-    return (cp / "trainer_state.json").is_file() and _has_weights(cp)
-
-
 def find_result(run_dir: str | Path) -> Source:
     """The result to chat with: final/, else the newest complete checkpoint-N; a located error otherwise."""
     run_dir = Path(run_dir)
@@ -106,9 +101,7 @@ def find_result(run_dir: str | Path) -> Source:
     final = run_dir / rundir.FINAL
     path = final if final.is_dir() and _has_weights(final) else None
     if path is None:
-        cps = sorted((p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and _complete(p)),
-                     key=lambda p: int(p.name.split("-")[-1]))
-        path = cps[-1] if cps else None
+        path = rundir.last_checkpoint(run_dir)  # complete only: trainer_state.json and whole weight files
     if path is None:
         raise TunewizError.at(str(run_dir), "no result yet: no final/ and no complete checkpoint",
                               "let the run finish or save a checkpoint (stop it with s: it saves one), then try again")
