@@ -320,3 +320,13 @@ async def test_values_that_defeat_the_run_are_warnings_not_every_check_passed(he
         assert "logging_steps 200 > the run's 1 optimizer step" in warnings
         assert "each epoch is one optimizer step" in warnings
         assert str(screen.query_one(TabbedContent).get_tab("tab-warnings").label) == "Warnings (3)"
+
+
+async def test_the_command_tab_says_what_comes_after_the_run(here):
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        command = text(screen, "#command")
+        for after in ("tunewiz chat smollm2-identity-lora", "tunewiz eval smollm2-identity-lora",
+                      "tunewiz export smollm2-identity-lora --merge"):
+            assert after in command, command

@@ -133,6 +133,9 @@ class ReviewScreen(StepScreen):
         lines = [presets.shell(argv[:3])] + [f"  --set {presets.shell([a])}" for a in argv[4::2]]
         text = "Run the same thing headless (from this folder):\n\n[b]" + escape(" \\\n".join(lines)) + "[/]\n"
         text += "\n[dim]--set overrides a key of the preset file; add --detach to return at once.[/]"
+        run = escape(argv[2])
+        text += (f"\n\nAfter the run: [b]tunewiz chat {run}[/] (tuned | base, side by side), [b]tunewiz eval {run}[/] "
+                 f"(the held-out rows), [b]tunewiz export {run} --merge[/] (a model to ship).")
         if removed:
             text += f"\n[yellow]--set cannot remove {', '.join(removed)}: save the preset (ctrl+s) for an exact command.[/]"
         return text
