@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -74,7 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]], plan=checked.launch)
     print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
     if args.detach:
-        print(f"detached: it keeps running after you log out. Stop it with: kill -TERM {proc.pid}")
+        name = shlex.quote(str(run_dir))
+        print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")
         return 0
     state = launch.follow(run_dir, proc)
     final = run_dir / "final"

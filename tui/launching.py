@@ -82,5 +82,7 @@ def run_dir_choices(e: TunewizError, run_dir: Path) -> tuple[TunewizError, tuple
     if not rundir.is_run_dir(run_dir):
         return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, "New folder: a fresh training.output_dir"), ("new",)
     resume = ("resume",) if rundir.last_checkpoint(run_dir) else ()
-    fix = "New folder: a fresh training.output_dir; Overwrite: delete it and start over" + ("; Resume: go on from its last checkpoint" if resume else "")
-    return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, fix), ("new", "overwrite", *resume)
+    overwrite = () if rundir.overwrite_refusal(run_dir) else ("overwrite",)  # a run holding foreign files is never emptied
+    fix = ("New folder: a fresh training.output_dir" + ("; Overwrite: delete it and start over" if overwrite else "")
+           + ("; Resume: go on from its last checkpoint" if resume else ""))
+    return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, fix), ("new", *overwrite, *resume)

@@ -346,8 +346,10 @@ def test_run_into_an_existing_run_directory(tmp_path, capsys, checkpoint):
     run_dir = tmp_path / "runs" / "mine"
     write(run_dir / "config.yaml", "# an earlier run\nversion: 1\n")
     write(run_dir / "stdout.log", "old log\n")
+    write(run_dir / "status.json", '{"state": "failed", "updated": 1.0}')  # written by tunewiz: a run of its own
     if checkpoint:
-        write(run_dir / "checkpoint-8" / "trainer_state.json", "{}\n")
+        write(run_dir / "checkpoint-8" / "trainer_state.json", '{"global_step": 8}\n')
+        write(run_dir / "checkpoint-8" / "adapter_model.bin", "weights")
     before = snapshot_dir(run_dir)
     p = preset("training: {output_dir: runs/mine, max_steps: 1}\n")
 

@@ -197,6 +197,8 @@ async def test_save_round_trips_and_never_overwrites_unasked(here):
 async def test_launch_into_a_used_run_directory_offers_the_choices(here):
     run_dir = here / "runs" / "used"
     (run_dir / "checkpoint-3").mkdir(parents=True)
+    (run_dir / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')  # a complete checkpoint
+    (run_dir / "checkpoint-3" / "adapter_model.bin").write_bytes(b"weights")
     rundir.update_status(run_dir, state="finished", pid=None)
     app = smol_app(output_dir=str(run_dir))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -209,6 +211,22 @@ async def test_launch_into_a_used_run_directory_offers_the_choices(here):
         assert "Resume: go on from its last checkpoint" in message
         assert [b.id for b in screen.query("#launch-choices Button") if b.display] == ["choice-new", "choice-overwrite", "choice-resume"]
         assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint-3", "status.json"]  # nothing touched
+
+
+async def test_a_run_directory_holding_foreign_files_is_never_offered_for_overwrite(here):
+    run_dir = here / "runs" / "used"
+    run_dir.mkdir(parents=True)
+    rundir.mark(run_dir)  # a run tunewiz made, where the user has put a file of their own
+    rundir.update_status(run_dir, state="finished", pid=None)
+    (run_dir / "my-notes.txt").write_text("mine")
+    app = smol_app(output_dir=str(run_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert [b.id for b in screen.query("#launch-choices Button") if b.display] == ["choice-new"]
+        assert "Overwrite" not in text(screen, "#launch-msg")
+        assert (run_dir / "my-notes.txt").read_text() == "mine"
 
 
 def test_snapshot_review_yaml(snap_compare, here):
