@@ -119,7 +119,10 @@ def accelerate_config(cfg: Config, procs: int, gpus: list[int], hw: dict[str, An
 
 
 def port_free(port: int) -> bool:
+    """Whether the launcher can listen on the port. SO_REUSEADDR as torch's TCPStore sets it: a port a stopped run
+    left in TIME_WAIT is free for the next one (the check without it refused every quick resume)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("", port))
         except OSError:
