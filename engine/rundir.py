@@ -436,8 +436,10 @@ def run_process(status: dict[str, Any]) -> tuple[int | None, str]:
     seen = " ".join(now["cmdline"])[:80] or "?"
     rec = status.get("process")
     if isinstance(rec, dict):
+        # pid + start time name one process (a reused pid starts later). Not the command line: recorded just after
+        # the fork it can still be the parent's, before the child's exec (seen under load with torchrun)
         same = (rec.get("pid") == pid and isinstance(rec.get("started"), int | float)
-                and abs(rec["started"] - now["started"]) < 0.5 and rec.get("cmdline") == now["cmdline"])
+                and abs(rec["started"] - now["started"]) < 0.5)
         return (pid, "") if same else (None, f"pid {pid} is now another process ({seen})")
     # a run started before identities were recorded: its command line must be the recorded worker command
     import shlex

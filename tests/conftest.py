@@ -50,3 +50,13 @@ def minilm_tok():
     from engine import models
 
     return AutoTokenizer.from_pretrained(models.resolve("demo:minilm-l6").source)
+
+
+@pytest.fixture(autouse=True)
+def _no_allocator_setting_from_earlier_tests(monkeypatch):
+    """A test that trains in-process (engine.train.run) sets PYTORCH_CUDA_ALLOC_CONF the way a training process does;
+    the speed defaults then read it as the user's own setting. Each test starts without it, as a new shell would."""
+    from engine import speed
+
+    for var in speed.ALLOC_VARS:
+        monkeypatch.delenv(var, raising=False)

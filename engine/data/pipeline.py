@@ -8,6 +8,7 @@ that it does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.data import chat, formats, load
@@ -160,7 +161,24 @@ def _truncate(ids: list[int], labels: list[int], plan: Plan, flags: set[str]) ->
             "_flags": ",".join(sorted(flags - {"blank", "no answer"}))}
 
 
-def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any]:
+def code_version() -> str:
+    """A hash of the data path's own source (engine/data/*.py). The datasets cache keys a map by the function and
+    its arguments, not by the code it calls: without this, rows tokenized by an older tunewiz would be reused."""
+    import hashlib
+
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        h = hashlib.sha256()
+        for f in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(f.read_bytes())
+        _CODE_VERSION = h.hexdigest()[:16]
+    return _CODE_VERSION
+
+
+_CODE_VERSION: str | None = None
+
+
+def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any, code: str = "") -> dict[str, Any]:
     try:
         return encode(formats.canonical(row, plan.format), plan, tokenizer)
     except TunewizError:
@@ -173,7 +191,7 @@ def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, An
 def tokenize(raw: Dataset, plan: Plan, tokenizer: Any) -> Dataset:
     """Encode every row; keeps `_row` (source row number) and `_full_len` for the preview."""
     keep = {"_row"}
-    out = raw.map(_encode_row, fn_kwargs={"plan": plan, "tokenizer": tokenizer},
+    out = raw.map(_encode_row, fn_kwargs={"plan": plan, "tokenizer": tokenizer, "code": code_version()},
                   remove_columns=[c for c in raw.column_names if c not in keep], desc="Tokenizing")
     return out
 

@@ -56,11 +56,20 @@ def test_alpaca_and_sharegpt_labels(tmp_path, smol_tok):
     raw = json.load(open(shared("glaive_toolcall_en_demo.json")))
     for row in prepared.train:
         src = raw[row["_row"]]["conversations"]
-        want = "".join(t["value"] + "<|im_end|>\n" for t in src if t["from"] in ("gpt", "function_call"))
+        want = "".join(_answer(t) + "<|im_end|>\n" for t in src if t["from"] in ("gpt", "function_call"))
         assert trained_text(smol_tok, row) == want
         # the tools the template cannot show are described in the system turn
         has_tools = json.loads(raw[row["_row"]]["tools"] or "[]") != []
         assert ("You can call these functions" in smol_tok.decode(row["input_ids"])) == has_tools
+
+
+def _answer(turn):
+    """A ShareGPT turn as trained: a function_call is a tool call, which SmolLM2's template cannot write, so it is
+    trained as text in the <tool_call> form (engine/data/chat.py)."""
+    if turn["from"] != "function_call":
+        return turn["value"]
+    call = json.loads(turn["value"])
+    return "<tool_call>\n" + json.dumps({"name": call["name"], "arguments": call["arguments"]}, ensure_ascii=False) + "\n</tool_call>"
 
 
 def test_text_and_prompt_completion_end_with_trained_eos(tmp_path, smol_tok):
