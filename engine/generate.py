@@ -281,16 +281,17 @@ def load(run_dir: str | Path, dev: str | None = None) -> Chat:
     return Chat(src, model, tok, base_model, threads)
 
 
-def summary(ans: Answer) -> str:
-    """'42 tokens, 18.3 tokens/s, first token 0.21 s'."""
-    parts = [f"{ans.tokens} tokens"]
+def summary(ans: Answer, short: bool = False) -> str:
+    """'42 tokens, 18.3 tokens/s, first token 0.21 s' (short, for a pane's title: '42 tok · 18.3 tok/s · first 0.21 s')."""
+    tok, first, sep = ("tok", "first", " · ") if short else ("tokens", "first token", ", ")
+    parts = [f"{ans.tokens} {tok}"]
     if ans.tokens_per_s is not None:
-        parts.append(f"{ans.tokens_per_s:.1f} tokens/s")
+        parts.append(f"{ans.tokens_per_s:.1f} {tok}/s")
     if ans.first_token_s is not None:
-        parts.append(f"first token {ans.first_token_s:.2f} s")
+        parts.append(f"{first} {ans.first_token_s:.2f} s")
     if ans.stopped:
         parts.append("stopped")
-    return ", ".join(parts)
+    return sep.join(parts)
 
 
 def as_dict(ans: Answer) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from engine.generate import WHICH, Answer, Settings
+from engine.generate import WHICH, Answer, Settings, summary
 
 FIELDS = (("max_new_tokens", int), ("temperature", float), ("top_p", float), ("repetition_penalty", float))
 
@@ -206,7 +206,7 @@ class ChatScreen(Screen):
         if box is not None:
             box.update(escape(ans.text) or "[dim](no answer)[/]")
         self.history[ans.which].append({"role": "assistant", "content": ans.text})
-        self.query_one(f"#chat-{ans.which}", VerticalScroll).border_subtitle = _stats(ans)
+        self.query_one(f"#chat-{ans.which}", VerticalScroll).border_subtitle = summary(ans, short=True)
 
     def on_classified_text(self, msg: ClassifiedText) -> None:
         for which in WHICH:
@@ -295,14 +295,6 @@ class ChatScreen(Screen):
             self.app.exit()
 
 
-def _stats(ans: Answer) -> str:
-    """The pane's subtitle: '42 tok · 18.3 tok/s · first 0.21 s'."""
-    parts = [f"{ans.tokens} tok"]
-    if ans.tokens_per_s is not None:
-        parts.append(f"{ans.tokens_per_s:.1f} tok/s")
-    if ans.first_token_s is not None:
-        parts.append(f"first {ans.first_token_s:.2f} s")
-    return " · ".join(parts) + (" · stopped" if ans.stopped else "")
 
 
 def _why(e: Exception) -> str:
