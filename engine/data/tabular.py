@@ -27,6 +27,7 @@ from typing import Any
 from engine.errors import TunewizError
 
 SNIFF_LINES = 200_000  # the dialect is decided from this many lines (the whole file, for most)
+TXT_LINES = 2_000  # a .txt is a TSV when this many first lines agree (a corpus of long lines is not read whole)
 QUOTED = re.compile(r'^".*"$', re.S)
 WRITTEN = re.compile(r'"(?:[^"]|"")*"')  # a field quoted by a CSV writer: inner quotes doubled
 
@@ -82,7 +83,7 @@ def is_tabular(p: Path) -> bool:
 
 def txt_tabs(p: Path) -> int:
     """The tab count shared by every non-blank line of a .txt file's head (0 when they differ or have none)."""
-    counts = {line.count("\t") for line in _head_lines(p) if line.strip()}
+    counts = {line.count("\t") for line in _head_lines(p, TXT_LINES) if line.strip()}
     return counts.pop() if len(counts) == 1 else 0
 
 
@@ -129,11 +130,11 @@ def _consistent(lines: list[str], width: int) -> bool:
     return all(len(row) == width for row in reader if row)
 
 
-def _head_lines(p: Path) -> list[str]:
+def _head_lines(p: Path, limit: int = SNIFF_LINES) -> list[str]:
     out = []
     with open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
         for i, line in enumerate(fh):
-            if i >= SNIFF_LINES:
+            if i >= limit:
                 break
             out.append(line.rstrip("\r\n"))
     return out
