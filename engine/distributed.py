@@ -79,7 +79,7 @@ def plan(cfg: Config, hw: dict[str, Any]) -> LaunchPlan:
     elif ln.machine_rank:
         problems.append(Problem("launch.machine_rank", "machine_rank is set but num_machines is 1", "set launch.num_machines"))
     world = procs * ln.num_machines
-    if world > 1 and ln.machine_rank == 0 and not port_free(ln.main_port):
+    if world > 1 and ln.machine_rank == 0 and not port_free(ln.main_port, wait=PORT_WAIT):
         problems.append(Problem("launch.main_port", f"port {ln.main_port} is in use on this machine", "pick another, e.g. --set launch.main_port=29600"))
     if problems:
         raise TunewizError(problems)
@@ -118,16 +118,27 @@ def accelerate_config(cfg: Config, procs: int, gpus: list[int], hw: dict[str, An
     return out
 
 
-def port_free(port: int) -> bool:
-    """Whether the launcher can listen on the port. SO_REUSEADDR as torch's TCPStore sets it: a port a stopped run
-    left in TIME_WAIT is free for the next one (the check without it refused every quick resume)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("", port))
-        except OSError:
+PORT_WAIT = 15.0  # seconds a busy port is waited for before it is a problem
+
+
+def port_free(port: int, wait: float = 0.0) -> bool:
+    """Whether the launcher can listen on the port, waiting up to `wait` seconds for it (a run that was just stopped
+    frees its port a few seconds after its state says so, while torchrun's agent closes). SO_REUSEADDR as torch's
+    TCPStore sets it, so a port left in TIME_WAIT counts as free."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("", port))
+                return True
+            except OSError:
+                pass
+        if time.monotonic() >= deadline:
             return False
-    return True
+        time.sleep(0.25)
 
 
 def batch_lines(cfg: Config, p: LaunchPlan) -> list[str]:

@@ -56,13 +56,27 @@ def test_refusals_name_the_field_and_the_fix():
         distributed.plan(cfg(strategy="fsdp", processes=2), CPU)
 
 
-def test_busy_port_is_refused_before_launch():
+def test_busy_port_is_refused_before_launch(monkeypatch):
+    monkeypatch.setattr(distributed, "PORT_WAIT", 0.5)
     with socket.socket() as s:
         s.bind(("", 0))
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(TunewizError, match=f"port {port} is in use"):
             distributed.plan(cfg(processes=2, main_port=port), CPU)
+
+
+def test_a_port_freed_within_the_wait_is_taken():
+    """A stopped run's launcher lets go of its port a moment after the run's state says stopped."""
+    import threading
+
+    s = socket.socket()
+    s.bind(("", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    threading.Timer(1.0, s.close).start()
+    assert not distributed.port_free(port)  # busy now
+    assert distributed.port_free(port, wait=10)  # freed a second later: taken
 
 
 def test_cpu_processes_use_torchrun():
