@@ -65,14 +65,19 @@ def encoding_problem(p: Path, limit: int | None = None) -> TunewizError | None:
                 decoder.decode(chunk)
             except UnicodeDecodeError as e:
                 line += chunk.count(b"\n", 0, e.start)
-                return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({e.reason})",
-                                       f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {p.name} > utf8-{p.name} "
-                                       "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)")
+                return not_utf8(p, line, e.reason)
             line += chunk.count(b"\n")
             read += len(chunk)
             if limit is not None and read >= limit:
                 break
     return None
+
+
+def not_utf8(p: Path, line: int, why: str) -> TunewizError:
+    """A line that does not decode as UTF-8, with the command that converts the file."""
+    return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({why})",
+                           f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {p.name} > utf8-{p.name} "
+                           "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)")
 
 
 def is_tabular(p: Path) -> bool:
@@ -232,9 +237,7 @@ class _Lines:
         try:
             line = raw.decode("utf-8-sig" if self.n == 1 else "utf-8")
         except UnicodeDecodeError as e:
-            raise TunewizError.at(f"{self.p}:{self.n}", f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)",
-                                  f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {self.p.name} > utf8-{self.p.name} "
-                                  "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)") from None
+            raise not_utf8(self.p, self.n, f"{e.reason} at byte {e.start + 1} of the line") from None
         self.recent[self.n] = line
         self.recent.pop(self.n - 10_000, None)
         return line
