@@ -94,25 +94,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_smoke(args: argparse.Namespace) -> int:
     from engine import launch, preflight
 
-    if args.steps < 2:
-        raise TunewizError.at("--steps", f"{args.steps} step{'s' if args.steps != 1 else ''} cannot measure a speed (the first is not timed)", "use --steps 2 or more, e.g. 10")
+    if args.steps < 1:
+        raise TunewizError.at("--steps", f"{args.steps} steps run nothing", f"use --steps 1 or more (default {smoke.DEFAULT_STEPS})")
+    if args.seconds is not None:
+        if args.seconds <= 0:
+            raise TunewizError.at("--seconds", f"{args.seconds:g} s runs nothing", f"give a time budget above 0 (default {smoke.BUDGET_S:g})")
+        os.environ[smoke.BUDGET_ENV] = str(args.seconds)  # read by the training process (engine.smoke.budget)
     # a preset without an output_dir: one smoke directory per preset (runs/<name>-smoke), replaced each time
     cfg, source = load_cfg(args, output_dir=str(Path("runs") / Path(find_preset(args.preset) or "run").stem))
     print("checking the preset ...", flush=True)
     checked = preflight.check(cfg)
     cfg.training = checked.training
     run_dir, proc = launch.start_smoke(cfg, source, args.steps, plan=checked.launch, command=["tunewiz", *sys.argv[1:]])
-    print(f"smoke test: {args.steps} real steps of this run in {run_dir}, then the measured memory, speed and ETA", flush=True)
+    print(f"smoke test in {run_dir}: up to {smoke.plural(args.steps, 'optimizer step')} of this run ({smoke.TIMED}); "
+          "then the measured memory, speed and ETA", flush=True)
     state = launch.follow(run_dir, proc)
     result = run_dir / smoke.RESULT
     if state == "finished" and result.is_file():
         print("\n".join(smoke.lines(json.loads(result.read_text()))))
+        if not args.keep and smoke.remove(run_dir):
+            print(f"(deleted {run_dir}: a smoke test saves nothing; --keep keeps its folder)")
         return 0
     if state == "stopped":
-        print("smoke test stopped")
+        print(f"smoke test stopped (its folder, with the log: {run_dir})")
         return 130
     status = json.loads((run_dir / "status.json").read_text())
-    print(f"smoke test failed: {status.get('error')}\n(see {run_dir / 'stdout.log'})", file=sys.stderr)
+    print(f"smoke test failed: {status.get('error')}\n(see {run_dir / 'stdout.log'}; kept until the next smoke test)", file=sys.stderr)
     return 1
 
 
@@ -344,7 +351,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("smoke", help="a few real steps of the run, then its measured peak memory, tokens/s and ETA")
     with_preset(p)
-    p.add_argument("--steps", type=int, default=smoke.DEFAULT_STEPS, help=f"optimizer steps to run (default {smoke.DEFAULT_STEPS}; the first is not timed)")
+    p.add_argument("--steps", type=int, default=smoke.DEFAULT_STEPS,
+                   help=f"optimizer steps to run (default {smoke.DEFAULT_STEPS}): {smoke.TIMED}")
+    p.add_argument("--seconds", type=float, default=None, help=f"time budget of the training (default {smoke.BUDGET_S:g}): "
+                   "the test ends at the first optimizer step past it")
+    p.add_argument("--keep", action="store_true", help="keep the smoke test's folder (<output_dir>-smoke; deleted by default)")
     p.set_defaults(func=cmd_smoke)
     p = sub.add_parser("validate", help="check a preset without loading weights")
     with_preset(p)

@@ -1,16 +1,22 @@
-"""The smoke test: a few real optimizer steps of the run as configured, before the long run.
+"""The smoke test: a short, real piece of the run as configured, before the long run.
 
-It is a run like any other (same worker, same launcher, same resolved defaults, micro-batch and memory
-estimate as the full run would get), in its own directory `<output_dir>-smoke`, with four changes: it stops
-after `steps` optimizer steps, logs every few steps, saves nothing and skips evaluation. The worker then writes
-a `smoke` event and smoke.json with what it measured: the peak memory (GPU: torch's peak allocation plus the
-CUDA context, the quantity the estimate predicts; CPU: the process's peak RSS), seconds a step and tokens a
-second after the first third of the steps, and the ETA of the full run (its first steps as long as the smoke
-run's, the rest at the measured speed; loading the model and data is not counted).
+It is a run like any other (same worker, same launcher, same resolved defaults, micro-batch and memory estimate
+as the full run would get), in its own directory `<output_dir>-smoke`, with these changes: it stops after a few
+optimizer steps, logs every few steps, saves nothing and skips evaluation. It is kept short three ways (see
+`plan`): never longer than the run itself, at most MAX_MICRO_BATCHES forward/backward passes (a run with a large
+gradient_accumulation_steps makes fewer micro-batches per optimizer step in the smoke test: the micro-batch, what
+sets the memory and the speed, stays as configured), and it ends at the first optimizer step past a time budget
+(BUDGET_S seconds of training, loading not counted). The worker then writes a `smoke` event and smoke.json with
+what it measured: the peak memory (GPU: torch's peak allocation plus the CUDA context, the quantity the estimate
+predicts; CPU: the process's peak RSS), seconds a micro-batch and tokens a second after the first third of the
+micro-batches, and the ETA of the full run (its start as long as the smoke test's, the rest at the measured speed;
+loading the model and data is not counted; a run no longer than the smoke test takes what the smoke test took).
+The directory is deleted once its result is read (`remove`); a failed one stays for its log.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -18,6 +24,11 @@ from typing import Any
 
 RESULT = "smoke.json"
 DEFAULT_STEPS = 10
+MAX_MICRO_BATCHES = 24  # forward/backward passes, whatever the accumulation
+BUDGET_S = 60.0  # seconds of training (loading excluded); the test ends at the first optimizer step past it
+BUDGET_ENV = "TUNEWIZ_SMOKE_SECONDS"
+TIMED = (f"optimizer steps, at most {MAX_MICRO_BATCHES} micro-batches and about {BUDGET_S:.0f} s of training, never "
+         "more than the run itself; the speed is timed after the first third of the micro-batches")
 
 
 def run_dir_for(output_dir: str | Path) -> Path:
@@ -25,42 +36,87 @@ def run_dir_for(output_dir: str | Path) -> Path:
     return Path(f"{str(output_dir).rstrip('/')}-smoke")
 
 
-def overrides(training: dict[str, Any], steps: int) -> dict[str, Any]:
-    """The training section of the smoke run: `steps` optimizer steps, no saving, no eval."""
+def budget() -> float:
+    """The time budget in seconds ($TUNEWIZ_SMOKE_SECONDS, set by `tunewiz smoke --seconds`, else BUDGET_S)."""
+    try:
+        return max(1.0, float(os.environ.get(BUDGET_ENV) or BUDGET_S))
+    except ValueError:
+        return BUDGET_S
+
+
+def plan(training: dict[str, Any], steps: int, rows: int | None, world: int = 1) -> dict[str, Any]:
+    """How long the smoke test of this run is: `steps` optimizer steps, cut to the run's own length, and to
+    MAX_MICRO_BATCHES micro-batches (fewer per optimizer step where the run accumulates many); with the run's
+    own length in optimizer steps and micro-batches (as the Trainer counts them) for the ETA."""
+    from engine import speed
+
+    accum = max(1, int(training.get("gradient_accumulation_steps", 1) or 1))
+    full = speed.optimizer_steps(training, rows, world) or 1
+    full_micro = full * accum
+    if int(training.get("max_steps", -1) or -1) <= 0 and rows:  # epochs: a last short accumulation is fewer micro-batches
+        per_epoch = math.ceil(rows / (int(training.get("per_device_train_batch_size", 8)) * world))
+        full_micro = min(full_micro, max(1, math.ceil(float(training.get("num_train_epochs", 3)) * per_epoch)))
+    n = max(1, min(steps, full))
+    cap = max(MAX_MICRO_BATCHES, steps)
+    per = accum if n * accum <= cap else max(1, cap // n)
+    return {"steps": n, "accumulation": per, "micro_batches": n * per, "full_steps": full, "full_accumulation": accum,
+            "full_micro_batches": full_micro, "budget_s": budget()}
+
+
+def overrides(training: dict[str, Any], steps: int | dict[str, Any]) -> dict[str, Any]:
+    """The training section of the smoke run (`steps`: a count, or a `plan`): no saving, no eval."""
+    p = steps if isinstance(steps, dict) else {"steps": steps}
     t = dict(training)
+    n = int(p["steps"])
     every = int(t.get("logging_steps", 10) or 10)  # a log line every few steps (each costs a GPU sync)
-    t.update(max_steps=steps, logging_steps=min(every, max(1, steps // 5)), save_strategy="no", eval_strategy="no",
+    t.update(max_steps=n, logging_steps=min(every, max(1, n // 5)), save_strategy="no", eval_strategy="no",
              report_to="none")
+    if "accumulation" in p:
+        t["gradient_accumulation_steps"] = int(p["accumulation"])
     t.pop("load_best_model_at_end", None)  # needs matching save/eval strategies
     t.pop("metric_for_best_model", None)
     return t
 
 
-def meter() -> Any:
-    """A Trainer callback that records the time and the tokens seen at the end of each optimizer step (the GPU
-    is waited for only at the first and the last step, so the steps between run as they would in the run)."""
+def meter(budget_s: float | None = None) -> Any:
+    """A Trainer callback that records the time and the tokens seen at the end of each micro-batch, and ends the
+    training at the first optimizer step past `budget_s` seconds (the GPU is waited for only at the first and the
+    last step, so the steps between run as they would in the run)."""
     from transformers import TrainerCallback
 
     class Meter(TrainerCallback):
         def __init__(self) -> None:
-            self.marks: list[tuple[float, int, float]] = []  # (time, step, tokens seen)
+            self.marks: list[tuple[float, bool, float]] = []  # (time, ends an optimizer step, tokens seen)
             self.t0: float | None = None
+            self.stopped_by: str | None = None
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
 
+        def _mark(self, state: Any, ends: bool) -> None:
+            self.marks.append((time.perf_counter(), ends, float(state.num_input_tokens_seen or 0)))
+
+        def on_substep_end(self, args, state, control, **kw):
+            self._mark(state, False)
+
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step in (1, first_timed(state.max_steps)) or state.global_step >= state.max_steps:
+            last = state.global_step >= state.max_steps
+            over = budget_s is not None and self.t0 is not None and time.perf_counter() - self.t0 > budget_s
+            if state.global_step == 1 or last or over:
                 _sync()
-            self.marks.append((time.perf_counter(), state.global_step, float(state.num_input_tokens_seen or 0)))
+            self._mark(state, True)
+            if over and not last:
+                self.stopped_by = "time"
+                control.should_training_stop = True
+            return control
 
     return Meter()
 
 
-def first_timed(steps: int) -> int:
-    """The step from whose end the speed is timed: the first third of the steps is left out (the first step
-    pays for kernel choice and compilation; torch.compile with dynamic shapes may recompile in the next few)."""
-    return max(1, steps // 3)
+def first_timed(n: int) -> int:
+    """How many micro-batches are left out of the timing: the first third (the first pays for kernel choice and
+    compilation; torch.compile with dynamic shapes may recompile in the next few), at least one."""
+    return max(1, n // 3)
 
 
 def _sync() -> None:
@@ -73,24 +129,43 @@ def _sync() -> None:
         pass
 
 
-def measure(m: Any, full_steps: int, estimate_gib: float | None) -> dict[str, Any]:
-    """What the smoke run found, from its meter: speed after the first third of the steps (see first_timed),
-    peak memory, and the full run's ETA at that speed."""
+def measure(m: Any, p: dict[str, Any], estimate_gib: float | None) -> dict[str, Any]:
+    """What the smoke run found, from its meter and its `plan`: speed after the first third of the micro-batches
+    (see first_timed), peak memory, and the full run's ETA at that speed."""
     marks = m.marks
-    out: dict[str, Any] = {"steps": len(marks), "full_steps": full_steps, "estimate_gib": estimate_gib}
-    if m.t0 is not None and marks:
-        out["first_step_s"] = round(marks[0][0] - m.t0, 3)
-    start = first_timed(len(marks)) - 1  # index of the mark the timing starts from
-    if len(marks) > 1:
-        out["warmup_steps"] = start + 1
-        out["warmup_s"] = round(marks[start][0] - m.t0, 3) if m.t0 is not None else None
-        elapsed = marks[-1][0] - marks[start][0]
-        per = elapsed / (len(marks) - 1 - start)
-        out["step_s"] = round(per, 4)
-        tokens = marks[-1][2] - marks[start][2]
-        out["tokens_per_s"] = round(tokens / elapsed, 1) if tokens > 0 and elapsed > 0 else None
-        # the full run pays the same start (loading excluded, compilation included), then runs at this speed
-        out["eta_s"] = round((out["warmup_s"] or 0.0) + per * max(0, full_steps - start - 1), 1)
+    n = len(marks)
+    full, full_micro, accum = p["full_steps"], p["full_micro_batches"], p["full_accumulation"]
+    out: dict[str, Any] = {"micro_batches": n, "steps": sum(1 for mk in marks if mk[1]), "accumulation": p["accumulation"],
+                           "full_steps": full, "full_micro_batches": full_micro, "full_accumulation": accum,
+                           "estimate_gib": estimate_gib, "stopped_by": getattr(m, "stopped_by", None), "budget_s": p.get("budget_s")}
+    t0 = m.t0 if m.t0 is not None else (marks[0][0] if marks else 0.0)
+    if marks:
+        out["first_step_s"] = round(marks[0][0] - t0, 3)
+        out["smoke_s"] = round(marks[-1][0] - t0, 3)
+    if marks and n >= full_micro:  # the smoke test ran as much as the whole run: that is its time
+        out["eta_s"] = round(marks[full_micro - 1][0] - t0, 1)
+        out["covered"] = True
+    if n < 2:
+        return {**out, **_peak()}
+    w = first_timed(n)
+    out["warmup_micro_batches"] = w
+    out["warmup_s"] = round(marks[w - 1][0] - t0, 3)
+    window = [(marks[i][0] - marks[i - 1][0], marks[i][1]) for i in range(w, n)]
+    plain = [dt for dt, ends in window if not ends]
+    stepped = [dt for dt, ends in window if ends]
+    if plain:  # a micro-batch alone, and what an optimizer step adds to it
+        micro = sum(plain) / len(plain)
+        extra = max(0.0, sum(stepped) / len(stepped) - micro) if stepped else 0.0
+    else:  # one micro-batch an optimizer step: the step's time is the micro-batch's
+        micro, extra = sum(stepped) / len(stepped), 0.0
+    out["micro_batch_s"] = round(micro, 4)
+    out["step_s"] = round(accum * micro + extra, 4)  # an optimizer step of the full run
+    elapsed = marks[-1][0] - marks[w - 1][0]
+    tokens = marks[-1][2] - marks[w - 1][2]
+    out["tokens_per_s"] = round(tokens / elapsed, 1) if tokens > 0 and elapsed > 0 else None
+    if "eta_s" not in out:  # the full run pays the same start (loading excluded, compilation included), then this speed
+        steps_warm = sum(1 for mk in marks[:w] if mk[1])
+        out["eta_s"] = round(out["warmup_s"] + micro * max(0, full_micro - w) + extra * max(0, full - steps_warm), 1)
     out.update(_peak())
     return out
 
@@ -132,19 +207,36 @@ def context_gib(index: int = 0) -> float | None:
         return None
 
 
+def plural(n: int | float, word: str, many: str | None = None) -> str:
+    """`1 step`, `2 steps`, `1,200 steps`."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def lines(res: dict[str, Any]) -> list[str]:
     """The result, a line per fact, for the terminal and the wizard."""
     from engine.launch import duration
 
-    warm = res.get("warmup_steps", 1)
-    out = [f"{res.get('steps', 0)} optimizer steps run; the speed is timed after the first {warm} "
-           f"({res.get('warmup_s', res.get('first_step_s', 0)) or 0:.1f} s: kernel choice, compilation, allocator growth)"]
+    n = res.get("micro_batches", res.get("steps", 0))
+    steps, per = res.get("steps", 0), res.get("accumulation", 1)
+    ran = f"{plural(n, 'micro-batch', 'micro-batches')} run ({plural(steps, 'optimizer step')}" + (
+        f" of {per})" if per and per > 1 else ")")
+    if res.get("stopped_by") == "time":
+        ran += f", ended by the {res.get('budget_s') or BUDGET_S:.0f} s budget"
+    warm = res.get("warmup_micro_batches", res.get("warmup_steps"))
+    if warm:
+        ran += f"; the speed is timed after the first {warm} ({res.get('warmup_s') or 0:.1f} s: kernel choice, compilation, allocator growth)"
+    out = [ran]
+    full, full_micro = res.get("full_steps", 0), res.get("full_micro_batches")
+    run = plural(full, "step") + (f" ({plural(full_micro, 'micro-batch', 'micro-batches')})" if full_micro and full_micro != full else "")
     if res.get("step_s") is not None:
         tps = res.get("tokens_per_s")
-        out.append(f"speed: {res['step_s']:.3f} s a step" + (f", {tps:,.0f} tokens/s" if tps else ""))
-        out.append(f"full run: {res['full_steps']:,} steps, about {duration(res['eta_s'])} at this speed (evaluation and saving not included)")
+        out.append(f"speed: {res['step_s']:.3f} s an optimizer step of the run" + (f", {tps:,.0f} tokens/s" if tps else ""))
+    if res.get("covered") and res.get("eta_s") is not None:
+        out.append(f"full run: {run}, no longer than this test: about {duration(res['eta_s'])} (evaluation and saving not included)")
+    elif res.get("step_s") is not None and res.get("eta_s") is not None:
+        out.append(f"full run: {run}, about {duration(res['eta_s'])} at this speed (evaluation and saving not included)")
     else:
-        out.append("speed: needs at least 2 steps")
+        out.append("speed: needs at least 2 micro-batches")
     est = res.get("estimate_gib")
     if res.get("device") == "cuda":
         line = (f"peak GPU memory: {res['peak_gib']:.2f} GiB (allocated {res['peak_allocated_gib']:.2f} + CUDA context "
@@ -157,3 +249,19 @@ def lines(res: dict[str, Any]) -> list[str]:
         line += f"; the training itself was estimated at {est:.2f} GiB"
     out.append(line)
     return out
+
+
+def remove(run_dir: str | Path) -> bool:
+    """Delete a finished smoke test's directory (its result has been read): only tunewiz's files, and the folder
+    when nothing else is in it. False when it is not tunewiz's to delete (rundir.overwrite_refusal)."""
+    from engine import rundir
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or rundir.overwrite_refusal(run_dir):
+        return False
+    rundir.clear(run_dir)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        return False
+    return True

@@ -121,7 +121,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     if smoke_steps:
         from engine import smoke
 
-        cfg.training = smoke.overrides(cfg.training, smoke_steps)
+        smoke_plan = smoke.plan(cfg.training, smoke_steps, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
+        cfg.training = smoke.overrides(cfg.training, smoke_plan)
     args = build.training_args(cfg, cfg.training)
     lora = build.lora_config(cfg)
     if plan.template and cfg.model.task == "causal-lm":
@@ -166,7 +167,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     if resolved.estimate is not None:
         info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
     if smoke_steps:
-        info_event["smoke"] = {"steps": smoke_steps, "full_steps": full_steps}
+        info_event["smoke"] = smoke_plan
     return trainer, prepared, info_event
 
 
@@ -254,13 +255,13 @@ def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir:
     from engine import smoke
     from engine.callbacks import EventsCallback
 
-    meter = smoke.meter()
+    meter = smoke.meter(info["smoke"]["budget_s"])
     trainer.add_callback(meter)
     trainer.add_callback(EventsCallback(events, {**info, "resumed": False}, after_start=sampler.start if sampler else None))
     trainer.train()
     if stop.requested:
         return "stopped"
-    res = smoke.measure(meter, info["smoke"]["full_steps"], info.get("estimate_gib"))
+    res = smoke.measure(meter, info["smoke"], info.get("estimate_gib"))
     if events.enabled:
         rundir.write_json_atomic(run_dir / smoke.RESULT, res)
         events.emit("smoke", **res)

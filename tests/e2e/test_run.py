@@ -177,7 +177,7 @@ def test_killed_process_shows_failed_with_cause_and_resumes_from_its_checkpoint(
 def test_smoke_test_runs_a_few_real_steps_and_measures_them(tmp_path):
     run = tmp_path / "cls"
     common = ["--set", f"training.output_dir={run}", "--set", "training.num_train_epochs=2"]
-    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "3", *common, cwd=tmp_path)
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "3", "--keep", *common, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     smoke_dir = tmp_path / "cls-smoke"
     res = json.loads((smoke_dir / "smoke.json").read_text())
@@ -185,22 +185,25 @@ def test_smoke_test_runs_a_few_real_steps_and_measures_them(tmp_path):
     per_step = start["batch"][0] * start["batch"][1]
     # the full run's steps: the preset's epochs over its training rows, as the run itself will count them
     assert res["full_steps"] == 2 * math.ceil(start["train_rows"] / per_step)  # a last short batch is a step
-    assert res["steps"] == 3 and res["step_s"] > 0 and res["peak_gib"] > 0.1 and res["device"] == "cpu"
-    assert res["eta_s"] == pytest.approx(res["warmup_s"] + res["step_s"] * (res["full_steps"] - res["warmup_steps"]), abs=0.2)
-    assert "3 optimizer steps run" in r.stdout and "full run:" in r.stdout and "peak memory" in r.stdout
+    assert res["steps"] == 3 and res["micro_batches"] == 3 and res["step_s"] > 0 and res["peak_gib"] > 0.1 and res["device"] == "cpu"
+    assert res["eta_s"] == pytest.approx(res["warmup_s"] + res["step_s"] * (res["full_steps"] - res["warmup_micro_batches"]), abs=0.2)
+    assert "3 micro-batches run (3 optimizer steps)" in r.stdout and "full run:" in r.stdout and "peak memory" in r.stdout
     # nothing saved, nothing evaluated, and the run's own directory untouched
     assert not list(smoke_dir.glob("checkpoint-*")) and not (smoke_dir / "final").exists()
     assert not [e for e in events(smoke_dir) if e["type"] == "eval"] and not run.exists()
     assert status(smoke_dir)["state"] == "finished" and status(smoke_dir)["smoke"] == 3
 
-    # a second smoke test replaces the first; a folder that is not a smoke test's is never deleted
+    # a second smoke test replaces the first, and deletes its folder (#14); a folder not a smoke test's is never deleted
     r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "2", *common, cwd=tmp_path)
-    assert r.returncode == 0 and json.loads((smoke_dir / "smoke.json").read_text())["steps"] == 2, r.stderr
+    assert r.returncode == 0 and "(2 optimizer steps)" in r.stdout, r.stderr
+    assert not smoke_dir.exists() and f"deleted {smoke_dir}: a smoke test saves nothing" in r.stdout
     other = tmp_path / "mine"
     (tmp_path / "mine-smoke").mkdir()
     (tmp_path / "mine-smoke" / "notes.txt").write_text("keep me")
     r = tunewiz("smoke", "minilm-sentiment-lora", "--set", f"training.output_dir={other}", cwd=tmp_path)
     assert r.returncode == 2 and "mine-smoke" in r.stderr and "will not delete it" in r.stderr
     assert (tmp_path / "mine-smoke" / "notes.txt").read_text() == "keep me"
-    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "1", cwd=tmp_path)
-    assert r.returncode == 2 and "--steps 2 or more" in r.stderr
+    r = tunewiz("smoke", "minilm-sentiment-lora", "--steps", "0", cwd=tmp_path)
+    assert r.returncode == 2 and "--steps 1 or more" in r.stderr
+    help_text = " ".join(tunewiz("smoke", "--help", cwd=tmp_path).stdout.split())
+    assert "at most 24 micro-batches and about 60 s of training, never more than the run itself" in help_text

@@ -294,17 +294,55 @@ async def test_the_smoke_test_measures_a_few_real_steps_of_these_choices(here):
         await settle(app, pilot)
         assert app.screen is screen  # the wizard stays on the review: the smoke test is not the run
         message = " ".join(text(screen, "#launch-msg").split())
-        assert "Smoke test (measured on this machine)" in message, message
-        assert "2 optimizer steps run" in message and "full run: 16 steps" in message  # 64 rows x 2 epochs / 8
+        assert "Smoke test (measured on this machine, its folder deleted: it saves nothing)" in message, message
+        assert "(2 optimizer steps)" in message and "full run: 16 steps" in message  # 64 rows x 2 epochs / 8
         smoke_dir = Path(app.cfg.training["output_dir"] + "-smoke")
-        assert json.loads((smoke_dir / "smoke.json").read_text())["steps"] == 2
-        assert "tunewiz smoke smollm2-identity-lora" in rundir.read_status(smoke_dir)["command"]
+        assert not smoke_dir.exists() and not [p for p in here.rglob("*") if p.is_file()]  # #14: nothing left behind
         assert not Path(app.cfg.training["output_dir"]).exists()  # the run itself has not started
         memory = " ".join(text(screen, "#memory").split())
         assert "Measured by the smoke test of these choices" in memory and "peak memory of the process" in memory
         app.cfg.training["learning_rate"] = 1e-3  # other choices: that measurement is no longer theirs
         screen.refresh_view()
         assert "Measured by the smoke test" not in text(screen, "#memory")
+        assert not screen.query_one("#launch-box").display  # #14: the old result went with it
+
+
+async def wait_for(pilot, cond, seconds=120.0):
+    for _ in range(int(seconds * 10)):
+        if cond():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+async def test_a_running_smoke_test_is_cancelled_by_esc_and_stopped_by_launch(here, monkeypatch):
+    """#14: while it ran, Launch, a second smoke test and Esc did nothing and said nothing."""
+    import tui.launching
+
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: screen._smoke_run is not None)
+        smoke_dir = screen._smoke_run
+        assert "esc cancels it; Launch stops it and launches the run" in text(screen, "#launch-msg")
+        assert screen.query_one("#choice-cancel", Button).display
+        await pilot.press("escape")
+        assert "stopping it" in text(screen, "#launch-msg")
+        await wait_for(pilot, lambda: not screen._smoking)
+        assert "Smoke test cancelled" in text(screen, "#launch-msg") and not smoke_dir.exists()
+
+        launched = []
+        monkeypatch.setattr(tui.launching, "start_run", lambda *a: launched.append(a) or (
+            Path("x"), None, [], TunewizError.at("launch", "not in this test"), ()))
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: screen._smoke_run is not None)
+        await pilot.press("ctrl+r")
+        assert "then the launch starts" in text(screen, "#launch-msg")
+        await wait_for(pilot, lambda: bool(launched))
+        await settle(app, pilot)
+        assert "not in this test" in text(screen, "#launch-msg") and not smoke_dir.exists()
 
 
 def test_the_recorded_command_and_the_choices_for_a_used_directory(tmp_path, monkeypatch):

@@ -46,7 +46,8 @@ class ReviewScreen(StepScreen):
     CSS_PATH = "review.tcss"
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+t", "smoke", "Smoke test"),
                 Binding("ctrl+r", "launch", "Launch"), Binding("ctrl+right", "tab(1)", "Tabs", key_display="^←→"),
-                Binding("ctrl+left", "tab(-1)", "Previous tab", show=False)]
+                Binding("ctrl+left", "tab(-1)", "Previous tab", show=False),
+                Binding("escape", "cancel_smoke", "Cancel smoke test")]
     smoke_steps = smoke.DEFAULT_STEPS  # (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
@@ -65,6 +66,7 @@ class ReviewScreen(StepScreen):
                 yield Button("New folder", id="choice-new")
                 yield Button("Overwrite (deletes it)", id="choice-overwrite", variant="error")
                 yield Button("Resume", id="choice-resume")
+                yield Button("Cancel smoke test (esc)", id="choice-cancel", variant="warning")
 
     def on_mount(self) -> None:
         self._saved: tuple[Path, dict[str, Any]] | None = None  # the file last saved here and what it holds
@@ -77,6 +79,10 @@ class ReviewScreen(StepScreen):
         self._launching = False
         self._smoke: dict[str, Any] | None = None  # the last smoke test's result, for these choices
         self._smoke_yaml: str | None = None  # the choices it measured
+        self._smoke_run: Path | None = None  # the smoke test running now
+        self._smoke_cancel: str | None = None  # "cancel" or "launch" (Launch stops it, then launches)
+        self._smoke_shown: str | None = None  # the choices whose smoke result the launch box shows
+        self._smoke_started = False
         self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Smoke test", id="smoke"),
                                      Button("Launch", id="launch", variant="success"), after="#back")
         self.query_one("#review-tabs Tabs").focus()  # left/right move between the tabs at once
@@ -111,6 +117,9 @@ class ReviewScreen(StepScreen):
         warned = sum(1 for line in self._summary if line.startswith("warning"))
         n = 0 if self._problems is None else len(self._problems) + warned + (est is not None and est.fits is False)
         tabs.get_tab("tab-warnings").label = "Warnings ..." if self._problems is None else f"Warnings ({n})" if n else "Warnings"
+        if self._smoke_shown is not None and self._smoke_shown != config.dump(cfg):  # other values: not theirs
+            self._smoke_shown = None
+            self._show_launch("")
 
     # ----------------------------------------------------------------------------------- the command
     def _base(self) -> tuple[Path | str | None, dict[str, Any] | None]:
@@ -270,7 +279,8 @@ class ReviewScreen(StepScreen):
     # ------------------------------------------------------------------------------- save and launch
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"save": self.action_save, "smoke": self.action_smoke, "launch": self.action_launch, "choice-overwrite": lambda: self.launch("overwrite"),
-                   "choice-resume": lambda: self.launch("resume"), "choice-new": self._new_folder}
+                   "choice-resume": lambda: self.launch("resume"), "choice-new": self._new_folder,
+                   "choice-cancel": self.action_cancel_smoke}
         if event.button.id in actions:
             event.stop()
             actions[event.button.id]()
@@ -305,15 +315,47 @@ class ReviewScreen(StepScreen):
         tabs.active = keys[(keys.index(tabs.active) + step) % len(keys)]
 
     # ------------------------------------------------------------------------------------ smoke test
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_smoke":
+            return self._smoking
+        return True
+
+    @property
+    def _smoking(self) -> bool:
+        """A smoke test is being checked, started, run or stopped."""
+        return getattr(self, "_smoke_started", False)
+
     def action_smoke(self) -> None:
-        """A few real steps of this run (engine.smoke), then its measured peak memory, speed and ETA."""
+        """A few real steps of this run (engine.smoke), then its measured peak memory, speed and ETA; again: cancel."""
+        if self._smoking:
+            self.action_cancel_smoke()
+            return
         if self._launching:
             return
-        self._launching = True
-        self._show_launch(f"[b]Smoke test[/]: checking the preset, then {self.smoke_steps} real steps of this run...")
+        self._launching, self._smoke_started, self._smoke_cancel, self._smoke_shown = True, True, None, None
+        self.refresh_bindings()
+        self._show_launch(f"[b]Smoke test[/]: checking the preset, then up to {self.smoke_steps} {smoke.TIMED}...\n"
+                          "[dim]esc cancels it; Launch stops it and launches the run[/]", ("cancel",))
         path, base = self._base()
         self._run_smoke(self.cfg.model_copy(deep=True), self.wizard.source,
                         (path, base) if path is not None and base is not None else None, config.dump(self.cfg))
+
+    def action_cancel_smoke(self, then: str = "cancel") -> None:
+        """Stop the running smoke test (again: kill it); `then="launch"`: launch the run once it has exited."""
+        if not self._smoking:
+            return
+        again = self._smoke_cancel is not None
+        self._smoke_cancel = then if then == "launch" or self._smoke_cancel is None else self._smoke_cancel
+        run_dir = self._smoke_run
+        if run_dir is not None:
+            from engine import launch
+
+            try:
+                launch.stop(run_dir, force=again)
+            except Exception as e:  # already gone: the worker sees it end
+                self.notify(f"{type(e).__name__}: {e}", severity="warning")
+        what = "then the launch starts" if self._smoke_cancel == "launch" else "esc again kills it"
+        self._show_launch(f"[b]Smoke test[/]: {'killing' if again else 'stopping'} it ({what})...", ("cancel",))
 
     @work(thread=True, exclusive=True, group="review-launch")
     def _run_smoke(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, text: str) -> None:
@@ -324,39 +366,64 @@ class ReviewScreen(StepScreen):
         from tui.launching import start_smoke
 
         worker = get_current_worker()
-        run_dir, proc, error = settled(start_smoke, cfg, source, base, self.smoke_steps)
+        if self._smoke_cancel is None:
+            run_dir, proc, error = settled(start_smoke, cfg, source, base, self.smoke_steps)
+        else:  # cancelled while the preset was checked
+            run_dir, proc, error = None, None, TunewizError.at("smoke test", "cancelled before it started")
         if error is not None or run_dir is None or proc is None:
             self.app.call_from_thread(self._smoke_done, text, None, ["[b]Smoke test not started.[/]", *problem_text(error)])
             return
-        offset, step, loading = 0, 0, True
+        self._smoke_run = run_dir
+        if self._smoke_cancel is not None:  # cancelled while it started
+            launch.stop(run_dir)
+        self.app.call_from_thread(self.refresh_bindings)
+        offset, step, loading, steps, began = 0, 0, True, self.smoke_steps, time.monotonic()
         while proc.poll() is None:
             if worker.is_cancelled:  # the wizard closed: a smoke test nobody reads must not hold the GPU
                 launch.stop(run_dir)
                 return
             events, offset = rundir.read_events(run_dir, offset)
             for ev in events:
+                if ev.get("type") == "start":
+                    began = time.monotonic()
+                    steps = (ev.get("smoke") or {}).get("steps") or steps
                 loading = loading and ev.get("type") not in ("start", "log")
                 step = max(step, int(ev.get("step") or 0))
-            what = "loading the model and data" if loading else f"step {step}/{self.smoke_steps}"
-            self.app.call_from_thread(self._show_launch, f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...")
+            if self._smoke_cancel is None:
+                what = ("loading the model and data" if loading else
+                        f"step {step}/{steps}, {time.monotonic() - began:.0f} s of at most about {smoke.budget():.0f} s")
+                self.app.call_from_thread(self._show_launch, f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...\n"
+                                          "[dim]esc cancels it; Launch stops it and launches the run[/]", ("cancel",))
             time.sleep(0.5)
         result = run_dir / smoke.RESULT
-        if result.is_file():
+        if self._smoke_cancel is None and result.is_file():
             res = json.loads(result.read_text())
-            self.app.call_from_thread(self._smoke_done, text, res, ["[b]Smoke test[/] (measured on this machine):",
-                                                                    *[escape(line) for line in smoke.lines(res)]])
+            gone = smoke.remove(run_dir)
+            self.app.call_from_thread(self._smoke_done, text, res, [
+                "[b]Smoke test[/] (measured on this machine" + (", its folder deleted: it saves nothing" if gone else "") + "):",
+                *[escape(line) for line in smoke.lines(res)]])
             return
         status = rundir.read_status(run_dir)
+        if self._smoke_cancel is not None or status.get("state") == "stopped":
+            smoke.remove(run_dir)
+            self.app.call_from_thread(self._smoke_done, text, None, ["[b]Smoke test cancelled[/] (its folder deleted)."])
+            return
         self.app.call_from_thread(self._smoke_done, text, None, [
             f"[b]Smoke test {status.get('state') or 'failed'}[/]: [red]{escape(str(status.get('error') or 'see the log'))}[/]",
-            f"  [dim]log:[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"])
+            f"  [dim]log (kept until the next smoke test):[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"])
 
     def _smoke_done(self, text: str, res: dict[str, Any] | None, shown: list[str]) -> None:
-        self._launching = False
+        then = self._smoke_cancel
+        self._launching, self._smoke_started, self._smoke_run, self._smoke_cancel = False, False, None, None
+        self.refresh_bindings()
         if res is not None:
             self._smoke, self._smoke_yaml = res, text
-            self.refresh_view()
         self._show_launch("\n".join(shown))
+        self._smoke_shown = text if res is not None else None
+        if res is not None:
+            self.refresh_view()
+        if then == "launch":
+            self.launch("new")
 
     def _new_folder(self) -> None:
         self.cfg.training["output_dir"] = config.default_output_dir(self.wizard.source or "run")
@@ -365,6 +432,9 @@ class ReviewScreen(StepScreen):
 
     def launch(self, mode: str) -> None:
         """Check, prepare the run directory (mode: new, overwrite, resume) and start the run, in a worker."""
+        if self._smoking:  # the run needs the machine: the smoke test stops first
+            self.action_cancel_smoke("launch")
+            return
         if self._launching:
             return
         self._launching = True
@@ -377,7 +447,7 @@ class ReviewScreen(StepScreen):
         self.query_one("#launch-msg", Static).update(text)
         self.query_one("#launch-box").display = bool(text)
         self.query_one("#launch-choices").display = bool(choices)
-        for key in ("new", "overwrite", "resume"):
+        for key in ("new", "overwrite", "resume", "cancel"):
             self.query_one(f"#choice-{key}").display = key in choices
 
     @work(thread=True, exclusive=True, group="review-launch")
