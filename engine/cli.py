@@ -332,7 +332,20 @@ def wizard(preset: str | None) -> int:
     if app.preset_error is not None:
         print(f"tunewiz: {app.preset_error}", file=sys.stderr)
         return EXIT_INPUT
+    if app.launched is not None:
+        print(launched_line(app.launched))
     return 0
+
+
+def launched_line(run_dir: Path) -> str:
+    """What the terminal keeps after the wizard launched a run and quit: its name, state and the commands."""
+    from engine import rundir, runs
+
+    name = shlex.quote(run_dir.name)
+    state, _ = runs.effective_state(run_dir, rundir.read_status(run_dir))
+    going = "keeps running" if state in ("starting", "running") else state
+    return (f"run {run_dir.name} {going} (in {run_dir}).\n"
+            f"Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}; list runs: tunewiz runs")
 
 
 def parser() -> argparse.ArgumentParser:

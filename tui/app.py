@@ -70,6 +70,8 @@ class TunewizApp(App):
         self.model_info: Any = None
         self.dataset_info: Any = None
         self.entering: str | None = None  # the step being switched to: it loads the config when it resumes
+        self.saved: dict[str, Any] | None = None  # what the last preset saved here holds (ctrl+q asks if it differs)
+        self.launched: Path | None = None  # the run started from the review step (named on the terminal at exit)
 
     def _read_first_model(self, path: str) -> tuple[str, str] | None:
         """The preset file's model and task for the first paint (a file that cannot be read ends the app)."""
@@ -203,6 +205,52 @@ class TunewizApp(App):
             screen.store(self.cfg)  # type: ignore[attr-defined]
         self.goto(keys[keys.index(self.step) - 1])
 
+    # ------------------------------------------------------------------------------------------ quit
+    def unsaved_changes(self) -> list[str]:
+        """The choices (the current step's fields included) that no preset file holds: `key: old -> new` lines."""
+        from engine import config, presets
+
+        if self.peek_cfg() is None or self.launched is not None:  # nothing built yet; a launched run's config.yaml holds it
+            return []
+        screen = self.screen
+        cfg = self.cfg.model_copy(deep=True)
+        if hasattr(screen, "errors") and hasattr(screen, "store") and not screen.errors():
+            screen.store(cfg)  # a step that cannot store yet (a check still running) is compared as last stored
+        base = self.saved or self.loaded_preset or config.to_dict(config.load(None))
+        return [f"{key}: {presets.yaml_value(old)} -> {presets.yaml_value(new)}" for key, old, new in presets.diff(base, config.to_dict(cfg))]
+
+    async def action_quit(self) -> None:
+        """Quit; with unsaved changes, ask first (save a preset / quit without saving / cancel)."""
+        from tui.screens.quit import QuitScreen
+
+        if isinstance(self.screen, QuitScreen):
+            return
+        try:
+            changes = self.unsaved_changes()
+        except Exception:  # never trap the user in the app
+            changes = []
+        if not changes:
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "quit":
+                self.exit()
+            elif choice == "save":
+                self._save_then_quit()
+
+        self.push_screen(QuitScreen(changes), chosen)
+
+    def _save_then_quit(self) -> None:
+        from tui.screens.presets import SavePresetScreen, user_dir_of
+
+        screen = self.screen
+        if hasattr(screen, "store") and not screen.errors():  # type: ignore[attr-defined]
+            screen.store(self.cfg)  # type: ignore[attr-defined]
+        name = Path(self.source).stem if self.source else "my-preset"
+        self.push_screen(SavePresetScreen(self.cfg.model_copy(deep=True), name, user_dir_of(self)),
+                         lambda saved: self.exit() if saved else None)
+
     def load_preset(self, path: Path) -> None:
         """Replace every section with a preset file's; problems are shown, nothing is half-loaded."""
         from engine import config
@@ -223,6 +271,7 @@ class TunewizApp(App):
         self.cfg = cfg
         self.source = source
         self.loaded_preset = config.to_dict(cfg)
+        self.saved = None
         self.model_info = None
         self.dataset_info = None
         self.screen.load(cfg)  # type: ignore[attr-defined]

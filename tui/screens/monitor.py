@@ -191,10 +191,24 @@ class MonitorScreen(Screen):
                     severity="warning")
 
     def action_resume(self) -> None:
-        if self.reader.view.state in ("running", "starting", "stopping"):
+        from engine import rundir
+
+        view = self.reader.view
+        if view.state in ("running", "starting", "stopping"):
             self.notify("The run is still going", severity="warning")
             return
-        self.notify("Resuming from the last checkpoint...")
+        name = presets.shell([self.run_dir.name])
+        if view.state == "finished":  # nothing left to resume: say how to train on, start nothing
+            more = max(2 * int(view.step or 0), 1)
+            self.notify(f"The run has finished: there is nothing to resume. To train on from its last checkpoint:\n"
+                        f"tunewiz resume {name} --set training.max_steps={more}", title="Resume", timeout=15)
+            return
+        cp = rundir.last_checkpoint(self.run_dir)
+        if cp is None:
+            self.notify(f"No complete checkpoint was saved: there is nothing to resume from. Start it over: "
+                        f"tunewiz run {presets.shell([str(self.run_dir / rundir.CONFIG)])} --overwrite", severity="warning", timeout=15)
+            return
+        self.notify(f"Resuming from {cp.name}...")
         self._resume()
 
     def action_chat(self) -> None:

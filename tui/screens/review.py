@@ -300,6 +300,7 @@ class ReviewScreen(StepScreen):
         def saved(result: str | None) -> None:
             if result:
                 self._saved = (Path(result), config.to_dict(snapshot))
+                self.wizard.saved = config.to_dict(snapshot)
                 self.notify(f"Saved {presets.display_path(result)}", title="Preset")
                 self.refresh_view()
 
@@ -469,4 +470,5 @@ class ReviewScreen(StepScreen):
             self._show_launch("\n".join([head, *problem_text(error)]), choices)
             return
         self._show_launch("")
+        self.wizard.launched = run_dir
         self.app.push_screen(MonitorScreen(run_dir))

@@ -1,0 +1,86 @@
+"""Leaving the wizard (#14): ctrl+q asks before unsaved choices are lost; after a launch the terminal names the
+run and how to watch it; `r` on a finished run's monitor starts nothing and says how to train on."""
+
+from pathlib import Path
+
+from textual.widgets import Button
+
+from engine import cli, config, rundir
+from tests.conftest import PRESETS
+from tests.tui.test_monitor import Host, recorded
+from tui.app import TunewizApp
+from tui.screens.presets import SavePresetScreen
+from tui.screens.quit import QuitScreen
+
+SMOL = PRESETS / "smollm2-identity-lora.yaml"
+
+
+def smol_app() -> TunewizApp:
+    return TunewizApp(config.load(SMOL), source=str(SMOL))
+
+
+async def test_ctrl_q_without_changes_quits_at_once():
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_ctrl_q_with_unsaved_changes_asks_and_cancel_keeps_them():
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.cfg.training["learning_rate"] = 1e-3
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen) and app.is_running
+        assert "training.learning_rate: 0.0005 -> 0.001" in str(app.screen.query_one("#quit-changes").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and app.screen.name == "model" and app.cfg.training["learning_rate"] == 1e-3
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.click("#quit-quit")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_save_preset_from_the_quit_dialog_then_quits(tmp_path):
+    app = TunewizApp(config.load(SMOL), source=str(SMOL), preset_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.cfg.training["learning_rate"] = 1e-3
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        app.screen.query_one("#quit-save", Button).press()
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetScreen)
+        app.screen.query_one("#save-ok", Button).press()
+        await pilot.pause()
+        assert not app.is_running
+    assert config.load(tmp_path / "smollm2-identity-lora.yaml").training["learning_rate"] == 1e-3
+
+
+def test_after_a_launch_the_terminal_names_the_run_and_attach(tmp_path, monkeypatch, capsys):
+    run = recorded(tmp_path, "running", live=True)
+    monkeypatch.setattr(TunewizApp, "run", lambda self: setattr(self, "launched", run))
+    assert cli.wizard(str(SMOL)) == 0
+    out = capsys.readouterr().out
+    assert f"run {run.name} keeps running" in out and f"tunewiz attach {run.name}" in out
+
+
+async def test_r_on_a_finished_run_starts_nothing_and_says_how_to_train_on(tmp_path, monkeypatch):
+    import engine.launch
+
+    started = []
+    monkeypatch.setattr(engine.launch, "resume", lambda *a, **k: started.append(a))
+    app = Host(recorded(tmp_path, "finished"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        shown = " ".join(str(n.message) for n in app._notifications)
+        assert "Resuming" not in shown and "has finished: there is nothing to resume" in shown
+        assert "tunewiz resume sentiment --set training.max_steps=48" in shown
+    assert not started and not (Path(tmp_path / "sentiment") / rundir.STOP).exists()
