@@ -182,3 +182,27 @@ def test_snapshot_lora_step(snap_compare):
         await open_lora(pilot.app, pilot)
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+def glyphs(screen, selector: str) -> list[str]:
+    """The character inside each toggle's box, as a terminal without colour shows it."""
+    from textual.widgets import RadioButton
+
+    widget = screen.query_one(selector)
+    if isinstance(widget, SelectionList):
+        return [list(widget.render_line(y))[1].text for y in range(widget.option_count)]
+    return [b._button.plain[1] for b in widget.query(RadioButton)]
+
+
+async def test_on_and_off_read_without_colour():
+    """#14: every method radio drew `▐●▌` and every target checkbox `▐X▌`, told apart by colour alone."""
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_lora(app, pilot)
+        assert glyphs(s, "#method") == [" ", "●", " "]  # LoRA of full / LoRA / QLoRA
+        s.query_one("#pick-attention").press()
+        await pilot.pause()
+        box = s.query_one("#targets", SelectionList)
+        names = [box.get_option_at_index(i).value for i in range(box.option_count)]
+        assert [names[i] for i, g in enumerate(glyphs(s, "#targets")) if g == "X"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+        assert glyphs(s, "#targets").count(" ") == len(names) - 4

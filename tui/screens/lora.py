@@ -23,6 +23,7 @@ from tui.widgets.advanced import AdvancedFields
 from tui.widgets.field import Field, fmt, library_check
 from tui.widgets.paste_dialog import PasteDialog, apply_pasted
 from tui.widgets.targets import TargetPicker, head_of
+from tui.widgets.toggles import Radio
 
 METHODS = [("full", "Full fine-tuning"), ("lora", "LoRA"), ("qlora", "QLoRA (4-bit base + LoRA)")]
 SHOWN = ["r", "lora_alpha", "lora_dropout", "bias"]
@@ -46,7 +47,7 @@ class LoraScreen(StepScreen):
             yield Static("", id="paste-notes", markup=False)
             with RadioSet(id="method", compact=True):
                 for key, label in METHODS:
-                    yield RadioButton(label, id=f"m-{key}", disabled=key == "qlora")
+                    yield Radio(label, id=f"m-{key}", disabled=key == "qlora")
             yield Static("QLoRA: checking for a CUDA GPU and bitsandbytes...", id="qlora-reason")
             for key in SHOWN:
                 spec = specs[key]

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from engine.config import FORMATS
 from engine.data import load
+from tui.widgets.toggles import Tick
 
 MAX_ROLES = 6  # alpaca has 5 roles; one more shows a mapped role the format lacks
 
@@ -149,7 +150,7 @@ class FormatPanel(Vertical):
             with Horizontal(classes="row role-row -off"):
                 yield Label("", classes="field-label")
                 yield Select([], prompt="auto", compact=True, id=f"role-{i}", classes="role")
-        yield Checkbox("Template for other data (only the completion is trained)", compact=True, id="use-template")
+        yield Tick("Template for other data (only the completion is trained)", compact=True, id="use-template")
         with Vertical(id="template-box", classes="-off"):
             with Horizontal(classes="row"):
                 yield Label("Prompt", classes="field-label")

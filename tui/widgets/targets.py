@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, Label, SelectionList, Static
 
 from tui.widgets.field import fmt
+from tui.widgets.toggles import TickList
 
 # attention projections across architectures (Llama/Qwen/Mistral, BERT, GPT-2, Falcon, MPT, T5, OPT/BART, Phi-3)
 ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "query", "key", "value", "c_attn", "query_key_value",
@@ -60,7 +61,7 @@ class TargetPicker(Vertical):
             yield Button("Attention only", id="pick-attention", compact=True)
             yield Button("All linear", id="pick-all", compact=True)
         yield Static("", id="targets-mode", markup=False)
-        yield SelectionList[str](id="targets", compact=True)
+        yield TickList(id="targets", compact=True)
 
     def set_info(self, info: Any) -> None:
         """The inspected model (engine.inspect.ModelInfo) whose layers are offered."""
