@@ -18,7 +18,7 @@ from engine.errors import TunewizError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
-COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "stop", "resume", "attach", "slurm", "export", "chat", "eval")
+COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "rm", "stop", "resume", "attach", "slurm", "export", "chat", "eval")
 
 
 def find_preset(name: str | None) -> str | None:
@@ -148,32 +148,79 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    import shutil
+    import textwrap
     from datetime import datetime
 
     from engine import runs
 
     rows = [runs.summarize(d) for d in runs.registered()]
+    smokes = sum(1 for r in rows if r.smoke)
+    if not args.all:
+        rows = [r for r in rows if not r.smoke]
     if args.json:
         for r in rows:
             print(json.dumps(r.as_dict()))
         return 0
     if not rows:
-        print("no runs yet: start one with `tunewiz run PRESET` or the wizard")
+        print("no runs yet: start one with `tunewiz run PRESET` or the wizard"
+              + (f" ({smoke.plural(smokes, 'smoke test')} hidden: tunewiz runs --all)" if smokes else ""))
         return 0
-    print(f"{'name':28} {'state':9} {'step':>11} {'loss':>8} {'started':16} {'pid':>7}  path")
+    width = shutil.get_terminal_size((80, 24)).columns
+    room = width - 74  # what is left for the path after the fixed columns
+    print(f"{'name':24} {'state':9} {'step':>9} {'loss':>7} {'started':11} {'pid':>7}" + ("  path" if room >= 12 else ""))
     for r in rows:
         step = f"{r.step if r.step is not None else '-'}/{r.max_steps or '?'}"
         loss = f"{r.loss:.4f}" if isinstance(r.loss, int | float) else "-"
-        started = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M") if r.started else "-"
+        started = datetime.fromtimestamp(r.started).strftime("%m-%d %H:%M") if r.started else "-"
         state = f"{r.state}*" if r.smoke else r.state
-        print(f"{r.name[:28]:28} {state:9} {step:>11} {loss:>8} {started:16} {r.pid or '-':>7}  {r.path}")
+        name = r.name if len(r.name) <= 24 else r.name[:23] + "…"
+        path = "  " + (r.path if len(r.path) <= room else "…" + r.path[-(room - 1):]) if room >= 12 else ""
+        print(f"{name:24} {state:9} {step:>9} {loss:>7} {started:11} {r.pid or '-':>7}{path}")
+        notes = []
+        if len(r.name) > 24:
+            notes.append(f"name: {r.name}")
         if r.eval and isinstance(r.eval.get("tuned"), int | float):
             base = f" (base {r.eval['base']:.3f})" if isinstance(r.eval.get("base"), int | float) else ""
-            print(f"{'':28} eval: {r.eval['metric']} {r.eval['tuned']:.3f}{base} on {r.eval.get('rows')} held-out rows")
+            notes.append(f"eval: {r.eval['metric']} {r.eval['tuned']:.3f}{base} on {r.eval.get('rows')} held-out rows")
         if r.cause and r.state == "failed":
-            print(f"{'':28} cause: {r.cause}")
+            notes.append(f"cause: {r.cause}")
+        for note in notes:
+            print(textwrap.fill(note, width=min(width, 80), initial_indent="  ", subsequent_indent="    "))
     if any(r.smoke for r in rows):
         print("* a smoke test (tunewiz smoke): a few steps, nothing saved")
+    elif smokes:
+        print(f"({smoke.plural(smokes, 'smoke test')} hidden: tunewiz runs --all)")
+    if room < 12:
+        print("paths: tunewiz runs --json; delete a run: tunewiz rm NAME")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from engine import rundir, runs
+
+    run_dir = runs.find(args.run)
+    status = rundir.read_status(run_dir)
+    if status.get("state") in ("starting", "running", "stopping") and rundir.run_alive(status):
+        raise TunewizError.at(str(run_dir), f"the run is still running (pid {status.get('pid')}); nothing was deleted",
+                              f"stop it first: tunewiz stop {shlex.quote(run_dir.name)}")
+    refusal = rundir.overwrite_refusal(run_dir) if rundir.is_run_dir(run_dir) else f"it is not a tunewiz run directory (no {rundir.MARKER})"
+    if refusal:
+        raise TunewizError.at(str(run_dir), f"tunewiz will not delete it: {refusal}", "delete it yourself if you mean to")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise TunewizError.at(str(run_dir), "not deleted: no terminal to confirm on", "add --yes")
+        what = "its checkpoints and result" if rundir.checkpoints(run_dir) or (run_dir / rundir.FINAL).exists() else "its files"
+        if input(f"delete {run_dir} and {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    rundir.clear(run_dir)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        print(f"deleted tunewiz's files in {run_dir} (the folder stays: something else appeared in it)")
+        return 0
+    print(f"deleted {run_dir}")
     return 0
 
 
@@ -381,7 +428,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_preview)
     p = sub.add_parser("runs", help="list runs (from any folder): state, step, loss, pid")
     p.add_argument("--json", action="store_true", help="one JSON object per run")
+    p.add_argument("--all", action="store_true", help="smoke tests too (hidden by default)")
     p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("rm", help="delete a run directory that tunewiz made and that is not running")
+    p.add_argument("run", help="run name or directory")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_rm)
     p = sub.add_parser("stop", help="stop a run cleanly (a checkpoint, then exit); twice: kill it")
     p.add_argument("run", help="run name or directory")
     p.set_defaults(func=cmd_stop)
