@@ -315,3 +315,17 @@ def test_chips_and_the_text_preview_show_tokens_with_one_function():
 
     assert tokens.show_token is preview.show_token
     assert tokens.show_token("Ġthe") == "␣the"
+
+
+async def test_the_next_example_starts_at_its_first_row(tmp_path):
+    """#14: moving to the next example kept the old scroll, and its first rows were hidden."""
+    app = TunewizApp(cfg_for(tmp_path / "run", training={"per_device_train_batch_size": 4}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        scroll = screen.query_one("#pv-scroll")
+        assert scroll.max_scroll_y > 0  # an example taller than the pane at 80x24
+        scroll.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        await press(app, pilot, "right")
+        assert screen.shown.index == 1 and scroll.scroll_y == 0

@@ -189,6 +189,8 @@ class PreviewScreen(StepScreen):
         self._message(Text(shown, style="red") if isinstance(shown, str) else "")
         if isinstance(shown, str):
             return
+        if self.shown is None or self.shown.index != shown.index:  # another example starts at its first row
+            self.query_one("#pv-scroll").scroll_home(animate=False, immediate=True)
         self.shown = shown
         row, view = shown.row, shown.view
         if data.padding_free:
