@@ -172,6 +172,7 @@ async def test_save_round_trips_and_never_overwrites_unasked(here):
         assert app.screen is screen and saved.is_file()
         loaded = config.to_dict(config.load(saved))
         assert loaded == config.to_dict(app.cfg) and loaded["training"]["learning_rate"] == 1e-4
+        assert loaded["training"]["output_dir"] == "runs/my-smol"  # #14: not runs/smollm2-identity-lora
         for section, keys in original.items():  # every key of the preset survived
             assert not isinstance(keys, dict) or set(keys) <= set(loaded[section]), section
         assert config.header_comment(saved).startswith("demo:smollm2-135m-instruct (causal-lm), LoRA r=16")

@@ -25,6 +25,17 @@ def user_dir_of(app: object) -> Path:
     return getattr(app, "preset_dir", None) or presets.user_preset_dir()
 
 
+def follow_name(cfg: Config, old: str, new: str) -> Config:
+    """A copy saved under another name runs into its own folder: an output_dir named after the preset it came
+    from (runs/<old name>) becomes runs/<new name>; any other output_dir is the user's choice and stays (#14)."""
+    out_dir = str(cfg.training.get("output_dir") or "").rstrip("/")
+    if new == old or out_dir not in (f"runs/{old}", f"./runs/{old}"):
+        return cfg
+    cfg = cfg.model_copy(deep=True)
+    cfg.training["output_dir"] = f"runs/{new}"
+    return cfg
+
+
 class PresetsScreen(ModalScreen[str | None]):
     """Pick a preset to load; dismisses with its path, or None on Escape."""
 
@@ -138,8 +149,9 @@ class SavePresetScreen(ModalScreen[str | None]):
                 message.update(f"[b yellow]{presets.display_path(path)} already exists.[/] "
                                "Press [b]Replace it[/] to overwrite it, or change the name.")
                 return
-            header = presets.header_for(self._cfg, path, self._hardware)
-            presets.save_preset(self._cfg, path, header, overwrite=self._confirmed == path)
+            cfg = follow_name(self._cfg, self._name, path.stem)
+            header = presets.header_for(cfg, path, self._hardware)
+            presets.save_preset(cfg, path, header, overwrite=self._confirmed == path)
         except FileExistsError:  # written by someone else since the check
             self._confirm(None)
             message.update("[b yellow]That file appeared meanwhile.[/] Press Save again to see it and decide.")

@@ -288,7 +288,7 @@ class ReviewScreen(StepScreen):
             super().on_button_pressed(event)
 
     def action_save(self) -> None:
-        from tui.screens.presets import SavePresetScreen, user_dir_of
+        from tui.screens.presets import SavePresetScreen, follow_name, user_dir_of
 
         path = self._saved[0] if self._saved else None
         source = Path(self.wizard.source) if self.wizard.source else None
@@ -298,7 +298,12 @@ class ReviewScreen(StepScreen):
         snapshot = self.cfg.model_copy(deep=True)
 
         def saved(result: str | None) -> None:
+            nonlocal snapshot
             if result:
+                renamed = follow_name(snapshot, name, Path(result).stem)  # as the dialog wrote it
+                if renamed is not snapshot:
+                    snapshot = renamed
+                    self.cfg.training["output_dir"] = renamed.training["output_dir"]
                 self._saved = (Path(result), config.to_dict(snapshot))
                 self.wizard.saved = config.to_dict(snapshot)
                 self.notify(f"Saved {presets.display_path(result)}", title="Preset")
