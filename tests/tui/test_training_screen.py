@@ -163,6 +163,15 @@ async def test_derived_numbers():
         s.query_one("#f-max_steps Input", Input).value = "10"
         await pilot.pause()
         assert "10 steps in total (max_steps; epochs ignored)" in text(s, "#derived")
+        # #14: "1 steps", "1 epochs"
+        s.query_one("#f-max_steps Input", Input).value = "1"
+        await pilot.pause()
+        assert "[b]1[/] step in total" not in text(s, "#derived") and "1 step in total" in text(s, "#derived")
+        s.query_one("#f-max_steps Input", Input).value = "-1"
+        s.query_one("#f-per_device_train_batch_size Input", Input).value = "64"
+        s.query_one("#f-num_train_epochs Input", Input).value = "1"
+        await pilot.pause()
+        assert "→ 1 step per epoch; 1 epoch = 1 step in total" in text(s, "#derived")
         s.query_one("#f-gradient_accumulation_steps Input", Input).value = "0"
         await pilot.pause()
         assert "fix the batch size" in text(s, "#derived")

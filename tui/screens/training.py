@@ -182,12 +182,13 @@ class TrainingScreen(StepScreen):
         per_epoch = math.ceil(rows / eff)
         max_steps, epochs = self._number("max_steps"), self._number("num_train_epochs")
         if isinstance(max_steps, int) and max_steps > 0:
-            total = f"[b]{max_steps}[/] steps in total (max_steps; epochs ignored)"
+            total = f"[b]{max_steps}[/] {_s(max_steps, 'step')} in total (max_steps; epochs ignored)"
         elif isinstance(epochs, int | float) and epochs > 0:
-            total = f"{fmt(epochs)} epochs = [b]{math.ceil(epochs * per_epoch)}[/] steps in total"
+            steps = math.ceil(epochs * per_epoch)
+            total = f"{fmt(epochs)} {_s(epochs, 'epoch')} = [b]{steps}[/] {_s(steps, 'step')} in total"
         else:
             total = "total steps: fix the epochs first"
-        return f"{head}\n{rows} training rows → [b]{per_epoch}[/] steps per epoch; {total}"
+        return f"{head}\n{rows} training {_s(rows, 'row')} → [b]{per_epoch}[/] {_s(per_epoch, 'step')} per epoch; {total}"
 
     # ----------------------------------------------------------------------------------------- paste
     def action_paste(self) -> None:
@@ -244,3 +245,8 @@ def train_rows(info: Any, cfg: Config) -> int | None:
     size = cfg.dataset.eval_size
     n_eval = (int(size) if size >= 1 else max(1, round(size * rows))) if size else 0
     return max(rows - n_eval, 0)
+
+
+def _s(n: float, word: str) -> str:
+    """`step` for 1, `steps` for any other count (1.5 epochs, 0 steps)."""
+    return word if n == 1 else word + "s"
