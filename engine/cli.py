@@ -72,22 +72,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("  " + line)
     cfg.training = checked.training
     launch.prepare_run_dir(run_dir, overwrite=args.overwrite, resume=args.resume)
-    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]], plan=checked.launch)
+    offset = launch.events_end(run_dir) if args.resume else 0
+    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]], plan=checked.launch,
+                                 labels=launch.labels_of(checked))
     print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
     if args.detach:
         name = shlex.quote(str(run_dir))
         print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")
         return 0
-    state = launch.follow(run_dir, proc)
-    final = run_dir / "final"
+    state = launch.follow(run_dir, proc, offset=offset)
+    return ended(run_dir, state, f"tunewiz resume {shlex.quote(str(run_dir))}")
+
+
+def ended(run_dir: Path, state: str, resume: str) -> int:
+    """What a foreground run's end says: where the result is, or which checkpoint holds the newest weights, or why
+    it failed and how to go on."""
+    from engine import rundir, runs
+
     if state == "finished":
-        print(f"finished: {final}")
+        print(f"finished: {run_dir / rundir.FINAL}")
         return 0
+    cp = rundir.last_checkpoint(run_dir)
+    newest = f"the newest weights are in {cp}" if cp else "no checkpoint was saved"
     if state == "stopped":
-        print(f"stopped; resume with: tunewiz run {source} --resume --set training.output_dir={run_dir}")
+        older = " (final/ holds an older result, from before the resume)" if (run_dir / rundir.FINAL).is_dir() else ""
+        print(f"stopped: {newest}{older}; continue with: {resume}" if cp else f"stopped: {newest}")
         return 130
-    status = json.loads((run_dir / "status.json").read_text())
-    print(f"failed: {status.get('error')}\n(see {run_dir / 'stdout.log'})", file=sys.stderr)
+    status = rundir.read_status(run_dir)
+    _, cause = runs.effective_state(run_dir, status)
+    error = status.get("error") or cause or "no cause was recorded"
+    events = runs.tail_events(run_dir)
+    fix = next((e.get("fix") for e in reversed(events) if e.get("type") == "error" and isinstance(e.get("fix"), str)), None)
+    print(f"failed: {error}" + (f"\n  fix: {fix}" if fix else "") + f"\n{newest}" + (f"; continue with: {resume}" if cp else "")
+          + f"\n(see {run_dir / rundir.STDOUT})", file=sys.stderr)
     return 1
 
 
@@ -231,6 +248,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     what = runs.stop(run_dir)
     if what == "stopping":
         print(f"stopping {run_dir.name}: it saves a checkpoint at the end of this step, then exits (stop again to kill it)")
+    elif what == "stop-file":
+        print(f"{run_dir.name}: its status.json is missing or unreadable, so no process was signalled; a STOP file was "
+              f"written: a run still training there saves a checkpoint and exits at the end of its step")
     else:
         print(f"killed {run_dir.name} (its process group)")
     return 0
@@ -239,21 +259,26 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine import launch, runs
 
-    run_dir, proc = launch.resume(runs.find(args.run), args.set, command=["tunewiz", *sys.argv[1:]])
+    run_dir = runs.find(args.run)
+    offset = launch.events_end(run_dir)
+    run_dir, proc = launch.resume(run_dir, args.set, command=["tunewiz", *sys.argv[1:]])
     print(f"resumed {run_dir.name} from {launch.rundir.last_checkpoint(run_dir).name} (pid {proc.pid})", flush=True)
+    name = shlex.quote(str(run_dir))
     if args.detach:
+        print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")
         return 0
-    state = launch.follow(run_dir, proc)
-    print(f"{state}: {run_dir}")
-    return 0 if state == "finished" else 1
+    state = launch.follow(run_dir, proc, offset=offset)
+    rc = ended(run_dir, state, f"tunewiz resume {name}")
+    return 0 if rc == 0 else 1
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from engine import runs
     from tui.monitor_app import MonitorApp
 
-    MonitorApp(runs.find(args.run)).run()
-    return 0
+    app = MonitorApp(runs.find(args.run))
+    app.run()
+    return app.return_code or 0  # non-zero when the monitor itself failed
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -111,6 +111,91 @@ def _refuse_live(run_dir: Path) -> None:
                               f"wait for it, or stop it: kill -TERM {st['pid']}")
 
 
+# What a resume continues: the same model, method, data and labels as the checkpoint's. Anything else may change
+# (max_steps, the learning rate, logging, saving).
+LORA_SHAPE = ("r", "lora_alpha", "target_modules", "modules_to_save", "use_dora", "use_rslora", "bias", "layers_to_transform",
+              "exclude_modules")
+DATASET_KEYS = ("path", "name", "split", "format", "columns", "template", "max_rows", "eval_size")
+
+
+def run_identity(cfg: config.Config, labels: list[str] | None) -> dict[str, Any]:
+    """What a checkpoint was trained on and as (recorded in the run's mark at its first start; `same_run` compares)."""
+    from engine.data import load
+
+    ident: dict[str, Any] = {
+        "model.name_or_path": cfg.model.name_or_path, "model.revision": cfg.model.revision, "model.task": cfg.model.task,
+        "model.quantization": cfg.model.quantization, "method": "lora" if cfg.lora_enabled else "full fine-tune",
+        "training.seed (the eval split)": int(cfg.training.get("seed", 42)),
+    }
+    if cfg.lora_enabled:
+        from engine import build
+
+        lc = build.lora_config(cfg)  # peft's defaults filled in: an unset key and its default value are the same
+        for k in LORA_SHAPE:
+            v = getattr(lc, k, None)
+            ident[f"lora.{k}"] = sorted(v) if isinstance(v, set | frozenset) else v
+    data = config.to_dict(cfg).get("dataset") or {}
+    ident.update({f"dataset.{k}": data.get(k) for k in DATASET_KEYS if data.get(k) not in (None, {}, [])})
+    try:
+        local = load.local_path(cfg.dataset.path)
+    except TunewizError:
+        local = None
+    if local is not None:
+        ident["dataset files"] = data_fingerprint(local)
+    if labels:
+        ident["labels"] = list(labels)
+    return json.loads(json.dumps(ident, default=str))  # as it reads back from the file
+
+
+def data_fingerprint(path: Path) -> str:
+    """A digest of a data file or folder: each file's name, size and first and last MiB (cheap on any size; a
+    changed row count or an edited file changes it)."""
+    import hashlib
+
+    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+    h = hashlib.sha256()
+    for f in files[:10000]:
+        try:
+            size = f.stat().st_size
+            h.update(f"{f.relative_to(path) if f != path else f.name}\0{size}\0".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+        except OSError:
+            continue
+    return f"{len(files)} file{'s' if len(files) != 1 else ''}, sha256 {h.hexdigest()[:16]}"
+
+
+def check_same_run(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse a resume whose model, method, LoRA shape, data or labels differ from the checkpoint's, naming each
+    difference (before anything is written: the run's config.yaml stays as it was)."""
+    recorded = rundir.identity(run_dir)
+    if recorded is None:  # a run started before identities were recorded: its config.yaml is what it was trained with
+        try:
+            old = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
+        except TunewizError:
+            return
+        recorded = {k: v for k, v in run_identity(old, None).items() if k != "dataset files"}
+        identity = {k: v for k, v in identity.items() if k in recorded or k == "labels"}
+        identity.pop("labels", None)
+    diffs = [(k, recorded.get(k), identity.get(k)) for k in sorted(set(recorded) | set(identity))
+             if recorded.get(k) != identity.get(k)]
+    if not diffs:
+        return
+    shown = "\n".join(f"      {k}: {_short(a)} -> {_short(b)}" for k, a, b in diffs[:8])
+    more = f"\n      and {len(diffs) - 8} more" if len(diffs) > 8 else ""
+    raise TunewizError.at(str(run_dir), f"cannot resume: its checkpoint was trained with other settings\n{shown}{more}",
+                          "a resume continues the same training (only steps, rates, logging and saving may change); "
+                          "to train with these settings start a new run: --set training.output_dir=runs/<new-name>")
+
+
+def _short(v: Any) -> str:
+    text = "(not set)" if v is None else json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
     header = (f"Resolved by tunewiz from {source} on {datetime.now():%Y-%m-%d %H:%M:%S}.\n"
               f"Repeat it: tunewiz run {run_dir / rundir.CONFIG} --set training.output_dir=runs/<new-name>")
@@ -122,15 +207,21 @@ def write_config(cfg: config.Config, run_dir: Path, source: str) -> Path:
 
 
 def start(cfg: config.Config, source: str, *, resume: bool = False, command: list[str] | None = None,
-          plan: Any = None, smoke_steps: int | None = None) -> tuple[Path, subprocess.Popen]:
+          plan: Any = None, smoke_steps: int | None = None, labels: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
     """Write config and status, start the training process(es) in a new session; returns at once.
 
     `plan` (engine.distributed.LaunchPlan) picks the launcher; without it, one process. `smoke_steps`: a smoke
-    test of this config (engine.smoke) instead of the run."""
+    test of this config (engine.smoke) instead of the run. `labels`: the classifier's label names (preflight's),
+    part of what a resume must keep (`check_same_run`)."""
     from engine import distributed
 
     run_dir = Path(cfg.training["output_dir"])
     plan = plan or distributed.LaunchPlan("python", 1, 1, [])
+    identity = run_identity(cfg, labels)
+    if resume:
+        check_same_run(run_dir, identity)
+    elif not smoke_steps:
+        rundir.record_identity(run_dir, identity)
     # on resume too: the continuation runs with this config (--set may have changed, say, max_steps)
     write_config(cfg, run_dir, source)
     if plan.accelerate_config:
@@ -211,20 +302,24 @@ def mark_gone(run_dir: Path, status: dict[str, Any], why: str) -> str:
     """A live state whose process is gone: status.json takes the end event's state, else failed with the cause."""
     end = next((e for e in reversed(runs.tail_events(run_dir)) if e.get("type") == "end"), None)
     state = end.get("state") if end and end.get("state") in rundir.STATES else "failed"
+    error = None if end else f"the run's process is gone ({why})"
     if status.get("state") in ("starting", "running", "stopping"):
-        rundir.update_status(run_dir, state=state, **({} if end else {"error": f"the run's process is gone ({why})"}))
+        rundir.update_status(run_dir, state=state, **({"error": error} if error else {}))
     return state
 
 
 def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
+    """A log event as one line. The rate is measured between the events' own times (`t0`: the time of this
+    process's start event, `first_step` its step), so lines read late, or all at once, show the real pace."""
     step, total = ev.get("step", 0), ev.get("max_steps") or 0
     parts = [f"step {step}/{total}" if total else f"step {step}"]
     for key, fmt in (("loss", "loss {:.4f}"), ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad {:.3f}"), ("epoch", "epoch {:.2f}")):
         if isinstance(ev.get(key), int | float):
             parts.append(fmt.format(ev[key]))
-    done = step - first_step
-    if done > 0 and total:
-        per = (time.time() - t0) / done
+    done = step - first_step if isinstance(step, int) else 0
+    at = ev.get("time")
+    if done > 0 and total and isinstance(at, int | float) and at > t0:
+        per = (at - t0) / done
         parts.append(f"{per:.2f} s/step, ETA {duration(per * (total - step))}")
     return " | ".join(parts)
 
@@ -235,17 +330,20 @@ def duration(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
-    """Print progress from events.jsonl until the process ends; Ctrl-C stops it (twice: kills it)."""
+def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int = 0) -> str:
+    """Print progress from events.jsonl (from byte `offset`: a resume starts after the history it continues) until
+    the process ends, its last events included; Ctrl-C stops it (twice: kills it). Returns the run's end state."""
     out = out or sys.stdout
-    offset, t0, first_step, stops = 0, time.time(), 0, 0
+    t0, first_step, stops = time.time(), 0, 0
     while True:
         try:
+            ended = proc.poll() is not None  # looked at before the last read: events written before the exit are printed
             events, offset = rundir.read_events(run_dir, offset)
             for ev in events:
                 kind = ev.get("type")
                 if kind == "start":
-                    t0, first_step = time.time(), ev.get("step", 0)
+                    t0 = ev["time"] if isinstance(ev.get("time"), int | float) else time.time()
+                    first_step = ev.get("step", 0) if isinstance(ev.get("step"), int) else 0
                     print(f"training: {ev.get('train_rows')} rows, {ev.get('trainable_params', 0):,} trainable parameters "
                           f"on {ev.get('device')}", file=out, flush=True)
                 elif kind == "log":
@@ -259,9 +357,8 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
                     print(f"error: {ev.get('message')}", file=out, flush=True)
                 elif kind == "set_aside":
                     print(set_aside_line(ev), file=out, flush=True)
-            if proc.poll() is not None:
-                events, offset = rundir.read_events(run_dir, offset)
-                return rundir.read_status(run_dir).get("state") or ("finished" if proc.returncode == 0 else "failed")
+            if ended:
+                return ended_state(run_dir, proc.returncode)
             time.sleep(0.5)
         except KeyboardInterrupt:
             stops += 1
@@ -275,6 +372,41 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None) -> str:
                 return "failed"
 
 
+def events_end(run_dir: Path) -> int:
+    """Where the history of a run ends (a resumed run is followed from there; its set-aside notes come after)."""
+    try:
+        return (run_dir / rundir.EVENTS).stat().st_size
+    except OSError:
+        return 0
+
+
+def ended_state(run_dir: Path, returncode: int | None) -> str:
+    """The state of a run whose process (followed in the foreground) has exited. A process killed before it could
+    write its end (kill -9, the out-of-memory killer) is marked failed here, with the signal as the cause."""
+    status = rundir.read_status(run_dir)
+    state = status.get("state")
+    if state in ("finished", "stopped", "failed"):
+        return state
+    if isinstance(returncode, int) and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = {"SIGKILL": "killed with kill -9 or by the out-of-memory killer", "SIGTERM": "terminated before it could save",
+               "SIGSEGV": "a crash in native code", "SIGBUS": "a crash in native code (or a full /dev/shm)"}.get(name, "killed")
+        error = f"the training process ended by {name} ({why})"
+    else:
+        error = f"the training process exited with code {returncode} without writing its end"
+    free = rundir.free_bytes(run_dir)
+    if free is not None and free < rundir.LOW_SPACE:
+        error += f"; the {rundir.disk_full_message(run_dir)}"
+    try:
+        rundir.update_status(run_dir, state="failed", error=error)
+    except OSError:
+        pass
+    return "failed"
+
+
 def resume(run_dir: Path, overrides: list[str] | None = None, command: list[str] | None = None) -> tuple[Path, subprocess.Popen]:
     """Continue a run from its last checkpoint with its own config (--set may change, say, max_steps)."""
     from engine import preflight
@@ -286,4 +418,10 @@ def resume(run_dir: Path, overrides: list[str] | None = None, command: list[str]
     checked = preflight.check(cfg)
     cfg.training = checked.training
     return start(cfg, str(run_dir / rundir.CONFIG), resume=True, command=command or ["tunewiz", "resume", str(run_dir)],
-                 plan=checked.launch)
+                 plan=checked.launch, labels=labels_of(checked))
+
+
+def labels_of(checked: Any) -> list[str] | None:
+    """A classifier's label names as preflight found them in the data (None for a language model)."""
+    plan = getattr(getattr(checked, "prepared", None), "plan", None)
+    return list(plan.label_names) if plan is not None and plan.label_names else None

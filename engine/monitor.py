@@ -57,6 +57,7 @@ class RunView:
     smoke: dict[str, Any] = field(default_factory=dict)  # a smoke test's measurement (engine.smoke)
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     alerts: list[Alert] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)  # the steps this run was resumed from
     _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
 
     # ------------------------------------------------------------------------------------ derived
@@ -110,6 +111,13 @@ class RunView:
             if isinstance(ev.get("loss"), int | float):
                 self.eval_loss.append((ev.get("step", 0), float(ev["loss"])))
         elif kind == "start":
+            step = ev.get("step")
+            if ev.get("resumed") and isinstance(step, int):
+                # steps logged after the checkpoint it resumes from were trained again: one history, this run's
+                for series in (self.loss, self.learning_rate, self.grad_norm, self.eval_loss):
+                    series[:] = [(s, v) for s, v in series if s <= step]
+                self.evals = [e for e in self.evals if not isinstance(e.get("step"), int) or e["step"] <= step]
+                self.resumed_at.append(step)
             self.start = ev
             self.end = {}
             self._rate.clear()
@@ -193,6 +201,7 @@ class RunReader:
         self._events_offset = 0
         self._log_offset = 0
         self._attached = False
+        self.skipped = 0  # damaged events left out
 
     def poll(self) -> RunView:
         if not self._attached:
@@ -200,7 +209,7 @@ class RunReader:
         else:
             events, self._events_offset = rundir.read_events(self.run_dir, self._events_offset)
             for ev in events:
-                self.view.add(ev, live=True)
+                self._add(ev, live=True)
         self._read_log()
         status = rundir.read_status(self.run_dir)
         self.view.status = status
@@ -230,14 +239,25 @@ class RunReader:
                 for start in sorted(starts):
                     ev = _line_at(mm, start)
                     if ev:
-                        self.view.add(ev, live=False)
+                        self._add(ev, live=False)
         events, self._events_offset = rundir.read_events(self.run_dir, tail_from)
         for ev in events:  # read exactly: rates and health checks from here on
-            self.view.add(ev, live=True)
+            self._add(ev, live=True)
         try:
             self._log_offset = max(0, (self.run_dir / rundir.STDOUT).stat().st_size - 32768)
         except OSError:
             self._log_offset = 0
+
+    def _add(self, ev: dict[str, Any], live: bool) -> None:
+        """One event into the view; an event with fields of the wrong kind (a damaged file) is skipped, not fatal."""
+        clean = sanitize(ev)
+        if clean is None:
+            self.skipped += 1
+            return
+        try:
+            self.view.add(clean, live)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            self.skipped += 1
 
     def _read_log(self) -> None:
         try:
@@ -254,11 +274,35 @@ class RunReader:
             self.view.log_tail.append(line.rsplit("\r", 1)[-1])
 
 
+NUMBERS = ("time", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "cpu_percent", "ram_used_gib",
+           "ram_total_gib", "accuracy", "f1", "train_loss")
+TEXTS = ("state", "message", "traceback", "checkpoint", "device", "model", "format", "final", "fix")
+GPU_NUMBERS = ("index", "util", "mem_used_gib", "mem_total_gib")
+
+
+def sanitize(ev: dict[str, Any]) -> dict[str, Any] | None:
+    """An event as the view and the screens expect its fields (numbers are numbers, texts are texts), or None when
+    it cannot be one: events.jsonl is a file on disk, and a damaged line must not take the monitor down."""
+    if any(k in ev and type(ev[k]) is not int for k in ("step", "max_steps")) or not isinstance(ev.get("type"), str):
+        return None
+    out = {k: v for k, v in ev.items()
+           if not (k in NUMBERS and (type(v) not in (int, float)))}
+    for k in TEXTS:
+        if k in out and not isinstance(out[k], str):
+            out[k] = str(out[k])
+    if out["type"] == "gpu":
+        gpus = out.get("gpus")
+        out["gpus"] = [g for g in gpus if isinstance(g, dict) and all(type(g.get(k)) in (int, float) for k in GPU_NUMBERS)] \
+            if isinstance(gpus, list) else []
+    return out
+
+
 def _line_at(mm: mmap.mmap, start: int) -> dict[str, Any] | None:
     end = mm.find(b"\n", start)
     if end < 0:
         return None
     try:
-        return json.loads(mm[start:end])
+        ev = json.loads(mm[start:end])
     except ValueError:
         return None
+    return ev if isinstance(ev, dict) else None

@@ -15,9 +15,11 @@ sets an incomplete one aside as partial-checkpoint-N-<time> (renamed, never dele
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -29,10 +31,11 @@ EVENT_VERSION = 1
 STATES = ("starting", "running", "stopping", "stopped", "finished", "failed")
 CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP = "config.yaml", "events.jsonl", "stdout.log", "status.json", "final", "STOP"
 MARKER = "tunewiz-run.json"
+RESERVE = ".tunewiz-reserve"  # 1 MiB held by a live run, given back on a full disk so that its end can be written
 # What tunewiz (and the Trainer it runs) writes at the top of a run directory; nothing else is ever deleted.
 # smoke.json is engine.smoke.RESULT, accelerate_config.yaml engine.distributed.ACCELERATE_CONFIG (a test pins them);
 # eval_split.json, eval.json, eval.jsonl and export/ are the after-run tools' (DESIGN.md, "After a run").
-OWN_NAMES = frozenset({CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP, MARKER, "config.tmp", "smoke.json",
+OWN_NAMES = frozenset({CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP, MARKER, RESERVE, "config.tmp", "smoke.json",
                        "accelerate_config.yaml", "eval_split.json", "eval.json", "eval.jsonl", "export"})
 OWN_PATTERNS = (re.compile(r"checkpoint-\d+"), re.compile(r"partial-checkpoint-\d+-[\w.-]+"),
                 re.compile(r"\.[\w.-]+\.\d+\.tmp"))  # the last: write_json_atomic's temporary files
@@ -158,9 +161,11 @@ def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, An
     events = []
     for line in chunk[:end].splitlines():
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
+            ev = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8: a line cut by a kill or a full disk, or damage; skipped
             continue
+        if isinstance(ev, dict):
+            events.append(ev)
     return events, offset + end
 
 
@@ -175,6 +180,25 @@ def mark(run_dir: str | Path) -> str:
                                              "about": "tunewiz created this folder as a run; `--overwrite` deletes only "
                                                       "the files tunewiz wrote in it, and refuses if there are others"})
     return rid
+
+
+def record_identity(run_dir: str | Path, identity: dict[str, Any]) -> None:
+    """Keep, in the mark, what the run trains (engine.launch.run_identity): a resume is compared with it."""
+    path = Path(run_dir) / MARKER
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        write_json_atomic(path, {**data, "identity": identity})
+
+
+def identity(run_dir: str | Path) -> dict[str, Any] | None:
+    try:
+        ident = json.loads((Path(run_dir) / MARKER).read_text()).get("identity")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ident if isinstance(ident, dict) else None
 
 
 def run_id(run_dir: str | Path) -> str | None:
@@ -260,8 +284,6 @@ def overwrite_refusal(run_dir: str | Path) -> str | None:
 def clear(run_dir: str | Path) -> list[str]:
     """Delete what tunewiz wrote in a run directory (the caller checked `overwrite_refusal` first); the folder stays.
     Links are removed, never followed. Returns the names deleted."""
-    import shutil
-
     run_dir = Path(run_dir)
     refusal = overwrite_refusal(run_dir)
     if refusal:
@@ -390,6 +412,75 @@ def set_aside(cp: Path) -> Path:
         i += 1
     os.rename(cp, target)
     return target
+
+
+# ------------------------------------------------------------------------------------ disk space
+RESERVE_BYTES = 1 << 20
+LOW_SPACE = 16 << 20  # less than this free: a failure there is blamed on the disk
+
+
+def free_bytes(path: str | Path) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def tree_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
+
+
+def disk_full_message(run_dir: str | Path, need: int | None = None) -> str:
+    free = free_bytes(run_dir)
+    shown = f"{megabytes(free)} free" if free is not None else "free space unknown"
+    need_s = f"; the checkpoint needs about {megabytes(need)}" if need else ""
+    return f"disk full at {Path(run_dir).resolve()} ({shown}{need_s})"
+
+
+def reserve(run_dir: str | Path) -> None:
+    """Hold RESERVE_BYTES on the run's disk (real blocks, not a sparse file): `release` gives them back so that
+    the end of a run on a disk that filled up can still be written."""
+    try:
+        with open(Path(run_dir) / RESERVE, "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        release(run_dir)  # the disk is full already: nothing held
+
+
+def release(run_dir: str | Path) -> None:
+    try:
+        (Path(run_dir) / RESERVE).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def is_disk_full(exc: BaseException, run_dir: str | Path) -> bool:
+    """An error caused by a full disk: ENOSPC anywhere in its chain (safetensors and torch wrap it in their own
+    errors: found by their wording), or the run's disk nearly full when it happened."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if re.search(r"No space left on device|StorageFull|os error 28|Disk quota exceeded", str(e)):
+            return True
+        e = e.__cause__ or e.__context__
+    free = free_bytes(run_dir)
+    return free is not None and free < LOW_SPACE
 
 
 # ------------------------------------------------------------------------------------ the run's process

@@ -31,14 +31,16 @@ def register(run_dir: Path) -> None:
 def registered() -> list[Path]:
     """Registered run directories that still exist, newest registration last."""
     try:
-        lines = registry_path().read_text(encoding="utf-8").splitlines()
+        lines = registry_path().read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
     seen: dict[str, None] = {}
     for line in lines:
         try:
             p = json.loads(line)["path"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+        if not isinstance(p, str) or not p:
             continue
         seen.pop(p, None)
         seen[p] = None
@@ -85,12 +87,34 @@ def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events:
         events = tail_events(run_dir) if events is None else events
         end = next((e for e in reversed(events) if e.get("type") == "end"), None)
         if end is not None:
-            return end.get("state", "finished"), None
+            return str(end.get("state", "finished")), None
+        free = rundir.free_bytes(run_dir)
+        if free is not None and free < rundir.LOW_SPACE:
+            return "failed", f"the training process is gone without an end event, and the {rundir.disk_full_message(run_dir)}"
         return "failed", "the training process is gone without an end event (killed, out of memory, or the machine restarted)"
-    return state, status.get("error")
+    error = status.get("error")
+    return (state if isinstance(state, str) else "unknown"), (error if isinstance(error, str) or error is None else str(error))
+
+
+def _int(v: Any) -> int | None:
+    return v if type(v) is int else None
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if type(v) in (int, float) else None
 
 
 def summarize(run_dir: Path) -> RunSummary:
+    """One run's line; a run whose files are damaged still gets one (state "unreadable", the cause naming the file)."""
+    try:
+        return _summarize(run_dir)
+    except Exception as e:  # noqa: BLE001 - one damaged run never hides the others
+        return RunSummary(name=run_dir.name, path=str(run_dir), state="unreadable", step=None, max_steps=None, loss=None,
+                          started=None, pid=None, cause=f"its files cannot be read ({type(e).__name__}: {e}); "
+                                                        f"look at {run_dir / rundir.STATUS} and {run_dir / rundir.EVENTS}")
+
+
+def _summarize(run_dir: Path) -> RunSummary:
     status = rundir.read_status(run_dir)
     events = tail_events(run_dir)
     state, cause = effective_state(run_dir, status, events)
@@ -98,9 +122,10 @@ def summarize(run_dir: Path) -> RunSummary:
     summary = next((e for e in reversed(events) if e.get("type") == "summary"), {})
     last_step = next((e for e in reversed(events) if "step" in e), {})
     start = next((e for e in reversed(events) if e.get("type") == "start"), {})
-    return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=last_step.get("step"),
-                      max_steps=last_log.get("max_steps") or start.get("max_steps"), loss=last_log.get("loss", summary.get("train_loss")),
-                      started=status.get("started"), pid=status.get("pid"), cause=cause, smoke=status.get("smoke"),
+    return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=_int(last_step.get("step")),
+                      max_steps=_int(last_log.get("max_steps")) or _int(start.get("max_steps")),
+                      loss=_num(last_log.get("loss", summary.get("train_loss"))),
+                      started=_num(status.get("started")), pid=_int(status.get("pid")), cause=cause, smoke=_int(status.get("smoke")),
                       eval=evaluate.summary(run_dir))
 
 
@@ -127,6 +152,10 @@ def stop(run_dir: Path) -> str:
     from engine import launch
 
     status = rundir.read_status(run_dir)
+    if not status and not (run_dir / rundir.FINAL).is_dir():
+        # status.json deleted or damaged: no pid to signal, but a live run still reads its STOP file every step
+        (run_dir / rundir.STOP).touch()
+        return "stop-file"
     if status.get("state") not in ("starting", "running", "stopping"):
         state, _ = effective_state(run_dir, status)
         raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # python -m engine.train: a stop while it still imports ends it as stopped, not as a crash
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 from engine import build, config, models, rundir, system
 from engine.errors import TunewizError
@@ -187,17 +191,18 @@ def use_expandable_segments(cfg: config.Config) -> None:
 
 def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
     """Train; returns the final state (finished or stopped). `smoke_steps`: a smoke test (engine.smoke)."""
-    from engine.callbacks import EventsCallback, StopCallback
+    from engine.callbacks import DiskCallback, EventsCallback, StopCallback
 
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
     use_expandable_segments(cfg)
     events = rundir.EventLog(run_dir, enabled=is_main_process())
     stop = StopCallback(run_dir / rundir.STOP, save=not smoke_steps)
     stop.install()
+    disk = DiskCallback(run_dir)
     sampler = None
     try:
         info: dict[str, Any] = {}
-        trainer, prepared, info = build_trainer(cfg, run_dir, [stop], smoke_steps=smoke_steps)
+        trainer, prepared, info = build_trainer(cfg, run_dir, [stop, disk], smoke_steps=smoke_steps)
         if events.enabled and not smoke_steps:
             from engine import evaluate
 
@@ -209,8 +214,11 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         # the first system reading right after the start event, then one every 10 s
         trainer.add_callback(EventsCallback(events, {**info, "resumed": resume}, after_start=sampler.start if sampler else None))
         trainer.train(resume_from_checkpoint=_resume_checkpoint(run_dir) if resume else None)
-        if stop.requested:
+        if disk.problem:
+            raise DiskFull(disk.problem)
+        if stop.requested and trainer.state.global_step < trainer.state.max_steps:
             return "stopped"
+        # a stop that lands on the last step: the run is complete, and finishes (final eval, final/)
         evaluated = [e.get("step") for e in trainer.state.log_history if "eval_loss" in e]
         if prepared.eval is not None and trainer.state.global_step not in evaluated:
             trainer.evaluate()
@@ -269,41 +277,76 @@ def _smoke(trainer: Any, info: dict[str, Any], events: rundir.EventLog, run_dir:
     return "finished"
 
 
+class DiskFull(Exception):
+    """The run's disk has no room for the next checkpoint (engine.callbacks.DiskCallback) or for final/."""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     run_dir = Path(argv[0]).resolve()
     resume = "--resume" in argv
     smoke_steps = int(argv[argv.index("--smoke") + 1]) if "--smoke" in argv else None
     main_proc = is_main_process()
-    if main_proc:
-        # pid stays the launcher's (the process group leader that stop and kill address)
-        rundir.update_status(run_dir, state="running", worker_pid=os.getpid(), pgid=os.getpgid(0))
     try:
+        if main_proc:
+            rundir.reserve(run_dir)
+            # pid stays the launcher's (the process group leader that stop and kill address)
+            rundir.update_status(run_dir, state="running", worker_pid=os.getpid(), pgid=os.getpgid(0))
         state = run(run_dir, resume, smoke_steps)
+    except KeyboardInterrupt:  # stopped before training started
+        state = "stopped"
     except TunewizError as e:
         _fail(run_dir, main_proc, str(e), kind="input", problems=[p.__dict__ for p in e.problems])
         print(f"tunewiz: {e}", file=sys.stderr)
         return 2
+    except DiskFull as e:
+        _fail(run_dir, main_proc, str(e), kind="disk", fix=_disk_fix(run_dir))
+        return 1
     except Exception as e:
         tb = traceback.format_exc()
+        if rundir.is_disk_full(e, run_dir):
+            _fail(run_dir, main_proc, rundir.disk_full_message(run_dir), kind="disk", fix=_disk_fix(run_dir),
+                  traceback=tb[-4000:])
+            return 1
         print(tb, file=sys.stderr, flush=True)
         _fail(run_dir, main_proc, f"{type(e).__name__}: {e}", kind="exception", traceback=tb[-4000:])
         return 1
+    finally:
+        rundir.release(run_dir)
     if main_proc:
+        (run_dir / rundir.STOP).unlink(missing_ok=True)
         if state == "stopped":
             rundir.EventLog(run_dir).emit("end", state="stopped", checkpoint=str(rundir.last_checkpoint(run_dir) or ""))
         rundir.update_status(run_dir, state=state)
     return 0
 
 
+def _disk_fix(run_dir: Path) -> str:
+    cp = rundir.last_checkpoint(run_dir)
+    keep = f"the last complete checkpoint, {cp.name}, is kept" if cp else "no checkpoint was completed"
+    return (f"free space on that disk (or keep fewer checkpoints: training.save_total_limit), then "
+            f"resume: tunewiz resume {run_dir}; {keep}")
+
+
 def _fail(run_dir: Path, main_proc: bool, message: str, **extra: Any) -> None:
+    """The end of a failed run: an error and an end event, status failed. On a full disk the reserved MiB is
+    given back first, so that these few lines fit; a write that still fails is left (readers see the cause)."""
     if not main_proc:
         return
-    log = rundir.EventLog(run_dir)
-    log.emit("error", message=message, **extra)
-    log.emit("end", state="failed")
-    log.close()
-    rundir.update_status(run_dir, state="failed", error=message)
+    rundir.release(run_dir)
+    (run_dir / rundir.STOP).unlink(missing_ok=True)
+    try:
+        log = rundir.EventLog(run_dir)
+        log.emit("error", message=message, **extra)
+        log.emit("end", state="failed")
+        log.close()
+    except OSError:
+        pass
+    try:
+        rundir.update_status(run_dir, state="failed", error=message)
+    except OSError:
+        pass
+    print(f"tunewiz: failed: {message}" + (f"\n  fix: {extra['fix']}" if extra.get("fix") else ""), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def start_run(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] 
         cfg.training = checked.training  # what the engine filled in for this machine (use_cpu, bf16, ...)
         launch.prepare_run_dir(run_dir, overwrite=mode == "overwrite", resume=mode == "resume")
         run_dir, proc = launch.start(cfg, source or "the tunewiz wizard", resume=mode == "resume", command=argv,
-                                     plan=checked.launch)
+                                     plan=checked.launch, labels=launch.labels_of(checked))
     except TunewizError as e:
         return run_dir, None, argv, *run_dir_choices(e, run_dir)
     except Exception as e:  # an unreadable folder, a full disk: shown, never a crash

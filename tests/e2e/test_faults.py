@@ -179,3 +179,171 @@ def test_overwrite_of_a_real_run_deletes_only_what_tunewiz_wrote(tmp_path):
     r = tunewiz(*args, "--overwrite", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert rundir.run_id(run) not in (None, first) and status(run)["state"] == "finished"
+
+
+# ------------------------------------------------------------------------------------ a full disk
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of a few MB (tmpfs), mounted for the test: what a full disk does, not a simulation."""
+    where = tmp_path / "disk"
+    where.mkdir()
+
+    def mount(mb: int, remount: bool = False) -> None:
+        opts = f"remount,size={mb}m" if remount else f"size={mb}m"
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True, text=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount a small filesystem here (needs root): {r.stderr.strip()}")
+
+    yield where, mount
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_disk_filled_by_checkpoints_ends_the_run_with_the_cause_and_it_resumes_once_space_is_freed(tmp_path, small_disk):
+    """24 MB hold two of this run's checkpoints (~9 MB each): before the third, the run ends as failed, saying
+    where and how much, and keeps the last complete checkpoint; after the disk grows, resume finishes the run."""
+    where, mount = small_disk
+    mount(24)
+    run = where / "run"
+    r = tunewiz("run", "minilm-sentiment-lora", "--set", "training.max_steps=12", "--set", f"training.output_dir={run}",
+                "--set", "training.save_steps=2", "--set", "training.save_total_limit=null", *CLS[:4], *CLS[6:], cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"failed: disk full at {run}" in r.stderr and "the checkpoint needs about" in r.stderr, r.stderr
+    assert "tunewiz resume" in r.stderr and "checkpoint-4" in r.stderr, r.stderr
+    st = status(run)
+    assert st["state"] == "failed" and st["error"].startswith("disk full at"), st
+    evs = events(run)  # every line whole, the last one the end
+    assert evs[-1] == {**evs[-1], "type": "end", "state": "failed"} and evs[-2]["type"] == "error" and evs[-2]["kind"] == "disk"
+    assert [cp.name for cp in run.glob("checkpoint-*") if rundir_complete(cp)] == ["checkpoint-2", "checkpoint-4"] or \
+        sorted(cp.name for cp in run.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    listed = [json.loads(line) for line in tunewiz("runs", "--json", cwd=tmp_path).stdout.splitlines()]
+    row = next(x for x in listed if x["path"] == str(run))
+    assert row["state"] == "failed" and "disk full" in row["cause"]
+    assert not (run / ".tunewiz-reserve").exists()
+
+    mount(64, remount=True)  # space freed
+    r = tunewiz("resume", str(run), "--set", "training.save_total_limit=1", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "resumed run from checkpoint-4" in r.stdout and status(run)["state"] == "finished"
+
+
+def rundir_complete(cp) -> bool:
+    from engine import rundir
+
+    return rundir.checkpoint_problem(cp) is None
+
+
+def test_a_disk_filled_by_someone_else_mid_run_still_gets_the_end_written(tmp_path, small_disk):
+    """Another program takes every free byte while the run trains: log lines can no longer be written, yet the
+    run ends as failed with the cause (the MiB it held back is given back for that), and the last complete
+    checkpoint resumes once the other file is gone."""
+    where, mount = small_disk
+    mount(40)
+    run = where / "run"
+    r = tunewiz("run", "minilm-sentiment-lora", "--detach", "--set", "training.max_steps=400", "--set", f"training.output_dir={run}",
+                "--set", "training.save_steps=2", "--set", "training.save_total_limit=1", *CLS[:4], *CLS[6:], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    from engine import rundir
+
+    wait_for(lambda: rundir.last_checkpoint(run), 120, "a first checkpoint")
+    ballast = where / "someone-elses-file"
+    with open(ballast, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 1 << 16, 4096, 512):  # every free byte, the last few KB too
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError:
+                pass
+    wait_for(lambda: status(run).get("state") in ("failed", "finished"), 120, "the run to end")
+    st = status(run)
+    assert st["state"] == "failed" and "disk full at" in st["error"], st
+    evs = events(run)
+    assert evs[-1]["type"] == "end" and evs[-1]["state"] == "failed"
+    ballast.unlink()
+    good = rundir.last_checkpoint(run)
+    assert good is not None
+    r = tunewiz("resume", str(run), "--set", f"training.max_steps={int(good.name.split('-')[1]) + 2}", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(run)["state"] == "finished"
+
+
+# ------------------------------------------------------------------------------------ resume, stop, kill
+def test_a_resume_with_another_dataset_or_lora_shape_is_refused_and_changes_nothing(tmp_path):
+    run = tmp_path / "cls"
+    r = tunewiz("run", "minilm-sentiment-lora", "--set", "training.max_steps=2", "--set", f"training.output_dir={run}", *CLS,
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    config_before = (run / "config.yaml").read_bytes()
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\n" + "".join(f"text {i},{['sad', 'glad', 'mad'][i % 3]}\n" for i in range(60)))
+    r = tunewiz("resume", str(run), "--set", "lora.r=4", "--set", "training.max_steps=4", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot resume" in r.stderr and "lora.r: 16 -> 4" in r.stderr, r.stderr
+    r = tunewiz("run", "minilm-sentiment-lora", "--resume", "--set", f"training.output_dir={run}", "--set", f"dataset.path={other}",
+                "--set", "training.max_steps=4", *CLS, cwd=tmp_path)
+    assert r.returncode == 2 and "dataset.path: sample:sentiment -> " in r.stderr and "labels:" in r.stderr, r.stderr
+    assert (run / "config.yaml").read_bytes() == config_before and status(run)["state"] == "finished"
+    r = tunewiz("resume", str(run), "--set", "training.max_steps=4", cwd=tmp_path)  # what may change: it goes on
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "step 1/" not in r.stdout and "step 3/4" in r.stdout, r.stdout  # only this process's steps are printed
+    summary = [e for e in events(run) if e["type"] == "summary"][-1]
+    logged = [e["loss"] for e in events(run)[-12:] if e["type"] == "log" and e["step"] > 2]
+    assert summary["train_loss_steps"] == [3, 4] and summary["train_loss"] == pytest.approx(sum(logged) / len(logged))
+
+
+def test_a_stop_that_lands_on_the_last_step_finishes_the_run(tmp_path):
+    run = tmp_path / "last"
+    r = tunewiz("run", "minilm-sentiment-lora", "--detach", "--set", "training.max_steps=1", "--set", f"training.output_dir={run}",
+                *CLS, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run / "STOP").touch()  # read at the end of step 1, the last
+    wait_for(lambda: status(run).get("state") in ("finished", "stopped", "failed"), 180, "the end")
+    assert status(run)["state"] == "finished" and (run / "final" / "adapter_model.safetensors").exists()
+    assert any(e["type"] == "eval" for e in events(run)) and not (run / "STOP").exists()
+
+
+def test_a_stop_right_after_detach_is_a_stop_not_a_crash(tmp_path):
+    run = tmp_path / "early"
+    r = tunewiz("run", "minilm-sentiment-lora", "--detach", "--set", "training.max_steps=50", "--set", f"training.output_dir={run}",
+                *CLS, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = tunewiz("stop", str(run), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: status(run).get("state") in ("stopped", "failed", "finished"), 120, "the stop")
+    from engine import rundir
+
+    wait_for(lambda: rundir.run_process(status(run))[0] is None, 60, "the process to end")
+    listed = [json.loads(line) for line in tunewiz("runs", "--json", cwd=tmp_path).stdout.splitlines()]
+    assert next(x for x in listed if x["path"] == str(run))["state"] == "stopped", status(run)
+    assert not (run / "STOP").exists()
+
+
+def test_a_foreground_run_killed_with_minus_9_says_so(tmp_path):
+    run = tmp_path / "fg"
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "minilm-sentiment-lora", "--set", "training.max_steps=500",
+                             "--set", f"training.output_dir={run}", *CLS], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        wait_for(lambda: any(e["type"] == "log" for e in events(run)), 180, "training")
+        os.kill(status(run)["pid"], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "failed: the training process ended by SIGKILL (killed with kill -9 or by the out-of-memory killer)" in err, err
+    assert "None" not in err and "tunewiz resume" in err and status(run)["state"] == "failed"
+
+
+def test_stop_works_when_status_json_was_deleted_during_the_run(tmp_path):
+    run = tmp_path / "nostatus"
+    r = tunewiz("run", "minilm-sentiment-lora", "--detach", "--set", "training.max_steps=500", "--set", f"training.output_dir={run}",
+                *CLS, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: any(e["type"] == "log" for e in events(run)), 180, "training")
+    pid = status(run)["pid"]
+    (run / "status.json").unlink()
+    r = tunewiz("stop", str(run), cwd=tmp_path)
+    assert r.returncode == 0 and "STOP file" in r.stdout, r.stdout + r.stderr
+    from engine import rundir
+
+    wait_for(lambda: not rundir.pid_alive(pid), 120, "the run to stop")
+    assert events(run)[-1]["type"] == "end" and events(run)[-1]["state"] == "stopped"
+    assert rundir.last_checkpoint(run) is not None and not (run / "STOP").exists()

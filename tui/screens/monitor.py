@@ -187,7 +187,7 @@ class MonitorScreen(Screen):
         except TunewizError as e:
             self.notify(e.problems[0].what, severity="warning")
             return
-        self.notify("Stopping: a checkpoint at the end of this step (s again kills it)" if what == "stopping" else "Killed the run",
+        self.notify("Stopping: a checkpoint at the end of this step (s again kills it)" if what in ("stopping", "stop-file") else "Killed the run",
                     severity="warning")
 
     def action_resume(self) -> None:
