@@ -387,3 +387,37 @@ async def test_a_txt_of_tab_separated_lines_is_read_as_tsv(realdir):
         await read_path(screen, pilot, "nsmc_ratings_test_head68.txt")
         text = summary(screen)
         assert "67 rows" in text and "Format classification" in text and "text=document" in text, text
+
+
+async def test_enter_on_a_row_shows_it_whole(workdir):
+    """#14: the Rows tab cut values at ~60 characters with no way to read a row: Enter shows it whole, Escape closes."""
+    from textual.widgets import Footer
+
+    from tui.widgets.text_dialog import TextDialog
+
+    app = TunewizApp(make_cfg())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        await read_path(screen, pilot, "alpaca_en_demo.json")
+        screen.query_one("#tabs").active = "tab-rows"
+        table = screen.query_one("#rows", DataTable)
+        table.focus()
+        await pilot.pause()
+        assert "Whole row" in str(screen.query_one(Footer).render()) or any(
+            "Whole row" in str(k.render()) for k in screen.query("FooterKey"))
+        rows = json.loads((workdir / "alpaca_en_demo.json").read_text())
+        i = next(n for n, r in enumerate(rows[:50]) if len(r["output"]) > 200 and "\n" in r["output"])
+        assert "…" in str(table.get_row_at(i)[2])  # the table cuts it
+        for _ in range(i):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TextDialog)
+        text = str(dialog.query_one("#text-body", Static).render())
+        assert f"Row {i + 1} of alpaca_en_demo.json" in str(dialog.query_one("#text-title", Static).render())
+        for name in ("instruction", "input", "output"):
+            assert name in text and rows[i][name] in text  # whole, with its line breaks
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and app.step == "dataset"

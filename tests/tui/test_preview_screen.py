@@ -329,3 +329,32 @@ async def test_the_next_example_starts_at_its_first_row(tmp_path):
         assert scroll.scroll_y > 0
         await press(app, pilot, "right")
         assert screen.shown.index == 1 and scroll.scroll_y == 0
+
+
+async def test_every_check_reads_whole_at_80x24(tmp_path):
+    """#14: the checks pane was cut at 80x24 (6 lines for the checks and their fixes): `c` shows every one whole."""
+    from tui.widgets.text_dialog import TextDialog
+
+    app = TunewizApp(cfg_for(tmp_path / "run", training={"max_length": 40}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        box = screen.query_one("#pv-checks-box")
+        assert box.max_scroll_y > 0  # the pane cannot hold them: the case of the issue
+        assert "c: every check in full" in str(screen.query_one("#pv-summary").border_title)  # the key is on show
+        await press(app, pilot, "c")
+        dialog = app.screen
+        assert isinstance(dialog, TextDialog)
+        body = dialog.query_one("#text-body", Static)
+        text = str(body.render())
+        wanted = [c.message for c in screen.data.checks] + [f"fix: {c.fix}" for c in screen.data.checks if c.level == "warning"]
+        assert len(wanted) >= 3 and all(w in text for w in wanted)
+        scroll = dialog.query_one("#text-scroll")
+        box_region = dialog.query_one("#text-box").region
+        assert box_region.right <= 80 and box_region.bottom <= 24 and scroll.region.height >= 10
+        # what does not fit is reached with the keys: the last line comes into view
+        for _ in range(scroll.max_scroll_y):
+            await pilot.press("down")
+        await pilot.pause()
+        assert scroll.scroll_y + scroll.scrollable_content_region.height >= body.outer_size.height
+        await press(app, pilot, "escape")
+        assert app.screen is screen

@@ -23,12 +23,19 @@ from engine.errors import Problem, TunewizError
 from tui import heavy
 from tui.step import StepScreen
 from tui.widgets.dataset_panels import FormatPanel, SourcePanel, SplitPanel, escape_template, quietly
+from tui.widgets.text_dialog import TextDialog
 
 KINDS = [("Sample", "sample"), ("File", "file"), ("Hub", "hub")]
 PLACEHOLDERS = {"sample": "sample:NAME (or pick one below)", "file": "file or folder (pick below, or type + Enter)",
                 "hub": "hub id, e.g. tatsu-lab/alpaca (Enter reads it)"}
 PEEK_ROWS = 50
 Key = tuple[str, str | None, str]  # (path, hub config name, split): what was read
+
+
+class RowsTable(DataTable):
+    """The first rows, each value cut to its column; Enter on a row shows it whole (named in the footer)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Whole row")]
 
 
 class DatasetScreen(StepScreen):
@@ -58,7 +65,7 @@ class DatasetScreen(StepScreen):
                 with TabPane("Source", id="tab-source"):
                     yield SourcePanel(initial="pick-sample", id="pickers")
                 with TabPane("Rows", id="tab-rows"):
-                    yield DataTable(zebra_stripes=True, cursor_type="row", id="rows")
+                    yield RowsTable(zebra_stripes=True, cursor_type="row", id="rows")
                 with TabPane("Format", id="tab-format"):
                     yield FormatPanel(id="format-panel")
                 with TabPane("Split", id="tab-split"):
@@ -211,6 +218,13 @@ class DatasetScreen(StepScreen):
         self.query_one(SplitPanel).check()
         self._show_summary()
 
+    @on(DataTable.RowSelected, "#rows")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        """The table cuts each value to its column's width: Enter shows the whole row (#14)."""
+        i = event.cursor_row
+        if 0 <= i < len(self._rows) and self._key is not None:
+            self.app.push_screen(TextDialog(f"Row {i + 1} of {self._key[0]}", whole_row(self._names, self._rows[i])))
+
     # --------------------------------------------------------------------------------------- format
     @on(FormatPanel.Edited)
     def _format_edited(self) -> None:
@@ -298,6 +312,19 @@ def _problem(e: Exception) -> Problem:
 def _red(p: Problem, hint: str = "") -> str:
     text = f"[b red]{escape(p.where + ': ' if p.where else '')}[/][red]{escape(p.what)}[/][dim]{escape(hint)}[/]"
     return text + (f"\n[dim]fix: {escape(p.fix)}[/]" if p.fix else "")
+
+
+def whole_row(names: list[str], row: dict[str, Any]) -> Text:
+    """Every column of a row, its value whole: text as written (its line breaks kept), anything else as indented JSON."""
+    out = Text()
+    for n, name in enumerate(names):
+        value = row.get(name)
+        out.append(("\n" if n else "") + name, "bold")
+        text = value if isinstance(value, str) else "null" if value is None else json.dumps(value, ensure_ascii=False, indent=2)
+        out.append("\n")
+        out.append(text or "(empty)", "" if text else "dim")
+        out.append("\n")
+    return out
 
 
 def _cell(value: Any, width: int) -> str:

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from engine.config import Config, to_dict
 from tui import heavy
 from tui.step import StepScreen
+from tui.widgets.text_dialog import TextDialog
 from tui.widgets.tokens import VIEWS, RowScroll, TokenChips, TokenRow, token_row
 from tui.widgets.walkthrough import WalkThrough, readable_steps
 
@@ -75,6 +76,7 @@ class PreviewScreen(StepScreen):
         Binding("g", "jump", "Jump"),
         Binding("v", "view", "View"),
         Binding("w", "walk", "Walk-through"),
+        Binding("c", "checks", show=False),  # named on the checks pane's border (the footer is full at 80 columns)
         Binding("escape", "close_jump", show=False),
     ]
 
@@ -88,7 +90,8 @@ class PreviewScreen(StepScreen):
                 yield Static("", id="pv-msg")
                 yield TokenChips(id="pv-chips")
                 yield WalkThrough("", id="pv-walk")
-            with Horizontal(id="pv-summary"):
+            with Horizontal(id="pv-summary") as summary:
+                summary.border_title = "c: every check in full"
                 yield Static("", id="pv-hist")
                 with RowScroll(id="pv-checks-box"):
                     yield Static("", id="pv-checks")
@@ -236,25 +239,7 @@ class PreviewScreen(StepScreen):
         for line in data.histogram:
             hist.append(line + "\n", style="red" if line.endswith("cut") else "")
         self.query_one("#pv-hist", Static).update(hist)
-        out = Text()
-        if "trained_share" in st:
-            out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
-        else:
-            plan = data.prepared.plan
-            out.append(f"label: {plan.label_names[0]}, a score to predict (regression, MSE)" if plan.regression else
-                       f"labels: {', '.join(plan.label_names)}", "bold")
-        if "truncated" in st:
-            share = st["truncated"] / st["rows"] if st["rows"] else 0
-            out.append(f" · {share:.1%} truncated at max_length {st['max_length']} (longest {st['longest']})")
-        out.append("\n")
-        for c in data.checks:
-            warn = c.level == "warning"
-            out.append(("⚠ " if warn else "ⓘ ") + c.message + "\n", "yellow" if warn else "dim")
-            if warn:
-                out.append(f"  fix: {c.fix}\n", "dim")
-        if not any(c.level == "warning" for c in data.checks):
-            out.append("✓ no problems found in the data\n", "green")
-        self.query_one("#pv-checks", Static).update(out)
+        self.query_one("#pv-checks", Static).update(checks_text(data))
 
     # --------------------------------------------------------------------------------------- actions
     def action_move(self, delta: int) -> None:
@@ -266,6 +251,10 @@ class PreviewScreen(StepScreen):
         index = max(0, min(self.data.total - 1, index))
         if self.shown is None or index != self.shown.index or (self.walk and not self.shown.steps):
             self._fetch(self.data, index, self.walk)
+
+    def action_checks(self) -> None:
+        if self.data is not None:
+            self.app.push_screen(TextDialog(f"Checks on the prepared data ({self.data.stats['rows']} rows)", checks_text(self.data)))
 
     def action_view(self) -> None:
         chips = self.query_one("#pv-chips", TokenChips)
@@ -308,6 +297,30 @@ class PreviewScreen(StepScreen):
             return
         self.action_close_jump()
         self._goto(n - 1)
+
+
+def checks_text(data: PreviewData) -> Text:
+    """The trained share (or the labels), truncation, and each check with its fix: the pane and its `c` dialog."""
+    st = data.stats
+    out = Text()
+    if "trained_share" in st:
+        out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
+    else:
+        plan = data.prepared.plan
+        out.append(f"label: {plan.label_names[0]}, a score to predict (regression, MSE)" if plan.regression else
+                   f"labels: {', '.join(plan.label_names)}", "bold")
+    if "truncated" in st:
+        share = st["truncated"] / st["rows"] if st["rows"] else 0
+        out.append(f" · {share:.1%} truncated at max_length {st['max_length']} (longest {st['longest']})")
+    out.append("\n")
+    for c in data.checks:
+        warn = c.level == "warning"
+        out.append(("⚠ " if warn else "ⓘ ") + c.message + "\n", "yellow" if warn else "dim")
+        if warn:
+            out.append(f"  fix: {c.fix}\n", "dim")
+    if not any(c.level == "warning" for c in data.checks):
+        out.append("✓ no problems found in the data\n", "green")
+    return out
 
 
 def example(data: PreviewData, index: int, walk: bool) -> Shown:
