@@ -56,6 +56,7 @@ class RunView:
     summary: dict[str, Any] = field(default_factory=dict)  # the Trainer's end-of-training numbers
     smoke: dict[str, Any] = field(default_factory=dict)  # a smoke test's measurement (engine.smoke)
     log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
+    log_count: int = 0  # lines read into log_tail so far (the tail keeps the last 200: a reader counts what is new)
     alerts: list[Alert] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)  # the steps this run was resumed from
     _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
@@ -272,6 +273,7 @@ class RunReader:
         self._log_offset += end
         for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
             self.view.log_tail.append(line.rsplit("\r", 1)[-1])
+            self.view.log_count += 1
 
 
 NUMBERS = ("time", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "cpu_percent", "ram_used_gib",

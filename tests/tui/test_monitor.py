@@ -159,3 +159,44 @@ async def test_no_progress_for_long_is_an_alert(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert "no progress for over 10 minutes" in text(app, "#mon-alerts")
+
+
+# The warnings a CPU run of minilm-sentiment-lora / smollm2-identity-lora wrote into stdout.log (transformers 5)
+LIBRARY_NOISE = [
+    "/venv/lib/python3.11/site-packages/transformers/training_args.py:1541: FutureWarning: `gradient_checkpointing` is "
+    "deprecated and will be removed in v6. Use `activation_checkpointing` instead.",
+    '  warnings.warn(f"`{old}` is deprecated and will be removed in v6. Use `{new}` instead.", FutureWarning)',
+    "/venv/lib/python3.11/site-packages/transformers/modeling_utils.py:3314: FutureWarning: `is_gradient_checkpointing` "
+    "is deprecated and will be removed in v6. Use `is_activation_checkpointing` instead.",
+    "  warnings.warn(",
+]
+
+
+async def test_the_log_pane_leaves_out_the_libraries_rename_warnings_and_keeps_following(tmp_path):
+    """#14: every run's log pane opened on transformers' FutureWarnings; stdout.log keeps them. And past 200 lines
+    (the reader's tail) the pane went on showing new lines."""
+    from textual.widgets import Log
+
+    run = recorded(tmp_path, "running", live=True)
+    other = "/x/foo.py:3: FutureWarning: `max_length` is not used by this model"  # not a known rename: shown
+    with open(run / "stdout.log", "a") as f:
+        f.write("\n".join([*LIBRARY_NOISE[:2], "first real line", LIBRARY_NOISE[2]]) + "\n")
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        log = screen.query_one("#mon-log", Log)
+        with open(run / "stdout.log", "a") as f:  # the source line of the last warning comes with a later read
+            f.write("\n".join([LIBRARY_NOISE[3], other, "  an indented line of the run's own"]) + "\n")
+        screen.refresh_view()
+        await pilot.pause()
+        shown = list(log.lines)
+        assert "first real line" in shown and other in shown and "  an indented line of the run's own" in shown
+        assert not any("deprecated and will be removed" in line or "warnings.warn(" in line for line in shown)
+        assert all(line in (run / "stdout.log").read_text() for line in LIBRARY_NOISE)
+        for batch in range(3):  # 3 x 150 lines: the reader's tail holds 200
+            with open(run / "stdout.log", "a") as f:
+                f.write("".join(f"line {batch}-{i}\n" for i in range(150)))
+            screen.refresh_view()
+            await pilot.pause()
+            assert log.lines[-1] == f"line {batch}-149"

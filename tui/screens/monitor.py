@@ -7,6 +7,7 @@ The reader is injected (`reader=`), so tests feed recorded run directories.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class MonitorScreen(Screen):
         self.reader = reader or RunReader(self.run_dir)
         self.interval = interval
         self._shown_lines = 0
+        self._skip_source = False  # the last line read was a left-out warning: the source line under it goes too
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mon-title")
@@ -170,12 +172,13 @@ class MonitorScreen(Screen):
         box.display = bool(parts)
 
     def _log(self, view: RunView) -> None:
-        log = self.query_one("#mon-log", Log)
-        lines = list(view.log_tail)
-        new = lines[self._shown_lines:] if len(lines) >= self._shown_lines else lines
-        if new:
-            log.write_lines(new)
-        self._shown_lines = len(lines)
+        # counted by lines read, not by the tail's length: the tail stops growing at 200 lines, and new lines with it
+        fresh = min(view.log_count - self._shown_lines, len(view.log_tail))
+        self._shown_lines = view.log_count
+        if fresh > 0:
+            new, self._skip_source = quiet(list(view.log_tail)[-fresh:], self._skip_source)
+            if new:
+                self.query_one("#mon-log", Log).write_lines(new)
 
     # ------------------------------------------------------------------------------------ control
     def action_stop(self) -> None:
@@ -238,6 +241,29 @@ class MonitorScreen(Screen):
             launch.resume(self.run_dir)
         except TunewizError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+
+
+# Warnings the libraries print on every run about their own renames, not about the user's settings (#14):
+# transformers 5 renamed gradient_checkpointing to activation_checkpointing and warns from TrainingArguments and the
+# model whatever the preset says. The log pane leaves them out; stdout.log keeps every line. Python prints a warning
+# as "FILE:LINE: Category: message" and, where it finds the source, the line of code under it (indented).
+NOISE = [re.compile(p) for p in (
+    r"^\S+\.py:\d+: FutureWarning: `\w+` is deprecated and will be removed in v\d+\. Use `\w+` instead\.$",
+)]
+
+
+def quiet(lines: list[str], skip_source: bool = False) -> tuple[list[str], bool]:
+    """The lines without the known warnings (NOISE) and the source line printed under each; the flag says whether
+    the last line was such a warning (its source line comes with the next lines read)."""
+    out = []
+    for line in lines:
+        if skip_source and line.startswith("  "):
+            skip_source = False
+            continue
+        skip_source = any(p.match(line) for p in NOISE)
+        if not skip_source:
+            out.append(line)
+    return out, skip_source
 
 
 def _num(v: Any, fmt: str = ".4f") -> str:
