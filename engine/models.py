@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import os
@@ -128,14 +129,33 @@ def list_cached_models() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["repo_id"].lower())
 
 
+# The converted folder is named by the GGUF file's content, not its path: every checkout (each with its own venv and
+# copy of the demo) shares one conversion (#14). Bump CONVERSION when _convert_gguf writes something else.
+CONVERSION = 1
+MIB = 1 << 20
+
+
 def converted_dir(ref: ModelRef) -> Path | None:
-    """Where a GGUF model's trainable copy lives (None for other models)."""
+    """Where a GGUF model's trainable copy lives (None for other models): tunewiz_home()/models/<stem>-<content key>."""
     if ref.gguf_file is None:
         return None
     src = Path(ref.source) / ref.gguf_file
     st = src.stat()
-    key = hashlib.sha1(f"{src.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
-    return tunewiz_home() / "models" / f"{src.stem}-{key}"
+    return tunewiz_home() / "models" / f"{src.stem}-{gguf_key(str(src.resolve()), st.st_size, st.st_mtime_ns)}"
+
+
+@functools.lru_cache(maxsize=32)
+def gguf_key(path: str, size: int, mtime_ns: int) -> str:
+    """A GGUF file's identity by content: its size and a SHA-256 of 1 MiB at its start (the header: architecture,
+    shapes, quantization), at each quarter and at its end (weights), 5 MiB read whatever the size. The same file
+    anywhere gives the same key; another model or quantization of the same size gives another. (Cached per path,
+    size and modification time.)"""
+    h = hashlib.sha256(f"gguf:{size}:{CONVERSION}".encode())
+    with open(path, "rb") as f:
+        for at in sorted({0, size // 4, size // 2, 3 * size // 4, max(0, size - MIB)}):
+            f.seek(at)
+            h.update(f.read(MIB))
+    return h.hexdigest()[:12]
 
 
 def needs_conversion(ref: ModelRef) -> bool:
