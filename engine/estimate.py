@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 GIB = 1024**3
 HEADROOM = 0.95
+DRAWS, MAX_DRAWS = 1000, 2000  # micro-batches drawn for the largest batch: a run's own count, capped; 1,000 without one
 # calibrated on an H200 (bench/RESULTS.md): bytes a token a layer = ACT_H x h + ACT_I x i in bf16 with Liger
 ACT_H, ACT_I = 18.0, 5.5
 NO_LIGER_H, NO_LIGER_I = 8.0, 2.5  # first principles: the unfused RMSNorm's fp32 copy, SwiGLU's output
@@ -72,6 +73,7 @@ class Plan:
     liger: bool = False
     padding_free: bool = False
     batch_tokens: int | None = None  # the largest micro-batch in tokens, when the data's lengths are known
+    draws: int | None = None  # the micro-batches batch_tokens is the largest of (the run's, at most 2,000)
 
     @property
     def tokens(self) -> int:
@@ -107,14 +109,27 @@ class Estimate:
                 ("optimizer states", self.optimizer), ("activations", self.activations),
                 ("LM head and loss", self.logits), ("CUDA context" if self.gpu_gib else "runtime", self.overhead)]
 
+    def basis(self) -> str:
+        """What the figure assumes, said wherever it is shown (validate / run, the review, a preset header; a smoke
+        test shows its measured peak beside it): the data's real lengths, or every row at max_length before the
+        data is measured."""
+        if self.plan.batch_tokens is None:
+            return "estimate with every row at max_length"
+        return (f"estimate at the data's real lengths: the largest of the run's {count_of(self.plan.draws, 'micro-batch')}"
+                if self.plan.draws else "estimate at the data's real lengths")
+
     def hardware_line(self) -> str:
         """One line for a preset header."""
         where = "one GPU" if self.gpu_gib else "CPU"
-        rows = "every row at max_length" if self.plan.batch_tokens is None else "from the data's lengths"
-        line = f"about {gib(self.total)} on {where} (tunewiz estimate, {rows})"
+        line = f"about {gib(self.total)} on {where} (tunewiz {self.basis()})"
         if self.gpu_gib:
             line += f"; {'fits' if self.fits else 'does not fit'} a {self.gpu_gib:g} GiB GPU"
         return line
+
+
+def count_of(n: int, what: str) -> str:
+    """'1 micro-batch', '2,000 micro-batches'."""
+    return f"{n:,} {what}" + ("" if n == 1 else "es" if what.endswith("ch") else "s")
 
 
 def gib(n: float) -> str:
@@ -249,7 +264,7 @@ def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | 
     if lengths is not None and len(lengths):
         draws = steps * plan.accumulation if steps else None
         plan = replace(plan, batch_tokens=peak_batch_tokens(lengths, plan.batch, plan.max_length, plan.padding_free,
-                                                            draws=draws))
+                                                            draws=draws), draws=min(draws or DRAWS, MAX_DRAWS))
     est = compute(plan, info, hidden, layers, gpu_gib)
     if not hidden:
         est.notes.append("hidden size and layer count not found in the model's linear layers: activations not counted")
@@ -286,7 +301,7 @@ def peak_batch_tokens(lengths: Any, batch: int, max_length: int | None, padding_
                       seed: int = 0) -> int:
     """The largest micro-batch (in tokens the model computes) among the `draws` a run makes (at most 2,000;
     default 1,000): a padded batch costs batch x its longest row, a padding-free one the sum of its rows."""
-    blocks = shuffled_batches(lengths, batch, max_length, min(draws or 1000, 2000), seed)
+    blocks = shuffled_batches(lengths, batch, max_length, min(draws or DRAWS, MAX_DRAWS), seed)
     cost = blocks.sum(axis=1) if padding_free else blocks.max(axis=1) * blocks.shape[1]
     return int(cost.max())
 

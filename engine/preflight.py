@@ -87,8 +87,8 @@ class Checked:
             if self.speed.estimate is not None:
                 e = self.speed.estimate
                 fit = "" if e.fits is None else f"; {'fits' if e.fits else 'does NOT fit'} {e.gpu_gib:.0f} GiB"
-                lines.append(f"memory    at most {e.total / 1024**3:.1f} GiB a device (estimate with every row at max_length{fit}; "
-                             "the review and the run use the data's real lengths: usually less; `tunewiz smoke` measures it)")
+                lines.append(f"memory    about {e.total / 1024**3:.1f} GiB a device ({e.basis()}{fit}; "
+                             "`tunewiz smoke` measures it)")
         return lines
 
 
@@ -164,6 +164,8 @@ def check(cfg: Config) -> Checked:
     raw = load.load_dataset(cfg.dataset)
     prepared = pipeline.prepare(cfg, tok, raw)  # every row, as training will: bad rows and rows left out are known now
     plan = prepared.plan
+    # the defaults and the memory estimate as the run makes them: from the rows' real lengths over the run's steps
+    resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train), launch_plan.world_size if launch_plan else 1)
     # `training` for the run directory: the keys this machine needs (precision, use_cpu), not the speed defaults,
     # which the worker decides from the data's real lengths and the run's length (written, they would read as
     # the user's own keys and pin the worker to decisions made without them)

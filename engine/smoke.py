@@ -243,10 +243,12 @@ def lines(res: dict[str, Any]) -> list[str]:
                 f"{res.get('context_gib') or 0:.2f}); reserved by the allocator {res['peak_reserved_gib']:.2f} GiB")
     else:
         line = f"peak memory of the process (RSS, libraries included): {res.get('peak_gib', 0):.2f} GiB"
+    # the estimate is the one validate, run and the review show (engine.speed.for_data: the data's real lengths over
+    # the run's steps); the peak is measured, so each says which it is (#14)
     if est and res.get("device") == "cuda":
-        line += f"; estimated before launch: {est:.2f} GiB ({(res['peak_gib'] - est) / est:+.0%})"
+        line += f"; estimated before launch at the data's real lengths: {est:.2f} GiB ({(res['peak_gib'] - est) / est:+.0%})"
     elif est:
-        line += f"; the training itself was estimated at {est:.2f} GiB"
+        line += f"; the training itself (without the libraries) estimated at the data's real lengths: {est:.2f} GiB"
     out.append(line)
     return out
 

@@ -286,6 +286,20 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
     res.estimate = e
 
 
+def for_data(cfg: Config, hw: dict[str, Any], info: ModelInfo | None, lengths: Any, world: int = 1) -> Resolved:
+    """The run's own resolution, as the training process makes it (engine.train): the defaults and the memory estimate
+    from the token counts of the prepared training rows over the run's optimizer steps. validate / run, the review
+    and the preset header call this with the same inputs, so they show one figure (#14)."""
+    steps = optimizer_steps(cfg.training, len(lengths), world) or 1
+    return resolve(cfg, hw, info, lengths=lengths, steps=steps)
+
+
+def cpu_hardware() -> dict[str, Any]:
+    """A machine without a CUDA GPU (for the review's what-if on CPU), as engine.build.hardware() describes one."""
+    return {"cuda": False, "devices": [], "gpu_gib": None, "capability": 0, "bf16": False, "bitsandbytes": False,
+            "liger": False, "varlen_attention": None}
+
+
 def gpu_hardware(gpu_gib: float) -> dict[str, Any]:
     """A CUDA GPU of `gpu_gib` GiB with this machine's software (for the review's what-if on another card):
     bf16 and TF32 (Ampere or newer), the varlen kernel this install would use, Liger if installed."""

@@ -122,7 +122,7 @@ async def test_memory_estimate_follows_the_gpu_and_says_how_to_fit(here):
             if screen._lengths is not None:
                 break
             await pilot.pause(0.1)
-        assert screen._lengths is not None and "from this data's lengths" in " ".join(text(screen, "#memory").split())
+        assert screen._lengths is not None and "at the data's real lengths" in " ".join(text(screen, "#memory").split())
         # without the defaults, every row at 4,096 tokens, checkpointing off: the table says how to fit
         screen._lengths = None
         app.cfg.speed.auto = False
@@ -387,3 +387,33 @@ async def test_the_command_tab_says_what_comes_after_the_run(here):
         for after in ("tunewiz chat smollm2-identity-lora", "tunewiz eval smollm2-identity-lora",
                       "tunewiz export smollm2-identity-lora --merge"):
             assert after in command, command
+
+
+async def test_validate_the_review_the_preset_header_and_the_run_show_one_memory_estimate(here):
+    """#14: one run had four memory figures: validate / run (every row at max_length, "at most"), the review (the
+    data's lengths over 1,000 draws, not the run's), the preset header (whichever the review had then) and the run's
+    own (the data's lengths over its steps, which the smoke test compares its measured peak with). Now one function
+    with the same inputs (engine.speed.for_data), each saying what it assumes."""
+    from engine import estimate, preflight
+    from engine.train import build_trainer
+
+    app = smol_app(max_steps=3, per_device_train_batch_size=4)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        for _ in range(300):
+            if screen._lengths is not None:
+                break
+            await pilot.pause(0.1)
+        assert screen.query_one("#gpu", Select).value == "cpu"
+        review = screen._render_memory()
+        memory = " ".join(text(screen, "#memory").split())
+        header = review.hardware_line()
+    basis = "estimate at the data's real lengths: the largest of the run's 3 micro-batches"
+    assert review.basis() == basis and basis[0].upper() + basis[1:] in memory and estimate.gib(review.total) in memory
+    assert header == f"about {estimate.gib(review.total)} on CPU (tunewiz {basis})"
+    checked = preflight.check(app.cfg)
+    assert checked.speed.estimate.total == review.total
+    line = next(x for x in checked.summary() if x.startswith("memory"))
+    assert line.startswith(f"memory    about {review.total / 1024**3:.1f} GiB a device ({basis};")
+    _, _, started = build_trainer(app.cfg, here / "run", [])  # the training process: what a smoke test compares with
+    assert started["estimate_gib"] == round(review.total / 1024**3, 2)

@@ -76,6 +76,7 @@ class ReviewScreen(StepScreen):
         self._info: Any = None
         self._info_error: str | None = None
         self._lengths: Any = None  # token count of each training row, once the check worker has tokenized the data
+        self._world = 1  # training processes (the launch plan of the check)
         self._launching = False
         self._smoke: dict[str, Any] | None = None  # the last smoke test's result, for these choices
         self._smoke_yaml: str | None = None  # the choices it measured
@@ -178,17 +179,18 @@ class ReviewScreen(StepScreen):
         measured = None
         if self._smoke is not None and self._smoke_yaml == config.dump(self.cfg):
             measured = smoke.lines(self._smoke)
-        if gib is None:
-            est = estimate.estimate(self.cfg, self._info, None, lengths=self._lengths)
-            box.show(est, self._info, lengths_known=self._lengths is not None, measured=measured)
-            return est
-        resolved = speed.resolve(self.cfg, speed.gpu_hardware(gib), self._info, lengths=self._lengths)
+        # the function and inputs of validate / run and the training process: the data's lengths once measured
+        hw = speed.cpu_hardware() if gib is None else speed.gpu_hardware(gib)
+        resolved = (speed.resolve(self.cfg, hw, self._info) if self._lengths is None else
+                    speed.for_data(self.cfg, hw, self._info, self._lengths, self._world))
         est = resolved.estimate
         if est is None:
             box.show_missing("no estimate for this model")
-            return None
-        box.show(est, self._info, applied=resolved.applied, notes=resolved.notes, auto=self.cfg.speed.auto,
-                 lengths_known=self._lengths is not None, measured=measured)
+        elif gib is None:  # (no GPU defaults to list, nor the note that says so)
+            box.show(est, self._info, measured=measured)
+        else:
+            box.show(est, self._info, applied=resolved.applied, notes=resolved.notes, auto=self.cfg.speed.auto,
+                     measured=measured)
         return est
 
     @on(Select.Changed, "#gpu")
@@ -247,17 +249,18 @@ class ReviewScreen(StepScreen):
             from engine.data import pipeline
 
             lengths = pipeline.lengths(checked.prepared.train)
+            world = checked.launch.world_size if checked.launch is not None else 1
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._measured, text, lengths)
+                self.app.call_from_thread(self._measured, text, lengths, world)
 
     def _checked(self, text: str, problems: list[str], summary: list[str]) -> None:
         if text == self._checked_yaml:
             self._problems, self._summary = problems, summary
             self.refresh_view()
 
-    def _measured(self, text: str, lengths: Any) -> None:
+    def _measured(self, text: str, lengths: Any, world: int = 1) -> None:
         if text == self._checked_yaml:
-            self._lengths = lengths
+            self._lengths, self._world = lengths, world
             self.refresh_view()
 
     def _warnings(self, est: estimate.Estimate | None) -> list[str]:

@@ -31,7 +31,7 @@ class MemoryTable(Static):
     """Shows an Estimate (or why there is none)."""
 
     def show(self, est: estimate.Estimate, info: Any, applied: list[Any] | None = None, notes: list[str] | None = None,
-             auto: bool = True, lengths_known: bool = False, measured: list[str] | None = None) -> None:
+             auto: bool = True, measured: list[str] | None = None) -> None:
         """The table, the verdict, the advice, the notes, and the fast defaults applied for this GPU (engine.speed);
         `measured`: what a smoke test of these choices measured (engine.smoke.lines)."""
         table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
@@ -51,9 +51,11 @@ class MemoryTable(Static):
         if est.advice:
             parts.append(Text(f"To fit: {est.advice}", style="yellow"))
         parts += [Text(note, style="dim") for note in [*est.notes, *(notes or [])]]
-        parts.append(Text(("Batch tokens from this data's lengths (the largest batch a run draws)." if lengths_known else
-                           "Every row at max_length until the data is measured.")
-                          + " Calibrated on an H200 against measured peaks (bench/RESULTS.md).", style="dim"))
+        basis = est.basis()
+        parts.append(Text(basis[0].upper() + basis[1:] + ("" if est.plan.batch_tokens is not None else
+                                                          ", until the data is measured")
+                          + " (as validate and the run say). Calibrated on an H200 against measured peaks (bench/RESULTS.md).",
+                          style="dim"))
         if est.plan.on_gpu:
             if not auto:
                 parts.append(Text("speed.auto is false: no fast defaults (the libraries' own defaults apply).", style="yellow"))
