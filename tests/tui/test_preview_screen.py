@@ -358,3 +358,25 @@ async def test_every_check_reads_whole_at_80x24(tmp_path):
         assert scroll.scroll_y + scroll.scrollable_content_region.height >= body.outer_size.height
         await press(app, pilot, "escape")
         assert app.screen is screen
+
+
+def test_the_walkthrough_names_the_markers_of_this_tokenizer():
+    """#14: "## = inside a word" was said of SmolLM2's byte-level BPE, which has no ##: each tokenizer's own marks."""
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import models as tk_models
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from engine import models
+    from tui.widgets.walkthrough import marker_notes
+
+    def tok(ref):
+        return AutoTokenizer.from_pretrained(models.materialize(models.resolve(ref)))
+
+    bert = marker_notes(tok("demo:minilm-l6"))
+    assert "## = continues the word before" in bert["sub-word tokens"] and "Ġ" not in str(bert)
+    bpe = marker_notes(tok("demo:smollm2-135m-instruct"))
+    assert "##" not in str(bpe) and "written Ġ" in bpe["sub-word tokens"] and "written Ġ" in bpe["pre-tokenized"]
+    sp = Tokenizer(tk_models.Unigram([("<unk>", 0.0), ("▁a", -1.0), ("▁b", -1.0), ("a", -2.0), ("b", -2.0), ("▁", -3.0)], 0))
+    sp.pre_tokenizer = pre_tokenizers.Metaspace()
+    spm = marker_notes(PreTrainedTokenizerFast(tokenizer_object=sp, unk_token="<unk>"))
+    assert "##" not in str(spm) and "written ▁" in spm["sub-word tokens"]

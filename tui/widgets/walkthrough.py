@@ -18,8 +18,9 @@ from engine.preview import show_token
 
 
 def readable_steps(tokenizer: Any, steps: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The pre-tokenized and sub-word pieces as text (engine.preview.readable), and `joined`: the runs of
-    sub-word tokens that spell characters only together (engine.preview.joined)."""
+    """The pre-tokenized and sub-word pieces as text (engine.preview.readable), `joined`: the runs of sub-word
+    tokens that spell characters only together (engine.preview.joined), and `notes`: the steps' notes for this
+    tokenizer's markers (marker_notes)."""
     from engine import preview
 
     added = set(tokenizer.get_added_vocab())
@@ -34,7 +35,30 @@ def readable_steps(tokenizer: Any, steps: list[tuple[str, Any]]) -> dict[str, An
             out[name] = tuple(text(v) for v in value) if isinstance(value, tuple) else text(value)
     if "sub-word tokens" in out:
         out["joined"] = preview.joined(tokenizer, dict(steps)["sub-word tokens"])
+    out["notes"] = marker_notes(tokenizer)
     return out
+
+
+def marker_notes(tokenizer: Any) -> dict[str, str]:
+    """The notes of the pre-tokenized and sub-word steps for this tokenizer's own markers (#14: "## = inside a word"
+    was said of every tokenizer): WordPiece's ## (a piece that continues the word before), byte-level BPE's Ġ and
+    SentencePiece's ▁ (a space before; both drawn as ␣); no marker named where the tokenizer has none."""
+    from engine import preview
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    model = getattr(backend, "model", None)
+    prefix = getattr(model, "continuing_subword_prefix", None) or ""
+    pieces = tokenizer.tokenize("a b")
+    if type(model).__name__ == "WordPiece" and prefix:
+        return {"pre-tokenized": "cut into words at spaces and punctuation",
+                "sub-word tokens": f"vocabulary pieces ({prefix} = continues the word before)"}
+    if preview._byte_map(tokenizer) is not None:
+        return {"pre-tokenized": "cut into words (␣ = a space before, written Ġ in the vocabulary)",
+                "sub-word tokens": "vocabulary pieces (␣ = a space before, written Ġ; no mark = inside the word)"}
+    if any(p.startswith("▁") for p in pieces):
+        return {"pre-tokenized": "cut into words (␣ = a space before, written ▁ in the vocabulary)",
+                "sub-word tokens": "vocabulary pieces (␣ = a space before, written ▁; no mark = inside the word)"}
+    return {"pre-tokenized": "cut into words", "sub-word tokens": "vocabulary pieces"}
 
 
 class WalkThrough(Static):
@@ -76,7 +100,8 @@ class WalkThrough(Static):
             if n > 1:
                 out.append("\n")
             out.append(f"{n}. {name}", self.get_component_rich_style("walk--step"))
-            out.append(f" · {notes.get(name, '')}\n", self.get_component_rich_style("walk--note"))
+            note = shown.get("notes", {}).get(name) or notes.get(name, "")  # this tokenizer's markers first
+            out.append(f" · {note}\n", self.get_component_rich_style("walk--note"))
             out.append_text(self._value(name, shown.get(name, value), special, pad_id, dict(steps)))
             if name == "sub-word tokens" and shown.get("joined"):
                 out.append_text(self._joined(shown[name], shown["joined"]))
