@@ -215,3 +215,32 @@ async def test_the_identity_demo_answers_in_both_panes(tmp_path):
             answers = [str(s.render()) for s in screen.query(f"#chat-{which} .chat-answer")]
             assert answers and answers[0].strip() and "tok/s" in screen.query_one(f"#chat-{which}").border_subtitle
         assert [m["role"] for m in screen.history["base"]] == ["user", "assistant"]
+
+
+async def test_the_system_prompt_is_edited_and_starts_a_new_chat_that_uses_it(tmp_path):
+    from tui.screens.chat import SystemPrompt
+
+    chat = FakeChat()
+    app = host(chat, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: screen.chat is not None)
+        await send(pilot, "hi")
+        await until(pilot, lambda: not screen.generating)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SystemPrompt))
+        app.screen.query_one("#system-input", Input).value = "You are Tuney, a pirate."
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.system == "You are Tuney, a pirate." and screen.history == {"tuned": [], "base": []}
+        assert "system: You are Tuney, a pirate." in str(screen.query_one("#chat-title", Static).render())
+        await send(pilot, "who are you?")
+        await until(pilot, lambda: not screen.generating)
+        sent = [msgs for which, msgs, _ in chat.calls if which == "tuned"][-1]
+        assert sent[0] == {"role": "system", "content": "You are Tuney, a pirate."} and sent[1]["content"] == "who are you?"
+        await pilot.press("ctrl+s")  # cleared: the template's own default again
+        await until(pilot, lambda: isinstance(app.screen, SystemPrompt))
+        app.screen.query_one("#system-input", Input).value = ""
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.system is None and "system:" not in str(screen.query_one("#chat-title", Static).render())

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from engine.generate import WHICH, Answer, Settings, summary
@@ -87,6 +87,7 @@ class ChatScreen(Screen):
         Binding("escape", "stop", "Stop answer"),
         Binding("ctrl+t", "toggle_sample", "Greedy/sample"),
         Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+s", "system", "System prompt"),
         Binding("ctrl+p", "close", "Back"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
@@ -103,6 +104,7 @@ class ChatScreen(Screen):
         self.generating = False
         self._cancel = threading.Event()
         self._answer: dict[str, Static] = {}
+        self._title = f"[b]{escape(self.run_dir.name)}[/]"
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]{escape(self.run_dir.name)}[/] · loading the result...", id="chat-title")
@@ -177,8 +179,8 @@ class ChatScreen(Screen):
         if threads:
             device += f" ({threads} thread{'s' if threads > 1 else ''})"
         kind = "LoRA, one model copy" if src.lora else "full fine-tune"
-        self.query_one("#chat-title", Static).update(
-            f"[b]{escape(self.run_dir.name)}[/] · {escape(src.label)} · {kind} · {device}")
+        self._title = f"[b]{escape(self.run_dir.name)}[/] · {escape(src.label)} · {kind} · {device}"
+        self._show_system()
         self.query_one("#chat-tuned", VerticalScroll).border_title = f"tuned · {src.label}"
         self.query_one("#chat-base", VerticalScroll).border_title = \
             f"untrained head · {src.base}" if self.chat.is_classifier else f"base · {src.base}"
@@ -287,6 +289,31 @@ class ChatScreen(Screen):
             pane.border_subtitle = ""
             pane.mount(Static("[dim]new chat[/]", classes="chat-note"))
 
+    def action_system(self) -> None:
+        """Edit the system prompt; a new one starts a new chat (the conversations so far were had without it)."""
+        if self.chat is not None and self.chat.is_classifier:
+            self.notify("A classifier has no system prompt", severity="warning")
+            return
+        if self.generating:
+            self.notify("Still answering (esc stops it)", severity="warning")
+            return
+
+        def done(value: str | None) -> None:
+            if value is None or (value.strip() or None) == self.system:
+                return
+            self.system = value.strip() or None
+            self.action_new_chat()
+            self._show_system()
+            self.notify("System prompt set: a new chat" if self.system else
+                        "System prompt cleared: a new chat with the chat template's default")
+
+        self.app.push_screen(SystemPrompt(self.system or ""), done)
+
+    def _show_system(self) -> None:
+        """The title line: the run, the result, the device, and the system prompt when one is set (ctrl+s)."""
+        shown = f" · system: {escape(self.system[:40] + ('...' if len(self.system) > 40 else ''))}" if self.system else ""
+        self.query_one("#chat-title", Static).update(self._title + shown)
+
     def action_close(self) -> None:
         self._cancel.set()
         if len(self.app.screen_stack) > 2:
@@ -295,6 +322,37 @@ class ChatScreen(Screen):
             self.app.exit()
 
 
+
+
+class SystemPrompt(ModalScreen[str | None]):
+    """One line: the system prompt of the next conversation (empty: the chat template's own default)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    SystemPrompt { align: center middle; }
+    #system-box { width: 76; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    """
+
+    def __init__(self, value: str) -> None:
+        super().__init__()
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import Vertical
+
+        with Vertical(id="system-box"):
+            yield Label("System prompt for a new chat (empty: the chat template's default). Enter sets it, Esc cancels.")
+            yield Input(self.value, placeholder="e.g. You are a helpful assistant.", id="system-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#system-input", Input).focus()
+
+    @on(Input.Submitted, "#system-input")
+    def submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 def _why(e: Exception) -> str:
