@@ -15,9 +15,12 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from engine.errors import TunewizError, did_you_mean
 
@@ -64,7 +67,45 @@ def tunewiz_home() -> Path:
 
 
 def hub_offline() -> bool:
+    """Whether the Hub is off for this process: HF_HUB_OFFLINE is set, or its host cannot be reached (hub_unreachable)."""
+    return _env_offline() or hub_unreachable() is not None
+
+
+def _env_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+HUB_PROBE_S = 2.0
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@functools.lru_cache(maxsize=1)
+def hub_unreachable() -> str | None:
+    """Why the Hub cannot be reached, or None; asked once a process (one TCP connect to its host, at most 2 s), where
+    a hub id is first used. The hub client would retry every file for about 30 s (#14): once the host is known to be
+    out of reach, this process and the runs it starts work offline, as with HF_HUB_OFFLINE=1, and say so once.
+    Not asked under HF_HUB_OFFLINE or behind a proxy (a direct connect proves nothing there)."""
+    if _env_offline() or any(os.environ.get(v) for v in PROXY_VARS):
+        return None
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_PROBE_S):
+            return None
+    except OSError as e:
+        why = f"{host} cannot be reached ({e.strerror or e or 'no answer in 2 s'})"
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the libraries of this process (already imported or not) and its children
+    for module in ("huggingface_hub.constants", "datasets.config"):
+        if module in sys.modules:
+            sys.modules[module].HF_HUB_OFFLINE = True
+    print(f"tunewiz: {why}: working offline from the local Hugging Face cache (as with HF_HUB_OFFLINE=1)",
+          file=sys.stderr, flush=True)
+    return why
+
+
+def offline_reason() -> str:
+    """Why the Hub is off: the host out of reach, or HF_HUB_OFFLINE=1."""
+    return hub_unreachable() or "HF_HUB_OFFLINE=1"
 
 
 def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_path") -> ModelRef:
@@ -100,8 +141,11 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
     if ref.startswith((".", "/", "~")) or not HUB_ID.match(ref):
         raise TunewizError.at(where, f"no such path: {ref}", "check the path, or give a hub id like Qwen/Qwen2.5-0.5B-Instruct")
     if hub_offline() and not cached(ref, revision):
-        raise TunewizError.at(where, f"{ref} is not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1)",
-                              f"download it where there is internet: hf download {ref}  (or unset HF_HUB_OFFLINE)")
+        raise TunewizError.at(where, f"{ref} is not in the local Hugging Face cache and the hub is offline ({offline_reason()})",
+                              f"download it where there is internet: hf download {ref}  (or unset HF_HUB_OFFLINE)"
+                              if hub_unreachable() is None else
+                              f"connect this machine to the internet, or copy the model into its Hugging Face cache "
+                              f"(hf download {ref} where there is internet), or give a local folder")
     return ModelRef("hub", ref, ref)
 
 
