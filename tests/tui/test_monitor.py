@@ -200,3 +200,41 @@ async def test_the_log_pane_leaves_out_the_libraries_rename_warnings_and_keeps_f
             screen.refresh_view()
             await pilot.pause()
             assert log.lines[-1] == f"line {batch}-149"
+
+
+@pytest.mark.slow
+async def test_e_evaluates_a_finished_run_on_its_held_out_rows(tmp_path):
+    """A real classifier run (16 rows held out): e measures tuned vs base (engine.evaluate, in a worker), shows
+    the table, and the metrics panel keeps the main metric."""
+    from tests.engine.test_evaluate import train
+    from tui.screens.monitor import EvalResult
+
+    run = tmp_path / "cls"
+    train(run, "minilm-sentiment-lora", "dataset.max_rows=80", "dataset.eval_size=16", "training.max_steps=2")
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        monitor = app.screen
+        assert "accuracy tuned" not in text(app, "#mon-metrics")
+        await pilot.press("e")
+        t0 = time.time()
+        while not isinstance(app.screen, EvalResult):
+            assert time.time() - t0 < 300 and (monitor.evaluating or isinstance(app.screen, EvalResult)), "the evaluation ended without a result"
+            await pilot.pause(0.2)
+        table = str(app.screen.query_one("#eval-table", Static).render())
+        assert "16 held-out rows" in table and "accuracy" in table and "confusion matrix, tuned" in table
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is monitor and "accuracy tuned" in text(app, "#mon-metrics") and "accuracy base" in text(app, "#mon-metrics")
+    assert (run / "eval.json").is_file()
+
+
+async def test_e_on_a_live_run_or_one_without_a_result_says_why(tmp_path):
+    run = recorded(tmp_path, "running", live=True)
+    app = Host(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert not app.screen.evaluating
+        assert any("still going" in str(n.message) for n in app._notifications)

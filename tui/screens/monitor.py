@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
@@ -31,16 +31,22 @@ class MonitorScreen(Screen):
 
     CSS_PATH = "monitor.tcss"
     BINDINGS = [
-        Binding("s", "stop", "Stop (twice: kill)"),
+        Binding("s", "stop", "Stop (2x: kill)"),
         Binding("r", "resume", "Resume"),
         Binding("c", "chat", "Chat"),
-        Binding("q", "app.quit", "Quit (run continues)"),
+        Binding("e", "evaluate", "Eval"),
+        Binding("q", "app.quit", "Quit (run goes on)"),
     ]
 
-    def __init__(self, run_dir: str | Path, reader: Any = None, interval: float = 1.0, **kw: Any):
+    EVAL_ROWS = 50  # the monitor measures on the first held-out rows; `tunewiz eval RUN` on all of them
+
+    def __init__(self, run_dir: str | Path, reader: Any = None, interval: float = 1.0,
+                 evaluator: Any = None, **kw: Any):
         super().__init__(**kw)
         self.run_dir = Path(run_dir)
         self.reader = reader or RunReader(self.run_dir)
+        self.evaluator = evaluator  # engine.evaluate.run_eval (injected in tests)
+        self.evaluating = False
         self.interval = interval
         self._shown_lines = 0
         self._skip_source = False  # the last line read was a left-out warning: the source line under it goes too
@@ -126,6 +132,10 @@ class MonitorScreen(Screen):
         for key in ("accuracy", "f1"):
             if isinstance(last_eval.get(key), int | float):
                 rows.append((f"eval {key}", _num(last_eval[key])))
+        held = self._held_out()
+        if held:  # `tunewiz eval` (or e): the main metric on the held-out rows, tuned and base
+            rows.append((f"{held['metric'][:9]} tuned", _num(held.get("tuned"))))
+            rows.append((f"{held['metric'][:9]} base", _num(held.get("base"))))
         self.query_one("#mon-metrics", Static).update("\n".join(f"{k:<14}{v:>12}" for k, v in rows))
 
     def _system(self, view: RunView) -> None:
@@ -192,6 +202,60 @@ class MonitorScreen(Screen):
             return
         self.notify("Stopping: a checkpoint at the end of this step (s again kills it)" if what in ("stopping", "stop-file") else "Killed the run",
                     severity="warning")
+
+    def _held_out(self) -> dict[str, Any] | None:
+        from engine import evaluate
+
+        found = evaluate.summary(self.run_dir)
+        return found if found and isinstance(found.get("metric"), str) else None
+
+    def action_evaluate(self) -> None:
+        """Measure the result on the rows the run held out (engine.evaluate): tuned vs base, in a worker."""
+        from engine import generate
+        from engine.errors import TunewizError
+
+        if self.reader.view.state in ("running", "starting", "stopping"):
+            self.notify("The run is still going: evaluate it when it has finished or stopped", severity="warning")
+            return
+        if self.evaluating:
+            self.notify("Already evaluating", severity="warning")
+            return
+        try:
+            generate.find_result(self.run_dir)
+        except TunewizError as e:
+            self.notify(e.problems[0].what, severity="warning")
+            return
+        self.evaluating = True
+        self.notify(f"Evaluating on up to {self.EVAL_ROWS} held-out rows, tuned and base (all of them: "
+                    f"tunewiz eval {presets.shell([self.run_dir.name])}) ...", timeout=8)
+        self._evaluate()
+
+    @work(thread=True, exclusive=True, group="evaluate")
+    def _evaluate(self) -> None:
+        from engine import evaluate
+
+        try:
+            if self.evaluator is None:
+                from tui import heavy
+
+                heavy.ready()
+            result = (self.evaluator or evaluate.run_eval)(self.run_dir, rows=self.EVAL_ROWS)
+        except Exception as e:  # shown, never a crash
+            problems = getattr(e, "problems", None)
+            text = "; ".join(str(p) for p in problems) if problems else f"{type(e).__name__}: {e}"
+            self.app.call_from_thread(self._evaluated, None, text)
+            return
+        self.app.call_from_thread(self._evaluated, result, None)
+
+    def _evaluated(self, result: dict[str, Any] | None, error: str | None) -> None:
+        self.evaluating = False
+        if result is None:
+            self.notify(f"Evaluation failed: {error}", severity="error", timeout=15)
+            return
+        from engine import evaluate
+
+        self.app.push_screen(EvalResult(evaluate.table(result)))
+        self.refresh_view()
 
     def action_resume(self) -> None:
         from engine import rundir
@@ -264,6 +328,29 @@ def quiet(lines: list[str], skip_source: bool = False) -> tuple[list[str], bool]
         if not skip_source:
             out.append(line)
     return out, skip_source
+
+
+class EvalResult(ModalScreen[None]):
+    """The table `tunewiz eval` prints: each metric, base beside tuned (eval.json and eval.jsonl hold the rows)."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    EvalResult { align: center middle; }
+    #eval-box { width: 78; max-height: 22; border: round $accent; padding: 0 1; background: $surface; }
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        box = VerticalScroll(id="eval-box")
+        box.border_title = "held-out rows: base vs tuned"
+        box.border_subtitle = "esc closes · eval.jsonl has each row's answers"
+        with box:
+            yield Static(escape("\n".join(self.lines)), id="eval-table")
 
 
 def _num(v: Any, fmt: str = ".4f") -> str:
