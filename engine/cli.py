@@ -22,7 +22,8 @@ COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", 
 
 
 def find_preset(name: str | None) -> str | None:
-    """A preset path, or the name of a shipped preset (presets/NAME.yaml)."""
+    """A preset path, or the name of a shipped preset (presets/NAME.yaml) or of yours. A name is looked up only in
+    those folders: one with a / or .. in it is a path (presets/../../x is never read as a name)."""
     if name is None:
         return None
     from engine.presets import user_preset_dir
@@ -30,10 +31,20 @@ def find_preset(name: str | None) -> str | None:
     p = Path(name).expanduser()
     if p.is_file():
         return str(p)
+    if not is_preset_name(name):
+        raise TunewizError.at(name, "no such preset file (a name with / or .. in it is a path, and is not looked up "
+                              "in the presets folders)", "check the path, or give a preset's plain name: `tunewiz presets` "
+                              "lists the shipped ones and yours")
     for folder in (PRESETS_DIR, user_preset_dir()):
         if (folder / f"{name}.yaml").is_file():
             return str(folder / f"{name}.yaml")
     return name  # config.read_yaml reports it missing
+
+
+def is_preset_name(name: str) -> bool:
+    """A plain preset name (looked up in the presets folders), not a path."""
+    return bool(name) and not any(c in name for c in "/\\") and name not in (".", "..") and ".." not in name \
+        and not name.startswith("~")
 
 
 def load_cfg(args: argparse.Namespace, output_dir: str | None = None) -> tuple[config.Config, str]:
@@ -62,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg, source = load_cfg(args)
     run_dir = Path(cfg.training["output_dir"])
+    preflight.check_output_dir(run_dir)  # a file, or a folder that cannot be written: before looking inside it
     if not args.resume and run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
         launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # raises with the choices, in a second
     if args.resume:
@@ -508,7 +520,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        return wizard(argv[0] if argv else None)
+        try:
+            return wizard(argv[0] if argv else None)
+        except TunewizError as e:
+            return report(e)
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
@@ -525,10 +540,15 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
         return 0
     except TunewizError as e:
-        print(f"tunewiz: {len(e.problems)} problem{'s' if len(e.problems) > 1 else ''}:" if len(e.problems) > 1 else "tunewiz: error", file=sys.stderr)
-        for p in e.problems:
-            print("  " + str(p).replace("\n", "\n  "), file=sys.stderr)
-        return EXIT_INPUT
+        return report(e)
+
+
+def report(e: TunewizError) -> int:
+    """The problems on stderr, each with its place and fix; the exit code for bad input."""
+    print(f"tunewiz: {len(e.problems)} problem{'s' if len(e.problems) > 1 else ''}:" if len(e.problems) > 1 else "tunewiz: error", file=sys.stderr)
+    for p in e.problems:
+        print("  " + str(p).replace("\n", "\n  "), file=sys.stderr)
+    return EXIT_INPUT
 
 
 if __name__ == "__main__":

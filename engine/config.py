@@ -191,7 +191,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise TunewizError.at(str(p), "no such preset file",
                               "check the path, or give a preset's name: `tunewiz presets` lists the shipped ones and yours")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        from engine.data.tabular import encoding_problem
+
+        raise encoding_problem(p) or TunewizError.at(str(p), "not UTF-8 text", "save the preset as UTF-8") from None
+    empty = TunewizError.at(str(p), "the preset is empty" + (" (it holds only comments)" if text.strip() else ""),
+                            "write its sections (model:, dataset:, training:), e.g. copy presets/smollm2-identity-lora.yaml; "
+                            "`tunewiz` without a preset opens the demo")
+    if not text.strip():  # an empty file would train the demo model on the sample data: never what a preset meant
+        raise empty
+    try:
+        data = yaml.safe_load(text)
+        _check_duplicate_keys(p, yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         ctx = getattr(e, "context_mark", None)
@@ -203,10 +215,38 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             what = f"not valid YAML ({getattr(e, 'context', '')}: {getattr(e, 'problem', e)} at line {mark.line + 1})"
         raise TunewizError.at(where, what, "fix the YAML syntax (an unclosed quote or bracket?)") from e
     if data is None:
-        data = {}
+        raise empty
     if not isinstance(data, dict):
         raise TunewizError.at(str(p), "a preset must be a mapping of sections (model:, dataset:, ...)")
     return data
+
+
+def _check_duplicate_keys(p: Path, node: Any, path: str = "") -> None:
+    """A key written twice in one mapping: YAML keeps the last one silently, so one of the two settings is lost."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(p, item, f"{path}[{i}]")
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    problems = []
+    for key, value in node.value:
+        name = str(key.value)
+        line = key.start_mark.line + 1
+        full = f"{path}.{name}" if path else name
+        if name in seen and key.tag != "tag:yaml.org,2002:merge":
+            problems.append(Problem(f"{p}:{line}", f"{full} is given twice (lines {seen[name]} and {line}); YAML would keep "
+                                    "the last one silently", f"keep one of the two lines ({seen[name]} or {line})"))
+        seen.setdefault(name, line)
+        try:
+            _check_duplicate_keys(p, value, full)
+        except TunewizError as e:
+            problems += e.problems
+    if problems:
+        raise TunewizError(problems)
 
 
 def parse_set(items: list[str]) -> list[tuple[list[str], Any]]:
@@ -286,7 +326,9 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
     if cfg is not None and cfg.version != SCHEMA_VERSION:
         problems.append(Problem(f"{source}: version", f"schema version {cfg.version} is not supported", f"use version: {SCHEMA_VERSION}"))
     if problems:
-        raise TunewizError(problems)
+        # `training: 5` is not a mapping for the section check and for the library check: say it once
+        seen: set[tuple[str, str]] = set()
+        raise TunewizError(q for q in problems if not ((q.where, q.what) in seen or seen.add((q.where, q.what))))
     assert cfg is not None
     cfg.training = training
     cfg.lora = {"enabled": True, **LORA_DEFAULTS, **lora} if lora.get("enabled", True) else {"enabled": False, **lora}
@@ -366,15 +408,42 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             continue
         try:
             out[key] = coerce(value, spec)
+            if (section, key) in NAMES_OR_LISTS:
+                _names_or_list(value, *NAMES_OR_LISTS[section, key])
         except ValueError as e:
             fix = spec.get("help", "")[:200]
             if spec["kind"] in ("int", "float"):
                 fix = _RANGE_FIX.get(key) or f"write a number (the default is {spec.get('default')})"
             elif spec["kind"] == "bool":
                 fix = "write true or false"
+            elif (section, key) in NAMES_OR_LISTS:
+                fix = NAMES_OR_LISTS[section, key][1]
             problems.append(Problem(where, str(e), fix))
     problems += [Problem(f"{source}: {section}.{k}", msg, fix) for k, msg, fix in _range_checks(section, out)]
     return out, problems
+
+
+# Keys whose value is a name or a list of names (the libraries take `any` there and fail on a number after loading
+# the model): (what one name is, the fix).
+NAMES_OR_LISTS = {
+    ("lora", "target_modules"): ("layer name", "e.g. all-linear, or a list of layer names: [q_proj, v_proj]"),
+    ("lora", "exclude_modules"): ("layer name", "e.g. a list of layer names: [lm_head]"),
+    ("lora", "modules_to_save"): ("layer name", "e.g. a list of layer names: [score]"),
+    ("training", "report_to"): ("logger name", "e.g. none, tensorboard, or a list: [wandb, tensorboard]"),
+    ("training", "optim_target_modules"): ("layer name", "e.g. a list of layer names: [attn, mlp]"),
+}
+
+
+def _names_or_list(value: Any, what: str, _fix: str) -> None:
+    if value is None or isinstance(value, str):
+        return
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return
+    bad = next((v for v in value if not isinstance(v, str)), value) if isinstance(value, list) else value
+    raise ValueError(f"{value!r} is not a {what} or a list of them" + (f" ({bad!r} is not a name)" if bad is not value else ""))
+
+
+INT_LIMIT = 2**63 - 1  # what the libraries and torch count steps and sizes in
 
 
 def coerce(value: Any, spec: dict[str, Any]) -> Any:
@@ -397,7 +466,11 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
                 raise ValueError(f"{value!r} is not a number") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{value!r} is not a number")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
         if kind == "int":
+            if abs(value) > INT_LIMIT:
+                raise ValueError(f"{value!r} is too large (a count here is at most {INT_LIMIT:.2e})")
             if float(value) != int(value):
                 raise ValueError(f"{value!r} is not a whole number")
             return int(value)
@@ -432,6 +505,8 @@ def _range_checks(section: str, values: dict[str, Any]):
         elif key in _NON_NEGATIVE and v < 0:
             yield key, f"must not be negative (got {v})", _RANGE_FIX.get(key, "use 0 or more")
     if section == "training":
+        if "output_dir" in values and not str(values["output_dir"] or "").strip():
+            yield "output_dir", "is empty", "give a folder, e.g. runs/my-run, or leave the key out for runs/<preset>-<time>"
         ms = values.get("max_steps")
         if isinstance(ms, int) and ms == 0 or isinstance(ms, int) and ms < -1:
             yield "max_steps", f"must be a positive step count, or -1 to train num_train_epochs (got {ms})", ""
@@ -445,6 +520,7 @@ def _range_checks(section: str, values: dict[str, Any]):
 
 
 _RANGE_FIX = {"learning_rate": "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning",
+              "max_steps": "a step count such as 1000, or -1 to train num_train_epochs",
               "num_train_epochs": "e.g. 1 to 3 (fractions are allowed: 0.5 is half an epoch)",
               "per_device_train_batch_size": "e.g. 8 (it must fit the GPU; the review's Memory tab tells)",
               "per_device_eval_batch_size": "e.g. 8",

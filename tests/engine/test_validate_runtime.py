@@ -136,5 +136,5 @@ def test_a_sensible_preset_has_no_run_warnings(capsys):
                                            ("training.batch_size", "per_device_train_batch_size"),
                                            ("training.cutoff_len", "max_length")])
 def test_common_short_names_point_to_the_real_field(capsys, key, real):
-    rc, err = tunewiz(capsys, "validate", preset(""), "--set", f"{key}=8")
+    rc, err = tunewiz(capsys, "validate", preset("version: 1\n"), "--set", f"{key}=8")
     assert_input_error(rc, err, f"--set {key}", f"did you mean {real}?")
