@@ -66,8 +66,18 @@ def check_integrations(training: dict[str, Any]) -> None:
     """report_to names a logger that is not installed: the Trainer would fail after loading the model."""
     import importlib.util
 
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    from engine.errors import did_you_mean
+
     wanted = training.get("report_to")
     names = [wanted] if isinstance(wanted, str) else list(wanted or [])
+    known = sorted(INTEGRATION_TO_CALLBACK)
+    unknown = [n for n in names if n not in known and n not in ("none", "all")]
+    if unknown:
+        hint = did_you_mean(unknown[0], known)
+        raise TunewizError.at("training.report_to", f"{', '.join(map(repr, unknown))}: no such logger"
+                              + (f"; {hint}" if hint else ""), f"report_to takes none, all, or: {', '.join(known)}")
     missing = [n for n in names if n in INTEGRATIONS and importlib.util.find_spec(INTEGRATIONS[n]) is None]
     if missing:
         raise TunewizError.at("training.report_to", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed",

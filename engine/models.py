@@ -130,10 +130,12 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
         if p.is_file():
             if p.suffix != ".gguf":
                 raise TunewizError.at(where, f"{ref} is a file but not a .gguf model", "give the model's folder (with config.json) or a .gguf file")
+            check_gguf(p, where)
             return ModelRef("gguf", str(p.parent.resolve()), ref, gguf_file=p.name)
         if not (p / "config.json").is_file():
             ggufs = sorted(p.glob("*.gguf"))
             if len(ggufs) == 1:
+                check_gguf(ggufs[0], where)
                 return ModelRef("gguf", str(p.resolve()), ref, gguf_file=ggufs[0].name)
             raise TunewizError.at(where, f"{ref} has no config.json, so it is not a Hugging Face model folder",
                                   "point at the folder that holds config.json and the weights")
@@ -147,6 +149,28 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
                               f"connect this machine to the internet, or copy the model into its Hugging Face cache "
                               f"(hf download {ref} where there is internet), or give a local folder")
     return ModelRef("hub", ref, ref)
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(p: Path, where: str = "model.name_or_path") -> None:
+    """A .gguf file that is not one (a git-lfs pointer, an HTML error page, a cut download) is said before conversion."""
+    with open(p, "rb") as fh:
+        head = fh.read(64)
+    if head.startswith(GGUF_MAGIC):
+        return
+    if head.startswith(b"version https://git-lfs"):
+        why = "it is a git-lfs pointer (the file was cloned without git lfs)"
+    elif head.lstrip().lower().startswith((b"<!doctype", b"<html")):
+        why = "it is an HTML page (a download that fetched a web page)"
+    elif not head:
+        why = "it is empty"
+    else:
+        why = f"it does not start with the GGUF magic bytes (it starts with {head[:8]!r})"
+    raise TunewizError.at(where, f"{p} is not a GGUF file: {why}",
+                          "download the .gguf file again (hf download REPO FILE.gguf, or git lfs pull), or give the model's "
+                          "Hugging Face folder")
 
 
 def cached(repo_id: str, revision: str | None = None) -> bool:
@@ -219,7 +243,13 @@ def materialize(ref: ModelRef) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     with _lock(out.with_suffix(".lock")):
         if not (out / "config.json").is_file():
-            _convert_gguf(src, out)
+            try:
+                _convert_gguf(src, out)
+            except (ValueError, KeyError, OSError, RuntimeError) as e:  # a cut or unsupported file, said with its place
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise TunewizError.at("model.name_or_path", f"could not convert {src} to a trainable model: {msg}",
+                                      "check that the file is a complete GGUF of an architecture transformers reads "
+                                      "(llama, qwen2, mistral, ...), or give the model's Hugging Face folder") from e
     return str(out)
 
 

@@ -6,6 +6,7 @@ dataset, format, chat template, labels, the first rows through the data path. Us
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine import build, models
@@ -45,7 +46,8 @@ class Checked:
     def run_warnings(self) -> list[str]:
         """Values that make the run useless although they are valid (a pasted blog's warm-up for a 1-step run)."""
         return run_warnings(self.args, self.hardware, len(self.prepared.train) if self.prepared is not None else None,
-                            self.launch.world_size if self.launch is not None else 1, set(self.cfg.training))
+                            self.launch.world_size if self.launch is not None else 1, set(self.cfg.training),
+                            lora=self.lora is not None)
 
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
@@ -92,16 +94,27 @@ class Checked:
         return lines
 
 
-def run_warnings(args: Any, hw: dict[str, Any], rows: int | None, world: int = 1, given: set[str] | None = None) -> list[str]:
-    """Warnings, each with its fix, about settings that are valid but defeat the run: warm-up as long as the run,
-    logging / saving / eval intervals (that the preset sets) longer than it, a precision the device cannot honour,
-    an epoch of one step."""
+# Learning rates above these are far outside what the method uses (LoRA: 1e-4 to 1e-3; full fine-tuning: 1e-6 to
+# 1e-4): the loss diverges, or the weights turn to NaN, within a few steps.
+LR_HIGH = {True: 1e-2, False: 1e-3}
+
+
+def run_warnings(args: Any, hw: dict[str, Any], rows: int | None, world: int = 1, given: set[str] | None = None,
+                 lora: bool | None = None) -> list[str]:
+    """Warnings, each with its fix, about settings that are valid but defeat the run: a learning rate far above what
+    the method uses, warm-up as long as the run, logging / saving / eval intervals (that the preset sets) longer than
+    it, a precision the device cannot honour, an epoch of one step."""
     given = set(args.to_dict()) if given is None else given
     from engine import speed
 
+    out: list[str] = []
+    if lora is not None and args.learning_rate > LR_HIGH[lora]:
+        method = "LoRA" if lora else "full fine-tuning"
+        typical = "1e-4 to 1e-3; 2e-4 is common" if lora else "1e-6 to 1e-4; 2e-5 is common"
+        out.append(f"learning_rate {args.learning_rate:g} is far above what {method} uses ({typical}): the loss diverges "
+                   f"or turns to NaN within a few steps; fix: learning_rate: {'2e-4' if lora else '2e-5'}")
     t = {k: getattr(args, k) for k in ("max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps")}
     steps = speed.optimizer_steps(t, rows, world)
-    out: list[str] = []
     if not steps:
         return out
     s = f"{steps} optimizer step{'s' if steps != 1 else ''}"
@@ -139,6 +152,8 @@ def check(cfg: Config) -> Checked:
 
     hw = build.hardware()
     training = machine = build.resolve_training(cfg, hw)
+    check_output_dir(training["output_dir"])
+    _check_eval(cfg, training)
     build.check_quantization(cfg, hw)
     build.check_integrations(training)
     build.check_optimizer(training)
@@ -170,6 +185,61 @@ def check(cfg: Config) -> Checked:
     # which the worker decides from the data's real lengths and the run's length (written, they would read as
     # the user's own keys and pin the worker to decisions made without them)
     return Checked(cfg, hw, machine, args, lora, ref, path, tok, raw, plan, launch_plan, resolved, prepared)
+
+
+def check_output_dir(output_dir: str | Path) -> None:
+    """The run directory can be made and written: not a file, not under a file, on a writable filesystem (said here,
+    not as a traceback once the run starts). Creates nothing."""
+    import os
+
+    d = Path(output_dir).expanduser()
+    where = "training.output_dir"
+    if d.exists() and not d.is_dir():
+        raise TunewizError.at(where, f"{d} is a file, not a folder", "choose another output_dir (a folder tunewiz makes), "
+                              "or move the file away")
+    parent = d
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise TunewizError.at(where, f"{parent} is a file, so {d} cannot be made under it",
+                              "choose an output_dir whose folders are folders, e.g. runs/my-run")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise TunewizError.at(where, f"cannot write in {parent} (no write permission, or a read-only filesystem), so the "
+                              f"run directory {d} cannot be made there",
+                              "choose an output_dir where you can write, e.g. runs/my-run in your own folder, "
+                              f"or fix the permissions (ls -ld {parent})")
+
+
+def _check_eval(cfg: Config, training: dict[str, Any]) -> None:
+    """Evaluation settings that need held-out rows, or each other (the Trainer says so only after loading the model,
+    or in its own words)."""
+    def value(key: str, default: str) -> str:
+        v = training.get(key, default)
+        return str(getattr(v, "value", v))
+
+    held_out = bool(cfg.dataset.eval_size)
+    ev, save = value("eval_strategy", "no"), value("save_strategy", "steps")
+    fix_split = "set dataset.eval_size (e.g. 0.1 holds out a tenth of the rows)"
+    if ev != "no" and not held_out:
+        raise TunewizError.at("training.eval_strategy", f"{ev} evaluates on held-out rows, and dataset.eval_size is 0: "
+                              "there are none", f"{fix_split}, or set eval_strategy: no")
+    if not training.get("load_best_model_at_end"):
+        return
+    if not held_out:
+        raise TunewizError.at("training.load_best_model_at_end", "keeps the checkpoint with the best eval score, and "
+                              "dataset.eval_size is 0: nothing is evaluated", f"{fix_split} and set eval_strategy: steps "
+                              "(or epoch), or remove load_best_model_at_end")
+    if ev == "no":
+        raise TunewizError.at("training.load_best_model_at_end", "keeps the checkpoint with the best eval score, and "
+                              "eval_strategy is no: nothing is evaluated during the run",
+                              f"set eval_strategy: {save if save in ('steps', 'epoch') else 'epoch'} (the same as "
+                              "save_strategy), or remove load_best_model_at_end")
+    if save not in (ev, "best"):
+        raise TunewizError.at("training.load_best_model_at_end", f"needs a checkpoint at each evaluation, and save_strategy "
+                              f"is {save} while eval_strategy is {ev}",
+                              f"set save_strategy: {ev} (with steps: save_steps a multiple of eval_steps)")
 
 
 def _check_targets(cfg: Config, info: Any) -> None:
