@@ -80,13 +80,15 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
     out: list[Check] = []
     ml = plan.max_length
     full = list(ds["_full_len"]) if "_full_len" in ds.column_names else []
-    longest = max(full) if full else 0
+    longest = max(prepared.longest or 0, max(full) if full else 0)  # rows left out for truncation count too
     raise_fix = f"raise training.max_length to {longest} (the longest row) to keep every row whole"
     for reason, n in prepared.drops.items():
         what, fix = pipeline.DROPS[reason]
         if reason == "truncated":
             what, fix = f"had their whole answer cut off by truncation to {ml} tokens", raise_fix
-        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training", fix,
+        rows = prepared.drop_rows.get(reason)
+        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training"
+                         + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix,
                          level="notice" if reason == "blank" else "warning"))
     for flag, n in prepared.flags.items():
         what, fix, level = FLAGS[flag]

@@ -38,7 +38,12 @@ def resolve_template(tokenizer: Any, setting: str | None) -> tuple[str | None, s
             return setting, "model.chat_template (inline Jinja)"
         p = Path(setting).expanduser()
         if p.is_file():
-            return p.read_text(encoding="utf-8"), f"model.chat_template ({p})"
+            try:
+                return p.read_text(encoding="utf-8-sig"), f"model.chat_template ({p})"
+            except UnicodeDecodeError:
+                from engine.data.tabular import encoding_problem
+
+                raise encoding_problem(p) or TunewizError.at(f"model.chat_template ({p})", "not UTF-8 text") from None
         raise TunewizError.at("model.chat_template", f"{setting!r} is not a named template, Jinja text, or a file",
                               f"use one of {', '.join(FALLBACKS)}, a .jinja file path, or null for the tokenizer's own")
     own = getattr(tokenizer, "chat_template", None)
@@ -47,6 +52,28 @@ def resolve_template(tokenizer: Any, setting: str | None) -> tuple[str | None, s
     if own:
         return own, "the tokenizer's own chat template"
     return None, "none"
+
+
+def check_syntax(template: str, setting: str | None, model_ref: str) -> None:
+    """A chat template that Jinja cannot compile, named where it was written, with the template's line (else every
+    row would fail to render, and the first one would be blamed)."""
+    import jinja2
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    try:
+        _compile_jinja_template(template)
+    except jinja2.TemplateSyntaxError as e:
+        if setting and setting not in FALLBACKS and "{%" not in setting and "{{" not in setting:
+            where = f"model.chat_template ({Path(setting).expanduser()}:{e.lineno})"
+        elif setting:
+            where = f"model.chat_template (line {e.lineno} of the template)"
+        else:
+            where = f"model.name_or_path (line {e.lineno} of {model_ref}'s own chat template)"
+        fix = ("fix the Jinja at that line (an unclosed {% for %} / {% if %} needs its {% endfor %} / {% endif %}; "
+               "{{ ... }} and {% ... %} must close)")
+        if not setting:
+            fix += ", or set model.chat_template: chatml (or your own template) to use another"
+        raise TunewizError.at(where, f"the chat template is not valid Jinja: {e.message}", fix) from None
 
 
 def require_template(template: str | None, model_ref: str, fmt: str) -> str:

@@ -7,6 +7,7 @@ that it does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ class Prepared:
     drops: dict[str, int] = field(default_factory=dict)  # why training rows were left out (DROPS) -> count
     packing_cut: tuple[int, int] | None = None  # rows longer than max_length that packing (bfd) cut, tokens lost
     flags: dict[str, int] = field(default_factory=dict)  # what was found in kept rows (chat.conversation's flags) -> count
+    drop_rows: dict[str, list[int]] = field(default_factory=dict)  # reason -> the first source rows (_row) left out for it
+    longest: int | None = None  # the longest training row in tokens, before rows were left out (dropped ones too)
 
 
 # Why a row is left out of training, and what to do about it.
@@ -60,7 +63,18 @@ DROPS = {
     "no answer": ("had no answer to train (no assistant turn, or only empty or weight-0 ones; an empty completion)",
                   "check the format/columns: the responses may be missing or empty in the data"),
     "truncated": ("had their whole answer cut off by truncation", "raise training.max_length (or shorten the prompts)"),
+    "no text": ("had no text to classify (a null or empty cell)", "fill in or remove those rows"),
+    "masked": ("had every label -100 (pre-tokenized rows with no token to train)",
+               "check the labels column: -100 marks a token that is not trained; leave labels out to train every token"),
 }
+ROWS_SHOWN = 5  # source rows named per reason a row is left out
+
+
+def row_list(rows: list[int], total: int | None = None) -> str:
+    """'source rows 3, 7, 12' (and how many more), for a message that names the rows."""
+    more = (total if total is not None else len(rows)) - len(rows[:ROWS_SHOWN])
+    return (f"source row{'s' if len(rows) > 1 or more else ''} {', '.join(map(str, rows[:ROWS_SHOWN]))}"
+            + (f" and {more} more" if more > 0 else ""))
 
 
 def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
@@ -69,8 +83,10 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     fmt = formats.detect(raw.column_names, raw[0], cfg.dataset.format, cfg.dataset.columns, cfg.dataset.template,
                          cfg.model.task)
     template, source = chat.resolve_template(tokenizer, cfg.model.chat_template)
-    if fmt.shape == "chat" or (fmt.name == "prompt-completion" and isinstance(raw[0][fmt.columns["prompt"]], list)):
+    conversation = fmt.shape == "chat" or (fmt.name == "prompt-completion" and isinstance(raw[0][fmt.columns["prompt"]], list))
+    if conversation:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
+        chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
         raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
                               "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
@@ -83,25 +99,80 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
                 # a corpus packs its long documents whole (split over rows); conversations keep their structure (bfd)
                 packing=bool(t.get("packing")), packing_strategy=t.get("packing_strategy") or
                 ("bfd_split" if fmt.shape == "text" else "bfd"))
+    if conversation and cfg.model.task == "causal-lm":
+        _check_template_overhead(plan, tokenizer)
     if fmt.name == "classification":
-        plan.regression = is_regression(raw, fmt.columns["label"])
-        plan.label_names = [fmt.columns["label"]] if plan.regression else label_names(raw, fmt.columns["label"])
+        label = fmt.columns["label"]
+        for role in ("text", "text_pair"):
+            if fmt.columns.get(role) == label:
+                raise TunewizError.at("dataset.columns.label", f"the label column is the {role} column ({label!r}): every "
+                                      "text would be its own class", "map dataset.columns.label to the column that holds the "
+                                      f"classes; columns are: {', '.join(raw.column_names)}")
+        plan.regression = is_regression(raw, label)
+        plan.label_names = [label] if plan.regression else label_names(raw, label)
     return plan
 
 
+def _check_template_overhead(plan: Plan, tokenizer: Any) -> None:
+    """max_length no longer than what the chat template writes before an answer (its system prompt, role markers):
+    rows cut at the start keep no answer, and every row would be left out."""
+    if plan.packing or plan.train_prompt or plan.max_length is None or plan.truncation_mode != "keep_start":
+        return
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": ""}], chat_template=plan.template,
+                                             tokenize=False, add_generation_prompt=True)
+    except Exception:  # a template that refuses this conversation: the rows themselves tell
+        return
+    n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+    if n >= plan.max_length:
+        raise TunewizError.at("training.max_length", f"{plan.max_length} tokens is shorter than what the chat template "
+                              f"writes before any answer: {n} tokens for an empty question (its system prompt and role "
+                              "markers), so no answer would ever be trained",
+                              f"raise training.max_length well above {n} (room for the question and the answer), e.g. "
+                              f"{max(512, 1 << (2 * n - 1).bit_length())}")
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)) or (isinstance(v, str) and _NUMBER.fullmatch(v) is not None)
+
+
 def label_names(raw: Dataset, column: str) -> list[str]:
-    """Class names in id order: a ClassLabel's names, else the sorted distinct values. One class is an error."""
+    """Class names in id order: a ClassLabel's names, else the sorted distinct values. Refused: rows without a label,
+    labels that mix numbers and words, one class, or a class per row (a text or id column mapped as the label)."""
     feat = raw.features.get(column)
     names = list(getattr(feat, "names", None) or [])
-    values = set(raw[column])
-    if None in values:
-        raise TunewizError.at(f"dataset.columns.label ({column})", "some rows have no label", "fill in or drop those rows")
+    col = raw[column]
+    where = f"dataset.columns.label ({column})"
+    missing = [i for i, v in enumerate(col) if v is None or (isinstance(v, str) and not v.strip())]
+    if missing:
+        raise TunewizError.at(where, f"{len(missing)} of {len(col)} rows have no label ({row_list(missing)})",
+                              "fill in or drop those rows")
+    values = set(col)
     if not names:
+        kinds = [_is_number(v) for v in col]
+        if any(kinds) and not all(kinds):
+            numbers = sorted({str(v) for v, k in zip(col, kinds, strict=True) if k})
+            words = sorted({str(v) for v, k in zip(col, kinds, strict=True) if not k})
+            few_numbers = kinds.count(True) <= kinds.count(False)
+            odd = [i for i, k in enumerate(kinds) if k == few_numbers]
+            raise TunewizError.at(where, f"the labels mix numbers ({', '.join(numbers[:4])}) and words "
+                                  f"({', '.join(map(repr, words[:4]))}): they would train as {len(values)} unrelated classes "
+                                  f"({'numbers' if few_numbers else 'words'} in {row_list(odd)})",
+                                  "use one kind of label in every row: class names (negative, positive) or class ids (0, 1)")
         names = [str(v) for v in sorted(values, key=lambda v: (isinstance(v, str), v))]
     if len(values) < 2:
-        raise TunewizError.at(f"dataset.columns.label ({column})", f"only one class ({names[0] if names else values!r}) in {len(raw)} rows",
+        raise TunewizError.at(where, f"only one class ({names[0] if names else values!r}) in {len(raw)} rows",
                               "a classifier needs at least two classes: check the label column mapping, or the data")
+    if len(values) == len(col) >= UNIQUE_LABELS_MIN:
+        raise TunewizError.at(where, f"{len(values)} classes in {len(col)} rows: every row has a label of its own, so "
+                              f"nothing learned carries over to a new text (is {column!r} a text or id column?)",
+                              "map dataset.columns.label to the column that holds the classes; columns are: "
+                              f"{', '.join(raw.column_names)}")
     return names
+
+
+UNIQUE_LABELS_MIN = 10  # a table this long with a class per row is a wrong mapping (a toy of 2-3 rows may do it)
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
 
 
 def is_regression(raw: Dataset, column: str) -> bool:
@@ -116,17 +187,16 @@ def encode(example: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any
     """One canonical example -> input_ids, labels (-100 where not trained), its untruncated length, why it is left
     out (`_drop`: a key of DROPS, or "") and what was found in it (`_flags`, comma-separated)."""
     if "label" in example:
-        enc = tokenizer(example["text"], example["text_pair"], truncation=True, max_length=plan.max_length)
-        full = tokenizer(example["text"], example["text_pair"], verbose=False)["input_ids"]
+        enc, full_len = _encode_text(tokenizer, example["text"], example["text_pair"], plan.max_length)
         out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
         out["labels"] = float(example["label"]) if plan.regression else plan.label_names.index(str(example["label"]))
-        out["_full_len"] = len(full)
+        out["_full_len"] = full_len
+        out["_drop"] = "" if example["text"].strip() else "no text"  # a null or empty text cell: nothing to classify
         return out
     flags: set[str] = set()
     if "input_ids" in example:
-        ids = list(example["input_ids"])
-        labels = list(example["labels"]) if example.get("labels") is not None else list(ids)
-        return _truncate(ids, labels, plan, flags)
+        ids, labels = _tokenized(example, tokenizer)
+        return _truncate(ids, labels, plan, flags, empty="masked")
     if "messages" in example:
         msgs, tools, flags = chat.conversation(example["messages"], example.get("tools"), plan.template or "")
         text, spans = chat.render(tokenizer, msgs, tools, plan.template or "")
@@ -149,13 +219,65 @@ def encode(example: dict[str, Any], plan: Plan, tokenizer: Any) -> dict[str, Any
     return _truncate(ids, labels, plan, flags)
 
 
-def _truncate(ids: list[int], labels: list[int], plan: Plan, flags: set[str]) -> dict[str, Any]:
+CUT_MARGIN = 16  # tokens past max_length kept when a long text is cut before its truncated tokenization
+
+
+def _encode_text(tokenizer: Any, text: str, pair: str | None, max_length: int | None) -> tuple[Any, int]:
+    """(the tokenizer's own truncated encoding, the untruncated length) with the long text tokenized whole once: a
+    row longer than max_length is truncated by the tokenizer on its text cut a little past what is kept, and the
+    kept ids are checked against the whole text's (a 20 MB document was tokenized whole twice)."""
+    if not getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, pair, truncation=True, max_length=max_length)
+        return enc, len(tokenizer(text, pair, verbose=False)["input_ids"])
+    full = tokenizer(text, pair, verbose=False, return_offsets_mapping=True)
+    n = len(full["input_ids"])
+    if max_length is None or n <= max_length:
+        return {k: v for k, v in full.items() if k != "offset_mapping"}, n
+    parts, seq = [text, pair], full.sequence_ids(0)
+    cut = list(parts)
+    if getattr(tokenizer, "truncation_side", "right") == "right":
+        where = [[i for i, s in enumerate(seq) if s == part] for part in (0, 1)]
+        for part in (0, 1):
+            # longest_first truncation weighs the two parts' lengths: a cut part stays the longer one
+            keep = max(max_length, len(where[1 - part])) + CUT_MARGIN
+            if parts[part] is not None and len(where[part]) > keep:
+                cut[part] = parts[part][: full["offset_mapping"][where[part][keep]][0]]
+    if cut[0] is not parts[0] and cut[1] is not parts[1]:
+        cut = parts  # both long: which is longer decides longest_first, so both are given whole
+    enc = tokenizer(cut[0], cut[1], truncation=True, max_length=max_length)
+    if cut != parts:
+        kept = enc.sequence_ids(0)
+        for part in (0, 1):
+            ids = [t for t, s in zip(enc["input_ids"], kept, strict=True) if s == part]
+            whole = [t for t, s in zip(full["input_ids"], seq, strict=True) if s == part]
+            if ids != whole[: len(ids)]:  # the cut changed a token it keeps (a word longer than the margin)
+                return tokenizer(text, pair, truncation=True, max_length=max_length), n
+    return enc, n
+
+
+def _tokenized(example: dict[str, Any], tokenizer: Any) -> tuple[list[int], list[int]]:
+    """A pre-tokenized row's ids and labels, checked: lengths that agree, ids of this tokenizer's vocabulary."""
+    ids = list(example["input_ids"])
+    labels = list(example["labels"]) if example.get("labels") is not None else list(ids)
+    if len(labels) != len(ids):
+        raise ValueError(f"labels has {len(labels)} entries and input_ids {len(ids)}: each token needs its label "
+                         "(-100 = not trained)")
+    vocab = len(tokenizer)
+    for name, values, allowed in (("input_ids", ids, ()), ("labels", labels, (IGNORE,))):
+        bad = next((t for t in values if not isinstance(t, int) or not (0 <= t < vocab or t in allowed)), None)
+        if bad is not None:
+            raise ValueError(f"{name} holds {bad!r}, outside the tokenizer's vocabulary (ids 0 to {vocab - 1}"
+                             + (", or -100" if allowed else "") + "): was the data tokenized with another tokenizer?")
+    return ids, labels
+
+
+def _truncate(ids: list[int], labels: list[int], plan: Plan, flags: set[str], empty: str = "no answer") -> dict[str, Any]:
     n = len(ids)
     had_answer = any(t != IGNORE for t in labels)
     if plan.max_length is not None and n > plan.max_length and not plan.packing:
         sl = slice(None, plan.max_length) if plan.truncation_mode == "keep_start" else slice(-plan.max_length, None)
         ids, labels = ids[sl], labels[sl]
-    drop = ("blank" if "blank" in flags else "no answer" if not had_answer else
+    drop = ("blank" if "blank" in flags else empty if not had_answer else
             "truncated" if not any(t != IGNORE for t in labels) else "")
     return {"input_ids": ids, "labels": labels, "_full_len": n, "_drop": drop,
             "_flags": ",".join(sorted(flags - {"blank", "no answer"}))}
@@ -180,6 +302,10 @@ _CODE_VERSION: str | None = None
 
 def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any, code: str = "") -> dict[str, Any]:
     try:
+        if plan.format.name == "tokenized" and (mask := row.get("attention_mask")) is not None:
+            n = len(row[plan.format.columns["input_ids"]])
+            if len(mask) != n:  # the collator makes its own mask, but a row whose columns disagree is broken
+                raise ValueError(f"attention_mask has {len(mask)} entries and input_ids {n}: they must be as long")
         return encode(formats.canonical(row, plan.format), plan, tokenizer)
     except TunewizError:
         raise
@@ -214,19 +340,24 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
     before = len(train)
     drops: dict[str, int] = {}
     flags: dict[str, int] = {}
-    if plan.task == "causal-lm":
-        for reason, found in zip(train["_drop"], train["_flags"], strict=True):
+    drop_rows: dict[str, list[int]] = {}
+    longest = max(train["_full_len"], default=None) if "_full_len" in train.column_names else None
+    if "_drop" in train.column_names:  # causal LM and classification rows can be left out (each with its reason)
+        found_flags = train["_flags"] if "_flags" in train.column_names else [""] * before
+        for row, reason, found in zip(train["_row"], train["_drop"], found_flags, strict=True):
             if reason:
                 drops[reason] = drops.get(reason, 0) + 1
+                if len(rows := drop_rows.setdefault(reason, [])) < ROWS_SHOWN:
+                    rows.append(row)
             for flag in filter(None, found.split(",")):
                 flags[flag] = flags.get(flag, 0) + 1
         train = train.filter(_kept, desc="Dropping rows with no trained token")
         if len(train) == 0:
             why = "; ".join(f"{n} {DROPS[r][0]}" for r, n in drops.items())
-            raise TunewizError.at("dataset", f"none of the {before} rows has a token to train: {why}",
+            raise TunewizError.at("dataset", f"none of the {before} rows has {'a token to train' if plan.task == 'causal-lm' else 'a text to classify'}: {why}",
                                   DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
-    if evald is not None and plan.task == "causal-lm":
+    if evald is not None and "_drop" in evald.column_names:
         evald = evald.filter(_kept)
     packing_cut = None
     if plan.packing and plan.packing_strategy == "bfd" and plan.max_length:
@@ -236,7 +367,8 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
         train = pack(train, plan)
         evald = pack(evald, plan) if evald is not None else None
     return Prepared(plan, train, evald, source_rows=before + (len(eval_raw) if eval_raw is not None else 0),
-                    dropped=sum(drops.values()), drops=drops, flags=flags, packing_cut=packing_cut)
+                    dropped=sum(drops.values()), drops=drops, flags=flags, packing_cut=packing_cut, drop_rows=drop_rows,
+                    longest=longest)
 
 
 def _kept(row: dict[str, Any]) -> bool:
@@ -245,7 +377,8 @@ def _kept(row: dict[str, Any]) -> bool:
 
 def drop_lines(prepared: Prepared) -> list[str]:
     """One line per reason rows were left out of training, with the fix (for validate, preview and run)."""
-    return [f"{n} of {prepared.source_rows} rows left out: they {DROPS[r][0]}; {DROPS[r][1]}" for r, n in prepared.drops.items()]
+    return [f"{n} of {prepared.source_rows} rows left out ({row_list(prepared.drop_rows.get(r, []), n)}): they {DROPS[r][0]}; "
+            f"{DROPS[r][1]}" for r, n in prepared.drops.items()]
 
 
 def pack(ds: Dataset, plan: Plan) -> Dataset:

@@ -28,6 +28,7 @@ from engine.errors import TunewizError
 
 SNIFF_LINES = 200_000  # the dialect is decided from this many lines (the whole file, for most)
 TXT_LINES = 2_000  # a .txt is a TSV when this many first lines agree (a corpus of long lines is not read whole)
+FIELD_LIMIT = 1 << 30  # the csv module's default (128 KiB) refuses a long document as "field larger than field limit"
 QUOTED = re.compile(r'^".*"$', re.S)
 WRITTEN = re.compile(r'"(?:[^"]|"")*"')  # a field quoted by a CSV writer: inner quotes doubled
 
@@ -74,10 +75,41 @@ def encoding_problem(p: Path, limit: int | None = None) -> TunewizError | None:
 
 
 def not_utf8(p: Path, line: int, why: str) -> TunewizError:
-    """A line that does not decode as UTF-8, with the command that converts the file."""
-    return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({why})",
-                           f"convert the file to UTF-8, e.g. iconv -f cp949 -t utf-8 {p.name} > utf8-{p.name} "
-                           "(cp949/EUC-KR is common for Korean files from Windows; latin-1 for older European ones)")
+    """A line that does not decode as UTF-8, with the encoding it most likely is and the command that converts it."""
+    try:
+        with open(p, "rb") as fh:
+            enc, name = guess_encoding(fh.read(1 << 20))
+    except OSError:
+        enc, name = "cp949", "another encoding"
+    return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({why}); it looks like {name}",
+                           f"convert the file to UTF-8: iconv -f {enc} -t utf-8 {p.name} > utf8-{p.name} "
+                           "(or save it as UTF-8; cp949 is common for Korean files from Windows, cp1252 / latin1 for "
+                           "European ones)")
+
+
+def guess_encoding(head: bytes) -> tuple[str, str]:
+    """(iconv name, description) of the encoding a text that is not UTF-8 most likely is: UTF-16 without a BOM
+    (every other byte 0), Korean cp949 (decodes, with Hangul), else Windows-1252 / Latin-1 (decodes anything)."""
+    sample = head[: 1 << 16]
+    if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4:
+        return "utf-16le", "UTF-16 (little-endian, no BOM)"
+    if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4:
+        return "utf-16be", "UTF-16 (big-endian, no BOM)"
+    for enc, name in (("cp949", "Korean cp949 / EUC-KR"),):
+        try:
+            text = sample.decode(enc)
+        except UnicodeDecodeError as e:
+            try:
+                text = sample[: e.start].decode(enc) if e.start > len(sample) - 4 else ""  # a character cut by the sample
+            except UnicodeDecodeError:
+                text = ""
+        if sum(1 for c in text if "\uac00" <= c <= "\ud7a3") >= 2:
+            return enc, name
+    try:
+        sample.decode("cp1252")
+        return "cp1252", "Windows-1252 / Latin-1 (Western European)"
+    except UnicodeDecodeError:
+        return "latin1", "Latin-1 (ISO-8859-1)"
 
 
 def is_tabular(p: Path) -> bool:
@@ -148,6 +180,7 @@ def _head_lines(p: Path, limit: int = SNIFF_LINES) -> list[str]:
 def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for every data row; raises TunewizError naming file:line for a row that is not one."""
     d = d or dialect(p)
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))  # a long document is one cell, not a quote error
     with open(p, "rb") as raw:
         fh = _Lines(raw, p)
         reader = csv.reader(fh, delimiter=d.delimiter, quoting=csv.QUOTE_MINIMAL if d.quoting else csv.QUOTE_NONE)
