@@ -457,3 +457,405 @@ def test_classifier_demo_with_causal_lm_task(tmp_path, capsys):
     assert_input_error(rc, err, "model.task", "is a sequence-classification model but the task is causal-lm",
                        "set model.task: sequence-classification")
     assert_no_run(tmp_path)
+
+
+# =========================================================================== issue #12: caught before a process starts
+TINY_CHAT = "model: {{name_or_path: {m}, chat_template: chatml}}\n"
+
+
+def chat_preset(tiny_lm, extra: str = "", dataset: str = "{path: chat.jsonl, eval_size: 0}") -> str:
+    write("chat.jsonl", jsonl(CHAT_ROWS))
+    return preset(TINY_CHAT.format(m=tiny_lm) + f"dataset: {dataset}\n" + extra)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_eval_size_that_leaves_no_training_rows(tmp_path, capsys, tiny_lm, command):
+    p = chat_preset(tiny_lm, "training: {output_dir: runs/should-not-exist}\n", dataset="{path: chat.jsonl, eval_size: 6}")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, "dataset.eval_size", "leaves no training rows out of 6", "smaller eval_size")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_max_length_shorter_than_the_chat_templates_overhead(tmp_path, capsys, tiny_lm, command):
+    write("chat.jsonl", jsonl(CHAT_ROWS))
+    system = " ".join(["hello"] * 20)  # the template's own system prompt: 20 tokens before any question
+    template = f"{system} {{% for m in messages %}}{{{{ m.content }}}} {{% endfor %}}"
+    p = preset(f"model: {{name_or_path: {tiny_lm}, chat_template: '{template}'}}\ndataset: {{path: chat.jsonl, eval_size: 0}}\n"
+               "training: {max_length: 16, output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, "training.max_length", "16 tokens is shorter than what the chat template writes before any "
+                       "answer: 20 tokens", "raise training.max_length")
+    assert_no_run(tmp_path)
+
+
+def test_unknown_message_role_is_named(tmp_path, capsys, tiny_lm):
+    write("chat.jsonl", jsonl([{"messages": [{"role": "usr", "content": "hi"}, {"role": "assistant", "content": "fine"}]}] * 4))
+    p = preset(TINY_CHAT.format(m=tiny_lm) + "dataset: {path: chat.jsonl, eval_size: 0}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    assert_input_error(rc, err, "dataset row 0", "message 0 has the role 'usr'", "roles are assistant, system, tool, user")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("row, needles", [
+    ({"input_ids": [3, 4, 5], "labels": [-100, -100, -100]}, ("none of the 4 rows has a token to train", "every label -100")),
+    ({"input_ids": [3, 4, 500], "labels": [3, 4, 500]}, ("dataset row 0", "input_ids holds 500", "outside the tokenizer's vocabulary")),
+    ({"input_ids": [3, 4, 5], "labels": [3, 4, 999]}, ("dataset row 0", "labels holds 999", "or -100")),
+    ({"input_ids": [3, 4, -1]}, ("dataset row 0", "input_ids holds -1",)),
+    ({"input_ids": [3, 4, 5], "labels": [3, 4]}, ("dataset row 0", "labels has 2 entries and input_ids 3")),
+    ({"input_ids": [3, 4, 5], "attention_mask": [1, 1]}, ("dataset row 0", "attention_mask has 2 entries and input_ids 3")),
+], ids=["all-masked", "oov-id", "oov-label", "negative-id", "labels-length", "mask-length"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_pre_tokenized_rows_are_checked(tmp_path, capsys, tiny_lm, row, needles, command):
+    write("tok.jsonl", jsonl([row] * 4))
+    p = preset(f"model: {{name_or_path: {tiny_lm}}}\ndataset: {{path: tok.jsonl, eval_size: 0}}\n"
+               "training: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, *needles)
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("training, eval_size, needles", [
+    ("{eval_strategy: steps, eval_steps: 2}", 0, ("training.eval_strategy", "steps evaluates on held-out rows",
+                                                  "dataset.eval_size is 0", "eval_strategy: no")),
+    ("{load_best_model_at_end: true}", 0, ("training.load_best_model_at_end", "dataset.eval_size is 0", "set dataset.eval_size")),
+    ("{load_best_model_at_end: true}", 0.5, ("training.load_best_model_at_end", "eval_strategy is no",
+                                             "set eval_strategy: steps")),
+    ("{load_best_model_at_end: true, eval_strategy: epoch}", 0.5, ("training.load_best_model_at_end", "save_strategy is steps "
+                                                                    "while eval_strategy is epoch", "save_strategy: epoch")),
+], ids=["eval-steps-no-split", "load-best-no-split", "load-best-no-eval", "load-best-strategies-differ"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_evaluation_without_held_out_rows(tmp_path, capsys, tiny_lm, training, eval_size, needles, command):
+    p = chat_preset(tiny_lm, f"training: {training}\n", dataset=f"{{path: chat.jsonl, eval_size: {eval_size}}}")
+
+    rc, err = tunewiz(capsys, command, p, "--set", "training.output_dir=runs/should-not-exist")
+
+    assert_input_error(rc, err, *needles)
+    assert "IntervalStrategy" not in err and "--load_best_model_at_end" not in err  # not the library's wording
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_unknown_report_to_integration(tmp_path, capsys, tiny_lm, command):
+    p = chat_preset(tiny_lm, "training: {report_to: [wandbb], output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, "training.report_to", "'wandbb': no such logger", "did you mean wandb", "tensorboard")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("encoding, needles", [
+    ("utf-16", ("preset.yaml:1", "UTF-16", "iconv -f utf-16")),
+    ("latin-1", ("preset.yaml:2", "not UTF-8", "Latin-1", "iconv -f cp1252")),
+], ids=["utf16-bom", "latin1"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_preset_that_is_not_utf8(tmp_path, capsys, encoding, needles, command):
+    Path("preset.yaml").write_bytes("training:\n  output_dir: runs/caf\u00e9\n".encode(encoding))
+
+    rc, err = tunewiz(capsys, command, "preset.yaml")
+
+    assert_input_error(rc, err, *needles)
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["", "  \n\n\t\n", "# only a comment\n"], ids=["0-bytes", "whitespace", "comments"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_empty_preset_is_refused(tmp_path, capsys, text, command):
+    p = preset(text)
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, "preset.yaml", "the preset is empty", "write its sections")
+    assert_no_run(tmp_path)
+
+
+def test_duplicate_keys_in_a_preset_name_both_lines(tmp_path, capsys):
+    p = preset("training:\n  learning_rate: 1.0e-4\n  output_dir: runs/should-not-exist\n  learning_rate: 2.0e-4\n"
+               "model:\n  task: causal-lm\nmodel:\n  name_or_path: x\n")
+
+    rc, err = tunewiz(capsys, "run", p)
+
+    assert_input_error(rc, err, "2 problems", "preset.yaml:4: training.learning_rate is given twice (lines 2 and 4)",
+                       "preset.yaml:7: model is given twice (lines 5 and 7)", "keep one of the two lines")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_empty_output_dir(tmp_path, capsys, command):
+    p = preset("training: {max_steps: 1}\n")
+
+    rc, err = tunewiz(capsys, command, p, "--set", "training.output_dir=")
+
+    assert_input_error(rc, err, "--set training.output_dir", "is empty", "runs/my-run")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["a-file", "under-a-file", "read-only"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_output_dir_that_cannot_be_made(tmp_path, capsys, monkeypatch, case, command):
+    write("afile", "not a folder\n")
+    out = {"a-file": "afile", "under-a-file": "afile/run", "read-only": "locked/run"}[case]
+    if case == "read-only":
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        if os.geteuid() == 0:  # root writes anywhere: the permission check is simulated
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == Path("locked") or Path(p) == locked
+                                else real(p, mode, **kw))
+    p = preset(f"training: {{output_dir: {out}, max_steps: 1}}\n")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    expected = {"a-file": "afile is a file, not a folder", "under-a-file": "afile is a file, so afile/run cannot be made under it",
+                "read-only": "cannot write in locked"}[case]
+    assert_input_error(rc, err, "training.output_dir", expected, "fix:")
+    assert Path("afile").read_text() == "not a folder\n"
+    assert not (tmp_path / "locked" / "run").exists()
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"not a gguf at all", "does not start with the GGUF magic bytes"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n", "git-lfs pointer"),
+    (b"", "it is empty"),
+], ids=["text", "lfs-pointer", "empty"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_gguf_file_that_is_not_gguf(tmp_path, capsys, content, why, command):
+    Path("model.gguf").write_bytes(content)
+    p = preset("model: {name_or_path: model.gguf}\ntraining: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, command, p)
+
+    assert_input_error(rc, err, "model.name_or_path", "model.gguf is not a GGUF file", why, "download the .gguf file again")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("item, needles", [
+    ("lora.target_modules=5", ("--set lora.target_modules", "5 is not a layer name or a list of them", "all-linear")),
+    ("training.report_to=[[a]]", ("--set training.report_to", "is not a logger name or a list of them", "none, tensorboard")),
+    ("lora.target_modules=[q_proj, 3]", ("--set lora.target_modules", "(3 is not a name)",)),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_value_that_is_not_a_name_or_a_list_of_names(tmp_path, capsys, item, needles, command):
+    p = preset("training: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, command, p, "--set", item)
+
+    assert_input_error(rc, err, *needles)
+    assert_no_run(tmp_path)
+
+
+def _classifier_csv(name: str, rows: list[tuple[str, str]]) -> None:
+    with open(name, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+
+
+CLASSIFIER = "model: {name_or_path: 'demo:minilm-l6', task: sequence-classification}\n"
+
+
+@needs_minilm
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_labels_that_mix_numbers_and_words(tmp_path, capsys, kind):
+    rows = [(f"review number {i}", i % 2) for i in range(12)] + [("an odd one", "negative")]
+    if kind == "csv":
+        _classifier_csv("reviews.csv", rows)
+    else:
+        write("reviews.jsonl", jsonl([{"text": t, "label": lab} for t, lab in rows]))
+    p = preset(CLASSIFIER + f"dataset: {{path: reviews.{kind}}}\ntraining: {{output_dir: runs/should-not-exist}}\n")
+
+    rc, err = tunewiz(capsys, "run", p)
+
+    assert_input_error(rc, err, "dataset.columns.label (label)", "the labels mix numbers (0, 1) and words ('negative')",
+                       "3 unrelated classes", "words in source row 12", "use one kind of label")
+    assert_no_run(tmp_path)
+
+
+@needs_minilm
+def test_label_column_mapped_to_the_text_column(tmp_path, capsys):
+    _classifier_csv("reviews.csv", [(f"review number {i}", "pos" if i % 2 else "neg") for i in range(12)])
+    p = preset(CLASSIFIER + "dataset: {path: reviews.csv, columns: {text: text, label: text}}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    assert_input_error(rc, err, "dataset.columns.label", "the label column is the text column ('text')", "columns are: text, label")
+    assert_no_run(tmp_path)
+
+
+@needs_minilm
+def test_label_column_with_a_class_per_row(tmp_path, capsys):
+    with open("reviews.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "title", "label"])
+        w.writerows([f"review number {i}", f"title {i}", "pos" if i % 2 else "neg"] for i in range(12))
+    p = preset(CLASSIFIER + "dataset: {path: reviews.csv, columns: {text: review, label: title}}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    assert_input_error(rc, err, "dataset.columns.label (title)", "12 classes in 12 rows", "a text or id column?")
+    assert_no_run(tmp_path)
+
+
+@needs_minilm
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_empty_text_cells_are_left_out_and_named(tmp_path, capsys, kind):
+    rows = [(f"review number {i}", "pos" if i % 2 else "neg") for i in range(12)]
+    rows[3], rows[7] = (None, "neg"), ("  ", "pos")
+    if kind == "csv":
+        _classifier_csv("reviews.csv", [("" if t is None else t, lab) for t, lab in rows])
+    else:
+        write("reviews.jsonl", jsonl([{"text": t, "label": lab} for t, lab in rows]))
+    p = preset(CLASSIFIER + f"dataset: {{path: reviews.{kind}, eval_size: 0}}\n")
+
+    capsys.readouterr()
+    rc = cli.main(["validate", p])
+    out, err = capsys.readouterr()
+
+    assert rc == 0, err
+    assert "warning   2 rows had no text to classify (a null or empty cell) and were left out of training (source rows " \
+        "3, 7)" in out, out
+    from engine import config, preflight
+
+    prepared = preflight.check(config.load(p)).prepared
+    assert len(prepared.train) == 10 and prepared.drops == {"no text": 2}
+
+
+@pytest.mark.parametrize("value, expected", [("1e20", "is too large"), ("1.0e+400", "is not a finite number")])
+@pytest.mark.parametrize("via", ["preset", "--set"])
+def test_a_step_count_too_large(tmp_path, capsys, value, expected, via):
+    if via == "preset":
+        p, extra = preset(f"training: {{max_steps: {value}, output_dir: runs/should-not-exist}}\n"), []
+    else:
+        p, extra = preset("training: {output_dir: runs/should-not-exist}\n"), ["--set", f"training.max_steps={value}"]
+
+    rc, err = tunewiz(capsys, "run", p, *extra)
+
+    assert_input_error(rc, err, "training.max_steps", expected, "-1 to train num_train_epochs")
+    assert "whole number" not in err
+    assert_no_run(tmp_path)
+
+
+def test_a_section_set_to_a_scalar_is_reported_once(tmp_path, capsys):
+    p = preset("training: {output_dir: runs/should-not-exist}\n")
+
+    rc, err = tunewiz(capsys, "run", p, "--set", "training=5")
+
+    assert_input_error(rc, err, "--set training: must be a mapping of keys")
+    assert err.count("must be a mapping") == 1, err
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_preset_name_is_looked_up_only_in_the_presets_folders(tmp_path, capsys, monkeypatch, command):
+    from engine.cli import PRESETS_DIR
+
+    write(tmp_path / "elsewhere" / "evil.yaml", "training: {output_dir: runs/should-not-exist}\n")
+    monkeypatch.setenv("TUNEWIZ_PRESETS", str(tmp_path / "mine"))
+    for folder in (PRESETS_DIR, tmp_path / "mine"):
+        name = os.path.relpath(tmp_path / "elsewhere" / "evil", folder)  # ../../elsewhere/evil from that folder
+        assert name.startswith("..")
+
+        rc, err = tunewiz(capsys, command, name)
+
+        assert_input_error(rc, err, name, "no such preset file", "is a path, and is not looked up in the presets folders")
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["jsonl-utf16", "jsonl-latin1", "json-utf16", "txt-latin1", "csv-latin1", "csv-cp949"])
+def test_dataset_file_not_utf8_names_the_encoding(tmp_path, capsys, tiny_lm, kind):
+    fmt, enc = kind.split("-")
+    text = {"jsonl": '{"text": "hello"}\n{"text": "caf\u00e9 cr\u00e8me"}\n',
+            "json": '[{"text": "hello"}, {"text": "caf\u00e9"}]',
+            "txt": "hello there\ncaf\u00e9 cr\u00e8me\n",
+            "csv": "text,label\nhello,a\n" + ("caf\u00e9 cr\u00e8me,b\n" if enc == "latin1" else "좋아요 정말,b\n")}[fmt]
+    codec = {"utf16": "utf-16", "latin1": "latin-1", "cp949": "cp949"}[enc]
+    name = f"data.{fmt}"
+    Path(name).write_bytes(text.encode(codec))
+    p = preset(f"model: {{name_or_path: {tiny_lm}}}\ndataset: {{path: {name}}}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    iconv = {"utf16": "iconv -f utf-16", "latin1": "iconv -f cp1252", "cp949": "iconv -f cp949"}[enc]
+    named = {"utf16": "UTF-16", "latin1": "Latin-1", "cp949": "Korean cp949"}[enc]
+    assert_input_error(rc, err, name, named, iconv)
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("where", ["inline", "file"])
+def test_jinja_syntax_error_in_chat_template_names_the_template(tmp_path, capsys, tiny_lm, where):
+    write("chat.jsonl", jsonl(CHAT_ROWS))
+    template = "{% for m in messages %}\n{{ m.content }}\n{% if m.role == 'user' %}x{% endfor %}"
+    if where == "file":
+        write("my.jinja", template)
+        setting = "my.jinja"
+    else:
+        setting = json.dumps(template)
+    p = preset(f"model: {{name_or_path: {tiny_lm}, chat_template: {setting}}}\ndataset: {{path: chat.jsonl}}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    place = "model.chat_template (my.jinja:3)" if where == "file" else "model.chat_template (line 3 of the template)"
+    assert_input_error(rc, err, place, "not valid Jinja", "endif")
+    assert "dataset row" not in err
+    assert_no_run(tmp_path)
+
+
+@pytest.mark.parametrize("lora, lr, warned", [(True, "1.0e6", True), (True, "5.0e-3", False), (False, "5.0e-3", True),
+                                              (False, "2.0e-5", False)])
+def test_a_learning_rate_far_above_the_methods_warns(tmp_path, capsys, tiny_lm, lora, lr, warned):
+    p = chat_preset(tiny_lm, f"lora: {{enabled: {str(lora).lower()}}}\ntraining: {{learning_rate: {lr}}}\n")
+
+    capsys.readouterr()
+    rc = cli.main(["validate", p])
+    out, err = capsys.readouterr()
+
+    assert rc == 0, err
+    line = next((x for x in out.splitlines() if "learning_rate" in x and "far above" in x), None)
+    assert (line is not None) == warned, out
+    if warned:
+        assert line.strip().startswith("warning") and ("fix: learning_rate: 2e-4" if lora else "fix: learning_rate: 2e-5") in line
+    assert_no_run(tmp_path)
+
+
+def test_a_long_row_is_tokenized_whole_once(tmp_path, capsys, tiny_lm):
+    """A 300 KB document: read from a CSV cell (the csv module's default limit is 128 KiB), and for a classifier
+    tokenized whole once (it was twice: truncated, then untruncated for its length), same ids as the tokenizer's own."""
+    from transformers import AutoTokenizer
+
+    from engine.data import pipeline
+
+    long_text = " ".join(["hello how are you fine thanks"] * 50_000)
+    write("corpus.csv", "text\nshort one\n" + long_text + "\n")
+    p = preset(f"model: {{name_or_path: {tiny_lm}}}\ndataset: {{path: corpus.csv, eval_size: 0}}\n")
+    rc, err = tunewiz(capsys, "validate", p)
+    assert rc == 0, err
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    seen: list[int] = []
+    real_call = type(tok).__call__
+
+    def counting(self, text, text_pair=None, **kw):
+        seen.append(len(text or "") + len(text_pair or ""))
+        return real_call(self, text, text_pair, **kw)
+
+    for pair in (None, "fine thanks", long_text[:5000]):
+        ref = tok(long_text, pair, truncation=True, max_length=64)
+        seen.clear()
+        type(tok).__call__ = counting
+        try:
+            got, n = pipeline._encode_text(tok, long_text, pair, 64)
+        finally:
+            type(tok).__call__ = real_call
+        assert {k: list(v) for k, v in got.items()} == {k: list(v) for k, v in ref.items()}
+        assert n == len(tok(long_text, pair, verbose=False)["input_ids"])
+        assert sum(seen) < 1.2 * (len(long_text) + len(pair or "")), seen  # the long text whole once, not twice
