@@ -360,6 +360,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise TunewizError.at("--rows", f"{args.rows} rows measure nothing", "give 1 or more, or leave it out for every held-out row")
     if args.max_new_tokens < 1:
         raise TunewizError.at("--max-new-tokens", f"{args.max_new_tokens} tokens generate no answer", "give 1 or more, e.g. 128")
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        print(f"evaluating {run_dir.name} on {', '.join(tasks)} (lm-evaluation-harness), tuned and base ...", flush=True)
+        result = evaluate.run_tasks(run_dir, tasks, limit=args.rows, batch_size=args.batch_size)
+        print("\n".join(evaluate.tasks_table(result)))
+        print(f"written: {run_dir / evaluate.TASKS_RESULT}")
+        return 0
     print(f"evaluating {run_dir.name} on the rows it held out ...", flush=True)
     result = evaluate.run_eval(run_dir, rows=args.rows, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     print("\n".join(evaluate.table(result)))
@@ -507,6 +514,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=None, help="evaluate only the first N held-out rows")
     p.add_argument("--max-new-tokens", type=int, default=128, help="longest generated answer, in tokens (default 128)")
     p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass / generate call (default 8)")
+    p.add_argument("--tasks", default=None, metavar="T1,T2", help="instead: lm-evaluation-harness tasks, by name (their data "
+                   "needs the network) or as task YAML files / folders over local data; --rows limits the rows a task "
+                   "(needs: pip install lm-eval)")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("slurm", help="print a SLURM batch script that runs a preset on launch.num_machines nodes")
     with_preset(p)

@@ -552,3 +552,104 @@ def summary(run_dir: Path) -> dict[str, Any] | None:
         return {**data["main"], "rows": data.get("rows")}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Benchmark tasks through lm-evaluation-harness (`tunewiz eval RUN --tasks ...`)
+
+TASKS_RESULT = "eval_tasks.json"
+
+
+def task_specs(tasks: list[str]) -> tuple[list[str], list[str]]:
+    """(task names, folders to include): a name from lm-eval's registry as it is, a task YAML file by the `task:`
+    it defines (its folder included, so its own includes resolve), a folder by every task YAML in it."""
+    import yaml
+
+    names, include = [], []
+    for spec in tasks:
+        p = Path(spec).expanduser()
+        if p.suffix in (".yaml", ".yml") or p.exists():
+            if not p.exists():
+                raise TunewizError.at("--tasks", f"no such task file: {spec}", "give a task YAML file, a folder of them, or a task name")
+            files = [p] if p.is_file() else sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+            found = []
+            for f in files:
+                try:
+                    doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+                    raise TunewizError.at(str(f), f"not a readable task YAML ({type(e).__name__})",
+                                          "see lm-evaluation-harness's task guide (docs/new_task_guide.md)") from e
+                if isinstance(doc, dict) and isinstance(doc.get("task"), str):
+                    found.append(doc["task"])
+            if not found:
+                raise TunewizError.at(str(p), "defines no task (no `task:` key)", "each task YAML names its task: `task: my_task`")
+            names += found
+            include.append(str((p if p.is_dir() else p.parent).resolve()))
+        else:
+            names.append(spec)
+    return names, sorted(set(include))
+
+
+def run_tasks(run_dir: Path, tasks: list[str], limit: int | None = None, batch_size: int = 8) -> dict[str, Any]:
+    """Run lm-evaluation-harness tasks on the tuned model and on its base (the same loader for both: lm-eval's
+    `hf` model, with `peft=` for an adapter); writes RUN/eval_tasks.json. A task of the harness's registry needs
+    its data (the network, or the HF cache); a local task YAML over local files runs offline."""
+    try:
+        import lm_eval
+        from lm_eval.tasks import TaskManager
+    except ImportError as e:
+        raise TunewizError.at("--tasks", "lm-evaluation-harness is not installed",
+                              "pip install 'lm-eval>=0.4.9' (or: pip install -e '.[tasks]')") from e
+    import torch
+
+    from engine import generate, models
+
+    run_dir = Path(run_dir)
+    src = generate.find_result(run_dir)
+    if src.task != "causal-lm":
+        raise TunewizError.at("--tasks", "lm-evaluation-harness tasks measure language models; this run trained a classifier",
+                              f"measure it on its held-out rows: tunewiz eval {run_dir}")
+    names, include = task_specs(tasks)
+    manager = TaskManager(include_path=include or None)
+    unknown = [n for n in names if n not in manager.all_tasks]
+    if unknown:
+        from engine.errors import did_you_mean
+
+        hint = did_you_mean(unknown[0], list(manager.all_tasks))
+        raise TunewizError.at("--tasks", f"unknown task {unknown[0]!r}" + (f"; {hint}" if hint else ""),
+                              "give a task name of lm-evaluation-harness (lm-eval ls tasks) or a task YAML file")
+    base_path = models.materialize(models.resolve(src.base))
+    cuda = torch.cuda.is_available()
+    common = {"dtype": "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"}
+    tuned_args = ({"pretrained": str(base_path), "peft": str(src.path), "tokenizer": str(src.path)} if src.lora
+                  else {"pretrained": str(src.path)})
+    from transformers import AutoTokenizer
+
+    chat = bool(getattr(AutoTokenizer.from_pretrained(str(src.path)), "chat_template", None))
+    out: dict[str, Any] = {"v": 1, "run": run_dir.name, "weights": src.path.name, "tasks": names, "limit": limit,
+                           "chat_template": chat, "results": {}}
+    t0 = time.time()
+    for who, margs in (("tuned", tuned_args), ("base", {"pretrained": str(base_path)})):
+        res = lm_eval.simple_evaluate(model="hf", model_args={**margs, **common}, tasks=names, task_manager=manager,
+                                      batch_size=batch_size, device="cuda" if cuda else "cpu", limit=limit,
+                                      apply_chat_template=chat, log_samples=False)
+        for task, metrics in (res or {}).get("results", {}).items():
+            for key, value in metrics.items():
+                if key == "alias" or "stderr" in key or not isinstance(value, int | float):
+                    continue
+                out["results"].setdefault(task, {}).setdefault(key.replace(",none", ""), {})[who] = value
+    out["seconds"] = round(time.time() - t0, 2)
+    rundir.write_json_atomic(run_dir / TASKS_RESULT, _finite(out))
+    return out
+
+
+def tasks_table(result: dict[str, Any]) -> list[str]:
+    lines = [f"{result['run']}: lm-evaluation-harness, weights {result['weights']}"
+             + (f", first {result['limit']} rows a task" if result.get("limit") else "")
+             + (", chat template applied" if result.get("chat_template") else "") + f", {result.get('seconds', 0):.0f} s",
+             f"  {'task':22} {'metric':16} {'base':>10} {'tuned':>10}"]
+    for task, metrics in result["results"].items():
+        for metric, v in metrics.items():
+            fmt = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
+            lines.append(f"  {task[:22]:22} {metric[:16]:16} {fmt(v.get('base')):>10} {fmt(v.get('tuned')):>10}")
+    return lines

@@ -36,7 +36,8 @@ RESERVE = ".tunewiz-reserve"  # 1 MiB held by a live run, given back on a full d
 # smoke.json is engine.smoke.RESULT, accelerate_config.yaml engine.distributed.ACCELERATE_CONFIG (a test pins them);
 # eval_split.json, eval.json, eval.jsonl and export/ are the after-run tools' (DESIGN.md, "After a run").
 OWN_NAMES = frozenset({CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP, MARKER, RESERVE, "config.tmp", "smoke.json",
-                       "accelerate_config.yaml", "eval_split.json", "eval.json", "eval.jsonl", "export"})
+                       "accelerate_config.yaml", "eval_split.json", "eval.json", "eval.jsonl", "eval_tasks.json",
+                       "export"})
 OWN_PATTERNS = (re.compile(r"checkpoint-\d+"), re.compile(r"partial-checkpoint-\d+-[\w.-]+"),
                 re.compile(r"\.[\w.-]+\.\d+\.tmp"))  # the last: write_json_atomic's temporary files
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' own pattern (trainer_utils._re_checkpoint)

@@ -154,3 +154,53 @@ def test_regression_and_class_metrics_come_from_scipy_and_scikit_learn():
     c = evaluate.class_metrics([0, 0, 1, 2], [0, 1, 1, 1], 3)
     assert c["accuracy"] == 0.5 and c["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
     assert c["f1_macro"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+
+
+TASK = """task: tunewiz_identity_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {rows}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: label
+metric_list:
+  - metric: acc
+"""
+
+
+@pytest.mark.slow
+def test_lm_eval_tasks_run_offline_from_a_local_task_on_tuned_and_base(identity_run, tmp_path, capsys, monkeypatch):
+    """`tunewiz eval RUN --tasks my_task.yaml`: lm-evaluation-harness's own loader (`hf`, with `peft=` for the
+    adapter) scores a local multiple-choice task for the tuned and the base model."""
+    pytest.importorskip("lm_eval")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    run, _ = identity_run
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"question": "What is your name?", "choices": ["Tunewiz Assistant", "A teapot"], "label": 0},
+        {"question": "What is the capital of France?", "choices": ["Berlin", "Paris"], "label": 1},
+        {"question": "How many legs does a cat have?", "choices": ["Four", "Nine"], "label": 0}]))
+    task = tmp_path / "identity_mc.yaml"
+    task.write_text(TASK.format(rows=rows))
+    assert cli.main(["eval", str(run), "--tasks", str(task), "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "tunewiz_identity_mc" in out and "acc" in out
+    result = json.loads((run / evaluate.TASKS_RESULT).read_text())
+    acc = result["results"]["tunewiz_identity_mc"]["acc"]
+    assert set(acc) == {"base", "tuned"} and all(v in (0, 1 / 3, 2 / 3, 1) or 0 <= v <= 1 for v in acc.values())
+    assert result["chat_template"] is True  # the trained template, applied as in training
+
+
+def test_lm_eval_task_errors_are_located(identity_run, tmp_path, capsys):
+    pytest.importorskip("lm_eval")
+    run, _ = identity_run
+    assert cli.main(["eval", str(run), "--tasks", str(tmp_path / "missing.yaml")]) == cli.EXIT_INPUT
+    assert "no such task file" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("dataset_path: json\n")
+    assert cli.main(["eval", str(run), "--tasks", str(tmp_path / "bad.yaml")]) == cli.EXIT_INPUT
+    assert "defines no task" in capsys.readouterr().err
+    assert cli.main(["eval", str(run), "--tasks", "no_such_task_xyz"]) == cli.EXIT_INPUT
+    assert "unknown task 'no_such_task_xyz'" in capsys.readouterr().err
