@@ -35,14 +35,16 @@ SHARED_SFT_KEYS = {"max_length"}
 # `config.Config`, `from engine.config import ModelSection`, ... build them (module __getattr__ below);
 # the functions here that need them call _models() first. They are the same classes as if defined at
 # module level (same names, qualified names, module, docstrings and help).
-_MODEL_NAMES = ("Section", "ModelSection", "DatasetSection", "LaunchSection", "SpeedSection", "Config", "_SECTION_MODELS")
+_MODEL_NAMES = ("Section", "ModelSection", "DatasetSection", "LaunchSection", "SpeedSection", "EvaluateSection", "Config",
+                "_SECTION_MODELS")
 _models_lock = threading.RLock()
 _models_built = False
 
 
 def _models() -> None:
     """Define the pydantic models (once, thread-safe)."""
-    global _models_built, Section, ModelSection, DatasetSection, LaunchSection, SpeedSection, Config, _SECTION_MODELS
+    global _models_built, Section, ModelSection, DatasetSection, LaunchSection, SpeedSection, EvaluateSection, Config, \
+        _SECTION_MODELS
     if _models_built:
         return
     with _models_lock:
@@ -138,6 +140,21 @@ def _models() -> None:
             compile_layers: bool | None = None
             """Compile each of the model's repeated decoder layers with torch.compile (regional compilation, dynamic shapes; the saved weights are unchanged): fewer kernel launches and fused RMSNorm/SwiGLU/RoPE (instead of Liger's kernels, which torch.compile cannot trace), after a compile at the start. null = on for LoRA on a CUDA GPU when the run has enough steps to pay the compile back; true / false = always / never. CUDA only."""
 
+        class EvaluateSection(Section):
+            at_end: bool = False
+            """When the run finishes: measure the result on the rows it held out, tuned vs base (what `tunewiz eval RUN` does; eval.json), shown in the monitor and in `tunewiz runs`. Needs dataset.eval_size > 0."""
+            rows: int | None = 50
+            """Held-out rows to measure at the end (null = all of them)."""
+            max_new_tokens: int = 128
+            """Longest generated answer a row, in tokens (a language model's ROUGE-L / chrF)."""
+
+            @field_validator("rows", "max_new_tokens")
+            @classmethod
+            def _positive_count(cls, v: int | None) -> int | None:
+                if v is not None and v < 1:
+                    raise ValueError("must be at least 1")
+                return v
+
         class Config(Section):
             """A whole preset."""
 
@@ -153,6 +170,8 @@ def _models() -> None:
             """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
             speed: SpeedSection = Field(default_factory=SpeedSection)
             """tunewiz's fast defaults for the hardware (each one can be turned off)."""
+            evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+            """What is measured after the run (on the rows it held out)."""
 
             @property
             def lora_enabled(self) -> bool:
@@ -163,7 +182,7 @@ def _models() -> None:
                 return Path(self.training["output_dir"])
 
         _SECTION_MODELS = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection,
-                           "speed": SpeedSection}
+                           "speed": SpeedSection, "evaluate": EvaluateSection}
         _models_built = True
 
 
@@ -175,7 +194,7 @@ def __getattr__(name: str) -> Any:
 
 
 LORA_DEFAULTS: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
-SECTIONS = {"version", "model", "dataset", "lora", "training", "launch", "speed"}
+SECTIONS = {"version", "model", "dataset", "lora", "training", "launch", "speed", "evaluate"}
 # keys of `lora:` that are tunewiz's, not peft.LoraConfig fields: enabled, and get_peft_model's adapter dtype switch
 LORA_OWN_KEYS = {"enabled": "false = full fine-tuning",
                  "autocast_adapter_dtype": "true = adapters in float32 (peft's default); false = in the model's dtype (bf16: faster)"}
@@ -312,7 +331,7 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         raw_lora = {"enabled": False} if "lora" in data else {}
     if raw_lora is False:
         raw_lora = {"enabled": False}
-    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed")}
+    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed", "evaluate")}
     cfg = None
     try:
         cfg = Config.model_validate(base)
@@ -340,7 +359,7 @@ def _check_sections(data: dict[str, Any], source: str):
         if key not in SECTIONS:
             hint = did_you_mean(key, SECTIONS)
             yield Problem(f"{source}: {key}", "unknown section" + (f"; {hint}" if hint else ""), f"sections are {', '.join(sorted(SECTIONS))}")
-    for key in ("model", "dataset", "training", "launch", "speed"):
+    for key in ("model", "dataset", "training", "launch", "speed", "evaluate"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             yield Problem(f"{source}: {key}", "must be a mapping of keys", f"write it as\n{key}:\n  key: value")
 
@@ -548,6 +567,9 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     speed = cfg.speed.model_dump(exclude_defaults=True)
     if speed:
         out["speed"] = speed
+    evaluate = cfg.evaluate.model_dump(exclude_defaults=True)
+    if evaluate:
+        out["evaluate"] = evaluate
     return out
 
 

@@ -324,6 +324,18 @@ def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
     return " | ".join(parts)
 
 
+def held_out_line(ev: dict[str, Any]) -> str:
+    """The evaluation at the end of a run (evaluate.at_end), as one line."""
+    if ev.get("error"):
+        return f"held-out evaluation failed: {ev['error']}"
+
+    def num(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, int | float) else "-"
+
+    return (f"held-out rows ({ev.get('rows')}): {ev.get('metric')} tuned {num(ev.get('tuned'))}, base {num(ev.get('base'))} "
+            f"(eval.json; all metrics: tunewiz eval)")
+
+
 def duration(s: float) -> str:
     """Seconds as 12m05s, or 3h07m from an hour on (progress lines, the monitor, the smoke test's ETA)."""
     s = int(s)
@@ -357,6 +369,8 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int =
                     print(f"error: {ev.get('message')}", file=out, flush=True)
                 elif kind == "set_aside":
                     print(set_aside_line(ev), file=out, flush=True)
+                elif kind == "held_out":
+                    print(held_out_line(ev), file=out, flush=True)
             if ended:
                 return ended_state(run_dir, proc.returncode)
             time.sleep(0.5)

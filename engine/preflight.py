@@ -225,6 +225,9 @@ def _check_eval(cfg: Config, training: dict[str, Any]) -> None:
     if ev != "no" and not held_out:
         raise TunewizError.at("training.eval_strategy", f"{ev} evaluates on held-out rows, and dataset.eval_size is 0: "
                               "there are none", f"{fix_split}, or set eval_strategy: no")
+    if cfg.evaluate.at_end and not held_out:
+        raise TunewizError.at("evaluate.at_end", "measures the result on the rows the run held out, and dataset.eval_size "
+                              "is 0: there are none", f"{fix_split}, or set evaluate.at_end: false")
     if not training.get("load_best_model_at_end"):
         return
     if not held_out:

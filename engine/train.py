@@ -226,7 +226,11 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         trainer.save_model(str(final))
         if is_main_process():
             _portable(final, cfg, trainer.model, prepared.plan, info)
-        events.emit("end", state="finished", step=trainer.state.global_step, final=str(final))
+        step = trainer.state.global_step
+        if cfg.evaluate.at_end and is_main_process() and prepared.eval is not None:
+            del trainer  # the training copy of the model goes before the evaluation loads the result
+            _evaluate_at_end(run_dir, cfg, events)
+        events.emit("end", state="finished", step=step, final=str(final))
         return "finished"
     except KeyboardInterrupt:
         return "stopped"
@@ -234,6 +238,35 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         if sampler is not None:
             sampler.stop()
         events.close()
+
+
+def _evaluate_at_end(run_dir: Path, cfg: config.Config, events: rundir.EventLog) -> None:
+    """evaluate.at_end: what `tunewiz eval RUN` does, as the run's last stage (eval.json; a `held_out` event with
+    the main metric). A failure here is told and the run still finishes: its result is saved."""
+    import gc
+
+    from engine import evaluate
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    rows = cfg.evaluate.rows
+    print(f"tunewiz: measuring the result on {'up to ' + str(rows) if rows else 'all'} held-out rows (evaluate.at_end) ...",
+          flush=True)
+    try:
+        result = evaluate.run_eval(run_dir, rows=rows, max_new_tokens=cfg.evaluate.max_new_tokens)
+    except Exception as e:  # noqa: BLE001 - the trained result is saved; the measurement is told as failed
+        message = "; ".join(str(p) for p in getattr(e, "problems", [])) or f"{type(e).__name__}: {e}"
+        events.emit("held_out", error=message)
+        print(f"tunewiz: the evaluation at the end failed: {message} (try again: tunewiz eval {run_dir})", flush=True)
+        return
+    events.emit("held_out", rows=result["rows"], **result["main"])
+    print("\n".join(evaluate.table(result)), flush=True)
 
 
 def _portable(final: Path, cfg: config.Config, model: Any, plan: Any, info: dict[str, Any]) -> None:

@@ -204,3 +204,28 @@ def test_lm_eval_task_errors_are_located(identity_run, tmp_path, capsys):
     assert "defines no task" in capsys.readouterr().err
     assert cli.main(["eval", str(run), "--tasks", "no_such_task_xyz"]) == cli.EXIT_INPUT
     assert "unknown task 'no_such_task_xyz'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_at_end_measures_the_held_out_rows_when_the_run_finishes(tmp_path):
+    """evaluate.at_end: the run's last stage is `tunewiz eval`'s measurement; the foreground run prints its line."""
+    run = tmp_path / "cls"
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "run", str(PRESETS / "minilm-sentiment-lora.yaml"),
+                        "--set", f"training.output_dir={run}", "--set", "training.save_strategy=no", "--set", "training.max_steps=2",
+                        "--set", "dataset.max_rows=60", "--set", "dataset.eval_size=12", "--set", "evaluate.at_end=true",
+                        "--set", "evaluate.rows=8"], cwd=REPO, capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "held-out rows (8): accuracy tuned" in r.stdout, r.stdout
+    result = json.loads((run / evaluate.RESULT).read_text())
+    assert result["rows"] == 8 and result["held_out"] == 12 and result["main"]["metric"] == "accuracy"
+    kinds = [json.loads(line)["type"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert kinds[-2:] == ["held_out", "end"]
+    assert evaluate.summary(run)["tuned"] == result["main"]["tuned"]
+
+
+def test_evaluate_at_end_without_held_out_rows_is_refused_before_the_run(tmp_path, capsys):
+    rc = cli.main(["validate", "minilm-sentiment-lora", "--set", "dataset.eval_size=0", "--set", "evaluate.at_end=true",
+                   "--set", "training.eval_strategy=no",
+                   "--set", f"training.output_dir={tmp_path / 'x'}"])
+    assert rc == cli.EXIT_INPUT and "evaluate.at_end" in capsys.readouterr().err
