@@ -112,7 +112,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
     full_steps = _optimizer_steps(cfg, len(prepared.train))  # the re-split keeps the effective batch: the same count
-    resolved = speed.resolve(cfg, hw, info, lengths=pipeline.lengths(prepared.train), steps=full_steps)
+    # the same function, on the same inputs, as validate / run, the review and the preset header (one figure)
+    resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train), world=int(os.environ.get("WORLD_SIZE", "1")))
     cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
         try:
