@@ -82,7 +82,7 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
     roles = ROLES[fmt]
     resolved: dict[str, str] = {}
     for role, required in roles.items():
-        col = columns.get(role) or _default_column(fmt, role, column_names)
+        col = columns.get(role) or _default_column(fmt, role, column_names)  # type: ignore[assignment]
         if col:
             resolved[role] = col
         elif required:
@@ -159,6 +159,9 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
         if isinstance(value, float) and value != int(value):
             return "classification", f"it has a {label!r} column of numbers beside text: regression (a score to predict)"
         return "classification", f"it has a {label!r} column beside text"
+    mapped = [r for r in ("text", "label") if r in columns]
+    if task == "sequence-classification" and mapped:
+        return "classification", f"the model is a classifier and dataset.columns maps its {' and '.join(mapped)}"
     if "text" in lowered:
         return "text", "it has a text column (plain language modelling: every token trained)"
     if len(names) == 1 and names[0].lower() in ALPACA_ALIASES["instruction"]:
@@ -168,6 +171,12 @@ def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task:
     strings = [n for n in names if isinstance(row.get(n), str)]
     if len(names) == 1 and strings:
         return "text", f"its only column {names[0]!r} holds text"
+    if task == "sequence-classification":  # a classifier reads a text and a label, whatever the columns are called
+        text = max(strings or names, key=lambda n: len(str(row.get(n) or "")))
+        label = next((n for n in names if n != text), "<column>")
+        raise TunewizError.at("dataset.columns", f"could not tell which column holds the text and which the label "
+                              f"({', '.join(names)})", f"map them, e.g. dataset.columns: {{text: {text}, label: {label}}} "
+                              "with format: classification")
     raise TunewizError.at("dataset.format", f"could not tell the format from the columns ({', '.join(names)})",
                           "set dataset.format and map columns with dataset.columns, or give dataset.template "
                           "{prompt: '...{column}...', completion: '{column}'}")
@@ -256,7 +265,7 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
         msgs = [{"role": "system", "content": row[c["system"]]}] if c.get("system") and row.get(c["system"]) else []
         for pair in (row.get(c["history"]) if c.get("history") else None) or []:
             msgs += [{"role": "user", "content": _str(pair[0])}, {"role": "assistant", "content": _str(pair[1])}]
-        prompt = _str(row[c["instruction"]])
+        prompt = _str(row[c["instruction"]])  # type: ignore[assignment]
         extra = _str(row.get(c["input"])) if c.get("input") else ""
         msgs += [{"role": "user", "content": f"{prompt}\n{extra}" if extra else prompt},
                  {"role": "assistant", "content": _str(row[c["output"]])}]

@@ -421,3 +421,33 @@ async def test_enter_on_a_row_shows_it_whole(workdir):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen and app.step == "dataset"
+
+
+KOREAN = REPO / "tests" / "data" / "korean_sentiment.csv"
+
+
+async def test_a_classifier_on_korean_headers_offers_the_columns_not_a_template(tmp_path, monkeypatch):
+    """#14: a classifier's CSV headed 문장,감정 ticked the Template box by itself and then blocked Next on a
+    placeholder; a classifier is offered its text and label columns, mapped like any ASCII ones."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(KOREAN, tmp_path / "korean.csv")
+    app = TunewizApp(make_cfg("sequence-classification"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        await read_path(screen, pilot, "korean.csv")
+        assert not screen.query_one("#use-template", Checkbox).value
+        assert "which column holds the text and which the label (문장, 감정)" in summary(screen)
+        assert roles(screen) == {"text": None, "label": None, "text_pair": None}
+        assert "Template" not in await next_blocked(app, pilot)
+        screen.query_one("#tabs").active = "tab-format"
+        screen.query_one("#role-0", Select).value = "문장"
+        await pilot.pause()
+        assert "needs a 'label' column" in summary(screen)
+        screen.query_one("#role-1", Select).value = "감정"
+        await pilot.pause()
+        assert "Format classification" in summary(screen) and "text=문장, label=감정" in summary(screen)
+        assert screen.errors() == []
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.step == "preview"
+        assert app.cfg.dataset.columns == {"text": "문장", "label": "감정"} and app.cfg.dataset.template is None

@@ -246,10 +246,11 @@ class DatasetScreen(StepScreen):
                                           self.cfg.model.task)
         except TunewizError as e:
             self._format_error = e.problems[0]
-            if self._format_error.where == "dataset.format" and not panel.template_ticked:
+            classifier = self.cfg.model.task == "sequence-classification"  # a template makes no labels: its columns instead
+            if self._format_error.where == "dataset.format" and not panel.template_ticked and not classifier:
                 panel.open_template()  # undetectable: offer the template
         fmt = panel.format if panel.format != "auto" else self._format.name if self._format else _guess_name(
-            self._names, self._rows[0], panel.columns)
+            self._names, self._rows[0], panel.columns, self.cfg.model.task)
         panel.show_roles(fmt, list(formats.ROLES.get(fmt or "", {})), self._names)
         self._show_summary()
 
@@ -290,15 +291,18 @@ def _kind_of(spec: str) -> str:
         return "file"
 
 
-def _guess_name(names: list[str], row: dict[str, Any], columns: dict[str, str]) -> str | None:
-    """The format auto-detection picks, whatever the task (so its roles can be shown even when it clashes)."""
+def _guess_name(names: list[str], row: dict[str, Any], columns: dict[str, str], task: str) -> str | None:
+    """The format auto-detection picks, whatever the task (so its roles can be shown even when it clashes); for a
+    classifier, classification (its text and label columns to pick, whatever their names)."""
     valid = {r: c for r, c in columns.items() if c in names}
-    for task in ("causal-lm", "sequence-classification"):
+    if task == "sequence-classification" and {"text", "label"} & set(valid):
+        return "classification"
+    for guess_task in ("causal-lm", "sequence-classification"):
         try:
-            return formats.detect(names, row, "auto", valid, None, task).name
+            return formats.detect(names, row, "auto", valid, None, guess_task).name
         except TunewizError:
             continue
-    return None
+    return "classification" if task == "sequence-classification" else None
 
 
 def _plural(n: int, word: str) -> str:
