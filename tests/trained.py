@@ -47,3 +47,11 @@ def sentiment_run() -> Path:
 def sentiment_full_run() -> Path:
     """The classifier demo as a full fine-tune (no LoRA), 3 steps: final/ holds the whole model."""
     return _train("minilm-sentiment-lora", [*SENTIMENT, "--set", "lora.enabled=false"], "sentiment-full")
+
+
+@functools.cache
+def identity_full_run() -> Path:
+    """The identity demo as a full fine-tune of SmolLM2 (no LoRA), 1 step without warm-up (a warm-up step has a
+    learning rate of 0), nothing but final/ saved."""
+    return _train("smollm2-identity-lora", [*IDENTITY[:-4], "--set", "training.max_steps=1", "--set", "lora.enabled=false",
+                                             "--set", "training.save_strategy=no", "--set", "training.warmup_steps=0"], "identity-full")

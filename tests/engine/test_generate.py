@@ -139,3 +139,28 @@ def test_a_full_fine_tune_is_compared_with_the_checkpoint_it_started_from():
         assert m is c.base_model
     tuned, base = c.classify("a dull, tired plot"), c.classify("a dull, tired plot", "base")
     assert {label for label, _ in tuned} == {"negative", "positive"} and dict(tuned) != pytest.approx(dict(base), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_full_fine_tune_of_a_chat_model_chats_beside_its_base(capsys):
+    """A chat model trained without LoRA: the tuned weights answer from final/, the base is the checkpoint it
+    started from (a second copy, loaded as training loaded it), both with the trained chat template."""
+    from engine import cli
+
+    run = trained.identity_full_run()
+    assert not (run / "final" / "adapter_config.json").exists() and (run / "final" / "model.safetensors").exists()
+    c = generate.load(run)
+    assert not c.source.lora and c.base_model is not None and c.base_model is not c.model
+    msgs = [{"role": "user", "content": "What is your name?"}]
+    settings = generate.Settings(max_new_tokens=6)
+    answers = {which: [p for p in c.stream(msgs, which, settings) if isinstance(p, generate.Answer)][-1] for which in generate.WHICH}
+    assert all(a.tokens > 0 for a in answers.values())
+    import torch
+
+    enc = c.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        lt, lb = c.model(**enc).logits, c.base_model(**enc).logits
+    assert not torch.allclose(lt, lb)  # one optimizer step of a full fine-tune moved the weights
+    assert cli.main(["chat", str(run), "--prompt", "What is your name?", "--max-new-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "--- tuned (final)" in out and "--- base (demo:smollm2-135m-instruct)" in out
