@@ -35,7 +35,7 @@ def start_run(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] 
         run_dir, proc = launch.start(cfg, source or "the tunewiz wizard", resume=mode == "resume", command=argv,
                                      plan=checked.launch, labels=launch.labels_of(checked))
     except TunewizError as e:
-        return run_dir, None, argv, *run_dir_choices(e, run_dir)
+        return run_dir, None, argv, *run_dir_choices(e, run_dir, mode)
     except Exception as e:  # an unreadable folder, a full disk: shown, never a crash
         return run_dir, None, argv, TunewizError.at("launch", f"{type(e).__name__}: {e}"), ()
     return run_dir, proc, argv, None, ()
@@ -72,8 +72,9 @@ def repeat_command(cfg: Config, base: tuple[Any, dict[str, Any]] | None, run_dir
     return [*argv, *{"overwrite": ["--overwrite"], "resume": ["--resume"]}.get(mode, []), "--detach"]
 
 
-def run_dir_choices(e: TunewizError, run_dir: Path) -> tuple[TunewizError, tuple[str, ...]]:
-    """For a run directory in use: the problem told in the wizard's words, and the choices it allows."""
+def run_dir_choices(e: TunewizError, run_dir: Path, mode: str = "new") -> tuple[TunewizError, tuple[str, ...]]:
+    """For a run directory in use: the problem told in the wizard's words, and the choices it allows. A refused
+    resume (mode "resume": other settings than the checkpoint's) keeps the engine's fix and is not offered again."""
     if not any(p.where == str(run_dir) for p in e.problems) or not (run_dir.is_dir() and any(run_dir.iterdir())):
         return e, ()
     st = rundir.read_status(run_dir)
@@ -81,8 +82,10 @@ def run_dir_choices(e: TunewizError, run_dir: Path) -> tuple[TunewizError, tuple
         return e, ("new",)
     if not rundir.is_run_dir(run_dir):
         return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, "New folder: a fresh training.output_dir"), ("new",)
-    resume = ("resume",) if rundir.last_checkpoint(run_dir) else ()
+    resume = ("resume",) if rundir.last_checkpoint(run_dir) and mode != "resume" else ()
     overwrite = () if rundir.overwrite_refusal(run_dir) else ("overwrite",)  # a run holding foreign files is never emptied
     fix = ("New folder: a fresh training.output_dir" + ("; Overwrite: delete it and start over" if overwrite else "")
            + ("; Resume: go on from its last checkpoint" if resume else ""))
+    if mode == "resume" and e.problems[0].fix:
+        fix = f"{e.problems[0].fix}\n{fix}"
     return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, fix), ("new", *overwrite, *resume)

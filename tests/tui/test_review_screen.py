@@ -214,6 +214,44 @@ async def test_launch_into_a_used_run_directory_offers_the_choices(here):
         assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint-3", "status.json"]  # nothing touched
 
 
+async def test_the_choices_take_the_keys_and_a_refused_resume_is_shown_whole(here):
+    """#14: the used-directory prompt's buttons take the focus (Enter, arrows work at once); a Resume with other
+    settings than the checkpoint's is refused by the engine, and its whole message (each difference and the fix)
+    shows at 80x24 with the choices still in view, Resume no longer among them."""
+    from engine import launch
+
+    run_dir = here / "runs" / "used"
+    (run_dir / "checkpoint-3").mkdir(parents=True)
+    rundir.mark(run_dir)
+    (run_dir / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    (run_dir / "checkpoint-3" / "adapter_model.bin").write_bytes(b"weights")
+    rundir.update_status(run_dir, state="finished", pid=None)
+    app = smol_app(output_dir=str(run_dir))
+    other = app.cfg.model_copy(deep=True)
+    other.dataset.path, other.lora["r"], other.training["seed"] = "sample:sentiment", 4, 7
+    rundir.record_identity(run_dir, launch.run_identity(other, None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert app.focused is screen.query_one("#choice-new", Button)
+        await pilot.press("right", "right")
+        assert app.focused is screen.query_one("#choice-resume", Button)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        message = text(screen, "#launch-msg")
+        assert "cannot resume: its checkpoint was trained with other settings" in message
+        for line in ("dataset.path: sample:sentiment -> sample:identity", "lora.r: 4 -> 16", "training.seed (the eval split): 7 -> 42",
+                     "only steps, rates, logging and saving may change"):
+            assert line in message
+        assert [b.id for b in screen.query("#launch-choices Button") if b.display] == ["choice-new", "choice-overwrite"]
+        assert app.focused is screen.query_one("#choice-new", Button)
+        box, scroll, msg = (screen.query_one(s) for s in ("#launch-box", "#launch-scroll", "#launch-msg"))
+        assert scroll.region.contains_region(msg.region) and box.region.contains_region(scroll.region)  # not cut
+        assert box.region.contains_region(screen.query_one("#launch-choices").region)
+        assert (run_dir / "checkpoint-3" / "adapter_model.bin").read_bytes() == b"weights"
+
+
 async def test_a_run_directory_holding_foreign_files_is_never_offered_for_overwrite(here):
     run_dir = here / "runs" / "used"
     run_dir.mkdir(parents=True)

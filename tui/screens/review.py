@@ -39,6 +39,17 @@ def problem_text(e: TunewizError) -> list[str]:
             for p in e.problems]
 
 
+class Choices(Horizontal):
+    """The launch box's buttons (a used run directory's choices): left / right move between those on show."""
+
+    BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False)]
+
+    def action_move(self, step: int) -> None:
+        shown = [b for b in self.query(Button) if b.display]
+        if self.app.focused in shown:
+            shown[(shown.index(self.app.focused) + step) % len(shown)].focus()
+
+
 class ReviewScreen(StepScreen):
     """The last step: everything the run will be, then save and launch."""
 
@@ -61,8 +72,9 @@ class ReviewScreen(StepScreen):
                     with VerticalScroll(classes="pane"):
                         yield MemoryTable("", id=key) if key == "memory" else Static("", id=key)
         with Vertical(id="launch-box"):
-            yield Static("", id="launch-msg")
-            with Horizontal(id="launch-choices"):
+            with VerticalScroll(id="launch-scroll"):  # a long refusal scrolls; the choices stay in view
+                yield Static("", id="launch-msg")
+            with Choices(id="launch-choices"):
                 yield Button("New folder", id="choice-new")
                 yield Button("Overwrite (deletes it)", id="choice-overwrite", variant="error")
                 yield Button("Resume", id="choice-resume")
@@ -458,6 +470,8 @@ class ReviewScreen(StepScreen):
         self.query_one("#launch-choices").display = bool(choices)
         for key in ("new", "overwrite", "resume", "cancel"):
             self.query_one(f"#choice-{key}").display = key in choices
+        if choices and choices != ("cancel",):  # a used run directory: its choices take the keys at once (#14)
+            self.query_one(f"#choice-{choices[0]}", Button).focus()
 
     @work(thread=True, exclusive=True, group="review-launch")
     def _launch(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, mode: str) -> None:
