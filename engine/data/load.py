@@ -146,18 +146,32 @@ def load_dataset(ds: DatasetSection) -> Dataset:
 def _load_hub(ds: DatasetSection) -> Dataset:
     import datasets
 
+    from engine.models import hub_offline
+
+    hub_offline()  # no network: offline from the cache at once (one connect), not after ~30 s of retries (#14)
     try:
         return datasets.load_dataset(ds.path, ds.name, split=ds.split)
     except Exception as e:
-        from engine.models import hub_offline
+        raise hub_error(ds.path, e) from e
 
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if hub_offline() or "offline" in msg.lower() or "connect" in msg.lower():
-            raise TunewizError.at(WHERE, f"could not load hub dataset {ds.path!r} ({msg})",
-                                  "check the id, or download it where there is internet: hf download --repo-type dataset "
-                                  f"{ds.path} (then unset HF_HUB_OFFLINE), or use a local file") from e
-        raise TunewizError.at(WHERE, f"could not load hub dataset {ds.path!r}: {msg}",
-                              "check the id, the config name (dataset.name) and the split (dataset.split)") from e
+
+def hub_error(path: str, e: Exception) -> TunewizError:
+    """A hub dataset that did not load, told the same way by training (_load_hub) and the dataset step (peek.peek_hub)."""
+    from engine.models import hub_offline, hub_unreachable, offline_reason
+
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if hub_offline():
+        return TunewizError.at(WHERE, f"could not load hub dataset {path!r} ({msg}); the hub is offline ({offline_reason()})",
+                               f"check the id, or download it where there is internet: hf download --repo-type dataset {path} "
+                               "(then unset HF_HUB_OFFLINE), or use a local file" if hub_unreachable() is None else
+                               "connect this machine to the internet, or copy the dataset into its Hugging Face cache (hf "
+                               f"download --repo-type dataset {path} where there is internet), or use a local file")
+    if "offline" in msg.lower() or "connect" in msg.lower():
+        return TunewizError.at(WHERE, f"could not load hub dataset {path!r} ({msg})",
+                               "check the id and the network, or download it where there is internet: hf download "
+                               f"--repo-type dataset {path}, or use a local file")
+    return TunewizError.at(WHERE, f"could not load hub dataset {path!r}: {msg}",
+                           "check the id, the config name (dataset.name) and the split (dataset.split)")
 
 
 def _check_not_empty(files: list[str], builder: str) -> None:

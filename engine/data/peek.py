@@ -97,19 +97,14 @@ def peek_hub(path: str, name: str | None = None, split: str = "train", n: int = 
     """(column names, first n rows, row count or None) of a hub dataset, streamed."""
     import datasets
 
+    from engine.models import hub_offline
+
+    hub_offline()  # no network: offline from the cache at once (one connect), not after ~30 s of retries (#14)
     try:
         ds = datasets.load_dataset(path, name, split=split, streaming=True)
         rows = [dict(r) for r in itertools.islice(ds, n)]
     except Exception as e:
-        from engine.models import hub_offline
-
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if hub_offline() or "offline" in msg.lower() or "connect" in msg.lower():
-            raise TunewizError.at(load.WHERE, f"could not load hub dataset {path!r} ({msg})",
-                                  "check the id, or download it where there is internet: hf download --repo-type dataset "
-                                  f"{path} (then unset HF_HUB_OFFLINE), or use a local file") from e
-        raise TunewizError.at(load.WHERE, f"could not load hub dataset {path!r}: {msg}",
-                              "check the id, the config name (dataset.name) and the split (dataset.split)") from e
+        raise load.hub_error(path, e) from e
     if not rows:
         raise TunewizError.at(load.WHERE, f"{path} has no rows", "check the split name (dataset.split)")
     columns = list(ds.features) if ds.features else list(dict.fromkeys(k for r in rows for k in r))

@@ -53,3 +53,29 @@ def test_validate_without_network_says_so_at_once(tmp_path):
     assert out.returncode == 2, out.stderr
     assert time.monotonic() - start < 25  # the hub client's retries took ~30 s on their own
     assert "cannot be reached" in out.stderr and "working offline" in out.stderr and "Retrying" not in out.stderr
+
+
+def test_an_uncached_hub_dataset_without_network_is_refused_at_once(no_network, monkeypatch, capsys):
+    """A dataset hub id took ~23 s of the hub client's retries before failing (#14): training's loader and the
+    dataset step's head ask the same one-connect check as model ids, and word the failure the same way."""
+    import datasets.config
+
+    from engine.config import DatasetSection
+    from engine.data import load, peek
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # read when `datasets` was imported
+
+    start = time.monotonic()
+    with pytest.raises(TunewizError) as e:
+        load.load_dataset(DatasetSection(path="someone/a-dataset-not-in-this-cache"))
+    assert time.monotonic() - start < 5
+    trained = e.value.problems[0]
+    assert "could not load hub dataset 'someone/a-dataset-not-in-this-cache'" in trained.what
+    assert "the hub is offline (tunewiz-test.invalid cannot be reached" in trained.what
+    assert "connect this machine to the internet" in trained.fix
+    assert "working offline from the local Hugging Face cache" in capsys.readouterr().err
+    start = time.monotonic()
+    with pytest.raises(TunewizError) as e:
+        peek.peek_hub("someone/a-dataset-not-in-this-cache")
+    assert time.monotonic() - start < 5
+    assert (e.value.problems[0].what, e.value.problems[0].fix) == (trained.what, trained.fix)  # one wording
