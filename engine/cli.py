@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine import config, smoke
 from engine.errors import TunewizError
+from engine.fmt import plural
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
@@ -135,7 +136,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     checked = preflight.check(cfg)
     cfg.training = checked.training
     run_dir, proc = launch.start_smoke(cfg, source, args.steps, plan=checked.launch, command=["tunewiz", *sys.argv[1:]])
-    print(f"smoke test in {run_dir}: up to {smoke.plural(args.steps, 'optimizer step')} of this run ({smoke.TIMED}); "
+    print(f"smoke test in {run_dir}: up to {plural(args.steps, 'optimizer step')} of this run ({smoke.TIMED}); "
           "then the measured memory, speed and ETA", flush=True)
     state = launch.follow(run_dir, proc)
     result = run_dir / smoke.RESULT
@@ -193,7 +194,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no runs yet: start one with `tunewiz run PRESET` or the wizard"
-              + (f" ({smoke.plural(smokes, 'smoke test')} hidden: tunewiz runs --all)" if smokes else ""))
+              + (f" ({plural(smokes, 'smoke test')} hidden: tunewiz runs --all)" if smokes else ""))
         return 0
     width = shutil.get_terminal_size((80, 24)).columns
     room = width - 74  # what is left for the path after the fixed columns
@@ -219,7 +220,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if any(r.smoke for r in rows):
         print("* a smoke test (tunewiz smoke): a few steps, nothing saved")
     elif smokes:
-        print(f"({smoke.plural(smokes, 'smoke test')} hidden: tunewiz runs --all)")
+        print(f"({plural(smokes, 'smoke test')} hidden: tunewiz runs --all)")
     if room < 12:
         print("paths: tunewiz runs --json; delete a run: tunewiz rm NAME")
     return 0
@@ -254,10 +255,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from engine import runs
+    from engine import launch, runs
 
     run_dir = runs.find(args.run)
-    what = runs.stop(run_dir)
+    what = launch.stop_run(run_dir)
     if what == "stopping":
         print(f"stopping {run_dir.name}: it saves a checkpoint at the end of this step, then exits (stop again to kill it)")
     elif what == "stop-file":

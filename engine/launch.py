@@ -21,6 +21,7 @@ import yaml
 
 from engine import config, presets, rundir, runs
 from engine.errors import TunewizError
+from engine.fmt import duration
 
 
 def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
@@ -298,6 +299,28 @@ def stop(run_dir: Path, force: bool = False) -> str:
     return "stopping"
 
 
+def stop_run(run_dir: Path) -> str:
+    """First stop: SIGTERM (a checkpoint at the end of the step, clean exit); a second: kill the group.
+    Only the run's own process is signalled (`stop`); a pid that is gone or now another process's is
+    refused with "the run's process is gone", and status.json stops saying it runs."""
+    status = rundir.read_status(run_dir)
+    if not status and not (run_dir / rundir.FINAL).is_dir():
+        # status.json deleted or damaged: no pid to signal, but a live run still reads its STOP file every step
+        (run_dir / rundir.STOP).touch()
+        return "stop-file"
+    if status.get("state") not in ("starting", "running", "stopping"):
+        state, _ = runs.effective_state(run_dir, status)
+        raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
+    what = stop(run_dir, force=status.get("state") == "stopping")
+    if what == "gone":
+        st = rundir.read_status(run_dir)
+        err = st.get("error")
+        what = err if isinstance(err, str) and err.startswith("the run's process is gone") else "the run's process is gone"
+        raise TunewizError.at(str(run_dir), f"{what}; nothing was signalled, and the run is now marked {st.get('state')}",
+                              f"resume it from its last checkpoint: tunewiz resume {run_dir}")
+    return what
+
+
 def mark_gone(run_dir: Path, status: dict[str, Any], why: str) -> str:
     """A live state whose process is gone: status.json takes the end event's state, else failed with the cause."""
     end = next((e for e in reversed(runs.tail_events(run_dir)) if e.get("type") == "end"), None)
@@ -334,12 +357,6 @@ def held_out_line(ev: dict[str, Any]) -> str:
 
     return (f"held-out rows ({ev.get('rows')}): {ev.get('metric')} tuned {num(ev.get('tuned'))}, base {num(ev.get('base'))} "
             f"(eval.json; all metrics: tunewiz eval)")
-
-
-def duration(s: float) -> str:
-    """Seconds as 12m05s, or 3h07m from an hour on (progress lines, the monitor, the smoke test's ETA)."""
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int = 0) -> str:

@@ -2,7 +2,8 @@
 
 `resolve()` checks a reference without loading weights (the preflight); `materialize()` turns it into
 something `from_pretrained` loads. A .gguf file loads as a quantized model that the Trainer refuses
-to train, so it is converted once into a plain bf16 folder under the tunewiz cache.
+to train, so it is converted once into a plain bf16 folder under the tunewiz cache. `load_tokenizer()` and
+`load_model()` load what `materialize()` gave, as training, the preflight and the evaluation all do.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from engine.errors import TunewizError, did_you_mean
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 
 @dataclass(frozen=True)
@@ -282,3 +286,31 @@ def _convert_gguf(src: Path, out: Path) -> None:
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     tmp.rename(out)
+
+
+def load_tokenizer(cfg: Config, path: str) -> Any:
+    """The tokenizer of a materialized model folder or hub id, as training, the preview and the evaluation load it."""
+    from transformers import AutoTokenizer
+
+    kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
+    if cfg.model.revision:
+        kw["revision"] = cfg.model.revision
+    return AutoTokenizer.from_pretrained(path, **kw)
+
+
+def load_model(cfg: Config, path: str, label_names: list[str], hw: dict[str, Any], regression: bool = False) -> Any:
+    """The model to train (or to evaluate as trained): causal LM, or a classifier with the run's labels (one output
+    for regression); dtype, attention and quantization from the preset (engine.build.model_kwargs)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from engine import build  # not at import: the model list and references need no preset schema (pydantic)
+
+    kw = build.model_kwargs(cfg, hw)
+    if cfg.model.task == "causal-lm":
+        return AutoModelForCausalLM.from_pretrained(path, **kw)
+    if regression:  # one output, MSE loss (transformers' problem_type)
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, problem_type="regression",
+                                                                  id2label={0: label_names[0]}, label2id={label_names[0]: 0}, **kw)
+    return AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)}, **kw)

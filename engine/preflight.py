@@ -292,10 +292,8 @@ def _check_model_config(cfg: Config, path: str) -> None:
 
 
 def _load_tokenizer(cfg: Config, path: str) -> Any:
-    from engine.train import load_tokenizer
-
     try:
-        return load_tokenizer(cfg, path)
+        return models.load_tokenizer(cfg, path)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TunewizError.at("model.name_or_path", f"could not load the tokenizer of {cfg.model.name_or_path}: {msg}",

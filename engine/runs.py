@@ -143,27 +143,3 @@ def find(run: str) -> Path:
     hint = did_you_mean(run, names)
     raise TunewizError.at(run, "no such run" + (f"; {hint}" if hint else ""),
                           "give the run directory, or a name from `tunewiz runs`")
-
-
-def stop(run_dir: Path) -> str:
-    """First stop: SIGTERM (a checkpoint at the end of the step, clean exit); a second: kill the group.
-    Only the run's own process is signalled (launch.stop); a pid that is gone or now another process's is
-    refused with "the run's process is gone", and status.json stops saying it runs."""
-    from engine import launch
-
-    status = rundir.read_status(run_dir)
-    if not status and not (run_dir / rundir.FINAL).is_dir():
-        # status.json deleted or damaged: no pid to signal, but a live run still reads its STOP file every step
-        (run_dir / rundir.STOP).touch()
-        return "stop-file"
-    if status.get("state") not in ("starting", "running", "stopping"):
-        state, _ = effective_state(run_dir, status)
-        raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
-    what = launch.stop(run_dir, force=status.get("state") == "stopping")
-    if what == "gone":
-        st = rundir.read_status(run_dir)
-        err = st.get("error")
-        what = err if isinstance(err, str) and err.startswith("the run's process is gone") else "the run's process is gone"
-        raise TunewizError.at(str(run_dir), f"{what}; nothing was signalled, and the run is now marked {st.get('state')}",
-                              f"resume it from its last checkpoint: tunewiz resume {run_dir}")
-    return what

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.fmt import duration, plural
+
 RESULT = "smoke.json"
 DEFAULT_STEPS = 10
 MAX_MICRO_BATCHES = 24  # forward/backward passes, whatever the accumulation
@@ -207,15 +209,8 @@ def context_gib(index: int = 0) -> float | None:
         return None
 
 
-def plural(n: int | float, word: str, many: str | None = None) -> str:
-    """`1 step`, `2 steps`, `1,200 steps`."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
-
-
 def lines(res: dict[str, Any]) -> list[str]:
     """The result, a line per fact, for the terminal and the wizard."""
-    from engine.launch import duration
-
     n = res.get("micro_batches", res.get("steps", 0))
     steps, per = res.get("steps", 0), res.get("accumulation", 1)
     ran = f"{plural(n, 'micro-batch', 'micro-batches')} run ({plural(steps, 'optimizer step')}" + (

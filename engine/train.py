@@ -20,33 +20,11 @@ if __name__ == "__main__":  # python -m engine.train: a stop while it still impo
 
 from engine import build, config, models, rundir, system
 from engine.errors import TunewizError
+from engine.models import load_model, load_tokenizer
 
 
 def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
-
-
-def load_tokenizer(cfg: config.Config, path: str) -> Any:
-    from transformers import AutoTokenizer
-
-    kw: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
-    if cfg.model.revision:
-        kw["revision"] = cfg.model.revision
-    return AutoTokenizer.from_pretrained(path, **kw)
-
-
-def load_model(cfg: config.Config, path: str, label_names: list[str], hw: dict[str, Any], regression: bool = False) -> Any:
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    kw = build.model_kwargs(cfg, hw)
-    if cfg.model.task == "causal-lm":
-        return AutoModelForCausalLM.from_pretrained(path, **kw)
-    if regression:  # one output, MSE loss (transformers' problem_type)
-        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, problem_type="regression",
-                                                                  id2label={0: label_names[0]}, label2id={label_names[0]: 0}, **kw)
-    return AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)}, **kw)
 
 
 def classification_metrics(pred: Any) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,24 @@ def _explain_local(files: list[str], builder: str, err: Exception) -> TunewizErr
                            "check that every row has the same columns with the same types")
 
 
+def json_lines(p: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a JSONL file, one at a time; a bad line raises TunewizError naming file:line (the one reader of
+    JSONL rows: the dataset step's head and `find_bad_json` share its messages)."""
+    with open(p, encoding="utf-8-sig", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TunewizError.at(f"{p}:{n}", f"not valid JSON ({e.msg}, column {e.colno})",
+                                      "each line must be one complete JSON object; fix or delete that line") from None
+            if not isinstance(row, dict):
+                raise TunewizError.at(f"{p}:{n}", f"a JSON {type(row).__name__} where an object was expected",
+                                      'each line must be an object like {"text": "..."}')
+            yield row
+
+
 def find_bad_json(path: Path) -> TunewizError | None:
     """The first malformed line of a JSONL file (or the JSON error of a JSON file), else None."""
     text = path.read_text(encoding="utf-8-sig", errors="replace")
@@ -230,8 +249,6 @@ def find_bad_json(path: Path) -> TunewizError | None:
         except json.JSONDecodeError as e:
             return TunewizError.at(f"{path}:{e.lineno}", f"not valid JSON ({e.msg}, column {e.colno})", "fix that line")
         return _check_rows(path, rows)
-    from engine.data.peek import json_lines  # the reader the dataset step uses: one place for the messages
-
     try:
         for _ in json_lines(path):
             pass

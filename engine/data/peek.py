@@ -140,7 +140,7 @@ def _kind(p: Path) -> str:
 def _rows(p: Path) -> Iterator[dict[str, Any]]:
     kind = _kind(p)
     if kind == "jsonl":
-        return json_lines(p)
+        return load.json_lines(p)
     if kind == "array":
         return _json_array(p)
     if kind == "csv":
@@ -160,23 +160,6 @@ def _lines(p: Path) -> Iterator[str]:
 def _nonblank_lines(p: Path) -> Iterator[bytes]:
     with open(p, "rb") as fh:
         yield from (line for line in fh if line.strip())
-
-
-def json_lines(p: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a JSONL file, one at a time; a bad line raises TunewizError naming file:line."""
-    with open(p, encoding="utf-8-sig", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TunewizError.at(f"{p}:{n}", f"not valid JSON ({e.msg}, column {e.colno})",
-                                      "each line must be one complete JSON object; fix or delete that line") from None
-            if not isinstance(row, dict):
-                raise TunewizError.at(f"{p}:{n}", f"a JSON {type(row).__name__} where an object was expected",
-                                      'each line must be an object like {"text": "..."}')
-            yield row
 
 
 def _json_array(p: Path) -> Iterator[dict[str, Any]]:

@@ -295,12 +295,12 @@ def test_stop_refuses_a_foreign_process_that_took_the_pid(tmp_path, foreign_slee
     for state in ("running", "stopping"):  # a first stop (SIGTERM), and a second (SIGKILL to the group)
         rundir.update_status(run, state=state, error=None)
         with pytest.raises(TunewizError, match=rf"the run's process is gone .*pid {pid} is now another process \(sleep 300\).*nothing was signalled"):
-            runs.stop(run)
+            launch.stop_run(run)
         assert alive(foreign_sleep)
         st = rundir.read_status(run)
         assert st["state"] == "failed" and "is now another process" in st["error"]
     with pytest.raises(TunewizError, match="not running"):
-        runs.stop(run)
+        launch.stop_run(run)
     assert alive(foreign_sleep)
 
 
@@ -308,7 +308,7 @@ def test_stop_refuses_an_unrecorded_process_whose_command_is_not_the_runs(tmp_pa
     """A run from before identities were recorded: the command line must be its recorded worker command."""
     run = running_run(tmp_path / "r", pid=foreign_sleep.pid, worker=f"{sys.executable} -m engine.train {tmp_path / 'r'}")
     with pytest.raises(TunewizError, match="the run's process is gone .*is not the run's process \\(sleep 300\\)"):
-        runs.stop(run)
+        launch.stop_run(run)
     assert alive(foreign_sleep) and rundir.read_status(run)["state"] == "failed"
 
 
@@ -316,16 +316,16 @@ def test_stop_refuses_an_unrecorded_process_whose_command_is_not_the_runs(tmp_pa
 def test_stop_never_signals_pid_minus_one_zero_or_init(tmp_path, pid):
     run = running_run(tmp_path / "r", pid=pid, pgid=pid, process={"pid": pid, "started": 0, "cmdline": []})
     with pytest.raises(TunewizError, match="the run's process is gone"):
-        runs.stop(run)
+        launch.stop_run(run)
     assert rundir.read_status(run)["state"] == "failed"
     assert launch.stop(run, force=True) == "gone"  # called directly, the signaller refuses too
 
 
 def test_a_stop_before_the_pid_is_written_asks_by_the_stop_file_alone(tmp_path):
     run = running_run(tmp_path / "r")
-    assert runs.stop(run) == "stopping" and (run / "STOP").exists()
+    assert launch.stop_run(run) == "stopping" and (run / "STOP").exists()
     with pytest.raises(TunewizError, match="the run's process is gone"):  # the second stop finds nothing to kill
-        runs.stop(run)
+        launch.stop_run(run)
 
 
 def test_stop_signals_the_recorded_process_and_a_second_stop_kills_its_group(tmp_path):
@@ -334,11 +334,11 @@ def test_stop_signals_the_recorded_process_and_a_second_stop_kills_its_group(tmp
     try:
         run = running_run(tmp_path / "r", pid=p.pid, pgid=p.pid, process=rundir.process_identity(p.pid))
         assert runs.summarize(run).state == "running"
-        assert runs.stop(run) == "stopping" and (run / "STOP").exists()
+        assert launch.stop_run(run) == "stopping" and (run / "STOP").exists()
         assert p.wait(10) == -signal.SIGTERM
         run2 = running_run(tmp_path / "r2", pid=q.pid, pgid=q.pid, process=rundir.process_identity(q.pid))
         rundir.update_status(run2, state="stopping")
-        assert runs.stop(run2) == "killed"
+        assert launch.stop_run(run2) == "killed"
         assert q.wait(10) == -signal.SIGKILL
         assert rundir.read_status(run2)["state"] == "failed"
     finally:
@@ -351,7 +351,7 @@ def test_a_process_gone_after_its_end_event_takes_that_state(tmp_path):
     run = running_run(tmp_path / "r", pid=999_999_999)
     (run / "events.jsonl").write_text(json.dumps({"v": 1, "type": "end", "state": "stopped"}) + "\n")
     with pytest.raises(TunewizError, match="marked stopped"):
-        runs.stop(run)
+        launch.stop_run(run)
     assert rundir.read_status(run)["state"] == "stopped"
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from engine import rundir, runs
+from engine import launch, rundir, runs
 from engine.errors import TunewizError
 
 
@@ -61,7 +61,7 @@ def test_live_process_is_running(tmp_path):
 def test_stop_refuses_a_run_that_is_not_running(tmp_path):
     run = make_run(tmp_path / "r", "finished", pid=dead_pid())
     with pytest.raises(TunewizError, match="not running"):
-        runs.stop(run)
+        launch.stop_run(run)
 
 
 def test_tail_reads_only_the_end_of_a_long_history(tmp_path):

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from engine import presets
-from engine.launch import duration
+from engine.fmt import duration
 from engine.monitor import RunReader, RunView, diagnose
 
 
@@ -192,11 +192,11 @@ class MonitorScreen(Screen):
 
     # ------------------------------------------------------------------------------------ control
     def action_stop(self) -> None:
-        from engine import runs
+        from engine import launch
         from engine.errors import TunewizError
 
         try:
-            what = runs.stop(self.run_dir)
+            what = launch.stop_run(self.run_dir)
         except TunewizError as e:
             self.notify(e.problems[0].what, severity="warning")
             return
