@@ -7,12 +7,12 @@ a key typed then shows up on it.
 Rows:
 - `python + import textual.app`: the floor for any Textual program (interpreter start + import).
 - `minimal Textual app`: an App with one focused Input, in the terminal: the floor for a first screen.
-- `tunewiz`: the real command (engine.cli.main with no arguments: the demo preset, then the wizard).
+- `tunewiz`: the real command (tui.cli.main with no arguments: the demo preset, then the wizard).
   "first screen" = the model step painted with its values (model reference, the demos hint, the key
   legend); "key echoed" = three keys typed at that moment appear in the model field (the screen is
   interactive, not only painted).
 - `TunewizApp(preset=...)`: the demo preset given to the wizard as a file, validated after the first paint
-  (engine.cli's wizard validates it first, which puts pydantic on the path to the first screen).
+  (tui.cli's wizard validates it first, which puts pydantic on the path to the first screen).
 - `TunewizApp()`, in-process, headless: to the first refresh after the first screen is mounted, and the
   heavy libraries (torch & co.) imported by then (there should be none).
 
@@ -52,9 +52,9 @@ class Minimal(App):
 Minimal().run()
 """
 
-TUNEWIZ = "import sys\nfrom engine.cli import main\nsys.exit(main())"  # what the `tunewiz` console script runs
+TUNEWIZ = "import sys\nfrom tui.cli import main\nsys.exit(main())"  # what the `tunewiz` console script runs
 # the same preset handed to the wizard unvalidated: it validates it after the first paint
-PRESET_AFTER_PAINT = ("from engine.cli import DEMO_PRESET, find_preset\nfrom tui.app import TunewizApp\n"
+PRESET_AFTER_PAINT = ("from engine.cli import find_preset\nfrom tui.app import TunewizApp\nfrom tui.cli import DEMO_PRESET\n"
                       "TunewizApp(preset=find_preset(DEMO_PRESET)).run()")
 
 IN_PROCESS = """

@@ -1,4 +1,7 @@
-"""The `tunewiz` command line: the wizard (no arguments, or a preset), run, validate, preview, models, presets.
+"""The `tunewiz` command line: run, validate, preview, models, presets, and every other verb; its parser and its
+error report. The interactive screens (the wizard, `attach`, `chat` without --prompt) are the TUI's: the `tunewiz`
+console script (tui.cli) hands them in as `Screens`, so the engine never imports the TUI. `python -m engine.cli`
+is the headless command line alone.
 
 Heavy libraries are imported only by the subcommand that needs them.
 """
@@ -11,14 +14,29 @@ import os
 import shlex
 import sys
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import config, smoke
 from engine.errors import TunewizError
 from engine.fmt import plural
 
+if TYPE_CHECKING:
+    from engine.generate import Settings
+
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 EXIT_INPUT = 2
+@dataclass(frozen=True)
+class Screens:
+    """The interactive screens, handed in by the `tunewiz` command (tui.cli); each returns the exit code."""
+
+    wizard: Callable[[str | None], int] | None = None  # the preset named on the command line, or None
+    attach: Callable[[Path], int] | None = None  # the run directory
+    chat: Callable[[Path, Settings, str | None], int] | None = None  # the run directory, settings, system prompt
+
+
 COMMANDS = ("run", "smoke", "validate", "preview", "models", "presets", "runs", "rm", "stop", "resume", "attach", "slurm", "export", "chat", "eval")
 
 
@@ -285,13 +303,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0 if rc == 0 else 1
 
 
+def screen(screens: Screens, name: str) -> Callable[..., int]:
+    """The TUI's screen for a verb; without the TUI (python -m engine.cli), a problem that says which command has it."""
+    found = getattr(screens, name)
+    if found is None:
+        command = "tunewiz" if name == "wizard" else f"tunewiz {name}"
+        label = {"wizard": "wizard", "attach": "live monitor", "chat": "chat screen"}[name]
+        also = ", or add --prompt for one answer here" if name == "chat" else ""
+        raise TunewizError.at("python -m engine.cli", f"is the headless command line: it opens no {label}",
+                              f"run `{command}` (the console script){also}")
+    return found
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from engine import runs
-    from tui.monitor_app import MonitorApp
 
-    app = MonitorApp(runs.find(args.run))
-    app.run()
-    return app.return_code or 0  # non-zero when the monitor itself failed
+    return screen(args.screens, "attach")(runs.find(args.run))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -324,10 +351,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     settings = generate.Settings(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample, temperature=args.temperature,
                                  top_p=args.top_p, repetition_penalty=args.repetition_penalty)
     if args.prompt is None:
-        from tui.chat_app import ChatApp
-
-        ChatApp(run_dir, settings=settings, system=args.system).run()
-        return 0
+        return screen(args.screens, "chat")(run_dir, settings, args.system)
     print(f"loading {src.path} (base: {src.base}) ...", file=sys.stderr, flush=True)
     chat = generate.load(run_dir)
     names = {"tuned": f"tuned ({src.label})", "base": f"base ({src.base})" + (", untrained head" if chat.is_classifier else "")}
@@ -408,36 +432,6 @@ def cmd_presets(args: argparse.Namespace) -> int:
         for p in (p for p in found if p.source == source):
             print(f"  {p.path.stem:{width}} {p.title}")
     return 0
-
-
-DEMO_PRESET = "smollm2-identity-lora"
-
-
-def wizard(preset: str | None) -> int:
-    """`tunewiz` opens the wizard on the demo preset (demo model, sample data, settings that teach it);
-    `tunewiz PRESET` opens it filled from that preset."""
-    from tui.app import TunewizApp
-
-    # the wizard validates the preset once its first screen is up; a preset with problems closes it again
-    app = TunewizApp(preset=find_preset(preset or DEMO_PRESET))
-    app.run()
-    if app.preset_error is not None:
-        print(f"tunewiz: {app.preset_error}", file=sys.stderr)
-        return EXIT_INPUT
-    if app.launched is not None:
-        print(launched_line(app.launched))
-    return 0
-
-
-def launched_line(run_dir: Path) -> str:
-    """What the terminal keeps after the wizard launched a run and quit: its name, state and the commands."""
-    from engine import rundir, runs
-
-    name = shlex.quote(run_dir.name)
-    state, _ = runs.effective_state(run_dir, rundir.read_status(run_dir))
-    going = "keeps running" if state in ("starting", "running") else state
-    return (f"run {run_dir.name} {going} (in {run_dir}).\n"
-            f"Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}; list runs: tunewiz runs")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -528,14 +522,17 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, screens: Screens | None = None) -> int:
+    """`tunewiz ...`: no verb (or a preset) opens the wizard; `screens` are the TUI's (tui.cli), none headless."""
     argv = sys.argv[1:] if argv is None else argv
+    screens = screens or Screens()
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         try:
-            return wizard(argv[0] if argv else None)
+            return screen(screens, "wizard")(argv[0] if argv else None)
         except TunewizError as e:
             return report(e)
     args = parser().parse_args(argv)
+    args.screens = screens
     if not getattr(args, "func", None):
         parser().print_help()
         return EXIT_INPUT

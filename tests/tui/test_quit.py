@@ -5,9 +5,10 @@ from pathlib import Path
 
 from textual.widgets import Button
 
-from engine import cli, config, rundir
+from engine import config, rundir
 from tests.conftest import PRESETS
 from tests.tui.test_monitor import Host, recorded
+from tui import cli
 from tui.app import TunewizApp
 from tui.screens.presets import SavePresetScreen
 from tui.screens.quit import QuitScreen
