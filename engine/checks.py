@@ -101,7 +101,7 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
         raise_fix = (f"set training.packing: true (documents are split into {ml}-token pieces and every token is trained), "
                      f"or raise training.max_length (the longest row has {longest} tokens)")
     limit = getattr(tokenizer, "model_max_length", None)
-    if plan.task != "causal-lm" and limit and longest > ml and ml >= min(limit, 512):
+    if plan.task != "causal-lm" and limit and longest > ml and ml >= min(limit, 512):  # type: ignore[operator]
         raise_fix = (f"nothing in the preset: {ml} tokens is all the model reads; a long-context encoder (e.g. ModernBERT) "
                      "reads more, or split long texts")
     if per_token and eos_id is not None and len(ds):
@@ -124,8 +124,8 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
                          f"{truncated} of {len(full)} rows ({share:.1%}) are longer than max_length {ml} and were truncated "
                          f"({plan.truncation_mode})", raise_fix))
     if prepared.packing_cut:
-        rows, lost = prepared.packing_cut
-        out.append(Check("cut by packing", rows, f"{rows} rows are longer than max_length {ml}, and packing "
+        rows, lost = prepared.packing_cut  # type: ignore[assignment]
+        out.append(Check("cut by packing", rows, f"{rows} rows are longer than max_length {ml}, and packing "  # type: ignore[arg-type]
                          f"({plan.packing_strategy}) cuts them there: {lost:,} of their tokens are never trained",
                          "set training.packing_strategy: bfd_split (the overflow is packed into other rows), or raise "
                          "training.max_length"))

@@ -288,12 +288,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from engine import launch, runs
+    from engine import launch, rundir, runs
 
     run_dir = runs.find(args.run)
     offset = launch.events_end(run_dir)
     run_dir, proc = launch.resume(run_dir, args.set, command=["tunewiz", *sys.argv[1:]])
-    print(f"resumed {run_dir.name} from {launch.rundir.last_checkpoint(run_dir).name} (pid {proc.pid})", flush=True)
+    cp = rundir.last_checkpoint(run_dir)  # launch.resume refuses a run without one
+    print(f"resumed {run_dir.name} from {cp.name if cp else 'its last checkpoint'} (pid {proc.pid})", flush=True)
     name = shlex.quote(str(run_dir))
     if args.detach:
         print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")

@@ -249,7 +249,8 @@ def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: floa
     parts = [int(weights), int(adapters), int(grads), trainable * state_bytes, int(activations), int(logits), overhead]
     total = sum(parts)
     fits = None if gpu_gib is None else total <= gpu_gib * GIB * HEADROOM
-    return Estimate(*parts, total=total, trainable=trainable, tokens=plan.tokens, gpu_gib=gpu_gib, fits=fits, plan=plan,
+    return Estimate(*parts, total=total,  # type: ignore[misc, arg-type]  # parts: the first fields, in order
+                    trainable=trainable, tokens=plan.tokens, gpu_gib=gpu_gib, fits=fits, plan=plan,
                     hidden=hidden, layers=layers)
 
 

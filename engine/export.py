@@ -189,9 +189,9 @@ def end_of_turn(tok: Any) -> str | None:
     tail = text[text.rindex(mark) + len(mark):]
     specials = {t.content if hasattr(t, "content") else str(t) for t in getattr(tok, "added_tokens_decoder", {}).values()}
     specials |= set(getattr(tok, "all_special_tokens", []) or [])
-    specials = sorted((s for s in specials if s), key=len, reverse=True)
+    longest_first = sorted((s for s in specials if s), key=len, reverse=True)
     for i in range(len(tail)):
-        for s in specials:
+        for s in longest_first:
             if tail.startswith(s, i):
                 return s
     return tok.eos_token
@@ -590,7 +590,7 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
         done["merged"] = str(merged)
         log(f"merged: {merged}")
     gguf_file = None
-    if gguf_type:
+    if merged is not None and gguf_type:  # --gguf merges first
         gguf_file = gguf(merged, export_dir / f"model-{gguf_type.lower()}.gguf", gguf_type, log=log)
         done["gguf"] = str(gguf_file)
         log(f"gguf: {gguf_file}")

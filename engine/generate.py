@@ -187,11 +187,11 @@ class Chat:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         settings = settings or Settings()
-        cancel = cancel or threading.Event()
+        stop = cancel or threading.Event()
 
         class Cancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
-                return cancel.is_set()
+                return stop.is_set()
 
         enc = self.encode(messages)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
@@ -220,7 +220,7 @@ class Chat:
         if "error" in result:
             raise result["error"]
         ans.tokens = int(result["out"].shape[1] - enc["input_ids"].shape[1])
-        ans.stopped = cancel.is_set()
+        ans.stopped = stop.is_set()
         yield ans
 
     def classify(self, text: str, which: str = "tuned") -> list[tuple[str, float]]:

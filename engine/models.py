@@ -101,7 +101,7 @@ def hub_unreachable() -> str | None:
     os.environ["HF_HUB_OFFLINE"] = "1"  # the libraries of this process (already imported or not) and its children
     for module in ("huggingface_hub.constants", "datasets.config"):
         if module in sys.modules:
-            sys.modules[module].HF_HUB_OFFLINE = True
+            sys.modules[module].HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
     print(f"tunewiz: {why}: working offline from the local Hugging Face cache (as with HF_HUB_OFFLINE=1)",
           file=sys.stderr, flush=True)
     return why

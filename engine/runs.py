@@ -118,10 +118,10 @@ def _summarize(run_dir: Path) -> RunSummary:
     status = rundir.read_status(run_dir)
     events = tail_events(run_dir)
     state, cause = effective_state(run_dir, status, events)
-    last_log = next((e for e in reversed(events) if e.get("type") == "log"), {})
-    summary = next((e for e in reversed(events) if e.get("type") == "summary"), {})
-    last_step = next((e for e in reversed(events) if "step" in e), {})
-    start = next((e for e in reversed(events) if e.get("type") == "start"), {})
+    last_log: dict[str, Any] = next((e for e in reversed(events) if e.get("type") == "log"), {})
+    summary: dict[str, Any] = next((e for e in reversed(events) if e.get("type") == "summary"), {})
+    last_step: dict[str, Any] = next((e for e in reversed(events) if "step" in e), {})
+    start: dict[str, Any] = next((e for e in reversed(events) if e.get("type") == "start"), {})
     return RunSummary(name=run_dir.name, path=str(run_dir), state=state, step=_int(last_step.get("step")),
                       max_steps=_int(last_log.get("max_steps")) or _int(start.get("max_steps")),
                       loss=_num(last_log.get("loss", summary.get("train_loss"))),

@@ -1,7 +1,11 @@
-"""The engine never imports the UI; the CLI starts without the heavy libraries."""
+"""The engine never imports the UI; the CLI starts without the heavy libraries; the layers and the type hints hold
+(import-linter's contracts and mypy, both configured in pyproject.toml)."""
 
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def imported_after(code: str) -> set[str]:
@@ -20,7 +24,8 @@ def test_engine_never_imports_textual():
 
 
 def test_cli_and_config_import_no_heavy_library():
-    mods = imported_after("import engine.cli, engine.config, engine.fields, engine.rundir, engine.launch")
+    # tui.cli is the `tunewiz` console script: `tunewiz run ...` starts without Textual, which loads with a screen
+    mods = imported_after("import engine.cli, engine.config, engine.fields, engine.rundir, engine.launch, tui.cli")
     for heavy in ("torch", "transformers", "trl", "peft", "datasets", "textual"):
         assert heavy not in mods, heavy
 
@@ -33,3 +38,17 @@ def test_wizard_imports_no_heavy_library():
     assert "tui.app" in mods and "textual" in mods
     for heavy in ("torch", "transformers", "trl", "peft", "datasets"):
         assert heavy not in mods, heavy
+
+
+def test_import_contracts_hold():
+    """The layers of pyproject.toml's [tool.importlinter]: every import counts, those inside functions included
+    (the subprocess tests above only see what importing a module runs)."""
+    r = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_engine_type_checks():
+    """mypy on engine/ ([tool.mypy] in pyproject.toml)."""
+    r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

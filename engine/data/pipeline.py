@@ -86,7 +86,7 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     conversation = fmt.shape == "chat" or (fmt.name == "prompt-completion" and isinstance(raw[0][fmt.columns["prompt"]], list))
     if conversation:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
-        chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)
+        chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)  # type: ignore[arg-type]
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
         raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
                               "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
@@ -241,7 +241,7 @@ def _encode_text(tokenizer: Any, text: str, pair: str | None, max_length: int | 
             # longest_first truncation weighs the two parts' lengths: a cut part stays the longer one
             keep = max(max_length, len(where[1 - part])) + CUT_MARGIN
             if parts[part] is not None and len(where[part]) > keep:
-                cut[part] = parts[part][: full["offset_mapping"][where[part][keep]][0]]
+                cut[part] = parts[part][: full["offset_mapping"][where[part][keep]][0]]  # type: ignore[index]
     if cut[0] is not parts[0] and cut[1] is not parts[1]:
         cut = parts  # both long: which is longer decides longest_first, so both are given whole
     enc = tokenizer(cut[0], cut[1], truncation=True, max_length=max_length)
@@ -355,7 +355,7 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
         if len(train) == 0:
             why = "; ".join(f"{n} {DROPS[r][0]}" for r, n in drops.items())
             raise TunewizError.at("dataset", f"none of the {before} rows has {'a token to train' if plan.task == 'causal-lm' else 'a text to classify'}: {why}",
-                                  DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")
+                                  DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")  # type: ignore[arg-type]
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
     if evald is not None and "_drop" in evald.column_names:
         evald = evald.filter(_kept)
