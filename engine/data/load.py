@@ -231,8 +231,7 @@ def json_lines(p: Path) -> Iterator[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise TunewizError.at(f"{p}:{n}", f"not valid JSON ({e.msg}, column {e.colno})",
-                                      "each line must be one complete JSON object; fix or delete that line") from None
+                raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], e.colno, jsonl=True) from None
             if not isinstance(row, dict):
                 raise TunewizError.at(f"{p}:{n}", f"a JSON {type(row).__name__} where an object was expected",
                                       'each line must be an object like {"text": "..."}')
@@ -247,7 +246,7 @@ def find_bad_json(path: Path) -> TunewizError | None:
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as e:
-            return TunewizError.at(f"{path}:{e.lineno}", f"not valid JSON ({e.msg}, column {e.colno})", "fix that line")
+            return bad_json(f"{path}:{e.lineno}", e.msg, text[e.pos:e.pos + 1], e.colno, jsonl=False)
         return _check_rows(path, rows)
     try:
         for _ in json_lines(path):
@@ -264,3 +263,38 @@ def _check_rows(path: Path, rows: Any) -> TunewizError | None:
         if not isinstance(row, dict):
             return TunewizError.at(f"{path}: row {i}", f"a JSON {type(row).__name__} where an object was expected", "")
     return None
+
+
+# What Python's json messages mean in a data file, and what to do (its own words end in "at", for its ": line 1 column 50").
+JSON_ERRORS = (
+    ("Unterminated string", "a string that is not closed", "close it with a double quote; a line break inside a string is written \\n"),
+    ("Expecting property name", "a key not in double quotes, or a comma before }",
+     "JSON puts keys and strings in double quotes ('single' quotes are Python's) and has no comma before } or ]"),
+    ("Expecting ',' delimiter", "a missing comma, or a double quote inside a string that ends it early",
+     'put a comma between the items; a double quote inside a string is written \\"'),
+    ("Expecting ':' delimiter", "a key without a ':' after it", 'write "key": value'),
+    ("Expecting value", "a value that is missing or is not JSON (a trailing comma, True / None, 'single' quotes)",
+     'values are "strings" in double quotes, numbers, true, false, null, [lists] and {objects}'),
+    ("Invalid \\uXXXX escape", "a \\u not followed by 4 hex digits", "write \\u00e9-style escapes, or the character itself"),
+    ("Invalid \\escape", "a backslash that starts no JSON escape (a Windows path, a regular expression)",
+     "write a backslash as \\\\ (C:\\\\data), or use /"),
+)
+RAW_CHARACTERS = {"\t": ("a raw tab", "\\t"), "\n": ("a raw line break", "\\n"), "\r": ("a raw carriage return", "\\r")}
+
+
+def bad_json(where: str, msg: str, char: str, column: int, jsonl: bool) -> TunewizError:
+    """A JSON decoding error told as a located problem with its likely cause and fix: `msg` is Python's (e.msg),
+    `char` the character at the error, `column` 1-based; `jsonl`: a JSON Lines file (one row a line)."""
+    what, fix = msg.removesuffix(" at"), ""
+    if msg.startswith("Invalid control character"):
+        code = ord(char or chr(0))
+        raw, escaped = RAW_CHARACTERS.get(char, (f"a raw control character (U+{code:04X})", f"\\u{code:04x}"))
+        split = jsonl and char == "\n"
+        what = f"{raw} inside a string" + (", which splits the row over two lines" if split else "")
+        fix = f"write it as {escaped} inside the string (json.dumps does)" + ("; a JSON Lines row is one line" if split else "")
+    elif jsonl and msg == "Extra data":
+        what, fix = "more than one JSON value on the line", "one object a line; a file holding one JSON array is named .json"
+    else:
+        what, fix = next(((w, f) for start, w, f in JSON_ERRORS if msg.startswith(start)), (what, fix))
+    fix = f"{fix}; or delete that line" if fix and jsonl else fix or ("fix or delete that line" if jsonl else "fix that line")
+    return TunewizError.at(where, f"not valid JSON at column {column}: {what}", fix)

@@ -186,8 +186,7 @@ def _json_array(p: Path) -> Iterator[dict[str, Any]]:
 
         def fail(at: int, what: str) -> TunewizError:
             line = lines_before + buf.count("\n", 0, at) + 1
-            return TunewizError.at(f"{p}:{line}", f"not valid JSON ({what}, column {_column(buf, at, col_before) + 1})",
-                                   "fix that line")
+            return load.bad_json(f"{p}:{line}", what, buf[at:at + 1], _column(buf, at, col_before) + 1, jsonl=False)
 
         def not_object(at: int, row: Any) -> TunewizError:
             line = lines_before + buf.count("\n", 0, at) + 1

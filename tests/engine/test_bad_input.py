@@ -123,6 +123,21 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path, capsys):
     assert_no_run(tmp_path)
 
 
+def test_a_raw_tab_or_line_break_in_a_jsonl_string_is_named_with_its_escape(tmp_path, capsys):
+    """#14: Python's own words came through mangled ("Invalid control character at, column 50"): the message names
+    file:line, the column, what is there and how to write it."""
+    row = '{"instruction": "Translate this", "output": "a\tb"}'  # a tab typed into the file, not written as \t
+    write("data/tab.jsonl", jsonl([{"instruction": "q", "output": "a"}]) + row + "\n")
+    rc, err = tunewiz(capsys, "validate", preset("dataset: {path: data/tab.jsonl}\n"))
+    assert_input_error(rc, err, "tab.jsonl:2", "not valid JSON at column 47: a raw tab inside a string",
+                       "write it as \\t inside the string")
+    assert "control character at" not in err and "at," not in err
+    write("data/split.jsonl", '{"text": "one row\nwith a line break"}\n')
+    rc, err = tunewiz(capsys, "validate", preset("dataset: {path: data/split.jsonl}\n"))
+    assert_input_error(rc, err, "split.jsonl:1", "a raw line break inside a string, which splits the row over two lines",
+                       "write it as \\n inside the string")
+
+
 @pytest.mark.parametrize("bad_line, kind", [("[1, 2]", "list"), ('"just a string"', "str"), ("42", "int")])
 def test_jsonl_line_that_is_not_an_object(tmp_path, capsys, bad_line, kind):
     write("rows.jsonl", jsonl([{"text": "a"}]) + bad_line + "\n" + jsonl([{"text": "b"}]))
