@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import datasets.config  # imported here, not under a test's capsys: its log handler keeps the stderr of its import
 import huggingface_hub.constants
 import pytest
 
@@ -58,8 +59,6 @@ def test_validate_without_network_says_so_at_once(tmp_path):
 def test_an_uncached_hub_dataset_without_network_is_refused_at_once(no_network, monkeypatch, capsys):
     """A dataset hub id took ~23 s of the hub client's retries before failing (#14): training's loader and the
     dataset step's head ask the same one-connect check as model ids, and word the failure the same way."""
-    import datasets.config
-
     from engine.config import DatasetSection
     from engine.data import load, peek
 
