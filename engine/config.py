@@ -405,6 +405,9 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             _, why = fields.RENAMED[key]
             problems.append(Problem(where, f"this argument is from an older release: {why}", fields.renamed_fix(key, section)))
             continue
+        if section == "training" and key in fields.SECRETS:
+            problems.append(Problem(where, *fields.SECRETS[key]))
+            continue
         if section == "training" and key in fields.RESERVED:
             problems.append(Problem(where, fields.RESERVED[key][0], fields.reserved_fix(key, value)))
             continue

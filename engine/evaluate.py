@@ -222,7 +222,7 @@ class Models:
         from transformers import set_seed
         from transformers.utils import logging
 
-        from engine.train import load_model
+        from engine.models import load_model
 
         set_seed(int(self.cfg.training.get("seed", 42)))  # a new classifier head starts as it did in training
         # the load report ("classifier.weight MISSING") and its progress bar: the table's note says it for the base head
@@ -363,7 +363,7 @@ def _eval_causal(models: Models, tok: Any, plan: Any, examples: list[tuple[int, 
         prompt, ref = _prompt(ex, plan, tok)
         if prompt is not None:
             prompts.append(prompt)
-            refs.append(ref)
+            refs.append(ref or "")  # _prompt gives a reference with every prompt
             gen_rows.append(src)
     if len(gen_rows) < len(encoded):
         notes.append(f"{len(encoded) - len(gen_rows)} rows have no prompt to answer (text rows): loss and perplexity only")
@@ -452,7 +452,7 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
     """Evaluate the run on its held-out rows; writes RUN/eval.json and RUN/eval.jsonl; returns eval.json's content."""
     from engine import build, config, models
     from engine.data import formats, load, pipeline
-    from engine.train import load_tokenizer
+    from engine.models import load_tokenizer
 
     t0 = time.time()
     run_dir = Path(run_dir)

@@ -162,7 +162,11 @@ RESERVED: dict[str, tuple[str, str]] = {
                           "model.revision, model.quantization)"),
     "trust_remote_code": ("has no effect here: tunewiz loads the model and its tokenizer itself",
                           "set model.trust_remote_code: true"),
-    # a secret would be written in clear into config.yaml, status.json and every checkpoint's training_args.bin
+}
+
+# TrainingArguments fields that hold a secret: a run writes its settings into files (config.yaml, status.json,
+# each checkpoint's training_args.bin), so they are refused wherever they are given (issue #12)
+SECRETS: dict[str, tuple[str, str]] = {
     "hub_token": ("is a secret, and a run writes its settings into files (config.yaml, each checkpoint's "
                   "training_args.bin): tunewiz never takes a token from a preset or --set",
                   "remove it: the Hub token is read from the environment (HF_TOKEN) or your login (hf auth login)"),

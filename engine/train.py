@@ -35,8 +35,8 @@ def classification_metrics(pred: Any) -> dict[str, float]:
     y_pred, y = np.argmax(logits, axis=-1), pred.label_ids
     f1s = []
     for c in np.unique(np.concatenate([y, y_pred])):
-        tp = np.sum((y_pred == c) & (y == c))
-        denom = np.sum(y_pred == c) + np.sum(y == c)
+        tp: Any = np.sum((y_pred == c) & (y == c))
+        denom: Any = np.sum(y_pred == c) + np.sum(y == c)
         f1s.append(2 * tp / denom if denom else 0.0)
     return {"accuracy": float(np.mean(y_pred == y)), "f1": float(np.mean(f1s))}
 
@@ -63,7 +63,7 @@ def _ranks(x: Any) -> Any:
     import numpy as np
 
     order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
+    ranks: Any = np.empty(len(x), dtype=np.float64)
     ranks[order] = np.arange(1, len(x) + 1)
     _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=ranks)
@@ -89,7 +89,6 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
         info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
-    full_steps = _optimizer_steps(cfg, len(prepared.train))  # the re-split keeps the effective batch: the same count
     # the same function, on the same inputs, as validate / run, the review and the preset header (one figure)
     resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train), world=int(os.environ.get("WORLD_SIZE", "1")))
     cfg = resolved.cfg
@@ -152,13 +151,6 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     if smoke_steps:
         info_event["smoke"] = smoke_plan
     return trainer, prepared, info_event
-
-
-def _optimizer_steps(cfg: config.Config, rows: int) -> int:
-    """Optimizer steps the run will make (for the memory estimate's largest batch and the compile decision)."""
-    from engine import speed
-
-    return speed.optimizer_steps(cfg.training, rows, int(os.environ.get("WORLD_SIZE", "1"))) or 1
 
 
 def use_expandable_segments(cfg: config.Config) -> None:
