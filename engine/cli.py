@@ -503,7 +503,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--do-sample", dest="do_sample", action="store_true", help="sample (default: greedy)")
     p.add_argument("--temperature", type=float, default=0.7, help="GenerationConfig.temperature (with --do-sample)")
     p.add_argument("--top-p", dest="top_p", type=float, default=0.9, help="GenerationConfig.top_p (with --do-sample)")
-    p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=1.0, help="GenerationConfig.repetition_penalty")
+    p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=1.1,
+                   help="GenerationConfig.repetition_penalty (default 1.1: a small model's greedy answer does not loop; 1.0: off)")
     p.set_defaults(func=cmd_chat)
     p = sub.add_parser("eval", help="measure a run on the rows it held out: tuned vs base model (eval.json, eval.jsonl)")
     p.add_argument("run", help="run name or directory")
