@@ -119,10 +119,13 @@ def test_walk_every_step_save_launch_lose_the_terminal_and_attach(here):
         if saved.exists():
             break
         time.sleep(0.2)
-    assert config.to_dict(config.load(saved)) == config.to_dict(config.load(cwd / "mine" / "quick.yaml"))
+    # the copy is the loaded preset, its run named after the copy (#14: output_dir runs/quick -> runs/e2e-saved)
+    copied, original = config.to_dict(config.load(saved)), config.to_dict(config.load(cwd / "mine" / "quick.yaml"))
+    assert copied["training"].pop("output_dir") == "runs/e2e-saved" and original["training"].pop("output_dir") == "runs/quick"
+    assert copied == original
     wiz.keys("C-r")
     wiz.wait("$ ", 120)  # the monitor, showing the launcher command
-    run = cwd / "runs" / "quick"
+    run = cwd / "runs" / "e2e-saved"
     assert rundir.read_status(run)["state"] in ("starting", "running", "finished")
     wiz.kill()  # the SSH link drops: the terminal and the wizard are gone
     t0 = time.time()
@@ -130,8 +133,8 @@ def test_walk_every_step_save_launch_lose_the_terminal_and_attach(here):
         time.sleep(1)
     assert rundir.read_status(run)["state"] == "finished", (run / "stdout.log").read_text()[-3000:]
     assert (run / "final" / "adapter_model.safetensors").is_file()
-    mon = Terminal(f"tw-attach-{os.getpid()}", f"{TUNEWIZ} attach quick", cwd.parent, env)  # by name, from elsewhere
+    mon = Terminal(f"tw-attach-{os.getpid()}", f"{TUNEWIZ} attach e2e-saved", cwd.parent, env)  # by name, from elsewhere
     terms.append(mon)
     screen = mon.wait("finished", 60)
-    assert "step 2/2" in screen and "quick" in screen
+    assert "step 2/2" in screen and "e2e-saved" in screen
     mon.keys("q")
