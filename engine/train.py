@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         _fail(run_dir, main_proc, f"{type(e).__name__}: {e}", kind="exception", traceback=tb[-4000:])
         return 1
     finally:
-        rundir.release(run_dir)
+        if main_proc:  # rank 0's reserve: another rank ending first leaves it alone
+            rundir.release(run_dir)
     if main_proc:
         (run_dir / rundir.STOP).unlink(missing_ok=True)
         if state == "stopped":
