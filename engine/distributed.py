@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import fields
 from engine.config import Config
 from engine.errors import Problem, TunewizError
 
@@ -143,7 +144,7 @@ def port_free(port: int, wait: float = 0.0) -> bool:
 
 def batch_lines(cfg: Config, p: LaunchPlan) -> list[str]:
     """The batch arithmetic per GPU (process) and in total."""
-    bs = int(cfg.training.get("per_device_train_batch_size", 8))
+    bs = int(cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")))
     acc = int(cfg.training.get("gradient_accumulation_steps", 1))
     unit, units = ("GPU", "GPUs") if p.gpus else ("process", "processes")
     return [f"batch     {bs} per {unit} x {acc} accumulation x {p.world_size} {units if p.world_size > 1 else unit} "

@@ -305,6 +305,12 @@ def fields(section: str) -> dict[str, dict[str, Any]]:
     return snapshot()[section]
 
 
+def default(key: str, section: str = "training") -> Any:
+    """A library field's default, from the snapshot (per_device_train_batch_size 8, max_length 1024, ...): the
+    number the libraries use when a preset leaves the key out, written once instead of in every module."""
+    return fields(section)[key]["default"]
+
+
 @functools.cache
 def installed_field_names(section: str) -> frozenset[str]:
     """Field names of the installed class (imports it): the fallback for keys newer than the snapshot."""

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine import fields
 from engine.fmt import duration, plural
 
 RESULT = "smoke.json"
@@ -56,7 +57,7 @@ def plan(training: dict[str, Any], steps: int, rows: int | None, world: int = 1)
     full = speed.optimizer_steps(training, rows, world) or 1
     full_micro = full * accum
     if int(training.get("max_steps", -1) or -1) <= 0 and rows:  # epochs: a last short accumulation is fewer micro-batches
-        per_epoch = math.ceil(rows / (int(training.get("per_device_train_batch_size", 8)) * world))
+        per_epoch = math.ceil(rows / (int(training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size"))) * world))
         full_micro = min(full_micro, max(1, math.ceil(float(training.get("num_train_epochs", 3)) * per_epoch)))
     n = max(1, min(steps, full))
     cap = max(MAX_MICRO_BATCHES, steps)

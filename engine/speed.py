@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import attention, estimate
+from engine import attention, estimate, fields
 
 if TYPE_CHECKING:
     from engine.config import Config
@@ -123,7 +123,8 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
         if "padding_free" not in t and not packing and not out.model.attn_implementation and kernel:
             t["padding_free"] = True
             wants_pf = True
-            share = _padding_share(lengths, int(t.get("per_device_train_batch_size", 8)), t.get("max_length", 1024))
+            share = _padding_share(lengths, int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size"))),
+                                           t.get("max_length", fields.default("max_length")))
             why = "rows are concatenated without pad tokens" + (f" ({share:.0%} of a padded batch would be padding here)"
                                                                  if share is not None else "")
             res.applied.append(Applied("training.padding_free", True, why, "training.padding_free: false"))
@@ -186,7 +187,8 @@ def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) 
         return int(training["max_steps"])
     if not rows:
         return None
-    per_step = int(training.get("per_device_train_batch_size", 8)) * int(training.get("gradient_accumulation_steps", 1))
+    per_step = (int(training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")))
+                * int(training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))))
     per_epoch = max(1, math.ceil(rows / (per_step * world)))  # as the Trainer counts: a last short batch is a step
     return max(1, math.ceil(float(training.get("num_train_epochs", 3)) * per_epoch))
 
@@ -242,7 +244,7 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
     """Gradient checkpointing only when needed; the largest micro-batch that fits the effective batch."""
     t = out.training
     user_gc = "gradient_checkpointing" in cfg.training
-    micro = int(t.get("per_device_train_batch_size", 8))
+    micro = int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")))
     accum = int(t.get("gradient_accumulation_steps", 1))
     per_device = micro * accum
     splits = [(b, per_device // b) for b in range(per_device, 0, -1) if per_device % b == 0]

@@ -18,7 +18,7 @@ from typing import Any
 if __name__ == "__main__":  # python -m engine.train: a stop while it still imports ends it as stopped, not as a crash
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-from engine import build, config, models, rundir, system
+from engine import build, config, fields, models, rundir, system
 from engine.errors import TunewizError
 from engine.models import load_model, load_tokenizer
 
@@ -145,7 +145,8 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
                   "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
                   "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": cfg.lora_enabled,
                   "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
-                  "batch": [cfg.training.get("per_device_train_batch_size", 8), cfg.training.get("gradient_accumulation_steps", 1)]}
+                  "batch": [cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")),
+                            cfg.training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))]}
     if resolved.estimate is not None:
         info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
     if smoke_steps:
