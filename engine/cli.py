@@ -166,8 +166,11 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     if state == "stopped":
         print(f"smoke test stopped (its folder, with the log: {run_dir})")
         return 130
-    status = json.loads((run_dir / "status.json").read_text())
-    print(f"smoke test failed: {status.get('error')}\n(see {run_dir / 'stdout.log'}; kept until the next smoke test)", file=sys.stderr)
+    from engine import rundir, runs
+
+    status = rundir.read_status(run_dir)  # a missing or damaged status.json is a failure with a cause, not a traceback
+    error = status.get("error") or runs.effective_state(run_dir, status)[1] or "no cause was recorded"
+    print(f"smoke test failed: {error}\n(see {run_dir / rundir.STDOUT}; kept until the next smoke test)", file=sys.stderr)
     return 1
 
 
