@@ -130,13 +130,16 @@ def _summarize(run_dir: Path) -> RunSummary:
 
 
 def find(run: str) -> Path:
-    """A run by its directory or its name (the newest registered run of that name)."""
+    """A run by its directory or its name: of the registered runs of that name, the newest under the current
+    folder (runs/NAME of this project, not another project's run of the same name), else the newest."""
     p = Path(run).expanduser()
     if p.is_dir() and rundir.looks_like_run(p):
         return p.resolve()
     matches = [d for d in registered() if d.name == run]
     if matches:
-        return matches[-1]
+        here = Path.cwd().resolve()
+        local = [d for d in matches if d.is_relative_to(here)]
+        return (local or matches)[-1]
     names = sorted({d.name for d in registered()})
     from engine.errors import did_you_mean
 

@@ -212,3 +212,12 @@ def test_reserve_holds_real_blocks_and_is_given_back(tmp_path):
     assert rundir.is_own_name(rundir.RESERVE)
     rundir.release(tmp_path)
     assert not p.exists()
+
+
+def test_a_bare_name_means_the_run_of_this_folder_before_a_newer_one_elsewhere(tmp_path, monkeypatch):
+    mine = make_run(tmp_path / "project" / "runs" / "demo", "finished")
+    make_run(tmp_path / "other" / "runs" / "demo", "finished")  # registered later
+    monkeypatch.chdir(tmp_path / "project")
+    assert runs.find("demo") == mine
+    monkeypatch.chdir(tmp_path)
+    assert runs.find("demo") == tmp_path / "other" / "runs" / "demo"
