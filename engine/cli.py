@@ -129,9 +129,7 @@ def ended(run_dir: Path, state: str, resume: str) -> int:
         older = " (final/ holds an older result, from before the resume)" if (run_dir / rundir.FINAL).is_dir() else ""
         print(f"stopped: {newest}{older}; continue with: {resume}" if cp else f"stopped: {newest}")
         return 130
-    status = rundir.read_status(run_dir)
-    _, cause = runs.effective_state(run_dir, status)
-    error = status.get("error") or cause or "no cause was recorded"
+    error = runs.failure_cause(run_dir)
     events = runs.tail_events(run_dir)
     fix = next((e.get("fix") for e in reversed(events) if e.get("type") == "error" and isinstance(e.get("fix"), str)), None)
     print(f"failed: {error}" + (f"\n  fix: {fix}" if fix else "") + f"\n{newest}" + (f"; continue with: {resume}" if cp else "")
@@ -168,8 +166,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         return 130
     from engine import rundir, runs
 
-    status = rundir.read_status(run_dir)  # a missing or damaged status.json is a failure with a cause, not a traceback
-    error = status.get("error") or runs.effective_state(run_dir, status)[1] or "no cause was recorded"
+    error = runs.failure_cause(run_dir)
     print(f"smoke test failed: {error}\n(see {run_dir / rundir.STDOUT}; kept until the next smoke test)", file=sys.stderr)
     return 1
 

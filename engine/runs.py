@@ -96,6 +96,14 @@ def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events:
     return (state if isinstance(state, str) else "unknown"), (error if isinstance(error, str) or error is None else str(error))
 
 
+def failure_cause(run_dir: Path) -> str:
+    """Why a run failed, for its end line: status.json's error, else the readers' cause (a process gone without an
+    end event), else says none was recorded; a missing or damaged status.json is read as empty, never a traceback."""
+    status = rundir.read_status(run_dir)
+    error = status.get("error")
+    return (error if isinstance(error, str) and error else None) or effective_state(run_dir, status)[1] or "no cause was recorded"
+
+
 def _int(v: Any) -> int | None:
     return v if type(v) is int else None
 

@@ -211,19 +211,10 @@ class MonitorScreen(Screen):
 
     def action_evaluate(self) -> None:
         """Measure the result on the rows the run held out (engine.evaluate): tuned vs base, in a worker."""
-        from engine import generate
-        from engine.errors import TunewizError
-
-        if self.reader.view.state in ("running", "starting", "stopping"):
-            self.notify("The run is still going: evaluate it when it has finished or stopped", severity="warning")
-            return
         if self.evaluating:
             self.notify("Already evaluating", severity="warning")
             return
-        try:
-            generate.find_result(self.run_dir)
-        except TunewizError as e:
-            self.notify(e.problems[0].what, severity="warning")
+        if not self._result_ready("evaluate it when it has finished or stopped"):
             return
         self.evaluating = True
         self.notify(f"Evaluating on up to {self.EVAL_ROWS} held-out rows, tuned and base (all of them: "
@@ -280,19 +271,25 @@ class MonitorScreen(Screen):
 
     def action_chat(self) -> None:
         """The A/B chat with the run's result (final/, or the newest complete checkpoint of a stopped run)."""
-        from engine import generate
-        from engine.errors import TunewizError
         from tui.screens.chat import ChatScreen
 
+        if self._result_ready("chat opens when it has finished or stopped"):
+            self.app.push_screen(ChatScreen(self.run_dir))
+
+    def _result_ready(self, when: str) -> bool:
+        """The run has ended and left a result (final/ or a complete checkpoint); else says why, and `when`."""
+        from engine import generate
+        from engine.errors import TunewizError
+
         if self.reader.view.state in ("running", "starting", "stopping"):
-            self.notify("The run is still going: chat opens when it has finished or stopped", severity="warning")
-            return
+            self.notify(f"The run is still going: {when}", severity="warning")
+            return False
         try:
             generate.find_result(self.run_dir)
         except TunewizError as e:
             self.notify(e.problems[0].what, severity="warning")
-            return
-        self.app.push_screen(ChatScreen(self.run_dir))
+            return False
+        return True
 
     @work(thread=True, exclusive=True, group="resume")
     def _resume(self) -> None:
