@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import config
+from engine import config, fields
 from engine.config import Config
 from engine.errors import Problem, TunewizError
 
@@ -133,19 +133,30 @@ def check_quantization(cfg: Config, hw: dict[str, Any]) -> None:
 
 
 def training_args(cfg: Config, training: dict[str, Any]) -> Any:
-    """SFTConfig (causal-lm) or TrainingArguments (classification), built by the library itself."""
+    """The method's trl config (SFTConfig, DPOConfig, ...) for a causal LM, TrainingArguments for classification,
+    built by the library itself."""
     kwargs = {k: v for k, v in training.items() if k not in HANDLED_HERE}
-    if cfg.model.task == "causal-lm":
-        from trl import SFTConfig as cls
+    method = cfg.model.method
+    cls: Any
+    if cfg.model.task == "causal-lm" and method != "sft":
+        cls = fields.method_config(method)
+        if method == "kto":
+            # TRL's KL estimate pairs each answer with its neighbour's in a batch drawn in order: the rows are
+            # shuffled once when prepared (engine/data/preference.py) instead
+            kwargs.setdefault("train_sampling_strategy", "sequential")
+    elif cfg.model.task == "causal-lm":
+        from trl import SFTConfig
 
+        cls = SFTConfig
         kwargs["dataset_kwargs"] = {"skip_prepare_dataset": True}
         if kwargs.get("padding_free") and not kwargs.get("packing"):
             kwargs["max_length"] = None  # rows are already truncated (engine/data/pipeline.py); TRL insists on None here
     else:
-        from transformers import TrainingArguments as cls
+        from transformers import TrainingArguments
 
+        cls = TrainingArguments
         kwargs.pop("max_length", None)
-    _check_installed_fields("training", cls, kwargs)
+    _check_installed_fields(fields.section_of("training", cfg.model.method), cls, kwargs)
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:

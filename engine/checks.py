@@ -74,8 +74,49 @@ def _default_system_prompt(tokenizer: Any, template: str | None) -> str | None:
     return found[:120] or None
 
 
+def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
+    """DPO / KTO / ORPO data: rows left out (same answers, empty answers, prompts that fill max_length, answers that
+    differ only after it), sequences the collator cuts, prompts the template renders differently alone."""
+    from engine.data import preference
+
+    plan, ds = prepared.plan, prepared.train
+    out: list[Check] = []
+    ml = plan.max_length
+    for reason, n in prepared.drops.items():
+        what, fix = preference.DROPS[reason]
+        rows = prepared.drop_rows.get(reason)
+        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training"
+                         + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix))
+    lens = preference.lengths(plan.method, ds)
+    cut = int((lens > ml).sum()) if ml is not None and len(lens) else 0
+    if cut:
+        out.append(Check("truncated", cut, f"{cut} of {len(lens)} rows have a sequence (prompt + answer) longer than "
+                         f"max_length {ml}: the collator cuts it ({plan.truncation_mode}), so the end of the answer is not compared",
+                         f"raise training.max_length to {int(lens.max())} (the longest) to keep every answer whole"))
+    if plan.method in ("dpo", "kto") and plan.conversational and len(ds):
+        split = _prompt_split(ds[0], tokenizer, plan.method)
+        if split:
+            out.append(Check("prompt re-rendered", 0, "the chat template renders a prompt alone differently from the "
+                             f"prompt before its answer; trl starts the answer where they diverge, leaving {split!r} out of "
+                             "the prompt the model trains on", "use a chat template that renders the prompt the same way "
+                             "in both cases (model.chat_template)", level="notice"))
+    return out
+
+
+def _prompt_split(row: dict[str, Any], tokenizer: Any, method: str) -> str:
+    """What trl's common-prefix rule leaves out of the first row's prompt ("" when the prompt is a prefix)."""
+    try:
+        alone = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+    except Exception:
+        return ""
+    kept = row["prompt_ids"]
+    return tokenizer.decode(alone[len(kept):]) if len(kept) < len(alone) else ""
+
+
 def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
     """The checks that fire on this prepared data, worst first."""
+    if prepared.plan.method != "sft":
+        return preference_checks(prepared, tokenizer)
     ds, plan = prepared.train, prepared.plan
     out: list[Check] = []
     ml = plan.max_length

@@ -178,7 +178,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     cfg, _ = load_cfg(args)
     checked = preflight.check(cfg)
     prepared = checked.prepared
-    collator = pipeline.build_collator(cfg.model.task, checked.args, checked.tokenizer)
+    collator = pipeline.build_collator(cfg.model.task, checked.args, checked.tokenizer, cfg.model.method)
     bs = checked.args.per_device_train_batch_size
     batches = preview.batches(prepared, collator, bs, start=args.batch, count=args.batches)
     if args.json:

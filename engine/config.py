@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 DEFAULT_MODEL = "demo:smollm2-135m-instruct"
 DEFAULT_DATASET = "sample:identity"
-FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt-completion", "text", "classification", "tokenized")
+FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt-completion", "text", "classification", "tokenized",
+           "preference", "kto")
 TASKS = ("causal-lm", "sequence-classification")
+# How a causal LM is trained: SFT on answers, or preference tuning on pairs (DPO, ORPO) or labelled answers (KTO)
+METHODS = ("sft", "dpo", "kto", "orpo")
 # SFTConfig fields that also make sense for classification (tunewiz tokenizes with them).
 SHARED_SFT_KEYS = {"max_length"}
 
@@ -59,7 +62,9 @@ def _models() -> None:
             name_or_path: str = DEFAULT_MODEL
             """Hub id (org/name), local folder, a .gguf file, or a bundled demo (demo:smollm2-135m-instruct, demo:minilm-l6)."""
             task: Literal["causal-lm", "sequence-classification"] = "causal-lm"
-            """causal-lm: supervised fine-tuning of a language model; sequence-classification: text -> label."""
+            """causal-lm: a language model (trained by model.method); sequence-classification: text -> label."""
+            method: Literal["sft", "dpo", "kto", "orpo"] = "sft"
+            """How a causal LM learns: sft (supervised: the answers are targets), dpo (pairs: prefer the chosen answer over the rejected one, against the base as reference), kto (answers labelled desirable or not), orpo (pairs, no reference model). training: then takes trl's SFTConfig / DPOConfig / KTOConfig / ORPOConfig fields."""
             revision: str | None = None
             """Hub branch, tag or commit to load."""
             trust_remote_code: bool = False
@@ -339,7 +344,13 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         problems.extend(_pydantic_problems(e, source))
     model = data.get("model")  # not a mapping (model: foo) is a problem of its own, reported above
     task = cfg.model.task if cfg else model.get("task", "causal-lm") if isinstance(model, dict) else "causal-lm"
-    training, tp = check_library_section("training", raw_training, source, task=task)
+    method = cfg.model.method if cfg else model.get("method", "sft") if isinstance(model, dict) else "sft"
+    if method not in METHODS:
+        method = "sft"  # reported by the model section's check
+    if cfg is not None and method != "sft" and task != "causal-lm":
+        problems.append(Problem(f"{source}: model.method", f"{method} trains a causal language model, and model.task is {task}",
+                                "set model.method: sft for a classifier, or model.task: causal-lm with a language model"))
+    training, tp = check_library_section("training", raw_training, source, task=task, method=method)
     lora, lp = check_library_section("lora", raw_lora, source)
     problems += tp + lp
     if cfg is not None and cfg.version != SCHEMA_VERSION:
@@ -387,11 +398,14 @@ def _field_doc(loc: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------------- library sections
-def check_library_section(section: str, raw: Any, source: str, task: str = "causal-lm") -> tuple[dict, list[Problem]]:
-    """Check keys and value kinds of `training:` / `lora:` against the library fields; coerce numbers."""
+def check_library_section(section: str, raw: Any, source: str, task: str = "causal-lm",
+                          method: str = "sft") -> tuple[dict, list[Problem]]:
+    """Check keys and value kinds of `training:` / `lora:` against the library fields (of the method's trl config);
+    coerce numbers."""
     if not isinstance(raw, dict):
         return {}, [Problem(f"{source}: {section}", "must be a mapping of keys")]
-    specs = fields.fields(section)
+    table = fields.section_of(section, method)
+    specs = fields.fields(table)
     out: dict[str, Any] = {}
     problems: list[Problem] = []
     for key, value in raw.items():
@@ -408,7 +422,7 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
         if section == "training" and key in fields.SECRETS:
             problems.append(Problem(where, *fields.SECRETS[key]))
             continue
-        if section == "training" and key in fields.RESERVED:
+        if section == "training" and key in fields.RESERVED and (method == "sft" or key in fields.RESERVED_ALL):
             problems.append(Problem(where, fields.RESERVED[key][0], fields.reserved_fix(key, value)))
             continue
         if section == "training" and key in fields.SEQ2SEQ and key not in specs:
@@ -416,16 +430,20 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             continue
         spec = specs.get(key)
         if spec is None:
-            if key in fields.installed_field_names(section):
+            if key in fields.installed_field_names(table):
                 out[key] = value  # newer than the snapshot: the library checks it
                 continue
             alias = fields.ALIASES.get(section, {}).get(key.lower())
             hint = (f"did you mean {alias}?" if alias else
                     did_you_mean(key, list(specs) + (list(LORA_OWN_KEYS) if section == "lora" else [])))
-            lib = "trl.SFTConfig / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
-            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"keys here are {lib} field names"))
+            lib = f"trl.{fields.CONFIG_NAMES[method]} / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
+            other = fields.methods_with(key) if section == "training" else []
+            if other:
+                hint = f"{key} is a {' / '.join(fields.CONFIG_NAMES[m] for m in other)} option, and model.method is {method}"
+            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""),
+                                    f"set model.method: {other[0]}, or remove it" if other else f"keys here are {lib} field names"))
             continue
-        if section == "training" and task != "causal-lm" and spec.get("source") == "SFTConfig" and key not in SHARED_SFT_KEYS:
+        if section == "training" and task != "causal-lm" and spec.get("source") != "TrainingArguments" and key not in SHARED_SFT_KEYS:
             problems.append(Problem(where, f"{key} is an SFT option and does not apply to {task}", "remove it"))
             continue
         try:
@@ -506,6 +524,8 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
         return str(value)
     if kind == "str" and not isinstance(value, str):
         return str(value)
+    if kind == "list" and isinstance(value, str) and spec.get("one_or_list"):
+        return value  # DPOConfig.loss_type: one name, or a list of them combined (the library makes the list)
     if kind == "list" and not isinstance(value, list):
         raise ValueError(f"{value!r} is not a list")
     if kind == "dict" and not isinstance(value, dict):

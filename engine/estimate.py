@@ -179,7 +179,9 @@ def plan_of(cfg: Config, on_gpu: bool, batch_tokens: int | None = None) -> Plan:
                 padding_free=bool(t.get("padding_free")) or bool(t.get("packing")), batch_tokens=batch_tokens,
                 on_gpu=on_gpu, weight_bytes=weight_bytes, quantization=cfg.model.quantization, lora=cfg.lora_enabled,
                 r=int(cfg.lora.get("r", 16) or 16), targets=cfg.lora.get("target_modules", "all-linear"),
-                batch=int(t.get("per_device_train_batch_size") or fields.default("per_device_train_batch_size")),
+                # a pair is two sequences padded to one length (DPO / ORPO run chosen and rejected in one batch)
+                batch=int(t.get("per_device_train_batch_size") or fields.default("per_device_train_batch_size"))
+                * (2 if causal and cfg.model.method in ("dpo", "orpo") else 1),
                 accumulation=int(t.get("gradient_accumulation_steps", 1) or 1),
                 max_length=int(t.get("max_length") or (1024 if causal else 512)),
                 checkpointing=bool(t.get("gradient_checkpointing", t.get("activation_checkpointing", False))),

@@ -78,9 +78,13 @@ def dataset_identity(cfg: Config) -> dict[str, Any]:
 
 
 def _tokens_hash(ds: Any) -> str:
+    """A digest of the held-out rows' token ids (a preference row's: each of its id columns)."""
     h = hashlib.sha256()
-    for ids in ds["input_ids"]:
-        h.update(json.dumps(list(ids)).encode())
+    cols = ["input_ids"] if "input_ids" in ds.column_names else \
+        [c for c in ds.column_names if c.endswith("_ids") and not c.startswith("KL_")]
+    for row in ds.select_columns(cols):
+        for c in cols:
+            h.update(json.dumps(list(row[c])).encode())
     return h.hexdigest()
 
 

@@ -1,7 +1,8 @@
 """The library fields a preset may set, read from a snapshot of the installed libraries.
 
-`training:` keys are `trl.SFTConfig` fields (a superset of `transformers.TrainingArguments`) and
-`lora:` keys are `peft.LoraConfig` fields. Importing those libraries takes seconds, so the names,
+`training:` keys are the fields of the method's trl config (`SFTConfig`, `DPOConfig`, `KTOConfig`, or
+`ORPOConfig` from `trl.experimental`; each a superset of `transformers.TrainingArguments`) and `lora:`
+keys are `peft.LoraConfig` fields. Importing those libraries takes seconds, so the names,
 kinds, defaults and help texts live in `fields.json`, written by `python -m engine.fields --write`
 and pinned against the installed libraries by a test: an upgrade that renames a field fails there.
 A key missing from the snapshot is still checked against the installed class before it is refused,
@@ -164,6 +165,10 @@ RESERVED: dict[str, tuple[str, str]] = {
                           "set model.trust_remote_code: true"),
 }
 
+# Reserved for every method (the others are SFTConfig's data options, which the preference trainers do not have or
+# which tunewiz sets itself there: their data is prepared by trl's own code, see engine/data/preference.py)
+RESERVED_ALL = {"model_init_kwargs", "trust_remote_code", "pad_token"}
+
 # TrainingArguments fields that hold a secret: a run writes its settings into files (config.yaml, status.json,
 # each checkpoint's training_args.bin), so they are refused wherever they are given (issue #12)
 SECRETS: dict[str, tuple[str, str]] = {
@@ -267,13 +272,42 @@ def describe(cls: type) -> dict[str, dict[str, Any]]:
     return out
 
 
+# model.method -> the trl config class whose fields `training:` takes, and its snapshot table
+CONFIG_NAMES = {"sft": "SFTConfig", "dpo": "DPOConfig", "kto": "KTOConfig", "orpo": "ORPOConfig"}
+TABLES = {"sft": "training", "dpo": "training:dpo", "kto": "training:kto", "orpo": "training:orpo"}
+
+
+def section_of(section: str, method: str = "sft") -> str:
+    """The snapshot table of a preset section: `training` follows model.method."""
+    return TABLES.get(method, "training") if section == "training" else section
+
+
+def methods_with(key: str) -> list[str]:
+    """The methods whose training config has `key` (for the hint on a key of another method)."""
+    return [m for m, table in TABLES.items() if key in snapshot().get(table, {})]
+
+
+def method_config(method: str) -> type:
+    """The installed trl config class of a method (ORPO's lives in trl.experimental in TRL 1.x)."""
+    if method == "orpo":
+        import os
+
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        from trl.experimental.orpo import ORPOConfig
+
+        return ORPOConfig
+    import trl
+
+    return getattr(trl, CONFIG_NAMES[method])
+
+
 def library_classes() -> dict[str, type]:
     """The installed classes behind each section (imports the libraries: seconds)."""
     from peft import LoraConfig
     from transformers import TrainingArguments
-    from trl import SFTConfig
 
-    return {"training": SFTConfig, "training_base": TrainingArguments, "lora": LoraConfig}
+    out = {TABLES[m]: method_config(m) for m in TABLES}
+    return {**out, "training_base": TrainingArguments, "lora": LoraConfig}
 
 
 def build_snapshot() -> dict[str, Any]:
@@ -284,14 +318,16 @@ def build_snapshot() -> dict[str, Any]:
 
     classes = library_classes()
     base = set(describe(classes["training_base"]))
-    training = describe(classes["training"])
-    for name, spec in training.items():
-        spec["source"] = "TrainingArguments" if name in base else "SFTConfig"
-    return {
-        "versions": {"transformers": transformers.__version__, "trl": trl.__version__, "peft": peft.__version__},
-        "training": training,
-        "lora": describe(classes["lora"]),
-    }
+    out: dict[str, Any] = {"versions": {"transformers": transformers.__version__, "trl": trl.__version__, "peft": peft.__version__}}
+    for method, table in TABLES.items():
+        described = describe(classes[table])
+        for name, spec in described.items():
+            spec["source"] = "TrainingArguments" if name in base else CONFIG_NAMES[method]
+        if method == "dpo" and "loss_type" in described:
+            described["loss_type"]["one_or_list"] = True  # DPOConfig.__post_init__ turns one name into a list
+        out[table] = described
+    out["lora"] = describe(classes["lora"])
+    return out
 
 
 @functools.cache
@@ -301,14 +337,14 @@ def snapshot() -> dict[str, Any]:
 
 
 def fields(section: str) -> dict[str, dict[str, Any]]:
-    """Field specs of `training` or `lora`."""
+    """Field specs of a snapshot table: `training` (SFTConfig), `training:dpo`, `training:kto`, `training:orpo`, `lora`."""
     return snapshot()[section]
 
 
-def default(key: str, section: str = "training") -> Any:
+def default(key: str, section: str = "training", method: str = "sft") -> Any:
     """A library field's default, from the snapshot (per_device_train_batch_size 8, max_length 1024, ...): the
     number the libraries use when a preset leaves the key out, written once instead of in every module."""
-    return fields(section)[key]["default"]
+    return fields(section_of(section, method))[key]["default"]
 
 
 @functools.cache

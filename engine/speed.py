@@ -108,7 +108,8 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
             res.notes.append("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply")
         res.estimate = _estimate(out, info, hw, lengths, steps)
         return res
-    causal = out.model.task == "causal-lm"
+    # padding-free rows and Liger's kernels are SFT's (TRL's DPO turns padding-free off and deprecates Liger there)
+    causal = out.model.task == "causal-lm" and out.model.method == "sft"
     lora = dict(out.lora)
 
     if hw.get("capability", 0) >= 8 and "tf32" not in t:
@@ -203,8 +204,8 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
                               "cannot trace Liger's Triton kernels", "keep one: speed.compile_layers: false, or remove use_liger_kernel")
     if sp.compile_layers is not None:
         return
-    if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm":
-        return  # measured on bf16 LoRA only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
+    if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm" or out.model.method != "sft":
+        return  # measured on bf16 LoRA SFT only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
     if t.get("use_liger_kernel") is True:
         res.notes.append("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace Liger's kernels")
         return

@@ -82,6 +82,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     path = models.materialize(ref)
     tok = load_tokenizer(cfg, path)
+    method = cfg.model.method if cfg.model.task == "causal-lm" else "sft"
     prepared = pipeline.prepare(cfg, tok)
     plan = prepared.plan
     info = None
@@ -90,7 +91,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
     # the same function, on the same inputs, as validate / run, the review and the preset header (one figure)
-    resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train), world=int(os.environ.get("WORLD_SIZE", "1")))
+    resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train, method), world=int(os.environ.get("WORLD_SIZE", "1")))
     cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
         try:
@@ -106,23 +107,34 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
         smoke_plan = smoke.plan(cfg.training, smoke_steps, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
         cfg.training = smoke.overrides(cfg.training, smoke_plan)
     args = build.training_args(cfg, cfg.training)
+    if method == "kto" and args.per_device_train_batch_size != prepared.batch:
+        prepared = pipeline.prepare(cfg, tok, args=args)  # KTO's KL pairs neighbours within the micro-batch the run uses
     lora = build.lora_config(cfg)
     if plan.template and cfg.model.task == "causal-lm":
         tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
     model = load_model(cfg, path, plan.label_names, hw, regression=plan.regression)
-    collator = pipeline.build_collator(cfg.model.task, args, tok)
+    collator = pipeline.build_collator(cfg.model.task, args, tok, method)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
-    if lora is not None and (cfg.lora.get("autocast_adapter_dtype") is False or cfg.model.task != "causal-lm"):
+    if lora is not None and method == "sft" and (cfg.lora.get("autocast_adapter_dtype") is False or cfg.model.task != "causal-lm"):
         from peft import get_peft_model
         from transformers import set_seed
 
         set_seed(args.seed)
         model = get_peft_model(model, lora, autocast_adapter_dtype=cfg.lora.get("autocast_adapter_dtype", True))
         lora = None
-    train_ds = pipeline.model_inputs(prepared.train)
-    eval_ds = pipeline.model_inputs(prepared.eval) if prepared.eval is not None else None
-    if cfg.model.task == "causal-lm":
+    train_ds = pipeline.model_inputs(prepared.train, method)
+    eval_ds = pipeline.model_inputs(prepared.eval, method) if prepared.eval is not None else None
+    if method != "sft":
+        from engine.data import preference
+
+        # the reference: with LoRA, the base with the adapter switched off (TRL's default when it wraps the model)
+        trainer = preference.prepared_trainer(method)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                                                      processing_class=tok, peft_config=lora, data_collator=collator,
+                                                      callbacks=callbacks)
+        if lora is not None and cfg.lora.get("autocast_adapter_dtype") is False:
+            preference.adapters_in_model_dtype(trainer.model)
+    elif cfg.model.task == "causal-lm":
         from trl import SFTTrainer
 
         trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
@@ -140,13 +152,17 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
                               "speed.compile_layers: no repeated decoder layer found; nothing compiled")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "format": plan.format.name,
+    info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "method": method, "format": plan.format.name,
                   "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
                   "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
                   "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": cfg.lora_enabled,
                   "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
                   "batch": [cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")),
                             cfg.training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))]}
+    if method != "sft":
+        from engine.data import preference
+
+        resolved.notes.append(preference.reference_note(method, lora is not None or cfg.lora_enabled))
     if resolved.estimate is not None:
         info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
     if smoke_steps:

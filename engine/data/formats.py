@@ -60,7 +60,7 @@ class Format:
     @property
     def shape(self) -> str:
         return {"alpaca": "chat", "messages": "chat", "sharegpt": "chat", "prompt-completion": "pc", "template": "pc",
-                "text": "text", "classification": "cls", "tokenized": "tokens"}[self.name]
+                "text": "text", "classification": "cls", "tokenized": "tokens", "preference": "pairs", "kto": "labelled"}[self.name]
 
 
 def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto", columns: dict[str, str] | None = None,
@@ -198,7 +198,21 @@ def preference_kind(names: list[str], row: dict[str, Any]) -> tuple[str, str] | 
     if {"chosen_messages", "rejected_messages"} <= cols:
         return ("DPO pairs (chosen_messages/rejected_messages)",
                 "format: messages with dataset.columns {messages: chosen_messages}")
-    if "kto_tag" in cols or isinstance(row.get("label"), bool) and cols & {"completion", "messages", "conversations"}:
+    if {"preferred_output", "non_preferred_output"} <= cols:
+        return ("DPO pairs (OpenAI's preference format: preferred_output / non_preferred_output)",
+                "format: prompt-completion with dataset.columns {prompt: input, completion: preferred_output}")
+    if {"response_j", "response_k"} <= cols:
+        return ("DPO pairs (response_j preferred over response_k)",
+                "format: alpaca with dataset.columns {instruction: question, output: response_j}")
+    if "rejected_response" in cols and "messages" in cols:
+        return ("DPO pairs (messages ending with the chosen answer, and a rejected_response)",
+                "format: messages (the rejected_response column is then not read)")
+    if "instruction" in cols and isinstance(row.get("output"), list) and len(row["output"]) >= 2 \
+            and all(isinstance(x, str) for x in row["output"]):
+        return ("ranked answers (output: [preferred, other, ...], LLaMA-Factory's ranking data)",
+                "keep the first answer of output, then train as alpaca")
+    if "kto_tag" in cols or (isinstance(row.get("label"), bool) or isinstance(row.get("tag"), bool)) \
+            and cols & {"completion", "messages", "conversations", "output"}:
         return ("KTO labelled answers (a true/false label: desirable or undesirable)",
                 "keep only the rows labelled true (desirable), then train them as SFT data")
     return None
@@ -208,9 +222,10 @@ def _refuse_preference(names: list[str], row: dict[str, Any]) -> None:
     found = preference_kind(names, row)
     if found:
         kind, sft = found
+        method = "kto" if kind.startswith("KTO") else "dpo (or orpo)"
         raise TunewizError.at("dataset.format", f"preference data: {kind}, not SFT data (trained as chat, the rejected or "
                               "undesirable answers would be learned as targets, or the preferred ones dropped)",
-                              f"tunewiz trains SFT and classification (DPO/KTO: not yet); to train only the preferred "
+                              f"set model.method: {method} to train on the preferences; or, to train only the preferred "
                               f"answers as SFT: {sft}")
 
 

@@ -20,6 +20,8 @@ SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 SAMPLES = {
     "identity": ("identity.jsonl", "64 chats that teach a model its name (Tunewiz Assistant); messages format"),
     "sentiment": ("sentiment.csv", "240 review sentences labelled positive / negative; classification"),
+    "preferences": ("preferences.jsonl", "48 questions: a short correct answer preferred over the demo model's own "
+                                         "rambling one; DPO / ORPO pairs (KTO unpairs them)"),
 }
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "text"}
 # "csv" files (and .txt files that are TSVs) are read by engine/data/tabular.py, not the datasets csv builder:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.data import chat, formats, load
+from engine.data import chat, formats, load, preference
 from engine.errors import TunewizError
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ class Plan:
     packing: bool = False
     packing_strategy: str = "bfd"
     regression: bool = False  # a float label column: one output, MSE loss (label_names = [the column])
+    method: str = "sft"  # model.method: sft, or a preference method (dpo, kto, orpo: engine/data/preference.py)
+    conversational: bool = False  # preference rows are message lists (the chat template writes them)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Prepared:
     flags: dict[str, int] = field(default_factory=dict)  # what was found in kept rows (chat.conversation's flags) -> count
     drop_rows: dict[str, list[int]] = field(default_factory=dict)  # reason -> the first source rows (_row) left out for it
     longest: int | None = None  # the longest training row in tokens, before rows were left out (dropped ones too)
+    batch: int | None = None  # the micro-batch a preference method's rows were prepared for (KTO pairs neighbours in it)
 
 
 # Why a row is left out of training, and what to do about it.
@@ -322,20 +325,28 @@ def tokenize(raw: Dataset, plan: Plan, tokenizer: Any) -> Dataset:
     return out
 
 
-def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared:
-    """Load (unless given), split, tokenize, drop untrainable rows, pack: exactly what training uses."""
-    raw = load.load_dataset(cfg.dataset) if raw is None else raw
-    plan = make_plan(cfg, tokenizer, raw)
+def split(raw: Dataset, cfg: Config) -> tuple[Dataset, Dataset | None]:
+    """(training rows, held-out rows) by dataset.eval_size and training.seed; `_row` numbers the source rows."""
     raw = raw.add_column("_row", list(range(len(raw))))
     seed = int(cfg.training.get("seed", 42))
     size = cfg.dataset.eval_size
-    eval_raw = None
-    if size:
-        n_eval = int(size) if size >= 1 else max(1, round(size * len(raw)))
-        if n_eval >= len(raw):
-            raise TunewizError.at("dataset.eval_size", f"{size} leaves no training rows out of {len(raw)}", "use a smaller eval_size, or 0")
-        split = raw.train_test_split(test_size=n_eval, seed=seed)
-        raw, eval_raw = split["train"], split["test"]
+    if not size:
+        return raw, None
+    n_eval = int(size) if size >= 1 else max(1, round(size * len(raw)))
+    if n_eval >= len(raw):
+        raise TunewizError.at("dataset.eval_size", f"{size} leaves no training rows out of {len(raw)}", "use a smaller eval_size, or 0")
+    parts = raw.train_test_split(test_size=n_eval, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any = None) -> Prepared:
+    """Load (unless given), split, tokenize, drop untrainable rows, pack: exactly what training uses. `args`: the
+    trainer's config (a preference method's data is prepared with it; built from cfg when not given)."""
+    raw = load.load_dataset(cfg.dataset) if raw is None else raw
+    if cfg.model.method != "sft" and cfg.model.task == "causal-lm":
+        return _prepare_preference(cfg, tokenizer, raw, args)
+    plan = make_plan(cfg, tokenizer, raw)
+    raw, eval_raw = split(raw, cfg)
     train = tokenize(raw, plan, tokenizer)
     before = len(train)
     drops: dict[str, int] = {}
@@ -371,14 +382,135 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None) -> Prepared
                     longest=longest)
 
 
+# ------------------------------------------------------------------------------------------ preference methods
+def preference_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
+    """The plan of DPO / KTO / ORPO data: its format, the chat template when the rows are conversations."""
+    method, t = cfg.model.method, cfg.training
+    fmt = preference.detect(raw.column_names, raw[0], method, cfg.dataset.format, cfg.dataset.columns)
+    template, source = chat.resolve_template(tokenizer, cfg.model.chat_template)
+    if not getattr(tokenizer, "eos_token", None):
+        raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
+                              "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
+    try:
+        first = preference.canonical(raw[0], fmt)
+    except ValueError as e:
+        raise TunewizError.at("dataset row 0", f"could not be read as {fmt.name} data: {e}", "check dataset.columns") from e
+    conversational = isinstance(first["prompt"], list)
+    if conversational:
+        chat.require_template(template, cfg.model.name_or_path, fmt.name)
+        chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)  # type: ignore[arg-type]
+    max_length = t.get("max_length", fields_default("max_length", method))
+    return Plan(fmt, "causal-lm", template, source, max_length, t.get("truncation_mode", "keep_start"), method=method,
+                conversational=conversational)
+
+
+def fields_default(key: str, method: str) -> Any:
+    from engine import fields
+
+    return fields.default(key, method=method)
+
+
+def _canonical_pref(row: dict[str, Any], fmt: formats.Format) -> dict[str, Any]:
+    try:
+        out = preference.canonical(row, fmt)
+    except TunewizError:
+        raise
+    except Exception as e:
+        raise TunewizError.at(f"dataset row {row.get('_row')}", f"could not be read as {fmt.name} data: {e}",
+                              "fix or remove that row (dataset.max_rows limits the rows read)") from e
+    answers = [out["chosen"], out["rejected"]] if "chosen" in out else [out["completion"]]
+    out["_drop"] = "no answer" if any(preference.empty_answer(a) for a in answers) else \
+        "same answer" if "chosen" in out and out["chosen"] == out["rejected"] else ""
+    return out
+
+
+def _unpair(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Pairs as KTO rows: the chosen answer desirable, the rejected one not (as trl's unpair_preference_dataset)."""
+    n = len(batch["prompt"])
+    out: dict[str, list[Any]] = {"prompt": batch["prompt"] * 2, "completion": batch["chosen"] + batch["rejected"],
+                                 "label": [True] * n + [False] * n}
+    for k in batch:
+        if k not in ("prompt", "chosen", "rejected"):
+            out[k] = batch[k] * 2
+    return out
+
+
+def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) -> Prepared:
+    """DPO / KTO / ORPO: canonical rows, split, TRL's own tokenization, rows that train nothing left out (named)."""
+    plan = preference_plan(cfg, tokenizer, raw)
+    method = plan.method
+    if args is None:
+        from engine import build
+
+        args = build.training_args(cfg, build.resolve_training(cfg, build.hardware()))
+    if plan.template:
+        tokenizer.chat_template = plan.template  # TRL renders with the tokenizer's template: the one of the plan
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    train_raw, eval_raw = split(raw, cfg)
+    seed = int(cfg.training.get("seed", 42))
+
+    def canon(ds: Dataset) -> Dataset:
+        out = ds.map(_canonical_pref, fn_kwargs={"fmt": plan.format}, remove_columns=[c for c in ds.column_names if c != "_row"],
+                     desc="Reading preference rows")
+        if method == "kto" and "chosen" in out.column_names:
+            out = out.map(_unpair, batched=True, remove_columns=["chosen", "rejected"],
+                          desc="Unpairing (chosen = desirable, rejected = not)")
+        if method == "kto":
+            out = out.shuffle(seed=seed)  # KTO draws its batches in order (its KL pairs neighbours): mixed once here
+        return out
+
+    train_c = canon(train_raw)
+    before = len(train_c)
+    drops: dict[str, int] = {}
+    drop_rows: dict[str, list[int]] = {}
+
+    def note(reason: str, row: int) -> None:
+        drops[reason] = drops.get(reason, 0) + 1
+        if len(rows := drop_rows.setdefault(reason, [])) < ROWS_SHOWN:
+            rows.append(row)
+
+    for row, reason in zip(train_c["_row"], train_c["_drop"], strict=True):
+        if reason:
+            note(reason, row)
+    train_c = train_c.filter(_kept).remove_columns("_drop")
+    train = preference.tokenize(method, train_c, tokenizer, args, "train") if len(train_c) else train_c
+    if len(train) < len(train_c):  # TRL left out rows whose prompt fills max_length
+        kept = set(train["_row"])
+        for row in train_c["_row"]:
+            if row not in kept:
+                note("truncated", row)
+    if len(train):
+        reasons = [preference.drop_reason(method, r, plan.max_length, plan.truncation_mode)
+                   for r in train.select_columns([c for c in preference.TOKEN_COLUMNS[method] if c in train.column_names])]
+        for row, reason in zip(train["_row"], reasons, strict=True):
+            if reason:
+                note(reason, row)
+        if any(reasons):
+            train = train.select([i for i, r in enumerate(reasons) if not r])
+    if len(train) == 0:
+        why = "; ".join(f"{n} {preference.DROPS[r][0]}" for r, n in drops.items())
+        raise TunewizError.at("dataset", f"none of the {before} rows can be trained: {why}",
+                              preference.DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")  # type: ignore[arg-type]
+    evald = None
+    if eval_raw is not None:
+        ev = canon(eval_raw)
+        ev = ev.filter(_kept).remove_columns("_drop")
+        evald = preference.tokenize(method, ev, tokenizer, args, "eval") if len(ev) else None
+    return Prepared(plan, train, evald, source_rows=len(raw), dropped=sum(drops.values()), drops=drops,
+                    drop_rows=drop_rows, longest=int(preference.lengths(method, train).max()),
+                    batch=args.per_device_train_batch_size)
+
+
 def _kept(row: dict[str, Any]) -> bool:
     return not row["_drop"]
 
 
 def drop_lines(prepared: Prepared) -> list[str]:
     """One line per reason rows were left out of training, with the fix (for validate, preview and run)."""
-    return [f"{n} of {prepared.source_rows} rows left out ({row_list(prepared.drop_rows.get(r, []), n)}): they {DROPS[r][0]}; "
-            f"{DROPS[r][1]}" for r, n in prepared.drops.items()]
+    table = DROPS if prepared.plan.method == "sft" else preference.DROPS
+    return [f"{n} of {prepared.source_rows} rows left out ({row_list(prepared.drop_rows.get(r, []), n)}): they {table[r][0]}; "
+            f"{table[r][1]}" for r, n in prepared.drops.items()]
 
 
 def pack(ds: Dataset, plan: Plan) -> Dataset:
@@ -390,17 +522,22 @@ def pack(ds: Dataset, plan: Plan) -> Dataset:
     return pack_dataset(ds.select_columns(["input_ids", "labels"]), plan.max_length, plan.packing_strategy, {})
 
 
-def lengths(ds: Dataset) -> Any:
-    """Token count of each row (numpy array), read from the arrow column without decoding the rows."""
+def lengths(ds: Dataset, method: str = "sft") -> Any:
+    """Token count of each row (numpy array), read from the arrow column without decoding the rows; a preference
+    row counts its longest sequence."""
     import numpy as np
     import pyarrow.compute as pc
 
+    if "input_ids" not in ds.column_names:  # preference rows (their columns say which method's)
+        return preference.lengths(preference.method_of(ds.column_names), ds)
     col = ds.select_columns(["input_ids"]).with_format("arrow")[:]["input_ids"]  # respects filter()'s indices
     return np.asarray(pc.list_value_length(col).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def model_inputs(ds: Dataset) -> Dataset:
+def model_inputs(ds: Dataset, method: str = "sft") -> Dataset:
     """The columns the trainer receives (bookkeeping columns dropped)."""
+    if method != "sft":
+        return preference.model_inputs(method, ds)
     return ds.select_columns([c for c in ds.column_names if c in MODEL_COLUMNS])
 
 
@@ -410,8 +547,11 @@ def padding_free(args: Any) -> bool:
                 and getattr(args, "packing_strategy", "") in {"bfd", "bfd_split"}))
 
 
-def build_collator(task: str, args: Any, tokenizer: Any) -> Any:
-    """The collator the trainer uses: TRL's for causal LM (prebuilt labels), transformers' for classification."""
+def build_collator(task: str, args: Any, tokenizer: Any, method: str = "sft") -> Any:
+    """The collator the trainer uses: TRL's for causal LM (prebuilt labels; a preference method's own), transformers'
+    for classification."""
+    if task == "causal-lm" and method != "sft":
+        return preference.collator(method, args, tokenizer)
     if task == "causal-lm":
         from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 

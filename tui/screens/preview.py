@@ -136,7 +136,7 @@ class PreviewScreen(StepScreen):
             checked = preflight.check(cfg)
             tok = checked.tokenizer
             prepared = checked.prepared
-            collator = pipeline.build_collator(cfg.model.task, checked.args, tok)
+            collator = pipeline.build_collator(cfg.model.task, checked.args, tok, cfg.model.method)
             bs = checked.args.per_device_train_batch_size
             free = cfg.model.task == "causal-lm" and pipeline.padding_free(checked.args)
             n = len(prepared.train)
