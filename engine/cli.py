@@ -190,7 +190,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     print("stats: " + json.dumps(preview.stats(prepared)))
     for batch in batches:
         for row in preview.rows(batch, checked.tokenizer):
-            print(f"\n--- batch {row['batch']} row {row['row_in_batch']} (source row {row.get('source_row', row.get('source_rows'))})")
+            side = f" {row['sequence']}" + (f" (desirable: {str(row['desirable']).lower()})" if "desirable" in row else "") \
+                if "sequence" in row else ""
+            print(f"\n--- batch {row['batch']} row {row['row_in_batch']}{side} (source row {row.get('source_row', row.get('source_rows'))})")
             print(preview.text_row(row))
     return 0
 

@@ -351,6 +351,10 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         problems.append(Problem(f"{source}: model.method", f"{method} trains a causal language model, and model.task is {task}",
                                 "set model.method: sft for a classifier, or model.task: causal-lm with a language model"))
     training, tp = check_library_section("training", raw_training, source, task=task, method=method)
+    if method == "kto" and training.get("per_device_train_batch_size") == 1 and training.get("loss_type") != "apo_zero_unpaired":
+        tp.append(Problem(f"{source}: training.per_device_train_batch_size", "1: KTO estimates its KL term from the other "
+                          "answers of a micro-batch, so it needs at least 2 (TRL refuses 1)",
+                          "set per_device_train_batch_size: 2 or more (gradient_accumulation_steps keeps the effective batch)"))
     lora, lp = check_library_section("lora", raw_lora, source)
     problems += tp + lp
     if cfg is not None and cfg.version != SCHEMA_VERSION:

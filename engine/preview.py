@@ -118,7 +118,7 @@ def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: 
     from engine.data import pipeline
 
     ds = prepared.train
-    inputs = pipeline.model_inputs(ds)
+    inputs = pipeline.model_inputs(ds, prepared.plan.method)
     for b in range(start, start + count):
         lo, hi = b * batch_size, min(len(ds), (b + 1) * batch_size)
         if lo >= hi:
@@ -128,12 +128,56 @@ def batches(prepared: pipeline.Prepared, collator: Any, batch_size: int, start: 
         batch = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in out.items()}
         batch["_rows"] = ds[lo:hi]["_row"] if "_row" in ds.column_names else list(range(lo, hi))
         batch["_batch"] = b
+        batch["_method"] = prepared.plan.method
         yield batch
+
+
+def _token_fields(row: dict[str, Any], ids: list[int], tokenizer: Any) -> dict[str, Any]:
+    row["tokens"] = tokenizer.convert_ids_to_tokens(ids)
+    row["shown"] = readable(tokenizer, row["tokens"])
+    row["joined"] = joined(tokenizer, row["tokens"])
+    row["input_ids"] = ids
+    return row
+
+
+def preference_rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
+    """The sequences of a DPO / KTO / ORPO batch, as the collator made them: a pair's chosen and rejected sequence
+    one after the other (DPO's batch holds every chosen sequence, then every rejected one), a KTO answer with its
+    label (and the mismatched answer its KL term reads). `labels` shows which tokens the loss sees (-100 = not:
+    the shared prompt and the padding), from the collator's completion_mask (DPO, KTO) or labels (ORPO)."""
+    method, rows_of = batch.get("_method", "dpo"), batch["_rows"]
+    if method == "orpo":
+        n = len(batch["chosen_input_ids"])
+        for j in range(n):
+            for side in ("chosen", "rejected"):
+                row = {"batch": batch["_batch"], "row_in_batch": j, "source_row": rows_of[j], "sequence": side}
+                _token_fields(row, batch[f"{side}_input_ids"][j], tokenizer)
+                row["attention_mask"] = batch[f"{side}_attention_mask"][j]
+                row["labels"] = batch[f"{side}_labels"][j]
+                yield row
+        return
+    ids, mask, seen = batch["input_ids"], batch["attention_mask"], batch["completion_mask"]
+    n = len(rows_of)
+    parts = [(j, "chosen", j) for j in range(n)] + [(j, "rejected", n + j) for j in range(n)] if method == "dpo" else \
+        [(j, "completion", j) for j in range(n)]
+    parts.sort(key=lambda p: (p[0], p[2]))
+    for j, side, k in parts:
+        row = {"batch": batch["_batch"], "row_in_batch": k, "source_row": rows_of[j], "sequence": side}
+        if method == "kto":
+            row["desirable"] = bool(batch["label"][j])
+        _token_fields(row, ids[k], tokenizer)
+        row["attention_mask"] = mask[k]
+        row["completion_mask"] = seen[k]
+        row["labels"] = [t if c and a else -100 for t, c, a in zip(ids[k], seen[k], mask[k], strict=True)]
+        yield row
 
 
 def rows(batch: dict[str, Any], tokenizer: Any) -> Iterator[dict[str, Any]]:
     """One JSON-able dict per row of a collated batch: tokens, shown (as text), joined (characters split over
     tokens, see `joined`), input_ids, attention_mask, labels (and extras)."""
+    if batch.get("_method", "sft") != "sft":
+        yield from preference_rows(batch, tokenizer)
+        return
     for j, ids in enumerate(batch["input_ids"]):
         row: dict[str, Any] = {"batch": batch["_batch"], "row_in_batch": j}
         if len(batch["input_ids"]) == len(batch["_rows"]):
@@ -162,6 +206,14 @@ def stats(prepared: pipeline.Prepared) -> dict[str, Any]:
         out["max_length"] = ml
         out["truncated"] = sum(1 for n in full if ml is not None and n > ml)
         out["longest"] = max(full)
+    if prepared.plan.method != "sft":
+        from engine.data import preference
+
+        lens = preference.lengths(prepared.plan.method, ds)
+        ml = prepared.plan.max_length
+        out.update({"max_length": ml, "longest": int(lens.max()) if len(lens) else 0,
+                    "truncated": int((lens > ml).sum()) if ml else 0, "method": prepared.plan.method})
+        return out
     if prepared.plan.task == "causal-lm":
         labels = ds["labels"]
         total = sum(len(lab) for lab in labels)

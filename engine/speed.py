@@ -248,7 +248,8 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
     micro = int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")))
     accum = int(t.get("gradient_accumulation_steps", 1))
     per_device = micro * accum
-    splits = [(b, per_device // b) for b in range(per_device, 0, -1) if per_device % b == 0]
+    least = 2 if out.model.method == "kto" else 1  # KTO's KL term reads the other answers of a micro-batch
+    splits = [(b, per_device // b) for b in range(per_device, 0, -1) if per_device % b == 0 and b >= min(least, micro)]
     if not cfg.speed.split_batch:
         splits = [(micro, accum)]
     gc_options = [bool(t["gradient_checkpointing"])] if user_gc else [False, True]

@@ -419,9 +419,10 @@ def _canonical_pref(row: dict[str, Any], fmt: formats.Format) -> dict[str, Any]:
         raise TunewizError.at(f"dataset row {row.get('_row')}", f"could not be read as {fmt.name} data: {e}",
                               "fix or remove that row (dataset.max_rows limits the rows read)") from e
     answers = [out["chosen"], out["rejected"]] if "chosen" in out else [out["completion"]]
-    out["_drop"] = "no answer" if any(preference.empty_answer(a) for a in answers) else \
+    drop = "no answer" if any(preference.empty_answer(a) for a in answers) else \
         "same answer" if "chosen" in out and out["chosen"] == out["rejected"] else ""
-    return out
+    # written under new names: a source column of the same name would lend its type (the loader's Json type reads "5" as 5)
+    return {**{f"_new_{k}": v for k, v in out.items()}, "_drop": drop}
 
 
 def _unpair(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -453,6 +454,7 @@ def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) ->
     def canon(ds: Dataset) -> Dataset:
         out = ds.map(_canonical_pref, fn_kwargs={"fmt": plan.format}, remove_columns=[c for c in ds.column_names if c != "_row"],
                      desc="Reading preference rows")
+        out = out.rename_columns({c: c.removeprefix("_new_") for c in out.column_names if c.startswith("_new_")})
         if method == "kto" and "chosen" in out.column_names:
             out = out.map(_unpair, batched=True, remove_columns=["chosen", "rejected"],
                           desc="Unpairing (chosen = desirable, rejected = not)")
