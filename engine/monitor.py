@@ -25,6 +25,13 @@ RARE = re.compile(rb'"type": "(start|eval|save|summary|smoke|error|end)"')
 LOG_TAIL_LINES = 200
 
 
+# TRL's preference logs the monitor keeps and plots
+REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "kl")
+MARGIN_LIMIT = 20.0  # beta-scaled log-ratio margin: beyond it a run is usually over-optimising (beta 0.1: 200 nats)
+STUCK_LOGS = 20  # logs with accuracy ~0.5 and margins ~0 before "not learning" is said
+CHOSEN_COLLAPSE = -5.0  # rewards/chosen (beta x the chosen log-ratio): the chosen answers lost e^50 at beta 0.1
+
+
 @dataclass
 class Alert:
     """A health problem seen while running, with what to do."""
@@ -59,6 +66,8 @@ class RunView:
     log_count: int = 0  # lines read into log_tail so far (the tail keeps the last 200: a reader counts what is new)
     alerts: list[Alert] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)  # the steps this run was resumed from
+    # DPO / KTO / ORPO: TRL's reward logs (rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, ...)
+    rewards: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     _rate: deque[tuple[float, int, float]] = field(default_factory=lambda: deque(maxlen=30))  # (time, step, tokens)
 
     # ------------------------------------------------------------------------------------ derived
@@ -103,6 +112,10 @@ class RunView:
                 v = ev.get(name)
                 if isinstance(v, int | float) and math.isfinite(v):
                     series.append((step, float(v)))
+            for name in REWARD_KEYS:
+                v = ev.get(name)
+                if isinstance(v, int | float) and math.isfinite(v):
+                    self.rewards.setdefault(name, []).append((step, float(v)))
             if live and isinstance(ev.get("num_input_tokens_seen"), int | float):
                 self._rate.append((ev.get("time", time.time()), step, float(ev["num_input_tokens_seen"])))
             if live:
@@ -115,7 +128,7 @@ class RunView:
             step = ev.get("step")
             if ev.get("resumed") and isinstance(step, int):
                 # steps logged after the checkpoint it resumes from were trained again: one history, this run's
-                for series in (self.loss, self.learning_rate, self.grad_norm, self.eval_loss):
+                for series in (self.loss, self.learning_rate, self.grad_norm, self.eval_loss, *self.rewards.values()):
                     series[:] = [(s, v) for s, v in series if s <= step]
                 self.evals = [e for e in self.evals if not isinstance(e.get("step"), int) or e["step"] <= step]
                 self.resumed_at.append(step)
@@ -156,6 +169,29 @@ class RunView:
             if median > 0 and g > 10 * median:
                 self._alert("grad-spike", f"grad norm {g:.3g} at step {ev.get('step')} is over 10x its recent median ({median:.3g})",
                             "lower training.learning_rate or set training.max_grad_norm (clipping)")
+
+        self._check_preference(ev)
+
+    def _check_preference(self, ev: dict[str, Any]) -> None:
+        """What goes wrong in DPO-style training, read from TRL's reward logs."""
+        margins = [v for _, v in self.rewards.get("rewards/margins", [])]
+        acc = [v for _, v in self.rewards.get("rewards/accuracies", [])]
+        chosen = [v for _, v in self.rewards.get("rewards/chosen", [])]
+        if margins and margins[-1] > MARGIN_LIMIT:
+            self._alert("margins-exploding", f"the reward margin is {margins[-1]:.3g} at step {ev.get('step')}: the model "
+                        "has moved far from the reference and may be over-optimising (answers degenerate)",
+                        "raise training.beta, lower training.learning_rate, or train fewer steps (compare in chat)")
+        if len(acc) >= STUCK_LOGS and all(abs(a - 0.5) <= 0.1 for a in acc[-STUCK_LOGS:]) and \
+                all(abs(m) < 0.05 for m in margins[-STUCK_LOGS:]):
+            self._alert("accuracy-stuck", f"reward accuracy has stayed near 0.5 with margins near 0 for {STUCK_LOGS} logs: "
+                        "the model does not yet tell chosen from rejected",
+                        "raise training.learning_rate (DPO LoRA: 5e-6 to 5e-5), and check the preview: do chosen and "
+                        "rejected differ?")
+        if chosen and chosen[-1] < CHOSEN_COLLAPSE:
+            self._alert("chosen-collapsing", f"rewards/chosen is {chosen[-1]:.3g} at step {ev.get('step')}: the chosen "
+                        "answers are becoming less likely too (only the rejected ones fall faster)",
+                        "lower training.learning_rate or raise training.beta; or add an SFT term to DPO: "
+                        "loss_type: [sigmoid, sft] with loss_weights: [1.0, 1.0]")
 
     def _check_idle(self, ev: dict[str, Any]) -> None:
         for gpu in ev.get("gpus") or []:

@@ -238,3 +238,35 @@ async def test_e_on_a_live_run_or_one_without_a_result_says_why(tmp_path):
         await pilot.pause()
         assert not app.screen.evaluating
         assert any("still going" in str(n.message) for n in app._notifications)
+
+
+async def test_a_dpo_run_plots_its_rewards_beside_the_loss(tmp_path):
+    """A recorded DPO run (presets/smollm2-concise-dpo.yaml on CPU): TRL's reward margin and accuracy are plotted with
+    the loss, and the side panel lists the chosen / rejected rewards."""
+    run = recorded(tmp_path, "dpo-finished")
+    app = Host(run, interval=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        metrics = text(app, "#mon-metrics")
+        assert "reward margin" in metrics and "0.8598" in metrics and "reward acc" in metrics
+        view = RunReader(run).poll()
+        assert len(view.rewards["rewards/margins"]) == 15 and view.rewards["rewards/accuracies"][-1] == (15, 1.0)
+
+
+def test_preference_alerts():
+    """Margins exploding, accuracy stuck at 0.5, the chosen answers collapsing: each is said once with its fix."""
+    from engine.monitor import RunView
+
+    def view_of(logs):
+        v = RunView(Path("."))
+        for i, extra in enumerate(logs, 1):
+            v.add({"type": "log", "step": i, "loss": 0.69, **extra}, live=True)
+        return {a.kind: a for a in v.alerts}
+
+    stuck = view_of([{"rewards/accuracies": 0.5, "rewards/margins": 0.001, "rewards/chosen": 0.0}] * 20)
+    assert set(stuck) == {"accuracy-stuck"} and "learning_rate" in stuck["accuracy-stuck"].fix
+    assert not view_of([{"rewards/accuracies": 0.5, "rewards/margins": 0.001}] * 19)
+    runaway = view_of([{"rewards/margins": 25.0, "rewards/accuracies": 1.0, "rewards/chosen": -6.0}])
+    assert set(runaway) == {"margins-exploding", "chosen-collapsing"} and "beta" in runaway["margins-exploding"].fix
+    assert "loss_type: [sigmoid, sft]" in runaway["chosen-collapsing"].fix
+    assert not view_of([{"rewards/margins": 0.86, "rewards/accuracies": 1.0, "rewards/chosen": 0.33}] * 30)

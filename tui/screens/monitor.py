@@ -112,7 +112,11 @@ class MonitorScreen(Screen):
         if view.eval_loss:
             xs, ys = zip(*view.eval_loss, strict=True)
             plt.scatter(list(xs), list(ys), label="eval loss", marker="dot")
-        plt.title("loss")
+        for key, label in (("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")):
+            if view.rewards.get(key):  # DPO / KTO / ORPO: TRL's reward logs beside the loss
+                xs, ys = zip(*view.rewards[key], strict=True)
+                plt.plot(list(xs), list(ys), label=label, marker="braille")
+        plt.title("loss · reward margin · accuracy" if view.rewards else "loss")
         plt.xlabel("step")
         plot.refresh()
 
@@ -128,6 +132,10 @@ class MonitorScreen(Screen):
             ("samples/s", _num(view.samples_per_second(), ".2f")),
             ("epoch", _num(log.get("epoch"), ".2f")),
         ]
+        for key, label in (("rewards/chosen", "reward chosen"), ("rewards/rejected", "reward reject"),
+                           ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward acc")):
+            if view.rewards.get(key):
+                rows.append((label, _num(view.rewards[key][-1][1])))
         last_eval = view.evals[-1] if view.evals else {}
         for key in ("accuracy", "f1"):
             if isinstance(last_eval.get(key), int | float):
