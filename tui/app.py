@@ -36,6 +36,11 @@ STEP_SCREENS: dict[str, tuple[str, str]] = {
 }
 
 
+def choice_of(task: str, method: str) -> str:
+    """The model step's one method choice: causal-lm (SFT), dpo, kto, orpo, or sequence-classification."""
+    return task if task != "causal-lm" or method == "sft" else method
+
+
 class TunewizApp(App):
     """The tunewiz wizard."""
 
@@ -58,7 +63,7 @@ class TunewizApp(App):
         self.painted = threading.Event()  # set once the first screen is on the terminal: workers wait for it
         self.source = self._preset if source is None else source  # the preset file this session started from
         self.loaded_preset: dict[str, Any] | None = None
-        self._first_model: tuple[str, str] | None = None  # the preset's model and task as written
+        self._first_model: tuple[str, str] | None = None  # the preset's model and method choice as written
         if cfg is not None:
             from engine import config
 
@@ -85,7 +90,9 @@ class TunewizApp(App):
             return None
         model = data.get("model") if isinstance(data.get("model"), dict) else {}
         ref, task = model.get("name_or_path", config.DEFAULT_MODEL), model.get("task", config.TASKS[0])
-        return str(ref), task if task in config.TASKS else config.TASKS[0]  # a bad value fails validation
+        method = model.get("method", "sft")
+        task = task if task in config.TASKS else config.TASKS[0]  # a bad value fails validation
+        return str(ref), choice_of(task, method if method in config.METHODS else "sft")
 
     def _install(self, step: str) -> None:
         """Import and install a step's screen the first time it is shown (keeps the first paint fast)."""
@@ -120,10 +127,10 @@ class TunewizApp(App):
         return self._cfg
 
     def first_model(self) -> tuple[str, str]:
-        """The model step's model and task for the first paint: from the config if there is one yet, else from
-        the preset file as written, else the defaults (both validated after the paint)."""
+        """The model step's model and method choice (see `choice_of`) for the first paint: from the config if there
+        is one yet, else from the preset file as written, else the defaults (both validated after the paint)."""
         if self._cfg is not None:
-            return self._cfg.model.name_or_path, self._cfg.model.task
+            return self._cfg.model.name_or_path, choice_of(self._cfg.model.task, self._cfg.model.method)
         if self._first_model is not None:
             return self._first_model
         from engine import config

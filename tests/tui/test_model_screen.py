@@ -64,3 +64,50 @@ def test_snapshot_model_step(snap_compare):
         await pilot.pause()
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_method_choice_sets_model_method_and_explains_it():
+    from engine import config
+    from tui.screens.model import METHOD_HELP, TASKS
+
+    assert [v for _, v in TASKS] == ["causal-lm", "dpo", "kto", "orpo", "sequence-classification"]
+    assert all(len(line) <= 67 for line in METHOD_HELP.values())  # one line at 80 columns
+    cfg = config.from_dict({"training": {"packing": True}})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        select = app.screen.query_one("#task", Select)
+        assert select.value == "causal-lm"
+        select.value = "dpo"
+        await settle(app, pilot)
+        assert "pairs (prompt, chosen, rejected)" in str(app.screen.query_one("#method-help", Static).render())
+        assert "LlamaForCausalLM" in str(app.screen.query_one("#model-info", Static).render())  # still a causal LM
+        assert select.value == "dpo"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.step == "dataset"
+        assert (app.cfg.model.task, app.cfg.model.method) == ("causal-lm", "dpo")
+        assert "packing" not in app.cfg.training  # an SFTConfig field: left out (the run would refuse it), and said
+        config.from_dict(config.to_dict(app.cfg))  # valid as a preset
+        app.cfg.training = {"beta": 0.3}
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.query_one("#task", Select).value == "dpo"  # loaded back from the config
+        app.screen.query_one("#task", Select).value = "sequence-classification"
+        await settle(app, pilot)
+        assert app.screen.query_one("#task", Select).value == "causal-lm"  # the model is a causal LM: SFT, as before
+        app.screen.query_one("#task", Select).value = "kto"
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert (app.cfg.model.task, app.cfg.model.method) == ("causal-lm", "kto")
+        assert app.cfg.training == {"beta": 0.3}  # KTOConfig has beta too
+
+
+async def test_a_dpo_preset_opens_on_its_method():
+    app = TunewizApp(preset="presets/smollm2-concise-dpo.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.screen.query_one("#task", Select).value == "dpo"  # the first paint, from the file as written
+        await settle(app, pilot)
+        assert app.screen.query_one("#task", Select).value == "dpo"
+        assert app.cfg.model.method == "dpo"

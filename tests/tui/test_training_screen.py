@@ -231,3 +231,52 @@ def test_snapshot_training_step(snap_compare):
         await open_training(app, pilot)
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+DPO_PRESET = "presets/smollm2-concise-dpo.yaml"
+
+
+async def test_dpo_shows_and_checks_the_dpo_config_fields():
+    cfg = config.load(DPO_PRESET)
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        assert s.query_one("#m-dpo").display and not s.query_one("#m-kto").display
+        beta = s.query_one("#f-dpo-beta", Field)
+        assert beta.text == "0.1" and s.query_one("#f-dpo-loss_type", Field).text == "sigmoid"
+        assert "deviation from the reference model" in text(s, "#f-dpo-beta .field-help")  # DPOConfig's own help
+        assert "truncated from the left or right" in s.query_one("#f-max_length", Field).help  # DPOConfig's max_length
+        adv = s.query_one("#advanced", AdvancedFields)
+        assert {"label_smoothing", "precompute_ref_log_probs", "f_divergence_type"} <= set(adv.keys)
+        assert "packing" not in adv.keys and "beta" not in adv.keys  # an SFTConfig field; beta has its own box
+        beta.set_text("x")
+        await pilot.pause()
+        assert any(p.startswith("training.beta:") for p in s.errors())
+        beta.set_text("0.2")
+        s.query_one("#f-dpo-loss_type", Field).set_text("ipo")
+        await pilot.pause()
+        assert s.errors() == []
+        s.store(app.cfg)
+        assert app.cfg.training["beta"] == 0.2 and app.cfg.training["loss_type"] == "ipo"
+        config.check_library_section("training", app.cfg.training, "t", method="dpo")
+        assert config.from_dict(config.to_dict(app.cfg)).training == app.cfg.training
+
+
+async def test_kto_fields_and_back_to_sft():
+    cfg = config.from_dict({"model": {"method": "kto"}, "dataset": {"path": "sample:preferences"}})
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        assert s.query_one("#m-kto").display and not s.query_one("#m-dpo").display
+        w = s.query_one("#f-kto-desirable_weight", Field)
+        assert w.text == "1.0" and "unequal number of desirable" in w.help
+        assert s.query_one("#f-kto-loss_type", Field).choices == [("apo_zero_unpaired", "apo_zero_unpaired"), ("kto", "kto")]
+        w.set_text("1.5")
+        await pilot.pause()
+        s.store(app.cfg)
+        assert app.cfg.training == {"desirable_weight": 1.5}
+        # SFT again: no preference fields, the form's errors ignore them
+        app.cfg.model.method = "sft"
+        s.load(app.cfg)
+        await pilot.pause()
+        assert not s.query_one("#m-kto").display and "packing" in s.query_one("#advanced", AdvancedFields).keys

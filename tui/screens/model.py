@@ -14,13 +14,38 @@ from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from engine import fields
 from tui import heavy
 from tui.step import StepScreen
 
 if TYPE_CHECKING:
     from engine.config import Config
 
-TASKS = [("causal-lm: chat / instruction tuning", "causal-lm"), ("sequence-classification: text to label", "sequence-classification")]
+# The one method choice: its value is model.task for SFT and classification, model.method for the preference methods
+# (which train a causal LM). Each with its one line, and the data it needs under the select.
+TASKS = [("SFT: learn to write the answers (chat, instructions, text)", "causal-lm"),
+         ("DPO: prefer the chosen answer over the rejected one (pairs)", "dpo"),
+         ("KTO: learn from answers labelled good or bad (no pairs)", "kto"),
+         ("ORPO: pairs, with no reference model (SFT + preference)", "orpo"),
+         ("Classification: text to a label (sequence-classification)", "sequence-classification")]
+METHOD_HELP = {  # (fits 80 columns: the data it needs, and the trl config that training: follows)
+    "causal-lm": "data: chat, instruction/answer, prompt/completion, text · SFTConfig",
+    "dpo": "data: pairs (prompt, chosen, rejected) · ref: the base · DPOConfig",
+    "kto": "data: prompt, completion, label (true = desirable) · KTOConfig",
+    "orpo": "data: pairs (prompt, chosen, rejected) · no reference · ORPOConfig",
+    "sequence-classification": "data: a text column and a label column · TrainingArguments",
+}
+PREFERENCE = ("dpo", "kto", "orpo")
+
+
+def task_of(choice: str) -> str:
+    """model.task of a method choice."""
+    return "causal-lm" if choice in PREFERENCE else choice
+
+
+def method_of(choice: str) -> str:
+    """model.method of a method choice."""
+    return choice if choice in PREFERENCE else "sft"
 
 
 class ModelScreen(StepScreen):
@@ -36,8 +61,9 @@ class ModelScreen(StepScreen):
                 yield Label("Model", classes="field-label")
                 yield Input(ref, placeholder="hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME", id="model-ref")
             with Horizontal(classes="row"):
-                yield Label("Task", classes="field-label")
+                yield Label("Method", classes="field-label")
                 yield Select(TASKS, value=task, allow_blank=False, id="task")
+            yield Static(METHOD_HELP.get(task, ""), id="method-help", markup=False)
             yield Label("Bundled demos and models in your Hugging Face cache (Enter picks one):", classes="hint")
             yield OptionList(id="choices")
             yield Static("", id="model-info")
@@ -57,7 +83,9 @@ class ModelScreen(StepScreen):
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
-        self._fill(cfg.model.name_or_path, cfg.model.task)
+        from tui.app import choice_of
+
+        self._fill(cfg.model.name_or_path, choice_of(cfg.model.task, cfg.model.method))
 
     def _fill(self, name_or_path: str, task: str) -> None:
         ref = self.query_one("#model-ref", Input)
@@ -78,11 +106,17 @@ class ModelScreen(StepScreen):
 
     def store(self, cfg: Config) -> None:
         ref = self.query_one("#model-ref", Input).value.strip()
-        task = self.query_one("#task", Select).value
+        choice = str(self.query_one("#task", Select).value)
         if ref != cfg.model.name_or_path:
             cfg.model.chat_template = None
         cfg.model.name_or_path = ref
-        cfg.model.task = str(task)
+        method = method_of(choice)
+        if method != cfg.model.method:
+            dropped = drop_other_method_keys(cfg, method)
+            if dropped:
+                self.notify(f"{', '.join(dropped)}: not a {fields.CONFIG_NAMES[method]} field, left out of training:",
+                            title="Method changed")
+        cfg.model.task, cfg.model.method = task_of(choice), method
         self.wizard.model_info = self._info
 
     # -------------------------------------------------------------------------------------- choices
@@ -125,7 +159,8 @@ class ModelScreen(StepScreen):
 
     @on(Select.Changed, "#task")
     def _task_changed(self, event: Select.Changed) -> None:
-        if self._info is not None and self._info.task != event.value:
+        self.query_one("#method-help", Static).update(METHOD_HELP.get(str(event.value), ""))
+        if self._info is not None and self._info.task != task_of(str(event.value)):
             self.inspect(self.query_one("#model-ref", Input).value.strip())
 
     # ------------------------------------------------------------------------------------ inspection
@@ -144,7 +179,7 @@ class ModelScreen(StepScreen):
         except Exception:  # the worker reports what is wrong with the reference
             pass
         self.query_one("#model-info", Static).update(message)
-        self._inspect(ref, str(self.query_one("#task", Select).value))
+        self._inspect(ref, task_of(str(self.query_one("#task", Select).value)))
 
     @work(thread=True, exclusive=True, group="inspect")
     def _inspect(self, ref: str, task: str) -> None:
@@ -178,8 +213,8 @@ class ModelScreen(StepScreen):
         if error:
             box.update(f"[b red]Cannot use {ref}[/]\n{error}")
             return
-        if info.task != self.query_one("#task", Select).value:
-            self.query_one("#task", Select).value = info.task
+        if info.task != task_of(str(self.query_one("#task", Select).value)):
+            self.query_one("#task", Select).value = info.task  # (a causal LM comes back as SFT)
         template = "yes" if info.has_chat_template else "[yellow]no[/] (chat data will need model.chat_template)"
         box.update(
             f"[b]{info.architecture}[/] ({info.model_type}), {_count(info.parameters)} parameters, {info.dtype}\n"
@@ -197,6 +232,16 @@ class ModelScreen(StepScreen):
                 self.wizard.load_preset(Path(path))
 
         self.app.push_screen(PresetsScreen(), chosen)
+
+
+def drop_other_method_keys(cfg: Config, method: str) -> list[str]:
+    """The method changed: `training:` keys that the new method's trl config does not have are left out (beta of DPO
+    under SFT would stop the run); returns their names."""
+    table = fields.fields(fields.section_of("training", method))
+    dropped = [k for k in cfg.training if k not in table and fields.methods_with(k)]
+    if dropped:
+        cfg.training = {k: v for k, v in cfg.training.items() if k not in dropped}
+    return dropped
 
 
 def _task_for(ref: str, task: str) -> str | None:

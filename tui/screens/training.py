@@ -1,5 +1,6 @@
 """Step 4: the training arguments. The fields people set most, each with the library's own help and
-checked as you type; every other TrainingArguments / SFTConfig field under Advanced; the batch and
+checked as you type; every other field of the method's config (TrainingArguments / SFTConfig, or
+DPOConfig / KTOConfig / ORPOConfig for model.method dpo / kto / orpo) under Advanced; the batch and
 step numbers they imply; and a paste dialog that reads a tutorial's TrainingArguments(...) call.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from engine import config, fields
@@ -46,7 +47,27 @@ PRECISION_HELP = ("auto leaves bf16/fp16 unset so tunewiz picks per machine: bf1
                   "fp32 on CPU. bf16/fp16 set training.bf16 / training.fp16 (mixed precision); fp32 sets both false.")
 # a strategy field and the steps field it switches on
 STEPS_OF = {"logging_strategy": "logging_steps", "eval_strategy": "eval_steps", "save_strategy": "save_steps"}
-HIDDEN = {"bf16", "fp16", *fields.RESERVED}
+# the fields a preference method adds to the form (its trl config's own; the rest are under Advanced)
+METHOD_COMMON: dict[str, list[tuple[str, str]]] = {
+    "dpo": [("beta", "Beta (β)"), ("loss_type", "Loss type")],
+    "kto": [("beta", "Beta (β)"), ("loss_type", "Loss type"), ("desirable_weight", "Desirable weight"),
+            ("undesirable_weight", "Undesirable weight")],
+    "orpo": [("beta", "Beta (λ)")],
+}
+METHOD_TITLES = {"dpo": "DPO (trl.DPOConfig)", "kto": "KTO (trl.KTOConfig)", "orpo": "ORPO (trl ORPOConfig)"}
+
+
+def hidden(method: str) -> set[str]:
+    """Keys the form never offers: precision has its own field; keys tunewiz sets itself (per method)."""
+    return {"bf16", "fp16", *(fields.RESERVED if method == "sft" else fields.RESERVED_ALL)}
+
+
+def specs_of(method: str) -> dict[str, dict[str, Any]]:
+    """The field specs of the method's training config (engine.fields.section_of)."""
+    return fields.fields(fields.section_of("training", method))
+
+
+HIDDEN = hidden("sft")
 
 
 class TrainingScreen(StepScreen):
@@ -55,12 +76,21 @@ class TrainingScreen(StepScreen):
     BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", "Paste code", show=True)]
 
     def compose_body(self) -> ComposeResult:
-        specs = fields.fields("training")
+        specs = fields.fields("training")  # (SFT: each step's load switches the checks and help to the method's)
         with VerticalScroll(id="training-body"):
             with Horizontal(id="training-top"):
                 yield Button("Paste code (ctrl+t)", id="paste", compact=True)
                 yield Static("a tutorial's TrainingArguments(...) fills the form", classes="hint")
             yield Static("", id="paste-notes", markup=False)
+            for method, keys in METHOD_COMMON.items():
+                mspecs = specs_of(method)
+                with Vertical(id=f"m-{method}", classes="method-fields"):
+                    yield Static(METHOD_TITLES[method], classes="method-title")
+                    for key, label in keys:
+                        spec = mspecs[key]
+                        choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
+                        yield Field(key, label, spec["help"], choices=choices, check=library_check("training", key, "causal-lm", method),
+                                    placeholder=placeholder_for(spec), id=f"f-{method}-{key}")
             for key, label in COMMON:
                 if key == "precision":
                     yield Field(key, label, PRECISION_HELP, choices=PRECISIONS, id="f-precision")
@@ -78,17 +108,18 @@ class TrainingScreen(StepScreen):
         super().__init__(name=name)
         self._set_keys: set[str] = set()
         self._for_task = ""
+        self._method = "sft"
 
     def on_mount(self) -> None:
         self.query_one("#help", Static).update("Tab moves between fields; the full help of the field you are on shows here.")
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
-        self._set_task(cfg.model.task)
-        specs = fields.fields("training")
+        self._set_task(cfg.model.task, cfg.model.method)
+        specs = specs_of(self._method)
         t = cfg.training
         self._set_keys = set(t)
-        for key, _ in COMMON:
+        for key, _ in self._common():
             if key == "precision":
                 self._field(key).set_text(_precision_of(t))
             else:
@@ -96,22 +127,31 @@ class TrainingScreen(StepScreen):
         self.query_one("#advanced", AdvancedFields).load(t)
         self._update()
 
-    def _set_task(self, task: str) -> None:
-        if task == self._for_task:
+    def _common(self) -> list[tuple[str, str]]:
+        """The form's fields for the current method: its own first (beta, loss_type, ...), then the common ones."""
+        return [*METHOD_COMMON.get(self._method, []), *COMMON]
+
+    def _set_task(self, task: str, method: str = "sft") -> None:
+        if (task, method) == (self._for_task, self._method):
             return
-        self._for_task = task
+        self._for_task, self._method = task, method
+        specs = specs_of(method)
+        for m in METHOD_COMMON:
+            self.query_one(f"#m-{m}").display = m == method
         for key, _ in COMMON:
             if key != "precision":
-                self._field(key).check = library_check("training", key, task)
-        shown = {k for k, _ in COMMON} | HIDDEN
-        keys = [k for k, s in fields.fields("training").items() if k not in shown
+                f = self._field(key)
+                f.check = library_check("training", key, task, method)
+                if f.help != specs[key]["help"]:
+                    f.set_help(specs[key]["help"])
+        shown = {k for k, _ in self._common()} | hidden(method)
+        keys = [k for k, s in specs.items() if k not in shown
                 and (task == "causal-lm" or s.get("source") != "SFTConfig" or k in config.SHARED_SFT_KEYS)]
-        adv = self.query_one("#advanced", AdvancedFields)
-        adv.keys, adv.for_task = sorted(keys), task
-        adv.load({})
+        self.query_one("#advanced", AdvancedFields).set_method(task, method, keys)
 
     def errors(self) -> list[str]:
-        problems = [f.error for f in self.query(Field) if f.id != "adv-edit" and f.error]
+        mine = {f"f-{k}" if (k, label) in COMMON else f"f-{self._method}-{k}" for k, label in self._common()}
+        problems = [f.error for f in self.query(Field) if f.id in mine and f.error]
         problems += self.query_one("#advanced", AdvancedFields).result()[1]
         strategy = self._field("eval_strategy").text
         if strategy != "no" and not self.cfg.dataset.eval_size:
@@ -121,8 +161,8 @@ class TrainingScreen(StepScreen):
 
     def store(self, cfg: Config) -> None:
         t = dict(cfg.training)
-        specs = fields.fields("training")
-        for key, _ in COMMON:
+        specs = specs_of(self._method)
+        for key, _ in self._common():
             f = self._field(key)
             if key == "precision":
                 t.pop("bf16", None)
@@ -143,6 +183,9 @@ class TrainingScreen(StepScreen):
 
     # ------------------------------------------------------------------------------------ reactions
     def _field(self, key: str) -> Field:
+        """The form's field of `key` (the current method's own field where it has one: beta, loss_type, ...)."""
+        if any(k == key for k, _ in METHOD_COMMON.get(self._method, [])):
+            return self.query_one(f"#f-{self._method}-{key}", Field)
         return self.query_one(f"#f-{key}", Field)
 
     @on(Field.Changed)
@@ -166,7 +209,7 @@ class TrainingScreen(StepScreen):
     def _number(self, key: str) -> Any:
         """The field's value; a blank box means the library default."""
         f = self._field(key)
-        return fields.fields("training")[key]["default"] if f.blank else f.value
+        return specs_of(self._method)[key]["default"] if f.blank else f.value
 
     def _derived(self) -> str:
         bs, ga = self._number("per_device_train_batch_size"), self._number("gradient_accumulation_steps")
@@ -209,7 +252,7 @@ class TrainingScreen(StepScreen):
 
     def fill(self, values: dict[str, Any]) -> None:
         """Put pasted values into the form; they count as set by the user."""
-        common = {k for k, _ in COMMON}
+        common = {k for k, _ in self._common()}
         for key, value in values.items():
             if key in common:
                 self._field(key).set_text(fmt(value))

@@ -29,11 +29,12 @@ class AdvancedFields(Collapsible):
     }
     """
 
-    def __init__(self, section: str, keys: list[str], task: str = "causal-lm", id: str | None = None) -> None:
+    def __init__(self, section: str, keys: list[str], task: str = "causal-lm", id: str | None = None, method: str = "sft") -> None:
         self.section = section
         self.keys = sorted(keys)
         self.for_task = task
-        self.specs = fields.fields(section)
+        self.for_method = method
+        self.specs = fields.fields(fields.section_of(section, method))
         self.texts: dict[str, str] = {}  # key -> typed text, for keys that are set
         self.loaded: set[str] = set()
         self._current: str | None = None
@@ -41,6 +42,16 @@ class AdvancedFields(Collapsible):
         super().__init__(title="Advanced", collapsed=True, id=id)
 
     # ----------------------------------------------------------------------------------- state
+    def set_method(self, task: str, method: str, keys: list[str]) -> None:
+        """The fields of another trainer config (model.method / model.task changed); typed values are dropped."""
+        self.for_task, self.for_method = task, method
+        self.specs = fields.fields(fields.section_of(self.section, method))
+        self.keys = sorted(keys)
+        self._current = None
+        if self._built:
+            self.query_one("#adv-edit", Field).key = ""
+        self.load({})
+
     def load(self, values: dict[str, Any]) -> None:
         """The keys of this list that the config sets."""
         self.texts = {k: fmt(v) for k, v in values.items() if k in self.keys}
@@ -60,7 +71,7 @@ class AdvancedFields(Collapsible):
         out: dict[str, Any] = {}
         problems: list[str] = []
         for key, text in self.texts.items():
-            value, error = library_check(self.section, key, self.for_task)(text)
+            value, error = library_check(self.section, key, self.for_task, self.for_method)(text)
             if error:
                 problems.append(error)
             elif text.strip() and (key in self.loaded or value != self.specs[key].get("default")):
@@ -107,7 +118,7 @@ class AdvancedFields(Collapsible):
 
     def _option(self, key: str) -> Option:
         if key in self.texts and self.texts[key].strip():
-            bad = library_check(self.section, key, self.for_task)(self.texts[key])[1]
+            bad = library_check(self.section, key, self.for_task, self.for_method)(self.texts[key])[1]
             mark = "[red]✗[/]" if bad else "[b]●[/]"
             return Option(f"{mark} {key} = [b]{_esc(self.texts[key])}[/]", id=key)
         return Option(f"  {key} [dim]= {_esc(fmt(self.specs[key].get('default'))) or '(not set)'}[/]", id=key)
@@ -122,7 +133,7 @@ class AdvancedFields(Collapsible):
         self._current = key
         spec = self.specs[key]
         editor = self.query_one("#adv-edit", Field)
-        editor.key, editor.check = key, library_check(self.section, key, self.for_task)
+        editor.key, editor.check = key, library_check(self.section, key, self.for_task, self.for_method)
         editor.query_one(".field-help", Static).update("blank = default" + (f" ({fmt(spec.get('default'))})" if spec.get("default") is not None else ""))
         editor.set_text(self.texts.get(key, ""))
         kind = spec["kind"] + (f": {', '.join(spec['choices'])}" if spec.get("choices") else "")

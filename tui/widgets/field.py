@@ -43,14 +43,15 @@ def parse(text: str, spec: dict[str, Any]) -> Any:
         return text
 
 
-def library_check(section: str, key: str, task: str = "causal-lm") -> Check:
-    """A checker for one library key; blank text means 'not set' (the library default)."""
-    spec = fields.fields(section)[key]
+def library_check(section: str, key: str, task: str = "causal-lm", method: str = "sft") -> Check:
+    """A checker for one library key (of the method's trl config for `training`); blank text means 'not set'
+    (the library default)."""
+    spec = fields.fields(fields.section_of(section, method))[key]
 
     def check(text: str) -> tuple[Any, str | None]:
         if not text.strip():
             return None, None
-        out, problems = config.check_library_section(section, {key: parse(text, spec)}, "form", task=task)
+        out, problems = config.check_library_section(section, {key: parse(text, spec)}, "form", task=task, method=method)
         if problems:
             p = problems[0]
             return None, f"{section}.{key}: {p.what}"
@@ -144,6 +145,11 @@ class Field(Vertical):
         if self.choices is not None:
             return str(self.query_one(Select).value)
         return self.query_one(Input).value
+
+    def set_help(self, help: str) -> None:
+        """Another library's help for the same key (the method changed)."""
+        self.help = help
+        self.query_one(".field-help", Static).update(first_sentence(help))
 
     def set_text(self, text: str) -> None:
         """Fill the box (checked at once, and a Changed message follows)."""
