@@ -451,3 +451,44 @@ async def test_a_classifier_on_korean_headers_offers_the_columns_not_a_template(
         await pilot.pause()
         assert app.step == "preview"
         assert app.cfg.dataset.columns == {"text": "문장", "label": "감정"} and app.cfg.dataset.template is None
+
+
+async def test_dpo_on_sft_data_explains_preference_data_and_offers_the_sample():
+    cfg = make_cfg()
+    cfg.model.method = "dpo"
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        text = summary(screen)
+        assert "DPO needs preference data" in text  # the engine's own problem (what and fix)
+        assert "pairs: prompt, chosen, rejected" in text and "ctrl+e: use sample:preferences" in text
+        assert "DPO needs preference data" in await next_blocked(app, pilot)
+        assert any(key == "ctrl+e" and b.enabled for key, b in app.active_bindings.items())  # in the footer
+        await pilot.press("ctrl+e")
+        await settle(app, pilot)
+        text = summary(screen)
+        assert "sample:preferences: 48 rows" in text and "Format preference" in text
+        assert {"chosen", "rejected", "prompt"} <= set(roles(screen))
+        assert screen.errors() == []
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.step == "preview" and app.cfg.dataset.path == "sample:preferences"
+
+
+async def test_sft_does_not_offer_the_preference_sample():
+    app = TunewizApp(make_cfg())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        assert screen.check_action("preference_sample", ()) is False
+        await pilot.press("ctrl+e")
+        await settle(app, pilot)
+        assert app.screen.query_one("#path", Input).value == "sample:identity"
+
+
+async def test_kto_reads_the_pairs_sample():
+    cfg = make_cfg(path="sample:preferences")
+    cfg.model.method = "kto"
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        assert screen.errors() == [], summary(screen)

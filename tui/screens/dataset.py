@@ -41,7 +41,8 @@ class RowsTable(DataTable):
 class DatasetScreen(StepScreen):
     STEP = "dataset"
     CSS_PATH = "dataset.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "template", "Template")]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "template", "Template"),
+                Binding("ctrl+e", "preference_sample", "Sample pairs")]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -241,17 +242,31 @@ class DatasetScreen(StepScreen):
             self._show_summary()
             return
         panel = self.query_one(FormatPanel)
+        method = self._method()
         try:
-            self._format = formats.detect(self._names, self._rows[0], panel.format, panel.columns, panel.template(),
-                                          self.cfg.model.task)
+            if method != "sft":  # pairs or labelled answers: the engine's preference detection (no template)
+                from engine.data import preference
+
+                self._format = preference.detect(self._names, self._rows[0], method, panel.format, panel.columns)
+            else:
+                self._format = formats.detect(self._names, self._rows[0], panel.format, panel.columns, panel.template(),
+                                              self.cfg.model.task)
         except TunewizError as e:
             self._format_error = e.problems[0]
             classifier = self.cfg.model.task == "sequence-classification"  # a template makes no labels: its columns instead
-            if self._format_error.where == "dataset.format" and not panel.template_ticked and not classifier:
+            if self._format_error.where == "dataset.format" and not panel.template_ticked and not classifier and method == "sft":
                 panel.open_template()  # undetectable: offer the template
-        fmt = panel.format if panel.format != "auto" else self._format.name if self._format else _guess_name(
-            self._names, self._rows[0], panel.columns, self.cfg.model.task)
-        panel.show_roles(fmt, list(formats.ROLES.get(fmt or "", {})), self._names)
+        if method != "sft":
+            from engine.data import preference
+
+            fmt = self._format.name if self._format else panel.format if panel.format in preference.ROLES else \
+                "preference" if method in preference.PAIRED else "kto"
+            roles = list(preference.ROLES.get(fmt, {}))
+        else:
+            fmt = panel.format if panel.format != "auto" else self._format.name if self._format else _guess_name(
+                self._names, self._rows[0], panel.columns, self.cfg.model.task)
+            roles = list(formats.ROLES.get(fmt or "", {}))
+        panel.show_roles(fmt, roles, self._names)
         self._show_summary()
 
     def _show_summary(self) -> None:
@@ -271,15 +286,44 @@ class DatasetScreen(StepScreen):
             parts = ", ".join(f"{k}={escape_template(v)}" for k, v in (f.template or f.columns).items())
             lines.append(f"[dim]{'template' if f.template else 'columns'}: {escape(parts)}[/]")
         elif self._format_error:
-            lines.append(_red(self._format_error, " (ctrl+t: template)" if self._format_error.where == "dataset.format" else ""))
+            method = self._method()
+            template = self._format_error.where == "dataset.format" and method == "sft"
+            lines.append(_red(self._format_error, " (ctrl+t: template)" if template else ""))
+            if method != "sft":
+                lines.append(preference_formats(method))
         box.update("\n".join(lines))
         self._refresh_problems()
+
+    def _method(self) -> str:
+        return self.cfg.model.method if self.cfg.model.task == "causal-lm" else "sft"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "preference_sample":  # offered (in the footer) only for DPO / KTO / ORPO
+            return self._method() != "sft"
+        return True
+
+    def action_preference_sample(self) -> None:
+        """DPO / KTO / ORPO: read the bundled pairs."""
+        if self._method() != "sft":
+            self.query_one("#tabs", TabbedContent).active = "tab-source"
+            self._pick(PREFERENCE_SAMPLE)
 
     @on(Input.Changed, "#eval-size, #max-rows")
     def _refresh_problems(self) -> None:
         """Problems shown by a refused Next follow the fixes (and go once all are fixed)."""
         if self.query_one("#problems", Static).has_class("has-problems"):
             self.show_problems(self.errors())
+
+
+PREFERENCE_SAMPLE = "sample:preferences"
+
+
+def preference_formats(method: str) -> str:
+    """What preference data looks like (shown under the engine's problem when the data is not it), with the sample."""
+    pairs = "pairs: prompt, chosen, rejected (strings or message lists; HH transcripts, preferred_output, ... too)"
+    kto = "KTO: prompt, completion, label (true = desirable); pairs are read too"
+    head = kto if method == "kto" else pairs
+    return f"[dim]{escape(head)}[/]\n[b]ctrl+e[/]: use {PREFERENCE_SAMPLE} (48 pairs)"
 
 
 def _kind_of(spec: str) -> str:
