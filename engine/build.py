@@ -140,6 +140,9 @@ def training_args(cfg: Config, training: dict[str, Any]) -> Any:
     cls: Any
     if cfg.model.task == "causal-lm" and method != "sft":
         cls = fields.method_config(method)
+        if method == "orpo":
+            # the collator is handed to ORPOTrainer (the preview's), and it only turns this off for its own
+            kwargs.setdefault("remove_unused_columns", False)
         if method == "kto":
             # TRL's KL estimate pairs each answer with its neighbour's in a batch drawn in order: the rows are
             # shuffled once when prepared (engine/data/preference.py) instead

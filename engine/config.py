@@ -444,8 +444,11 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
             other = fields.methods_with(key) if section == "training" else []
             if other:
                 hint = f"{key} is a {' / '.join(fields.CONFIG_NAMES[m] for m in other)} option, and model.method is {method}"
-            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""),
-                                    f"set model.method: {other[0]}, or remove it" if other else f"keys here are {lib} field names"))
+                pick = next((m for m in other if m != "sft"), other[0]) if method == "sft" else other[0]
+                fix = f"remove it ({fields.CONFIG_NAMES[method]} has no {key}), or set model.method: {pick}"
+            else:
+                fix = f"keys here are {lib} field names"
+            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), fix))
             continue
         if section == "training" and task != "causal-lm" and spec.get("source") != "TrainingArguments" and key not in SHARED_SFT_KEYS:
             problems.append(Problem(where, f"{key} is an SFT option and does not apply to {task}", "remove it"))
@@ -528,8 +531,13 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
         return str(value)
     if kind == "str" and not isinstance(value, str):
         return str(value)
-    if kind == "list" and isinstance(value, str) and spec.get("one_or_list"):
-        return value  # DPOConfig.loss_type: one name, or a list of them combined (the library makes the list)
+    if kind == "list" and spec.get("one_or_list") and isinstance(value, str | list):
+        # DPOConfig.loss_type: one name, or a list of them combined (the library makes the list)
+        for name in [value] if isinstance(value, str) else value:
+            if spec.get("choices") and name not in spec["choices"]:
+                hint = did_you_mean(str(name), spec["choices"])
+                raise ValueError(f"{name!r} is not one of {', '.join(spec['choices'])}" + (f" ({hint})" if hint else ""))
+        return value
     if kind == "list" and not isinstance(value, list):
         raise ValueError(f"{value!r} is not a list")
     if kind == "dict" and not isinstance(value, dict):

@@ -108,7 +108,7 @@ def record_split(run_dir: Path, cfg: Config, prepared: Prepared) -> dict[str, An
     ev = prepared.eval
     if ev is not None and cfg.dataset.eval_size:
         if "_row" in ev.column_names:  # the rows as tokenized (rows with nothing to train already left out)
-            out["rows"] = [int(r) for r in ev["_row"]]
+            out["rows"] = list(dict.fromkeys(int(r) for r in ev["_row"]))  # a KTO pair is two rows of one source row
             out["tokens_sha256"] = _tokens_hash(ev)
         else:  # packed: the blocks lost their row numbers; the split itself is the same call on the row numbers
             out["rows"] = held_out_rows(prepared.source_rows, cfg.dataset.eval_size, seed)
@@ -461,6 +461,11 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
     t0 = time.time()
     run_dir = Path(run_dir)
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
+    if cfg.model.task == "causal-lm" and cfg.model.method != "sft":
+        raise TunewizError.at(f"{run_dir.name}: model.method", f"{cfg.model.method} runs are not measured on their held-out "
+                              "rows yet (their held-out loss and reward accuracy are in the run's eval lines)",
+                              f"compare answers side by side: tunewiz chat {run_dir} (tuned next to base); or benchmarks: "
+                              f"tunewiz eval {run_dir} --tasks ...")
     split = read_split(run_dir, cfg)
     weights = weights_dir(run_dir)
     raw = load.load_dataset(cfg.dataset)

@@ -269,6 +269,8 @@ def describe(cls: type) -> dict[str, dict[str, Any]]:
             "default": _jsonable(default),
             "help": " ".join(str(f.metadata.get("help", "")).split()),
         }
+        if f.metadata.get("choices") and out[f.name]["kind"] == "str":  # trl writes a str field's values here
+            out[f.name].update(kind="choice", choices=sorted(str(c) for c in f.metadata["choices"]))
     return out
 
 
@@ -324,7 +326,11 @@ def build_snapshot() -> dict[str, Any]:
         for name, spec in described.items():
             spec["source"] = "TrainingArguments" if name in base else CONFIG_NAMES[method]
         if method == "dpo" and "loss_type" in described:
-            described["loss_type"]["one_or_list"] = True  # DPOConfig.__post_init__ turns one name into a list
+            import re
+
+            spec = described["loss_type"]
+            spec["one_or_list"] = True  # DPOConfig.__post_init__ turns one name into a list
+            spec["choices"] = sorted(set(re.findall(r"`'([a-z0-9_]+)'`", spec["help"])))  # the names its help lists
         out[table] = described
     out["lora"] = describe(classes["lora"])
     return out

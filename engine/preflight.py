@@ -67,6 +67,15 @@ class Checked:
         method = "full fine-tuning" if self.lora is None else f"LoRA r={self.lora.r} alpha={self.lora.lora_alpha} on {targets}"
         if self.cfg.model.quantization != "none":
             method += f" ({self.cfg.model.quantization} base: QLoRA)"
+        pref = self.cfg.model.method if self.cfg.model.task == "causal-lm" else "sft"
+        if pref != "sft":
+            from engine.data import preference
+
+            a = self.args
+            loss = getattr(a, "loss_type", None)
+            loss = ", ".join(loss) if isinstance(loss, list) else loss
+            method = (f"{preference.NAMES[pref]} (beta {a.beta:g}" + (f", loss {loss}" if loss else "") + f"), {method}; "
+                      + preference.reference_note(pref, self.lora is not None))
         lines.append(f"method    {method}")
         a = self.args
         steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epoch{'' if a.num_train_epochs == 1 else 's'}"

@@ -215,7 +215,7 @@ def run(run_dir: Path, resume: bool, smoke_steps: int | None = None) -> str:
         if is_main_process():
             _portable(final, cfg, trainer.model, prepared.plan, info)
         step = trainer.state.global_step
-        if cfg.evaluate.at_end and is_main_process() and prepared.eval is not None:
+        if cfg.evaluate.at_end and is_main_process() and prepared.eval is not None and prepared.plan.method == "sft":
             del trainer  # the training copy of the model goes before the evaluation loads the result
             _evaluate_at_end(run_dir, cfg, events)
         events.emit("end", state="finished", step=step, final=str(final))
