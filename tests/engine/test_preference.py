@@ -174,3 +174,11 @@ def test_trainer_receives_exactly_the_preview(tmp_path, method):
     assert type(trainer).__name__ == {"dpo": "DPOTrainer", "kto": "KTOTrainer", "orpo": "ORPOTrainer"}[method]
     if method != "orpo":  # LoRA: the reference is the base with the adapter off, not a second copy
         assert trainer.ref_model is None
+
+
+@pytest.mark.parametrize("name", ["smollm2-concise-dpo", "smollm2-kto-lora", "qwen2.5-7b-instruct-dpo-lora"])
+def test_preference_presets_load_with_their_method(name):
+    from tests.conftest import PRESETS
+
+    cfg = config.load(PRESETS / f"{name}.yaml")
+    assert cfg.model.method in ("dpo", "kto") and cfg.training["beta"] == 0.1 and cfg.lora_enabled
