@@ -380,3 +380,68 @@ def test_the_walkthrough_names_the_markers_of_this_tokenizer():
     sp.pre_tokenizer = pre_tokenizers.Metaspace()
     spm = marker_notes(PreTrainedTokenizerFast(tokenizer_object=sp, unk_token="<unk>"))
     assert "##" not in str(spm) and "written ▁" in spm["sub-word tokens"]
+
+
+def dpo_cfg(**training):
+    cfg = config.load("presets/smollm2-concise-dpo.yaml")
+    cfg.dataset.max_rows = 24
+    cfg.training.update({"per_device_train_batch_size": 2, **training})
+    return cfg
+
+
+async def test_dpo_pair_shows_chosen_above_rejected_exactly_as_the_collator_made_them():
+    cfg = dpo_cfg()
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await show_preview(app, pilot)
+        assert s._error is None
+        assert text_of(s, "#pv-where").startswith("Pair 1 of 16 · batch 0, pair 0")
+        data = s.data
+        batch = next(preview.batches(data.prepared, data.collator, 2))
+        rows = list(preview.rows(batch, data.checked.tokenizer))
+        for index in (0, 1):
+            if index:
+                await press(app, pilot, "right")
+            shown = s.shown
+            assert [r["sequence"] for r, _ in shown.pair] == ["chosen", "rejected"]
+            assert [r for r, _ in shown.pair] == rows[2 * index:2 * index + 2]  # preview.rows as they are, no re-tokenizing
+            for (row, view), chips_id, label_id in zip(shown.pair, ("#pv-chips", "#pv-chips-1"), ("#pv-seq-0", "#pv-seq-1")):
+                assert s.query_one(chips_id, TokenChips).row is view and view.ids == row["input_ids"]
+                assert dict(view.values)["mask"] == row["attention_mask"] and dict(view.values)["label"] == row["labels"]
+                prompt = next(i for i, lab in enumerate(row["labels"]) if lab != -100)
+                seen = sum(1 for lab in row["labels"] if lab != -100)
+                assert all(k in ("masked", "special-masked") for k in view.kinds[:prompt])  # the shared prompt: not in the loss
+                label = text_of(s, label_id)
+                assert label.startswith(f"▌{row['sequence']} · {sum(row['attention_mask'])} tokens")
+                assert f"shared prompt {prompt} (-100) + answer {seen} (loss sees)" in label
+            chosen, rejected = shown.pair[0][0], shown.pair[1][0]
+            assert chosen["source_row"] == rejected["source_row"]
+            n = next(i for i, lab in enumerate(chosen["labels"]) if lab != -100)
+            assert chosen["input_ids"][:n] == rejected["input_ids"][:n]  # one prompt, shared
+        legend = text_of(s, "#pv-legend")
+        assert "loss sees" in legend and "-100: loss does not see" in legend
+        assert "DPO: 16 pairs" in text_of(s, "#pv-checks")
+        await press(app, pilot, "w")  # the walk-through is for SFT rows: said, not broken
+        assert not s.walk and s.query_one("#pv-chips-1").display
+
+
+async def test_kto_example_shows_the_answer_and_its_label():
+    cfg = dpo_cfg()
+    cfg.model.method = "kto"
+    cfg.training = {k: v for k, v in cfg.training.items() if k != "loss_type"}
+    app = TunewizApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await show_preview(app, pilot)
+        assert s._error is None, s._error
+        assert len(s.shown.pair) == 1 and not s.query_one("#pv-chips-1").display
+        row = s.shown.pair[0][0]
+        assert row["sequence"] == "completion"
+        assert text_of(s, "#pv-seq-0").startswith("▌completion · " + ("desirable" if row["desirable"] else "undesirable"))
+
+
+def test_snapshot_dpo_pair(snap_compare):
+    async def run_before(pilot):
+        await show_preview(pilot.app, pilot)
+        await press(pilot.app, pilot, "v", "v")  # the text view: chosen and rejected both on screen at 80x24
+
+    assert snap_compare(TunewizApp(dpo_cfg()), terminal_size=(80, 24), run_before=run_before)

@@ -22,7 +22,7 @@ from engine.config import Config, to_dict
 from tui import heavy
 from tui.step import StepScreen
 from tui.widgets.text_dialog import TextDialog
-from tui.widgets.tokens import VIEWS, RowScroll, TokenChips, TokenRow, token_row
+from tui.widgets.tokens import IGNORE, VIEWS, RowScroll, TokenChips, TokenRow, token_row
 from tui.widgets.walkthrough import WalkThrough, readable_steps
 
 
@@ -42,6 +42,7 @@ class PreviewData:
     histogram: list[str]
     special_ids: set[int]
     batch: dict[str, Any] | None = None  # the last collated batch (examples of one batch share it)
+    method: str = "sft"  # dpo / kto / orpo: an example is a pair (or a KTO answer), shown as its sequences
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Shown:
     steps: list[tuple[str, Any]] = field(default_factory=list)
     walk_shown: dict[str, Any] = field(default_factory=dict)  # the walk-through's pieces as text (readable_steps)
     full_len: int | None = None  # the example's length before truncation
+    pair: list[tuple[dict[str, Any], TokenRow]] = field(default_factory=list)  # DPO / ORPO: chosen, rejected; KTO: the answer
 
 
 def config_key(cfg: Config) -> str:
@@ -88,7 +90,10 @@ class PreviewScreen(StepScreen):
             yield Static("", id="pv-legend")
             with RowScroll(id="pv-scroll"):
                 yield Static("", id="pv-msg")
+                yield Static("", id="pv-seq-0", classes="pv-seq")
                 yield TokenChips(id="pv-chips")
+                yield Static("", id="pv-seq-1", classes="pv-seq")
+                yield TokenChips(id="pv-chips-1")
                 yield WalkThrough("", id="pv-walk")
             with Horizontal(id="pv-summary") as summary:
                 summary.border_title = "c: every check in full"
@@ -136,15 +141,23 @@ class PreviewScreen(StepScreen):
             checked = preflight.check(cfg)
             tok = checked.tokenizer
             prepared = checked.prepared
-            collator = pipeline.build_collator(cfg.model.task, checked.args, tok, cfg.model.method)
+            method = cfg.model.method if cfg.model.task == "causal-lm" else "sft"
+            collator = pipeline.build_collator(cfg.model.task, checked.args, tok, method)
             bs = checked.args.per_device_train_batch_size
-            free = cfg.model.task == "causal-lm" and pipeline.padding_free(checked.args)
+            free = cfg.model.task == "causal-lm" and method == "sft" and pipeline.padding_free(checked.args)
             n = len(prepared.train)
+            if method != "sft":  # (checks.lengths reads SFT rows' input_ids: a pair's length is its longer sequence)
+                from engine.data import preference
+
+                lengths = [int(v) for v in preference.lengths(method, prepared.train)]
+                limit = prepared.plan.max_length
+            else:
+                lengths = checks.lengths(prepared)
+                limit = prepared.plan.max_length if "_full_len" in prepared.train.column_names else None
             data = PreviewData(key, checked, prepared, collator, bs, free, -(-n // bs) if free else n,
                                preview.stats(prepared), checks.data_checks(prepared, tok),
-                               checks.length_histogram(checks.lengths(prepared), bins=5, width=10,
-                                                      limit=prepared.plan.max_length if "_full_len" in prepared.train.column_names else None),
-                               set(tok.all_special_ids))
+                               checks.length_histogram(lengths, bins=5, width=10, limit=limit),
+                               set(tok.all_special_ids), method=method)
             result: tuple[Any, Any, str | None] = (data, example(data, min(index, data.total - 1), walk), None)
         except TunewizError as e:
             result = (None, None, "\n".join(f"{p.where}: {p.what}" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
@@ -196,6 +209,11 @@ class PreviewScreen(StepScreen):
             self.query_one("#pv-scroll").scroll_home(animate=False, immediate=True)
         self.shown = shown
         row, view = shown.row, shown.view
+        if shown.pair:
+            self._show_pair(data, shown)
+            return
+        for extra in ("#pv-seq-0", "#pv-seq-1", "#pv-chips-1"):
+            self.query_one(extra).display = False
         if data.padding_free:
             where = f"Batch {shown.index + 1} of {data.total} · padding-free: {len(shown.batch['_rows'])} rows in one (║ = a row starts)"
         else:
@@ -220,12 +238,37 @@ class PreviewScreen(StepScreen):
             self.query_one("#pv-walk", WalkThrough).show(shown.steps, STEP_NOTES, tok.all_special_tokens, tok.pad_token_id,
                                                          shown.walk_shown)
 
+    def _show_pair(self, data: PreviewData, shown: Shown) -> None:
+        """A pair's chosen and rejected sequences one above the other (KTO: the answer and its label), each labelled
+        with its prompt (shared, not seen by the loss) and the tokens the loss sees: the rows of engine.preview.rows."""
+        row = shown.row
+        what = "Pair" if data.method in ("dpo", "orpo") else "Example"
+        where = (f"{what} {shown.index + 1} of {data.total} · batch {row['batch']}, pair {shown.index % data.batch_size}"
+                 f" · source row {row['source_row']}")
+        self.query_one("#pv-where", Static).update(Text(where))
+        for i, (chips_id, label_id) in enumerate((("#pv-chips", "#pv-seq-0"), ("#pv-chips-1", "#pv-seq-1"))):
+            chips, label = self.query_one(chips_id, TokenChips), self.query_one(label_id, Static)
+            shown_here = i < len(shown.pair)
+            label.display = shown_here
+            if i:  # (the first chips are the SFT rows' own: their display follows the walk-through's CSS)
+                chips.display = shown_here
+            chips.show(shown.pair[i][1] if shown_here else None)
+            label.update(sequence_label(shown.pair[i][0]) if shown_here else "")
+        self._legend()
+
     def _legend(self) -> None:
         chips = self.query_one("#pv-chips", TokenChips)
         legend = Text()
         if self.walk:
             legend.append("walk-through", "bold")
             legend.append(" │ how the tokenizer made this example's ids (w: back)")
+        elif self.shown is not None and self.shown.pair:  # (counts differ per sequence: each one's label has them)
+            legend.append(f"{chips.view} view", "bold")
+            legend.append(" │ ")
+            for kind, label in (("trained", "loss sees"), ("masked", "-100: loss does not see"), ("special", "special"),
+                                ("pad", "pad")):
+                legend.append(f" {label} ", chips._style(kind))
+                legend.append(" ")
         else:
             legend.append(f"{chips.view} view", "bold")
             legend.append(" │ ")
@@ -258,10 +301,14 @@ class PreviewScreen(StepScreen):
 
     def action_view(self) -> None:
         chips = self.query_one("#pv-chips", TokenChips)
-        chips.view = VIEWS[(VIEWS.index(chips.view) + 1) % len(VIEWS)]
+        chips.view = self.query_one("#pv-chips-1", TokenChips).view = VIEWS[(VIEWS.index(chips.view) + 1) % len(VIEWS)]
         self._legend()
 
     def action_walk(self) -> None:
+        if self.data is not None and self.data.method != "sft" and not self.walk:
+            self.notify("The walk-through follows one SFT or classification row; a pair's sequences are shown as "
+                        "the trainer's collator made them.", title="Walk-through")
+            return
         self.walk = not self.walk
         self.query_one("#pv-scroll").set_class(self.walk, "walk")
         self._legend()
@@ -303,7 +350,10 @@ def checks_text(data: PreviewData) -> Text:
     """The trained share (or the labels), truncation, and each check with its fix: the pane and its `c` dialog."""
     st = data.stats
     out = Text()
-    if "trained_share" in st:
+    if st.get("method", "sft") != "sft":
+        kind = "pairs" if st["method"] in ("dpo", "orpo") else "labelled answers"
+        out.append(f"{st['method'].upper()}: {st['rows']:,} {kind}", "bold")
+    elif "trained_share" in st:
         out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
     else:
         plan = data.prepared.plan
@@ -323,6 +373,26 @@ def checks_text(data: PreviewData) -> Text:
     return out
 
 
+def sequence_label(row: dict[str, Any]) -> Text:
+    """One sequence of a pair: its name (KTO: the label), its tokens, the shared prompt the loss does not see
+    (labels -100 before the answer) and the answer tokens it sees."""
+    labels, mask = row["labels"], row["attention_mask"]
+    real = sum(1 for m in mask if m)
+    prompt = 0
+    for lab, m in zip(labels, mask, strict=True):
+        if lab != IGNORE or not m:
+            break
+        prompt += 1
+    seen = sum(1 for lab in labels if lab != IGNORE)
+    name = row.get("sequence", "")
+    style = {"chosen": "bold green", "rejected": "bold red"}.get(name, "bold")
+    if "desirable" in row:
+        name, style = f"{name} · {'desirable' if row['desirable'] else 'undesirable'}", "bold green" if row["desirable"] else "bold red"
+    out = Text(f"▌{name}", style=style)
+    out.append(f" · {real} tokens: shared prompt {prompt} (-100) + answer {seen} (loss sees)")
+    return out
+
+
 def example(data: PreviewData, index: int, walk: bool) -> Shown:
     """Collate the batch holding example `index` (thread side) and take its row, as the trainer gets it."""
     from engine import checks, preview
@@ -333,9 +403,17 @@ def example(data: PreviewData, index: int, walk: bool) -> Shown:
     if batch is None or batch["_batch"] != b:
         batch = next(preview.batches(data.prepared, data.collator, data.batch_size, start=b, count=1))
         data.batch = batch
+
+    def decode(ids: list[int]) -> str:
+        return tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    if data.method != "sft":  # the pair's sequences (rows of one pair follow each other: chosen, rejected)
+        rows = list(preview.rows(batch, tok))
+        per = len(rows) // len(batch["_rows"])
+        pair = [(r, token_row(r, data.special_ids, decode)) for r in rows[j * per:(j + 1) * per]]
+        return Shown(index, batch, pair[0][0], pair[0][1], pair=pair)
     row = list(preview.rows(batch, tok))[j]
-    view = token_row(row, data.special_ids, lambda ids: tok.decode(ids, skip_special_tokens=False,
-                                                                   clean_up_tokenization_spaces=False))
+    view = token_row(row, data.special_ids, decode)
     steps: list[tuple[str, Any]] = []
     if walk:
         text, pair = checks.source_text(data.prepared, data.checked.raw, tok, row)
