@@ -288,6 +288,8 @@ class DatasetScreen(StepScreen):
         elif self._format_error:
             method = self._method()
             template = self._format_error.where == "dataset.format" and method == "sft"
+            if method != "sft":  # the offer first (the summary shows 6 lines), then the engine's problem and fix
+                lines.append(f"[b]ctrl+e[/]: use {PREFERENCE_SAMPLE} (48 pairs), or preference data of your own:")
             lines.append(_red(self._format_error, " (ctrl+t: template)" if template else ""))
             if method != "sft":
                 lines.append(preference_formats(method))
@@ -319,11 +321,11 @@ PREFERENCE_SAMPLE = "sample:preferences"
 
 
 def preference_formats(method: str) -> str:
-    """What preference data looks like (shown under the engine's problem when the data is not it), with the sample."""
+    """What preference data looks like (shown under the engine's problem when the data is not it)."""
     pairs = "pairs: prompt, chosen, rejected (strings or message lists; HH transcripts, preferred_output, ... too)"
     kto = "KTO: prompt, completion, label (true = desirable); pairs are read too"
     head = kto if method == "kto" else pairs
-    return f"[dim]{escape(head)}[/]\n[b]ctrl+e[/]: use {PREFERENCE_SAMPLE} (48 pairs)"
+    return f"[dim]{escape(head)}[/]"
 
 
 def _kind_of(spec: str) -> str:
