@@ -455,3 +455,16 @@ async def test_validate_the_review_the_preset_header_and_the_run_show_one_memory
     assert line.startswith(f"memory    about {review.total / 1024**3:.1f} GiB a device ({basis};")
     _, _, started = build_trainer(app.cfg, here / "run", [])  # the training process: what a smoke test compares with
     assert started["estimate_gib"] == round(review.total / 1024**3, 2)
+
+
+async def test_review_shows_the_method_in_the_yaml_diff_and_command(here):
+    app = smol_app()
+    app.cfg.model.method = "dpo"
+    app.cfg.dataset.path, app.cfg.dataset.format, app.cfg.dataset.max_rows = "sample:preferences", "auto", 16
+    app.cfg.training.update({"beta": 0.2, "max_steps": 2})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        assert "method: dpo" in text(screen, "#yaml")
+        assert "--set model.method=dpo" in text(screen, "#command") and "--set training.beta=0.2" in text(screen, "#command")
+        assert "model.method: sft -> dpo" in text(screen, "#diff")
+        assert "Every check passed" in text(screen, "#warnings"), text(screen, "#warnings")
