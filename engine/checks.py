@@ -50,6 +50,8 @@ def lengths(prepared: pipeline.Prepared) -> list[int]:
     ds = prepared.train
     if "_full_len" in ds.column_names:
         return list(ds["_full_len"])
+    if prepared.plan.method != "sft":  # a pair: its longer sequence
+        return [int(n) for n in pipeline.lengths(ds)]
     return [len(ids) for ids in ds["input_ids"]]
 
 

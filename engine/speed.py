@@ -204,8 +204,9 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
                               "cannot trace Liger's Triton kernels", "keep one: speed.compile_layers: false, or remove use_liger_kernel")
     if sp.compile_layers is not None:
         return
-    if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm" or out.model.method != "sft":
-        return  # measured on bf16 LoRA SFT only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
+    if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm" \
+            or out.model.method not in ("sft", "dpo"):
+        return  # measured on bf16 LoRA SFT and DPO (bench/RESULTS.md: DPO 1.21x a step, 107 s to compile) only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
     if t.get("use_liger_kernel") is True:
         res.notes.append("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace Liger's kernels")
         return
