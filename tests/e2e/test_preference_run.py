@@ -1,5 +1,5 @@
-"""DPO, KTO and ORPO as real training processes on CPU, through the `tunewiz run` command and the shipped DPO preset
-(cut to two steps): each finishes, saves an adapter, and logs TRL's rewards."""
+"""DPO, KTO and ORPO as real training processes on CPU, through the `tunewiz run` command and the shipped DPO and KTO
+presets (cut to two steps): each finishes, saves an adapter, and logs TRL's rewards."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("method", ["dpo", "kto", "orpo"])
 def test_preference_methods_train_headless(tmp_path, method):
-    preset = yaml.safe_load((ROOT / "presets" / "smollm2-concise-dpo.yaml").read_text())
+    shipped = "smollm2-kto-lora" if method == "kto" else "smollm2-concise-dpo"  # ORPO: the DPO preset's pairs
+    preset = yaml.safe_load((ROOT / "presets" / f"{shipped}.yaml").read_text())
     preset["model"]["method"] = method
-    if method != "dpo":
-        preset["training"].pop("loss_type")  # DPO's sigmoid: KTO has its own losses, ORPO none
+    if method == "orpo":
+        preset["training"].pop("loss_type")  # DPO's sigmoid: ORPO has one loss
     preset["training"].update(max_steps=2, per_device_train_batch_size=4, max_length=128, output_dir="runs/r")
     preset["dataset"].update(max_rows=16, eval_size=4)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(preset))
