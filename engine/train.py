@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,29 +71,62 @@ def _ranks(x: Any) -> Any:
     return sums[inverse] / counts[inverse]
 
 
+@dataclass
+class Setup:
+    """What the stages of `build_trainer` decide, in order: the machine, the model's files, its tokenizer and the
+    prepared rows (`setup_data`); the resolved defaults, the trainer's config and the adapter (`setup_config`)."""
+
+    cfg: config.Config
+    hw: dict[str, Any]
+    path: Any
+    tok: Any
+    method: str  # model.method for a causal LM; sft for a classifier
+    prepared: Any
+    resolved: Any = None  # engine.speed.Resolved
+    args: Any = None
+    lora: Any = None  # peft.LoraConfig, or None (full fine-tuning, or already applied to the model)
+    smoke_plan: dict[str, Any] | None = None
+
+
 def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke_steps: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """Everything up to `trainer.train()`: returns (trainer, prepared data, facts for the start event).
     `smoke_steps`: the run as configured (same defaults, micro-batch and estimate), cut to that many steps
     without saving or evaluation (engine.smoke)."""
+    s = setup_data(cfg)
+    setup_config(s, smoke_steps)
+    model = setup_model(s)
+    trainer = setup_trainer(s, model, callbacks)
+    compile_layers(s, trainer)
+    return trainer, s.prepared, start_facts(s, trainer)
+
+
+def setup_data(cfg: config.Config) -> Setup:
+    """The machine, the model's files, its tokenizer, and every row through the one data path."""
+    from engine.data import pipeline
+
+    hw = build.hardware()
+    path = models.materialize(models.resolve(cfg.model.name_or_path, cfg.model.revision))
+    tok = load_tokenizer(cfg, path)
+    method = cfg.model.method if cfg.model.task == "causal-lm" else "sft"
+    return Setup(cfg, hw, path, tok, method, pipeline.prepare(cfg, tok))
+
+
+def setup_config(s: Setup, smoke_steps: int | None = None) -> None:
+    """The fast defaults and the memory estimate for this machine and data (the same function, on the same inputs, as
+    validate / run, the review and the preset header: one figure), the attention kernel, a smoke test's cut, the
+    trainer's config and the adapter's."""
     from engine import attention, speed
     from engine.data import pipeline
     from engine.inspect import inspect_model
 
-    hw = build.hardware()
-    ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
-    path = models.materialize(ref)
-    tok = load_tokenizer(cfg, path)
-    method = cfg.model.method if cfg.model.task == "causal-lm" else "sft"
-    prepared = pipeline.prepare(cfg, tok)
-    plan = prepared.plan
     info = None
     try:
-        info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
+        info = inspect_model(s.path, trust_remote_code=s.cfg.model.trust_remote_code, task=s.cfg.model.task)
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
-    # the same function, on the same inputs, as validate / run, the review and the preset header (one figure)
-    resolved = speed.for_data(cfg, hw, info, pipeline.lengths(prepared.train, method), world=int(os.environ.get("WORLD_SIZE", "1")))
-    cfg = resolved.cfg
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    s.resolved = resolved = speed.for_data(s.cfg, s.hw, info, pipeline.lengths(s.prepared.train, s.method), world=world)
+    s.cfg = cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
         try:
             attention.register()
@@ -104,70 +138,96 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     if smoke_steps:
         from engine import smoke
 
-        smoke_plan = smoke.plan(cfg.training, smoke_steps, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
-        cfg.training = smoke.overrides(cfg.training, smoke_plan)
-    args = build.training_args(cfg, cfg.training)
-    if method == "kto" and args.per_device_train_batch_size != prepared.batch:
-        prepared = pipeline.prepare(cfg, tok, args=args)  # KTO's KL pairs neighbours within the micro-batch the run uses
-    lora = build.lora_config(cfg)
+        s.smoke_plan = smoke.plan(cfg.training, smoke_steps, len(s.prepared.train), world)
+        cfg.training = smoke.overrides(cfg.training, s.smoke_plan)
+    s.args = build.training_args(cfg, cfg.training)
+    if s.method == "kto" and s.args.per_device_train_batch_size != s.prepared.batch:
+        s.prepared = pipeline.prepare(cfg, s.tok, args=s.args)  # KTO's KL pairs neighbours within the run's micro-batch
+    s.lora = build.lora_config(cfg)
+
+
+def setup_model(s: Setup) -> Any:
+    """The weights, the pad token, and the adapter where tunewiz applies it itself (peft's dtype switch, a classifier's
+    head); otherwise the trainer applies `s.lora`."""
+    cfg, plan = s.cfg, s.prepared.plan
     if plan.template and cfg.model.task == "causal-lm":
-        tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
-    model = load_model(cfg, path, plan.label_names, hw, regression=plan.regression)
-    collator = pipeline.build_collator(cfg.model.task, args, tok, method)
+        s.tok.chat_template = plan.template  # saved with the result: inference uses the template trained on
+    model = load_model(cfg, s.path, plan.label_names, s.hw, regression=plan.regression)
     if model.config.pad_token_id is None:
-        model.config.pad_token_id = tok.pad_token_id
-    if lora is not None and method == "sft" and (cfg.lora.get("autocast_adapter_dtype") is False or cfg.model.task != "causal-lm"):
+        model.config.pad_token_id = s.tok.pad_token_id
+    if s.lora is not None and s.method == "sft" and (cfg.lora.get("autocast_adapter_dtype") is False or cfg.model.task != "causal-lm"):
         from peft import get_peft_model
         from transformers import set_seed
 
-        set_seed(args.seed)
-        model = get_peft_model(model, lora, autocast_adapter_dtype=cfg.lora.get("autocast_adapter_dtype", True))
-        lora = None
-    train_ds = pipeline.model_inputs(prepared.train, method)
-    eval_ds = pipeline.model_inputs(prepared.eval, method) if prepared.eval is not None else None
-    if method != "sft":
+        set_seed(s.args.seed)
+        model = get_peft_model(model, s.lora, autocast_adapter_dtype=cfg.lora.get("autocast_adapter_dtype", True))
+        s.lora = None
+    return model
+
+
+def setup_trainer(s: Setup, model: Any, callbacks: list[Any]) -> Any:
+    """The library's trainer for the method, given the prepared rows and the collator the preview uses."""
+    from engine.data import pipeline
+
+    cfg, args, tok, plan = s.cfg, s.args, s.tok, s.prepared.plan
+    collator = pipeline.build_collator(cfg.model.task, args, tok, s.method)
+    train_ds = pipeline.model_inputs(s.prepared.train, s.method)
+    eval_ds = pipeline.model_inputs(s.prepared.eval, s.method) if s.prepared.eval is not None else None
+    if s.method != "sft":
         from engine.data import preference
 
         # the reference: with LoRA, the base with the adapter switched off (TRL's default when it wraps the model)
-        trainer = preference.prepared_trainer(method)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                                      processing_class=tok, peft_config=lora, data_collator=collator,
-                                                      callbacks=callbacks)
-        if lora is not None and cfg.lora.get("autocast_adapter_dtype") is False:
+        trainer = preference.prepared_trainer(s.method)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                                                        processing_class=tok, peft_config=s.lora, data_collator=collator,
+                                                        callbacks=callbacks)
+        if s.lora is not None and cfg.lora.get("autocast_adapter_dtype") is False:
             preference.adapters_in_model_dtype(trainer.model)
-    elif cfg.model.task == "causal-lm":
+        return trainer
+    if cfg.model.task == "causal-lm":
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
-                             peft_config=lora, data_collator=None if pipeline.padding_free(args) else collator,
-                             callbacks=callbacks)
-    else:
-        from transformers import Trainer
+        return SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
+                          peft_config=s.lora, data_collator=None if pipeline.padding_free(args) else collator,
+                          callbacks=callbacks)
+    from transformers import Trainer
 
-        trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
-                          data_collator=collator, callbacks=callbacks,
-                          compute_metrics=regression_metrics if plan.regression else classification_metrics)
-    if cfg.speed.compile_layers and hw["cuda"]:
+    return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tok,
+                   data_collator=collator, callbacks=callbacks,
+                   compute_metrics=regression_metrics if plan.regression else classification_metrics)
+
+
+def compile_layers(s: Setup, trainer: Any) -> None:
+    """speed.compile_layers: the decoder layers compiled in place (CUDA only)."""
+    from engine import speed
+
+    if s.cfg.speed.compile_layers and s.hw["cuda"]:
         n = speed.compile_layers(trainer.model)
-        resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
-                              "speed.compile_layers: no repeated decoder layer found; nothing compiled")
+        s.resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
+                                "speed.compile_layers: no repeated decoder layer found; nothing compiled")
+
+
+def start_facts(s: Setup, trainer: Any) -> dict[str, Any]:
+    """What the start event says about the run: data, parameters, device, the defaults applied and the estimate."""
+    cfg, prepared, resolved = s.cfg, s.prepared, s.resolved
+    plan, train_ds, eval_ds = prepared.plan, trainer.train_dataset, trainer.eval_dataset
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    info_event = {"model": cfg.model.name_or_path, "task": cfg.model.task, "method": method, "format": plan.format.name,
-                  "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
-                  "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
-                  "device": hw["devices"][0] if hw["devices"] else "cpu", "lora": cfg.lora_enabled,
-                  "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
-                  "batch": [cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")),
-                            cfg.training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))]}
-    if method != "sft":
+    if s.method != "sft":
         from engine.data import preference
 
-        resolved.notes.append(preference.reference_note(method, lora is not None or cfg.lora_enabled))
+        resolved.notes.append(preference.reference_note(s.method, cfg.lora_enabled))
+    facts = {"model": cfg.model.name_or_path, "task": cfg.model.task, "method": s.method, "format": plan.format.name,
+             "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
+             "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
+             "device": s.hw["devices"][0] if s.hw["devices"] else "cpu", "lora": cfg.lora_enabled,
+             "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
+             "batch": [cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")),
+                       cfg.training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))]}
     if resolved.estimate is not None:
-        info_event["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
-    if smoke_steps:
-        info_event["smoke"] = smoke_plan
-    return trainer, prepared, info_event
+        facts["estimate_gib"] = round(resolved.estimate.total / 1024**3, 2)
+    if s.smoke_plan:
+        facts["smoke"] = s.smoke_plan
+    return facts
 
 
 def use_expandable_segments(cfg: config.Config) -> None:
