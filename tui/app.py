@@ -6,34 +6,51 @@ problems (Next is blocked while there are any) and then stores its section into 
 
 from __future__ import annotations
 
+import importlib
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
+
+from tui.step import StepScreen
 
 if TYPE_CHECKING:
     from engine.config import Config
 
-STEPS: list[tuple[str, str]] = [
-    ("model", "Model"),
-    ("dataset", "Dataset"),
-    ("preview", "Tokens"),
-    ("training", "Training"),
-    ("lora", "LoRA"),
-    ("review", "Review"),
-]
+
+@dataclass(frozen=True)
+class Step:
+    """One wizard step: its key (the name its screen is installed under), its title in the step bar, and where
+    its screen class is (imported the first time the step is shown, which keeps the first paint fast)."""
+
+    key: str
+    title: str
+    module: str
+    screen: str
 
 
-STEP_SCREENS: dict[str, tuple[str, str]] = {
-    "model": ("tui.screens.model", "ModelScreen"),
-    "dataset": ("tui.screens.dataset", "DatasetScreen"),
-    "preview": ("tui.screens.preview", "PreviewScreen"),
-    "training": ("tui.screens.training", "TrainingScreen"),
-    "lora": ("tui.screens.lora", "LoraScreen"),
-    "review": ("tui.screens.review", "ReviewScreen"),
-}
+STEPS: tuple[Step, ...] = (
+    Step("model", "Model", "tui.screens.model", "ModelScreen"),
+    Step("dataset", "Dataset", "tui.screens.dataset", "DatasetScreen"),
+    Step("preview", "Tokens", "tui.screens.preview", "PreviewScreen"),
+    Step("training", "Training", "tui.screens.training", "TrainingScreen"),
+    Step("lora", "LoRA", "tui.screens.lora", "LoraScreen"),
+    Step("review", "Review", "tui.screens.review", "ReviewScreen"),
+)
+KEYS = [step.key for step in STEPS]
+
+
+class PresetRefused(Message):
+    """The preset the wizard opened does not validate (from the worker that builds the config): the app ends."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
 
 
 def choice_of(task: str, method: str) -> str:
@@ -48,6 +65,7 @@ class TunewizApp(App):
     TITLE = "tunewiz"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    steps = STEPS
 
     def __init__(self, cfg: Config | None = None, source: str | None = None, preset_dir: Path | None = None, *,
                  preset: str | Path | None = None):
@@ -88,7 +106,8 @@ class TunewizApp(App):
         except TunewizError as e:
             self.preset_error = e
             return None
-        model = data.get("model") if isinstance(data.get("model"), dict) else {}
+        model = data.get("model")
+        model = model if isinstance(model, dict) else {}
         ref, task = model.get("name_or_path", config.DEFAULT_MODEL), model.get("task", config.TASKS[0])
         method = model.get("method", "sft")
         task = task if task in config.TASKS else config.TASKS[0]  # a bad value fails validation
@@ -98,10 +117,8 @@ class TunewizApp(App):
         """Import and install a step's screen the first time it is shown (keeps the first paint fast)."""
         if self.is_screen_installed(step):
             return
-        import importlib
-
-        module, cls = STEP_SCREENS[step]
-        self.install_screen(getattr(importlib.import_module(module), cls)(name=step), name=step)
+        found = next(s for s in STEPS if s.key == step)
+        self.install_screen(getattr(importlib.import_module(found.module), found.screen)(name=step), name=step)
 
     @property
     def cfg(self) -> Config:
@@ -165,10 +182,11 @@ class TunewizApp(App):
         try:
             _ = self.cfg  # builds it
         except TunewizError as e:
-            self.call_from_thread(self._cannot_open, e)
+            self.post_message(PresetRefused(e))
 
-    def _cannot_open(self, error: Exception) -> None:
-        self.preset_error = error
+    @on(PresetRefused)
+    def _cannot_open(self, message: PresetRefused) -> None:
+        self.preset_error = message.error
         self.exit(return_code=2)
 
     def wait_painted(self) -> None:
@@ -178,7 +196,13 @@ class TunewizApp(App):
 
     @property
     def step(self) -> str:
-        return getattr(self.screen, "STEP", "")
+        """The key of the step on show ("" under a dialog or the monitor)."""
+        return self.screen.STEP if isinstance(self.screen, StepScreen) else ""
+
+    @property
+    def step_screen(self) -> StepScreen | None:
+        """The step on show (None under a dialog or the monitor)."""
+        return self.screen if isinstance(self.screen, StepScreen) else None
 
     def goto(self, step: str) -> None:
         """Show a step (it refills its widgets from the config when it resumes)."""
@@ -186,31 +210,29 @@ class TunewizApp(App):
         self.entering = step
         self.switch_screen(step)
 
-    def _leave(self) -> bool:
-        screen = self.screen
-        problems = screen.errors()  # type: ignore[attr-defined]
-        screen.show_problems(problems)  # type: ignore[attr-defined]
+    def _leave(self, screen: StepScreen) -> bool:
+        problems = screen.errors()
+        screen.show_problems(problems)
         if problems:
             self.notify("\n".join(problems), title="Fix before going on", severity="error")
             return False
-        screen.store(self.cfg)  # type: ignore[attr-defined]
+        screen.store(self.cfg)
         return True
 
     def action_next_step(self) -> None:
-        keys = [k for k, _ in STEPS]
-        if self.step not in keys or keys.index(self.step) == len(keys) - 1:
+        screen = self.step_screen
+        if screen is None or screen.STEP not in KEYS or KEYS.index(screen.STEP) == len(KEYS) - 1:
             return
-        if self._leave():
-            self.goto(keys[keys.index(self.step) + 1])
+        if self._leave(screen):
+            self.goto(KEYS[KEYS.index(screen.STEP) + 1])
 
     def action_prev_step(self) -> None:
-        keys = [k for k, _ in STEPS]
-        if self.step not in keys or keys.index(self.step) == 0:
+        screen = self.step_screen
+        if screen is None or screen.STEP not in KEYS or KEYS.index(screen.STEP) == 0:
             return
-        screen = self.screen
-        if not screen.errors():  # type: ignore[attr-defined]
-            screen.store(self.cfg)  # type: ignore[attr-defined]
-        self.goto(keys[keys.index(self.step) - 1])
+        if not screen.errors():
+            screen.store(self.cfg)
+        self.goto(KEYS[KEYS.index(screen.STEP) - 1])
 
     # ------------------------------------------------------------------------------------------ quit
     def unsaved_changes(self) -> list[str]:
@@ -219,9 +241,9 @@ class TunewizApp(App):
 
         if self.peek_cfg() is None or self.launched is not None:  # nothing built yet; a launched run's config.yaml holds it
             return []
-        screen = self.screen
+        screen = self.step_screen
         cfg = self.cfg.model_copy(deep=True)
-        if hasattr(screen, "errors") and hasattr(screen, "store") and not screen.errors():
+        if screen is not None and not screen.errors():
             screen.store(cfg)  # a step that cannot store yet (a check still running) is compared as last stored
         base = self.saved or self.loaded_preset or config.to_dict(config.load(None))
         return [f"{key}: {presets.yaml_value(old)} -> {presets.yaml_value(new)}" for key, old, new in presets.diff(base, config.to_dict(cfg))]
@@ -251,9 +273,9 @@ class TunewizApp(App):
     def _save_then_quit(self) -> None:
         from tui.screens.presets import SavePresetScreen, user_dir_of
 
-        screen = self.screen
-        if hasattr(screen, "store") and not screen.errors():  # type: ignore[attr-defined]
-            screen.store(self.cfg)  # type: ignore[attr-defined]
+        screen = self.step_screen
+        if screen is not None and not screen.errors():
+            screen.store(self.cfg)
         name = Path(self.source).stem if self.source else "my-preset"
         self.push_screen(SavePresetScreen(self.cfg.model_copy(deep=True), name, user_dir_of(self)),
                          lambda saved: self.exit() if saved else None)
@@ -281,4 +303,5 @@ class TunewizApp(App):
         self.saved = None
         self.model_info = None
         self.dataset_info = None
-        self.screen.load(cfg)  # type: ignore[attr-defined]
+        if self.step_screen is not None:  # (the model step: presets are loaded there)
+            self.step_screen.load(cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -11,8 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
 if TYPE_CHECKING:
+    from textual import getters
+
     from engine.config import Config
-    from tui.app import TunewizApp
+    from tui.app import Step, TunewizApp
 
 
 class StepBar(Static):
@@ -22,21 +25,23 @@ class StepBar(Static):
     StepBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, current: str) -> None:
+    def __init__(self, current: str, steps: Sequence[Step]) -> None:
         super().__init__()
         self.current = current
+        self.steps = steps
 
     def on_mount(self) -> None:
-        from tui.app import STEPS
-
         parts = []
-        for i, (key, title) in enumerate(STEPS, 1):
-            parts.append(f"[b reverse] {i} {title} [/]" if key == self.current else f" {i} {title} ")
+        for i, step in enumerate(self.steps, 1):
+            parts.append(f"[b reverse] {i} {step.title} [/]" if step.key == self.current else f" {i} {step.title} ")
         self.update("›".join(parts))
 
 
-class StepScreen(Screen):
+class StepScreen(Screen[None]):
     """A wizard step. Subclasses compose a body, and implement load / errors / store."""
+
+    if TYPE_CHECKING:  # a step runs inside the wizard (tui.app imports this module, so only the type checker looks)
+        app = getters.app(TunewizApp)
 
     STEP: ClassVar[str] = ""
     BINDINGS = [
@@ -47,14 +52,15 @@ class StepScreen(Screen):
 
     @property
     def wizard(self) -> TunewizApp:
-        return self.app  # type: ignore[return-value]
+        """The wizard app, which owns the config."""
+        return self.app
 
     @property
     def cfg(self) -> Config:
         return self.wizard.cfg
 
     def compose(self) -> ComposeResult:
-        yield StepBar(self.STEP)
+        yield StepBar(self.STEP, self.wizard.steps)
         yield from self.compose_body()
         with Horizontal(classes="nav"):
             yield Static("", classes="problems", id="problems")

@@ -45,7 +45,7 @@ async def tab_stops(app, pilot) -> list:
     return seen
 
 
-@pytest.mark.parametrize("step", [key for key, _ in STEPS])
+@pytest.mark.parametrize("step", [step.key for step in STEPS])
 async def test_every_tab_stop_looks_focused(step):
     app = TunewizApp()
     async with app.run_test(size=(80, 24)) as pilot:
