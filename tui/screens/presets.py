@@ -95,7 +95,7 @@ class SavePresetScreen(ModalScreen[str | None]):
 
     def __init__(self, cfg: Config, name: str, folder: Path, hardware: str = "") -> None:
         super().__init__()
-        self._cfg, self._name, self._folder, self._hardware = cfg, name, folder, hardware
+        self._cfg, self._preset_name, self._folder, self._hardware = cfg, name, folder, hardware
         self._confirmed: Path | None = None  # the existing file the user agreed to replace
 
     def compose(self) -> ComposeResult:
@@ -103,7 +103,7 @@ class SavePresetScreen(ModalScreen[str | None]):
             yield Label("[b]Save as preset[/]", id="save-title")
             with Horizontal(classes="row"):
                 yield Label("Name", classes="field-label")
-                yield Input(self._name, placeholder="my-model-lora", id="save-name")
+                yield Input(self._preset_name, placeholder="my-model-lora", id="save-name")
             with Horizontal(classes="row"):
                 yield Label("Folder", classes="field-label")
                 yield Input(presets.display_path(self._folder), id="save-folder")
@@ -149,7 +149,7 @@ class SavePresetScreen(ModalScreen[str | None]):
                 message.update(f"[b yellow]{presets.display_path(path)} already exists.[/] "
                                "Press [b]Replace it[/] to overwrite it, or change the name.")
                 return
-            cfg = follow_name(self._cfg, self._name, path.stem)
+            cfg = follow_name(self._cfg, self._preset_name, path.stem)
             header = presets.header_for(cfg, path, self._hardware)
             presets.save_preset(cfg, path, header, overwrite=self._confirmed == path)
         except FileExistsError:  # written by someone else since the check

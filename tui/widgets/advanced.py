@@ -90,7 +90,7 @@ class AdvancedFields(Collapsible):
             self._fill_list()
 
     @on(Collapsible.Collapsed)
-    def _closed(self) -> None:
+    def _folded(self) -> None:  # (not `_closed`: Textual's MessagePump keeps its own flag under that name)
         self.title = self._title_text()
 
     @on(Collapsible.Expanded)

@@ -3,6 +3,7 @@ apart by colour alone (every radio `▐●▌`, every checkbox `▐X▌`); these
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.strip import Strip
 from textual.widgets import Checkbox, RadioButton, SelectionList
 from textual.widgets._toggle_button import ToggleButton
@@ -15,7 +16,7 @@ class Radio(RadioButton):
     """A RadioButton: `●` when chosen, blank when not."""
 
     @property
-    def _button(self):  # type: ignore[override]
+    def _button(self) -> Content:
         self.BUTTON_INNER = RadioButton.BUTTON_INNER if self.value else OFF
         return super()._button
 
@@ -24,7 +25,7 @@ class Tick(Checkbox):
     """A Checkbox: `X` when ticked, blank when not."""
 
     @property
-    def _button(self):  # type: ignore[override]
+    def _button(self) -> Content:
         self.BUTTON_INNER = Checkbox.BUTTON_INNER if self.value else OFF
         return super()._button
 

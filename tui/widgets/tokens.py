@@ -22,6 +22,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.preview import show_token
+from tui.widgets.walkthrough import WalkThrough
 
 IGNORE = -100  # engine.data.pipeline.IGNORE; not imported, so the TUI never pulls in the data stack
 VIEWS = ("grid", "chips", "text")
@@ -47,8 +48,9 @@ def token_row(row: dict[str, Any], special_ids: Iterable[int], decode: Callable[
     """Classify every token of a preview row and decode its text runs (no widgets: runs in a worker)."""
     special = set(special_ids)
     ids = list(row["input_ids"])
-    mask, labels = row.get("attention_mask"), row.get("labels")
-    per_token = isinstance(labels, list)
+    mask, found = row.get("attention_mask"), row.get("labels")
+    labels: list[int] = found if isinstance(found, list) else []
+    per_token = isinstance(found, list)
     kinds = []
     for i, t in enumerate(ids):
         masked = per_token and labels[i] == IGNORE
@@ -99,7 +101,8 @@ class RowScroll(VerticalScroll, inherit_bindings=False):
     def _restyle(self) -> None:
         # the pane is tinted while it has focus (app.tcss): redraw what was coloured on the old background
         for widget in self.query("TokenChips, WalkThrough"):
-            widget.restyle()  # type: ignore[attr-defined]
+            if isinstance(widget, (TokenChips, WalkThrough)):
+                widget.restyle()
 
 
 class TokenChips(Widget):
