@@ -79,6 +79,10 @@ class ClassifiedText(Message):
         self.text, self.probs = text, probs
 
 
+class AnswersEnded(Message):
+    """The worker that answered (or classified) has ended: a new message can be sent."""
+
+
 class ChatScreen(Screen):
     """A/B chat with a run's result (tuned | base)."""
 
@@ -154,7 +158,7 @@ class ChatScreen(Screen):
         except Exception as e:
             self.post_message(ChatFailed(f"generation failed: {_why(e)}"))
         finally:
-            self.app.call_from_thread(self._done)
+            self.post_message(AnswersEnded())
 
     @work(thread=True, exclusive=True, group="chat-generate")
     def _classify(self, text: str) -> None:
@@ -165,9 +169,9 @@ class ChatScreen(Screen):
         else:
             self.post_message(ClassifiedText(text, probs))
         finally:
-            self.app.call_from_thread(self._done)
+            self.post_message(AnswersEnded())
 
-    def _done(self) -> None:
+    def on_answers_ended(self) -> None:
         self.generating = False
 
     # ----------------------------------------------------------------------------------- messages

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
+from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -30,6 +31,23 @@ PLACEHOLDERS = {"sample": "sample:NAME (or pick one below)", "file": "file or fo
                 "hub": "hub id, e.g. tatsu-lab/alpaca (Enter reads it)"}
 PEEK_ROWS = 50
 Key = tuple[str, str | None, str]  # (path, hub config name, split): what was read
+
+
+class FirstRowsRead(Message):
+    """The first rows of a source were read (from a worker), or the problem that stopped it; `counting`: the
+    rows are being counted next."""
+
+    def __init__(self, key: Key, names: list[str], rows: peek.Rows, problem: Problem | None, counting: bool) -> None:
+        super().__init__()
+        self.key, self.names, self.rows, self.problem, self.counting = key, names, rows, problem, counting
+
+
+class RowsCounted(Message):
+    """A source's rows were counted (from a worker), or the problem that stopped it."""
+
+    def __init__(self, key: Key, count: int | None, problem: Problem | None) -> None:
+        super().__init__()
+        self.key, self.count, self.problem = key, count, problem
 
 
 class RowsTable(DataTable):
@@ -175,44 +193,48 @@ class DatasetScreen(StepScreen):
     def _read_worker(self, key: Key) -> None:
         worker = get_current_worker()
 
-        def post(*args: Any) -> None:
+        def post(message: FirstRowsRead | RowsCounted) -> None:
             if not worker.is_cancelled:
-                self.app.call_from_thread(*args)
+                self.post_message(message)
 
         try:
             if load.local_path(key[0]) is None:
                 heavy.ready()  # hub datasets stream through `datasets`
                 names, rows, count = peek.peek_hub(key[0], key[1], key[2], PEEK_ROWS)
-                post(self._show_head, key, names, rows, None, False)
-                post(self._show_count, key, count, None)
+                post(FirstRowsRead(key, names, rows, None, False))
+                post(RowsCounted(key, count, None))
                 return
             names, rows = peek.peek(key[0], PEEK_ROWS, key[2] or "train")
         except Exception as e:  # TunewizError, or an unreadable file: shown, never a crash
-            post(self._show_head, key, [], [], _problem(e), False)
+            post(FirstRowsRead(key, [], [], _problem(e), False))
             return
-        post(self._show_head, key, names, rows, None, True)
+        post(FirstRowsRead(key, names, rows, None, True))
         try:
             count, problem = peek.count_rows(key[0], lambda: worker.is_cancelled, key[2] or "train"), None
         except Exception as e:
             count, problem = None, _problem(e)
-        post(self._show_count, key, count, problem)
+        post(RowsCounted(key, count, problem))
 
-    def _show_head(self, key: Key, names: list[str], rows: peek.Rows, problem: Problem | None, counting: bool) -> None:
-        if key != self._key:
+    @on(FirstRowsRead)
+    def _show_head(self, message: FirstRowsRead) -> None:
+        if message.key != self._key:
             return  # the user has moved on
-        self._reading, self._counting = False, counting
-        self._names, self._rows, self._source_error = names, rows, problem
+        names, rows = message.names, message.rows
+        self._reading, self._counting = False, message.counting
+        self._names, self._rows, self._source_error = names, rows, message.problem
         table = self.query_one("#rows", DataTable)
         width = max(10, min(60, 74 // max(1, len(names)) - 3))
         table.add_columns(*(Text(n[:width]) for n in names))
         table.add_rows([Text(_cell(row.get(n), width)) for n in names] for row in rows)
         self._detect()
 
-    def _show_count(self, key: Key, count: int | None, problem: Problem | None) -> None:
+    @on(RowsCounted)
+    def _show_count(self, message: RowsCounted) -> None:
+        key, count = message.key, message.count
         if key != self._key:
             return
         self._counting, self._count = False, count
-        self._source_error = self._source_error or problem
+        self._source_error = self._source_error or message.problem
         if self._info is not None and self._info.path == key[0]:
             self._info.row_count = count
         self.query_one(SplitPanel).available = count
@@ -256,6 +278,7 @@ class DatasetScreen(StepScreen):
             classifier = self.cfg.model.task == "sequence-classification"  # a template makes no labels: its columns instead
             if self._format_error.where == "dataset.format" and not panel.template_ticked and not classifier and method == "sft":
                 panel.open_template()  # undetectable: offer the template
+        fmt: str | None
         if method != "sft":
             from engine.data import preference
 

@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
@@ -18,6 +19,7 @@ from engine import config, fields
 from engine.config import Config
 from engine.paste import Pasted
 from tui import heavy
+from tui.messages import ModelInspected
 from tui.step import StepScreen
 from tui.widgets.advanced import AdvancedFields
 from tui.widgets.field import Field, fmt, library_check
@@ -34,6 +36,14 @@ MORE_HELP = {"r": "Higher r = more capacity and more trainable parameters; 8-64 
 # LoraConfig fields that peft or tunewiz fill in themselves
 NOT_OFFERED = {"target_modules", "peft_type", "peft_version", "auto_mapping", "base_model_name_or_path", "revision",
                "inference_mode", "runtime_config"}
+
+
+class HardwareChecked(Message):
+    """Whether QLoRA can run here (from a worker): None, or why not."""
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class LoraScreen(StepScreen):
@@ -148,9 +158,11 @@ class LoraScreen(StepScreen):
         else:
             reason = None
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_hardware, reason)
+            self.post_message(HardwareChecked(reason))
 
-    def _show_hardware(self, reason: str | None) -> None:
+    @on(HardwareChecked)
+    def _show_hardware(self, message: HardwareChecked) -> None:
+        reason = message.reason
         self._qlora_reason = reason
         self.query_one("#m-qlora", RadioButton).disabled = reason is not None
         self._update()
@@ -165,13 +177,17 @@ class LoraScreen(StepScreen):
         try:
             heavy.ready()
             info = inspect_model(ref, trust_remote_code=trust_remote_code, task=task)
-            result: tuple[Any, str | None] = (info, None)
+            inspected = ModelInspected(ref, info, None)
         except TunewizError as e:
-            result = (None, e.problems[0].what)
+            inspected = ModelInspected(ref, None, e.problems[0].what)
         except Exception as e:  # an unreadable model is shown, never a crash
-            result = (None, f"{type(e).__name__}: {e}")
+            inspected = ModelInspected(ref, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_model, *result)
+            self.post_message(inspected)
+
+    @on(ModelInspected)
+    def _inspected(self, message: ModelInspected) -> None:
+        self._show_model(message.info, message.error)
 
     def _show_model(self, info: Any, error: str | None) -> None:
         self._info, self._info_error = info, error

@@ -10,12 +10,14 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine import fields
 from tui import heavy
+from tui.messages import ModelInspected
 from tui.step import StepScreen
 
 if TYPE_CHECKING:
@@ -36,6 +38,14 @@ METHOD_HELP = {  # (fits 80 columns: the data it needs, and the trl config that 
     "sequence-classification": "data: a text column and a label column · TrainingArguments",
 }
 PREFERENCE = ("dpo", "kto", "orpo")
+
+
+class ChoicesListed(Message):
+    """The demos and the models in the HF cache, as options of the list (from a worker)."""
+
+    def __init__(self, options: list[Option]) -> None:
+        super().__init__()
+        self.options = options
 
 
 def task_of(choice: str) -> str:
@@ -128,12 +138,13 @@ class ModelScreen(StepScreen):
         options = [Option(f"demo:{name}  [dim]{demo.about}[/]", id=f"demo:{name}") for name, demo in models.DEMOS.items()]
         for row in models.list_cached_models():
             options.append(Option(f"{row['repo_id']}  [dim]{row['size_bytes'] / 1e9:.2f} GB, in the HF cache[/]", id=row["repo_id"]))
-        self.app.call_from_thread(self._show_choices, options)
+        self.post_message(ChoicesListed(options))
 
-    def _show_choices(self, options: list[Option]) -> None:
+    @on(ChoicesListed)
+    def _show_choices(self, message: ChoicesListed) -> None:
         box = self.query_one("#choices", OptionList)
         box.clear_options()
-        box.add_options(options)
+        box.add_options(message.options)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         box = event.widget
@@ -195,16 +206,18 @@ class ModelScreen(StepScreen):
         try:
             heavy.ready()
             info = inspect_model(ref, trust_remote_code=trust_remote_code, task=_task_for(ref, task))
-            result: tuple[Any, str | None] = (info, None)
+            inspected = ModelInspected(ref, info, None)
         except TunewizError as e:
             p = e.problems[0]
-            result = (None, f"{p.what}\n  fix: {p.fix}" if p.fix else p.what)
+            inspected = ModelInspected(ref, None, f"{p.what}\n  fix: {p.fix}" if p.fix else p.what)
         except Exception as e:  # a broken download, an unreadable file: still shown, never a crash
-            result = (None, f"{type(e).__name__}: {e}")
+            inspected = ModelInspected(ref, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_info, ref, *result)
+            self.post_message(inspected)
 
-    def _show_info(self, ref: str, info: Any, error: str | None) -> None:
+    @on(ModelInspected)
+    def _show_info(self, message: ModelInspected) -> None:
+        ref, info, error = message.ref, message.info, message.error
         if self.query_one("#model-ref", Input).value.strip() != ref:
             return  # the user has moved on
         self._inspecting = False

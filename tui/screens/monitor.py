@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
@@ -24,6 +25,22 @@ from textual_plotext import PlotextPlot
 from engine import presets
 from engine.fmt import duration
 from engine.monitor import RunReader, RunView, diagnose
+
+
+class Evaluated(Message):
+    """The evaluation worker ended: engine.evaluate's result, or the text that says why it failed."""
+
+    def __init__(self, result: dict[str, Any] | None, error: str | None) -> None:
+        super().__init__()
+        self.result, self.error = result, error
+
+
+class ResumeFailed(Message):
+    """The run could not be resumed; `text` says why."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class MonitorScreen(Screen):
@@ -242,11 +259,13 @@ class MonitorScreen(Screen):
         except Exception as e:  # shown, never a crash
             problems = getattr(e, "problems", None)
             text = "; ".join(str(p) for p in problems) if problems else f"{type(e).__name__}: {e}"
-            self.app.call_from_thread(self._evaluated, None, text)
+            self.post_message(Evaluated(None, text))
             return
-        self.app.call_from_thread(self._evaluated, result, None)
+        self.post_message(Evaluated(result, None))
 
-    def _evaluated(self, result: dict[str, Any] | None, error: str | None) -> None:
+    @on(Evaluated)
+    def _evaluated(self, message: Evaluated) -> None:
+        result, error = message.result, message.error
         self.evaluating = False
         if result is None:
             self.notify(f"Evaluation failed: {error}", severity="error", timeout=15)
@@ -309,7 +328,11 @@ class MonitorScreen(Screen):
             heavy.ready()
             launch.resume(self.run_dir)
         except TunewizError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+            self.post_message(ResumeFailed(str(e)))
+
+    @on(ResumeFailed)
+    def _resume_failed(self, message: ResumeFailed) -> None:
+        self.notify(message.text, severity="error", timeout=10)
 
 
 # Warnings the libraries print on every run about their own renames, not about the user's settings (#14):

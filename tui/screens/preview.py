@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
@@ -57,6 +58,22 @@ class Shown:
     walk_shown: dict[str, Any] = field(default_factory=dict)  # the walk-through's pieces as text (readable_steps)
     full_len: int | None = None  # the example's length before truncation
     pair: list[tuple[dict[str, Any], TokenRow]] = field(default_factory=list)  # DPO / ORPO: chosen, rejected; KTO: the answer
+
+
+class PreviewPrepared(Message):
+    """One config's preview was prepared (from a worker): its data and first example shown, or the problem."""
+
+    def __init__(self, key: str, data: PreviewData | None, shown: Shown | None, error: str | None) -> None:
+        super().__init__()
+        self.key, self.data, self.shown, self.error = key, data, shown, error
+
+
+class ExampleFetched(Message):
+    """Another example was collated (from a worker), or the text that says why it cannot be shown."""
+
+    def __init__(self, shown: Shown | str) -> None:
+        super().__init__()
+        self.shown = shown
 
 
 def config_key(cfg: Config) -> str:
@@ -158,15 +175,18 @@ class PreviewScreen(StepScreen):
                                preview.stats(prepared), checks.data_checks(prepared, tok),
                                checks.length_histogram(lengths, bins=5, width=10, limit=limit),
                                set(tok.all_special_ids), method=method)
-            result: tuple[Any, Any, str | None] = (data, example(data, min(index, data.total - 1), walk), None)
+            outcome = PreviewPrepared(key, data, example(data, min(index, data.total - 1), walk), None)
         except TunewizError as e:
-            result = (None, None, "\n".join(f"{p.where}: {p.what}" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
+            outcome = PreviewPrepared(key, None, None, "\n".join(
+                f"{p.where}: {p.what}" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
         except Exception as e:  # a broken file or library: shown on the screen, never a crash
-            result = (None, None, f"{type(e).__name__}: {e}")
+            outcome = PreviewPrepared(key, None, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._prepared, key, *result)
+            self.post_message(outcome)
 
-    def _prepared(self, key: str, data: PreviewData | None, shown: Shown | None, error: str | None) -> None:
+    @on(PreviewPrepared)
+    def _prepared(self, message: PreviewPrepared) -> None:
+        key, data, shown, error = message.key, message.data, message.shown, message.error
         if key != self._pending:
             return  # the config changed again while this one was prepared
         self._pending, self.data, self._error = None, data, error
@@ -190,7 +210,11 @@ class PreviewScreen(StepScreen):
         except Exception as e:  # a row the walk-through cannot re-create: said, never a crash
             shown = f"Example {index + 1} could not be shown: {type(e).__name__}: {e}"
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show, shown)
+            self.post_message(ExampleFetched(shown))
+
+    @on(ExampleFetched)
+    def _fetched(self, message: ExampleFetched) -> None:
+        self._show(message.shown)
 
     # ------------------------------------------------------------------------------------------ show
     def _message(self, text: str | Text) -> None:
@@ -416,9 +440,9 @@ def example(data: PreviewData, index: int, walk: bool) -> Shown:
     view = token_row(row, data.special_ids, decode)
     steps: list[tuple[str, Any]] = []
     if walk:
-        text, pair = checks.source_text(data.prepared, data.checked.raw, tok, row)
+        text, text_pair = checks.source_text(data.prepared, data.checked.raw, tok, row)
         plan = data.prepared.plan
-        steps = checks.tokenizer_walkthrough(tok, text, pair, max_length=plan.max_length,
+        steps = checks.tokenizer_walkthrough(tok, text, text_pair, max_length=plan.max_length,
                                              add_special_tokens=plan.task != "causal-lm")
     ds = data.prepared.train
     full = ds[index]["_full_len"] if "_full_len" in ds.column_names and not data.padding_free else None
