@@ -4,6 +4,7 @@ LoraConfig, quantization. No weights are loaded here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from engine import config, fields
@@ -15,9 +16,24 @@ from engine.errors import Problem, TunewizError
 HANDLED_HERE = ("assistant_only_loss", "completion_only_loss")
 
 
-def hardware() -> dict[str, Any]:
-    """What this machine offers: CUDA devices (name, memory, compute capability), bf16, bitsandbytes, the
-    varlen attention kernel for padding-free batches, liger-kernel."""
+@dataclass(frozen=True)
+class Hardware:
+    """What a machine offers the run: CUDA devices (names, the first one's memory and compute capability), bf16,
+    bitsandbytes, the varlen attention kernel for padding-free batches, liger-kernel. `hardware()` reads this
+    machine; engine.speed describes other machines for the review's what-if."""
+
+    cuda: bool = False
+    devices: tuple[str, ...] = ()
+    gpu_gib: float | None = None
+    capability: int = 0
+    bf16: bool = False
+    bitsandbytes: bool = False
+    liger: bool = False
+    varlen_attention: str | None = None
+
+
+def hardware() -> Hardware:
+    """This machine (imports torch)."""
     import importlib.util
 
     import torch
@@ -26,29 +42,29 @@ def hardware() -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     props = torch.cuda.get_device_properties(0) if cuda else None
-    return {
-        "cuda": cuda,
-        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
-        "gpu_gib": props.total_memory / 1024**3 if props else None,
-        "capability": props.major if props else 0,
-        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
-        "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
-        "liger": importlib.util.find_spec("liger_kernel") is not None,
-        "varlen_attention": attention.choose(cuda),
-    }
+    return Hardware(
+        cuda=cuda,
+        devices=tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else (),
+        gpu_gib=props.total_memory / 1024**3 if props else None,
+        capability=props.major if props else 0,
+        bf16=bool(cuda and torch.cuda.is_bf16_supported()),
+        bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+        liger=importlib.util.find_spec("liger_kernel") is not None,
+        varlen_attention=attention.choose(cuda),
+    )
 
 
-def resolve_training(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
+def resolve_training(cfg: Config, hw: Hardware) -> dict[str, Any]:
     """The preset's training keys plus the defaults this machine needs; the user's keys always win."""
     t = dict(cfg.training)
     # a run directory of its own, never the Trainer's `trainer_output`
     t.setdefault("output_dir", config.default_output_dir("run"))
-    if not hw["cuda"]:
+    if not hw.cuda:
         t.setdefault("use_cpu", True)
         t.setdefault("bf16", False)
     elif not t.get("fp16"):
-        t.setdefault("bf16", hw["bf16"])
-        if not hw["bf16"]:
+        t.setdefault("bf16", hw.bf16)
+        if not hw.bf16:
             t.setdefault("fp16", True)
     # tokens seen feed the tokens/s panel of the monitor
     t.setdefault("include_num_input_tokens_seen", "non_padding")
@@ -116,15 +132,15 @@ def check_optimizer(training: dict[str, Any]) -> None:
                               f"pip install {pkg[1]}, or use optim: adamw_torch (the default)")
 
 
-def check_quantization(cfg: Config, hw: dict[str, Any]) -> None:
+def check_quantization(cfg: Config, hw: Hardware) -> None:
     q = cfg.model.quantization
     if q == "none":
         return
     problems = []
-    if not hw["cuda"]:
+    if not hw.cuda:
         problems.append(Problem("model.quantization", f"{q} loading (QLoRA) needs a CUDA GPU and there is none here",
                                 "set model.quantization: none, or run on a GPU machine"))
-    elif not hw["bitsandbytes"]:
+    elif not hw.bitsandbytes:
         problems.append(Problem("model.quantization", f"{q} loading needs bitsandbytes, which is not installed", "pip install bitsandbytes"))
     if not cfg.lora_enabled:
         problems.append(Problem("model.quantization", "a quantized model cannot be fully fine-tuned", "enable lora (QLoRA) or set quantization: none"))
@@ -207,13 +223,13 @@ def lora_config(cfg: Config) -> Any:
         raise TunewizError.at("lora", str(e).strip(), "fix the lora: section (names are those of peft.LoraConfig)") from e
 
 
-def model_kwargs(cfg: Config, hw: dict[str, Any]) -> dict[str, Any]:
+def model_kwargs(cfg: Config, hw: Hardware) -> dict[str, Any]:
     """from_pretrained keyword arguments: dtype, revision, remote code, attention, quantization."""
     import torch
 
     m = cfg.model
     if m.dtype == "auto":
-        dtype = torch.bfloat16 if hw["bf16"] else (torch.float16 if hw["cuda"] and m.quantization != "none" else torch.float32)
+        dtype = torch.bfloat16 if hw.bf16 else (torch.float16 if hw.cuda and m.quantization != "none" else torch.float32)
     else:
         dtype = getattr(torch, m.dtype)
     kw: dict[str, Any] = {"dtype": dtype, "trust_remote_code": m.trust_remote_code}

@@ -11,11 +11,14 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import fields
 from engine.config import Config
 from engine.errors import Problem, TunewizError
+
+if TYPE_CHECKING:
+    from engine.build import Hardware
 
 ACCELERATE_CONFIG = "accelerate_config.yaml"
 
@@ -43,17 +46,17 @@ class LaunchPlan:
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(run_dir / ACCELERATE_CONFIG), *tail]
 
 
-def plan(cfg: Config, hw: dict[str, Any]) -> LaunchPlan:
+def plan(cfg: Config, hw: Hardware) -> LaunchPlan:
     """Decide the launcher; raise TunewizError with every problem found (no process is started)."""
     ln = cfg.launch
     problems: list[Problem] = []
-    visible = list(range(len(hw["devices"])))
+    visible = list(range(len(hw.devices)))
     gpus = list(ln.gpus) if ln.gpus is not None else visible
     for g in gpus:
         if g not in visible:
             problems.append(Problem("launch.gpus", f"GPU {g} is not visible here (visible: {visible or 'none'})",
                                     "list visible GPUs (nvidia-smi), or check CUDA_VISIBLE_DEVICES"))
-    if hw["cuda"]:
+    if hw.cuda:
         procs = len(gpus) if ln.processes == "auto" else int(ln.processes)
         if procs > len(gpus):
             problems.append(Problem("launch.processes", f"{procs} processes but {len(gpus)} GPUs", "use one process per GPU"))
@@ -86,18 +89,18 @@ def plan(cfg: Config, hw: dict[str, Any]) -> LaunchPlan:
         raise TunewizError(problems)
     if world == 1:
         return LaunchPlan("python", 1, 1, gpus[:1])
-    if not hw["cuda"]:
+    if not hw.cuda:
         return LaunchPlan("torchrun", procs, world, [], notes=["CPU processes talk through gloo (torchrun)"])
     return LaunchPlan("accelerate", procs, world, gpus[:procs], accelerate_config=accelerate_config(cfg, procs, gpus[:procs], hw))
 
 
-def accelerate_config(cfg: Config, procs: int, gpus: list[int], hw: dict[str, Any]) -> dict[str, Any]:
+def accelerate_config(cfg: Config, procs: int, gpus: list[int], hw: Hardware) -> dict[str, Any]:
     """An accelerate config file (as `accelerate config` writes it) for this launch section."""
     ln = cfg.launch
     out: dict[str, Any] = {
         "compute_environment": "LOCAL_MACHINE", "debug": False, "downcast_bf16": "no", "enable_cpu_affinity": False,
         "gpu_ids": ",".join(map(str, gpus)), "machine_rank": ln.machine_rank, "main_training_function": "main",
-        "mixed_precision": "bf16" if hw["bf16"] else "fp16", "num_machines": ln.num_machines,
+        "mixed_precision": "bf16" if hw.bf16 else "fp16", "num_machines": ln.num_machines,
         "num_processes": procs * ln.num_machines, "rdzv_backend": "static", "same_network": True, "use_cpu": False,
         "main_process_port": ln.main_port,
     }

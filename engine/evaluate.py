@@ -27,6 +27,7 @@ from engine import rundir
 from engine.errors import TunewizError
 
 if TYPE_CHECKING:
+    from engine.build import Hardware
     from engine.config import Config
     from engine.data.pipeline import Prepared
 
@@ -217,7 +218,7 @@ class Models:
     """The tuned model and the base model. LoRA: one copy, the base is the adapter disabled. Full fine-tune:
     the base checkpoint it started from, loaded after the tuned one is released."""
 
-    def __init__(self, cfg: Config, base_path: str, weights: Path, plan: Any, hw: dict[str, Any]):
+    def __init__(self, cfg: Config, base_path: str, weights: Path, plan: Any, hw: Hardware):
         self.cfg, self.base_path, self.weights, self.plan, self.hw = cfg, base_path, weights, plan, hw
         self.lora = (weights / "adapter_config.json").is_file()
         self.model: Any = None
@@ -267,7 +268,7 @@ class Models:
     def _prep(self, model: Any) -> None:
         import torch
 
-        if self.hw["cuda"] and self.cfg.model.quantization == "none":
+        if self.hw.cuda and self.cfg.model.quantization == "none":
             model.to(torch.device("cuda"))
 
 

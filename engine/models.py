@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from engine.errors import TunewizError, did_you_mean
 
 if TYPE_CHECKING:
+    from engine.build import Hardware
     from engine.config import Config
 
 
@@ -298,7 +299,7 @@ def load_tokenizer(cfg: Config, path: str) -> Any:
     return AutoTokenizer.from_pretrained(path, **kw)
 
 
-def load_model(cfg: Config, path: str, label_names: list[str], hw: dict[str, Any], regression: bool = False) -> Any:
+def load_model(cfg: Config, path: str, label_names: list[str], hw: Hardware, regression: bool = False) -> Any:
     """The model to train (or to evaluate as trained): causal LM, or a classifier with the run's labels (one output
     for regression); dtype, attention and quantization from the preset (engine.build.model_kwargs)."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import build, models
 from engine.config import Config
 from engine.errors import TunewizError
+
+if TYPE_CHECKING:
+    from engine.build import Hardware
 
 
 @dataclass
@@ -20,7 +23,7 @@ class Checked:
     of engine.speed, in `speed`), tokenizer and the data plan."""
 
     cfg: Config
-    hardware: dict[str, Any]
+    hardware: Hardware
     training: dict[str, Any]
     args: Any
     lora: Any
@@ -81,7 +84,7 @@ class Checked:
         steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epoch{'' if a.num_train_epochs == 1 else 's'}"
         lines.append(f"training  {steps}, lr {a.learning_rate:g}, batch {a.per_device_train_batch_size} x accum {a.gradient_accumulation_steps}")
         precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
-        lines.append(f"device    {', '.join(hw['devices']) or 'cpu'} ({precision})")
+        lines.append(f"device    {', '.join(hw.devices) or 'cpu'} ({precision})")
         if self.launch is not None and self.launch.world_size > 1:
             from engine.distributed import batch_lines
 
@@ -108,7 +111,7 @@ class Checked:
 LR_HIGH = {True: 1e-2, False: 1e-3}
 
 
-def run_warnings(args: Any, hw: dict[str, Any], rows: int | None, world: int = 1, given: set[str] | None = None,
+def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, given: set[str] | None = None,
                  lora: bool | None = None) -> list[str]:
     """Warnings, each with its fix, about settings that are valid but defeat the run: a learning rate far above what
     the method uses, warm-up as long as the run, logging / saving / eval intervals (that the preset sets) longer than
@@ -140,7 +143,7 @@ def run_warnings(args: Any, hw: dict[str, Any], rows: int | None, world: int = 1
     if "eval_steps" in given and str(args.eval_strategy).endswith(("steps", "STEPS")) and (args.eval_steps or 0) >= 1 and args.eval_steps > steps:
         out.append(f"eval_steps {args.eval_steps:g} > the run's {s}: evaluated only once, at the end; fix: eval_steps: "
                    f"{max(1, steps // 4)}")
-    if not hw.get("cuda") and args.fp16:
+    if not hw.cuda and args.fp16:
         out.append("fp16: true on a machine without a CUDA GPU: float16 mixed precision is made for GPUs (on a CPU it is slow "
                    "or unsupported); fix: fp16: false (the CPU trains in fp32), or bf16: true on a CPU that has bfloat16")
     if rows and args.max_steps <= 0:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine import attention, estimate, fields
 
 if TYPE_CHECKING:
+    from engine.build import Hardware
     from engine.config import Config
     from engine.inspect import ModelInfo
 
@@ -85,7 +86,7 @@ def liger_supports(model_type: str) -> bool:
         return model_type in LIGER_FALLBACK_TYPES
 
 
-def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, lengths: Any = None,
+def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: Any = None,
             steps: int | None = None) -> Resolved:
     """The fast defaults for `hw` (engine.build.hardware()) on top of cfg; cfg itself is not changed.
 
@@ -103,8 +104,8 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
         if key not in before and t.get(key):
             res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
     out.training = t
-    if not (cfg.speed.auto and hw.get("cuda")):
-        if cfg.speed.auto and not hw.get("cuda"):
+    if not (cfg.speed.auto and hw.cuda):
+        if cfg.speed.auto and not hw.cuda:
             res.notes.append("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply")
         res.estimate = _estimate(out, info, hw, lengths, steps)
         return res
@@ -112,14 +113,14 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
     causal = out.model.task == "causal-lm" and out.model.method == "sft"
     lora = dict(out.lora)
 
-    if hw.get("capability", 0) >= 8 and "tf32" not in t:
+    if hw.capability >= 8 and "tf32" not in t:
         t["tf32"] = True
         res.applied.append(Applied("training.tf32", True, "Ampere or newer: fp32 matmuls on TF32 tensor cores",
                                    "training.tf32: false"))
 
     packing = bool(t.get("packing"))
     if causal and not out.model.trust_remote_code:
-        kernel = hw.get("varlen_attention")
+        kernel = hw.varlen_attention
         wants_pf = t.get("padding_free") is True or (packing and t.get("packing_strategy", "bfd") in ("bfd", "bfd_split"))
         if "padding_free" not in t and not packing and not out.model.attn_implementation and kernel:
             t["padding_free"] = True
@@ -149,7 +150,7 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
     _compile(out, cfg, t, lengths, steps, res)
 
     def liger() -> None:
-        if causal and hw.get("liger") and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
+        if causal and hw.liger and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
             t["use_liger_kernel"] = True
             res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
                                        "training.use_liger_kernel: false"))
@@ -165,7 +166,7 @@ def resolve(cfg: Config, hw: dict[str, Any], info: ModelInfo | None = None, leng
                                    "speed.expandable_segments: false"))
 
     out.training, out.lora = t, lora
-    if info is not None and hw.get("gpu_gib"):
+    if info is not None and hw.gpu_gib:
         _fit(out, cfg, info, hw, lengths, steps, res)
         t = out.training  # (assigning to the model copied it)
         if compiled_by_default and t.get("gradient_checkpointing"):
@@ -235,13 +236,13 @@ def _padding_share(lengths: Any, batch: int, max_length: int | None) -> float | 
     return float(1 - blocks.sum() / (blocks.max(axis=1) * blocks.shape[1]).sum())
 
 
-def _estimate(cfg: Config, info: ModelInfo | None, hw: dict[str, Any], lengths: Any, steps: int | None) -> estimate.Estimate | None:
+def _estimate(cfg: Config, info: ModelInfo | None, hw: Hardware, lengths: Any, steps: int | None) -> estimate.Estimate | None:
     if info is None:
         return None
-    return estimate.estimate(cfg, info, hw.get("gpu_gib") if hw.get("cuda") else None, lengths=lengths, steps=steps)
+    return estimate.estimate(cfg, info, hw.gpu_gib if hw.cuda else None, lengths=lengths, steps=steps)
 
 
-def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths: Any, steps: int | None,
+def _fit(out: Config, cfg: Config, info: ModelInfo, hw: Hardware, lengths: Any, steps: int | None,
          res: Resolved) -> None:
     """Gradient checkpointing only when needed; the largest micro-batch that fits the effective batch."""
     t = out.training
@@ -258,7 +259,7 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
     def est_for(b: int, a: int, gc: bool) -> estimate.Estimate:
         trial = out.model_copy(deep=True)
         trial.training = {**t, "per_device_train_batch_size": b, "gradient_accumulation_steps": a, "gradient_checkpointing": gc}
-        return estimate.estimate(trial, info, hw["gpu_gib"], lengths=lengths, steps=steps)
+        return estimate.estimate(trial, info, hw.gpu_gib, lengths=lengths, steps=steps)
 
     chosen = None
     for gc in gc_options:  # no checkpointing at any split beats checkpointing at the biggest one
@@ -273,13 +274,13 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
         b, a = splits[-1] if cfg.speed.split_batch else (micro, accum)
         gc = gc_options[-1]
         chosen = (b, a, gc, est_for(b, a, gc))
-        res.notes.append(f"does not fit {hw['gpu_gib']:.0f} GiB by the estimate even at micro-batch {b}"
+        res.notes.append(f"does not fit {hw.gpu_gib:.0f} GiB by the estimate even at micro-batch {b}"
                          + (" with gradient checkpointing" if gc else "") + ": " + (chosen[3].advice or "see the memory table"))
     b, a, gc, e = chosen
     if not user_gc:
         t["gradient_checkpointing"] = gc
-        why = (f"the run fits without it (about {estimate.gib(e.total)} of {hw['gpu_gib']:.0f} GiB): no forward recomputed"
-               if not gc else f"needed to fit {hw['gpu_gib']:.0f} GiB (about {estimate.gib(e.total)} with it)")
+        why = (f"the run fits without it (about {estimate.gib(e.total)} of {hw.gpu_gib:.0f} GiB): no forward recomputed"
+               if not gc else f"needed to fit {hw.gpu_gib:.0f} GiB (about {estimate.gib(e.total)} with it)")
         res.applied.append(Applied("training.gradient_checkpointing", gc, why,
                                    f"training.gradient_checkpointing: {_yaml(not gc)}"))
     if (b, a) != (micro, accum):
@@ -291,7 +292,7 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: dict[str, Any], lengths:
     res.estimate = e
 
 
-def for_data(cfg: Config, hw: dict[str, Any], info: ModelInfo | None, lengths: Any, world: int = 1) -> Resolved:
+def for_data(cfg: Config, hw: Hardware, info: ModelInfo | None, lengths: Any, world: int = 1) -> Resolved:
     """The run's own resolution, as the training process makes it (engine.train): the defaults and the memory estimate
     from the token counts of the prepared training rows over the run's optimizer steps. validate / run, the review
     and the preset header call this with the same inputs, so they show one figure (#14)."""
@@ -299,21 +300,24 @@ def for_data(cfg: Config, hw: dict[str, Any], info: ModelInfo | None, lengths: A
     return resolve(cfg, hw, info, lengths=lengths, steps=steps)
 
 
-def cpu_hardware() -> dict[str, Any]:
+def cpu_hardware() -> Hardware:
     """A machine without a CUDA GPU (for the review's what-if on CPU), as engine.build.hardware() describes one."""
-    return {"cuda": False, "devices": [], "gpu_gib": None, "capability": 0, "bf16": False, "bitsandbytes": False,
-            "liger": False, "varlen_attention": None}
+    from engine.build import Hardware
+
+    return Hardware()
 
 
-def gpu_hardware(gpu_gib: float) -> dict[str, Any]:
+def gpu_hardware(gpu_gib: float) -> Hardware:
     """A CUDA GPU of `gpu_gib` GiB with this machine's software (for the review's what-if on another card):
     bf16 and TF32 (Ampere or newer), the varlen kernel this install would use, Liger if installed."""
     import importlib.util
 
+    from engine.build import Hardware
+
     varlen = "flash_attention_2" if attention.flash_attn_installed() else attention.NAME
-    return {"cuda": True, "devices": [f"a {gpu_gib:g} GiB GPU"], "gpu_gib": gpu_gib, "capability": 8, "bf16": True,
-            "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
-            "liger": importlib.util.find_spec("liger_kernel") is not None, "varlen_attention": varlen}
+    return Hardware(cuda=True, devices=(f"a {gpu_gib:g} GiB GPU",), gpu_gib=gpu_gib, capability=8, bf16=True,
+                    bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+                    liger=importlib.util.find_spec("liger_kernel") is not None, varlen_attention=varlen)
 
 
 def compile_layers(model: Any) -> int:

@@ -77,7 +77,7 @@ class Setup:
     prepared rows (`setup_data`); the resolved defaults, the trainer's config and the adapter (`setup_config`)."""
 
     cfg: config.Config
-    hw: dict[str, Any]
+    hw: build.Hardware
     path: Any
     tok: Any
     method: str  # model.method for a causal LM; sft for a classifier
@@ -200,7 +200,7 @@ def compile_layers(s: Setup, trainer: Any) -> None:
     """speed.compile_layers: the decoder layers compiled in place (CUDA only)."""
     from engine import speed
 
-    if s.cfg.speed.compile_layers and s.hw["cuda"]:
+    if s.cfg.speed.compile_layers and s.hw.cuda:
         n = speed.compile_layers(trainer.model)
         s.resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
                                 "speed.compile_layers: no repeated decoder layer found; nothing compiled")
@@ -219,7 +219,7 @@ def start_facts(s: Setup, trainer: Any) -> dict[str, Any]:
     facts = {"model": cfg.model.name_or_path, "task": cfg.model.task, "method": s.method, "format": plan.format.name,
              "template": plan.template_source, "train_rows": len(train_ds), "eval_rows": len(eval_ds) if eval_ds else 0,
              "dropped_rows": prepared.dropped, "dropped": prepared.drops, "trainable_params": trainable, "total_params": total,
-             "device": s.hw["devices"][0] if s.hw["devices"] else "cpu", "lora": cfg.lora_enabled,
+             "device": s.hw.devices[0] if s.hw.devices else "cpu", "lora": cfg.lora_enabled,
              "defaults": [a.__dict__ for a in resolved.applied], "notes": resolved.notes,
              "batch": [cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")),
                        cfg.training.get("gradient_accumulation_steps", fields.default("gradient_accumulation_steps"))]}

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import config, distributed
+from engine import build, config, distributed
 from engine.errors import TunewizError
 
-GPU4 = {"cuda": True, "devices": ["NVIDIA H200"] * 4, "bf16": True, "bitsandbytes": True}
-CPU = {"cuda": False, "devices": [], "bf16": False, "bitsandbytes": False}
+GPU4 = build.Hardware(cuda=True, devices=("NVIDIA H200",) * 4, bf16=True, bitsandbytes=True)
+CPU = build.Hardware()
 
 
 def cfg(**launch):

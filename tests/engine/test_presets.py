@@ -22,7 +22,7 @@ def test_preset_has_header_and_builds(path):
     assert any(line.startswith("Command: tunewiz run presets/" + path.name) for line in lines)
     cfg = config.load(path)
     cfg.training.setdefault("output_dir", "runs/x")
-    args = build.training_args(cfg, build.resolve_training(cfg, {"cuda": False, "bf16": False, "devices": [], "bitsandbytes": False}))
+    args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
     assert args.learning_rate == cfg.training["learning_rate"]
     lora = build.lora_config(cfg)
     assert (lora is None) == (not cfg.lora_enabled)

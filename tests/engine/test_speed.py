@@ -16,8 +16,8 @@ from tests.engine.test_estimate import QWEN05 as _QWEN05
 
 QWEN05 = dataclasses.replace(_QWEN05, model_type="qwen2")  # a model type Liger patches
 
-H200 = {"cuda": True, "devices": ["NVIDIA H200"], "gpu_gib": 139.8, "capability": 9, "bf16": True, "bitsandbytes": True,
-        "liger": True, "varlen_attention": attention.NAME}
+H200 = build.Hardware(cuda=True, devices=("NVIDIA H200",), gpu_gib=139.8, capability=9, bf16=True, bitsandbytes=True,
+                      liger=True, varlen_attention=attention.NAME)
 LENGTHS = np.minimum(np.clip(np.round(np.random.default_rng(1234).lognormal(np.log(250), 0.9, 4000)), 32, 2048), 1024)
 BASE = {"model": {"name_or_path": "some/model"}, "lora": {"r": 16},
         "training": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 4, "max_length": 1024}}
@@ -92,7 +92,7 @@ def test_a_long_lora_run_compiles_its_layers_instead_of_liger():
     assert speed.resolve(cfg, H200, QWEN05, lengths=LENGTHS).cfg.speed.compile_layers is True  # 8 x 4000 / 32 = 1000
     # not with gradient checkpointing (not measured): asked for, or needed to fit a small GPU (then Liger again)
     assert resolved(steps=5000, sets=["training.gradient_checkpointing=true"]).cfg.speed.compile_layers is None
-    small = resolved(hw={**H200, "gpu_gib": 2.5}, steps=5000)
+    small = resolved(hw=dataclasses.replace(H200, gpu_gib=2.5), steps=5000)
     assert small.cfg.training["gradient_checkpointing"] is True and small.cfg.speed.compile_layers is None
     assert small.cfg.training["use_liger_kernel"] is True and any("needs gradient checkpointing" in n for n in small.notes)
     # never by default for full fine-tuning (measured: no gain) or 4-bit layers (not measured)
@@ -126,20 +126,19 @@ def test_the_users_keys_always_win(monkeypatch):
 
 
 def test_a_small_gpu_gets_a_smaller_micro_batch_then_checkpointing():
-    small = {**H200, "gpu_gib": 6.0}
+    small = dataclasses.replace(H200, gpu_gib=6.0)
     r = resolved(hw=small)
     t = r.cfg.training
     assert t["per_device_train_batch_size"] * t["gradient_accumulation_steps"] == 32
     assert t["per_device_train_batch_size"] < 32 and r.estimate.fits
-    tiny = resolved(hw={**H200, "gpu_gib": 2.2})
+    tiny = resolved(hw=dataclasses.replace(H200, gpu_gib=2.2))
     assert tiny.cfg.training["gradient_checkpointing"] is True
     why = next(a.why for a in tiny.applied if a.key == "training.gradient_checkpointing")
     assert "needed to fit" in why
 
 
 def test_no_gpu_no_speed_defaults():
-    cpu = {"cuda": False, "devices": [], "gpu_gib": None, "capability": 0, "bf16": False, "bitsandbytes": False,
-           "liger": True, "varlen_attention": None}
+    cpu = build.Hardware(liger=True)
     r = resolved(hw=cpu)
     assert r.applied == [] and r.cfg.training["use_cpu"] is True
     assert "no CUDA GPU" in r.notes[0]
@@ -148,7 +147,7 @@ def test_no_gpu_no_speed_defaults():
 def test_padding_free_passes_no_max_length_to_trl():
     """TRL refuses padding_free without packing when max_length is set; tunewiz truncated the rows already."""
     cfg = config.load(PRESETS / "smollm2-identity-lora.yaml", ["training.padding_free=true"])
-    args = build.training_args(cfg, build.resolve_training(cfg, {"cuda": False}))
+    args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
     assert args.padding_free and args.max_length is None
 
 
@@ -245,5 +244,5 @@ def test_preference_methods_get_the_defaults_measured_for_them():
     assert dpo.estimate.plan.batch == 2 * dpo.cfg.training["per_device_train_batch_size"]  # a pair: two sequences
     for method in ("kto", "orpo"):
         assert resolved(steps=5000, sets=[f"model.method={method}"]).cfg.speed.compile_layers is None
-    tiny = resolved(hw={**H200, "gpu_gib": 2.5}, steps=10, sets=["model.method=kto"])
+    tiny = resolved(hw=dataclasses.replace(H200, gpu_gib=2.5), steps=10, sets=["model.method=kto"])
     assert tiny.cfg.training["per_device_train_batch_size"] >= 2
