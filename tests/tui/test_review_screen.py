@@ -93,6 +93,17 @@ async def test_the_tabs_are_one_key_away(here):
         assert tabs.active == "tab-warnings"  # around the end
 
 
+async def test_the_back_button_goes_back_one_step(here):
+    # The review's buttons had one handler that also passed Back on to the step's own: Back ran twice and the
+    # second went on from the LoRA step before it was built (a crash).
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        screen.query_one("#back", Button).press()
+        await settle(app, pilot)
+        assert app.step == "lora"
+
+
 async def test_without_a_preset_the_command_asks_for_a_save(here):
     app = TunewizApp()
     async with app.run_test(size=(80, 24)) as pilot:

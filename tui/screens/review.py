@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.highlight import highlight
 from textual.markup import escape
+from textual.message import Message
 from textual.widgets import Button, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -20,6 +21,7 @@ from engine import config, estimate, presets, smoke
 from engine.config import Config
 from engine.errors import TunewizError
 from tui import heavy
+from tui.messages import ModelInspected
 from tui.step import StepScreen
 from tui.widgets.memory_table import CPU, MemoryTable, gpu_gib, gpu_options
 
@@ -37,6 +39,65 @@ def problem_text(e: TunewizError) -> list[str]:
     """Each problem as markup: where and what in red, then the fix."""
     return [f"[red]{escape(f'{p.where}: {p.what}' if p.where else p.what)}[/]" + (f"\n  [dim]fix:[/] {escape(p.fix)}" if p.fix else "")
             for p in e.problems]
+
+
+class GpusDetected(Message):
+    """The GPUs of this machine (name, GiB), found by a worker."""
+
+    def __init__(self, found: list[tuple[str, float]]) -> None:
+        super().__init__()
+        self.found = found
+
+
+class PresetChecked(Message):
+    """Preflight ran on the choices dumped as `text` (from a worker): the problems that block the launch, or the
+    summary lines (warnings first)."""
+
+    def __init__(self, text: str, problems: list[str], summary: list[str]) -> None:
+        super().__init__()
+        self.text, self.problems, self.summary = text, problems, summary
+
+
+class LengthsMeasured(Message):
+    """The token count of every training row of the choices `text`, and the processes of their launch plan."""
+
+    def __init__(self, text: str, lengths: Any, world: int) -> None:
+        super().__init__()
+        self.text, self.lengths, self.world = text, lengths, world
+
+
+class SmokeStarted(Message):
+    """The smoke test's process is running (its run directory is known: it can be stopped)."""
+
+
+class SmokeProgressed(Message):
+    """What the smoke test is doing now (a later message replaces one not yet shown)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SmokeProgressed)
+
+
+class SmokeEnded(Message):
+    """The smoke test of the choices `text` ended: its result (None: it failed, was cancelled or never started)
+    and the lines that say so."""
+
+    def __init__(self, text: str, result: dict[str, Any] | None, shown: list[str]) -> None:
+        super().__init__()
+        self.text, self.result, self.shown = text, result, shown
+
+
+class LaunchAttempted(Message):
+    """The launch worker ended: the run started (`error` None), or the problem, with the choices a run directory
+    in use allows."""
+
+    def __init__(self, run_dir: Path, proc: Any, argv: list[str], error: TunewizError | None,
+                 choices: tuple[str, ...]) -> None:
+        super().__init__()
+        self.run_dir, self.proc, self.argv, self.error, self.choices = run_dir, proc, argv, error, choices
 
 
 class Choices(Horizontal):
@@ -213,11 +274,12 @@ class ReviewScreen(StepScreen):
     def _detect_gpus(self) -> None:
         found = estimate.detect_gpus()
         if found and not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_gpus, found)
+            self.post_message(GpusDetected(found))
 
-    def _show_gpus(self, found: list[tuple[str, float]]) -> None:
+    @on(GpusDetected)
+    def _show_gpus(self, message: GpusDetected) -> None:
         select = self.query_one("#gpu", Select)
-        options = gpu_options(found)
+        options = gpu_options(message.found)
         select.set_options(options)
         select.value = options[0][1]
 
@@ -227,17 +289,18 @@ class ReviewScreen(StepScreen):
 
         worker = get_current_worker()
         try:
-            result: tuple[Any, str | None] = (settled(inspect_model, ref, trust_remote_code=trust_remote_code, task=task), None)
+            inspected = ModelInspected(ref, settled(inspect_model, ref, trust_remote_code=trust_remote_code, task=task), None)
         except TunewizError as e:
-            result = (None, e.problems[0].what)
+            inspected = ModelInspected(ref, None, e.problems[0].what)
         except Exception as e:  # a broken download, an unreadable file: shown, never a crash
-            result = (None, f"{type(e).__name__}: {e}")
+            inspected = ModelInspected(ref, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._inspected, ref, *result)
+            self.post_message(inspected)
 
-    def _inspected(self, ref: str, info: Any, error: str | None) -> None:
-        if ref == self.cfg.model.name_or_path:
-            self._info, self._info_error = info, error
+    @on(ModelInspected)
+    def _inspected(self, message: ModelInspected) -> None:
+        if message.ref == self.cfg.model.name_or_path:
+            self._info, self._info_error = message.info, message.error
             self.refresh_view()
 
     # ---------------------------------------------------------------------------------- the warnings
@@ -249,30 +312,32 @@ class ReviewScreen(StepScreen):
         checked = None
         try:
             checked = settled(preflight.check, cfg)
-            result: tuple[list[str], list[str]] = ([], checked.summary())
+            outcome = PresetChecked(text, [], checked.summary())
         except TunewizError as e:
-            result = (problem_text(e), [])
+            outcome = PresetChecked(text, problem_text(e), [])
         except Exception as e:
-            result = ([f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [])
+            outcome = PresetChecked(text, [f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [])
         if worker.is_cancelled:
             return
-        self.app.call_from_thread(self._checked, text, *result)
+        self.post_message(outcome)
         if checked is not None:  # then the data's real lengths (preflight prepared every row), for the memory estimate
             from engine.data import pipeline
 
             lengths = pipeline.lengths(checked.prepared.train)
             world = checked.launch.world_size if checked.launch is not None else 1
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._measured, text, lengths, world)
+                self.post_message(LengthsMeasured(text, lengths, world))
 
-    def _checked(self, text: str, problems: list[str], summary: list[str]) -> None:
-        if text == self._checked_yaml:
-            self._problems, self._summary = problems, summary
+    @on(PresetChecked)
+    def _checked(self, message: PresetChecked) -> None:
+        if message.text == self._checked_yaml:
+            self._problems, self._summary = message.problems, message.summary
             self.refresh_view()
 
-    def _measured(self, text: str, lengths: Any, world: int = 1) -> None:
-        if text == self._checked_yaml:
-            self._lengths, self._world = lengths, world
+    @on(LengthsMeasured)
+    def _measured(self, message: LengthsMeasured) -> None:
+        if message.text == self._checked_yaml:
+            self._lengths, self._world = message.lengths, message.world
             self.refresh_view()
 
     def _warnings(self, est: estimate.Estimate | None) -> list[str]:
@@ -292,15 +357,40 @@ class ReviewScreen(StepScreen):
         return out
 
     # ------------------------------------------------------------------------------- save and launch
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"save": self.action_save, "smoke": self.action_smoke, "launch": self.action_launch, "choice-overwrite": lambda: self.launch("overwrite"),
-                   "choice-resume": lambda: self.launch("resume"), "choice-new": self._new_folder,
-                   "choice-cancel": self.action_cancel_smoke}
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
-        else:
-            super().on_button_pressed(event)
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_save()
+
+    @on(Button.Pressed, "#smoke")
+    def _smoke_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_smoke()
+
+    @on(Button.Pressed, "#launch")
+    def _launch_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_launch()
+
+    @on(Button.Pressed, "#choice-new")
+    def _new_folder_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._new_folder()
+
+    @on(Button.Pressed, "#choice-overwrite")
+    def _overwrite_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.launch("overwrite")
+
+    @on(Button.Pressed, "#choice-resume")
+    def _resume_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.launch("resume")
+
+    @on(Button.Pressed, "#choice-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel_smoke()
 
     def action_save(self) -> None:
         from tui.screens.presets import SavePresetScreen, follow_name, user_dir_of
@@ -392,12 +482,12 @@ class ReviewScreen(StepScreen):
         else:  # cancelled while the preset was checked
             run_dir, proc, error = None, None, TunewizError.at("smoke test", "cancelled before it started")
         if error is not None or run_dir is None or proc is None:
-            self.app.call_from_thread(self._smoke_done, text, None, ["[b]Smoke test not started.[/]", *problem_text(error)])
+            self.post_message(SmokeEnded(text, None, ["[b]Smoke test not started.[/]", *problem_text(error)]))
             return
         self._smoke_run = run_dir
         if self._smoke_cancel is not None:  # cancelled while it started
             launch.stop(run_dir)
-        self.app.call_from_thread(self.refresh_bindings)
+        self.post_message(SmokeStarted())
         offset, step, loading, steps, began = 0, 0, True, self.smoke_steps, time.monotonic()
         while proc.poll() is None:
             if worker.is_cancelled:  # the wizard closed: a smoke test nobody reads must not hold the GPU
@@ -413,27 +503,38 @@ class ReviewScreen(StepScreen):
             if self._smoke_cancel is None:
                 what = ("loading the model and data" if loading else
                         f"step {step}/{steps}, {time.monotonic() - began:.0f} s of at most about {smoke.budget():.0f} s")
-                self.app.call_from_thread(self._show_launch, f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...\n"
-                                          "[dim]esc cancels it; Launch stops it and launches the run[/]", ("cancel",))
+                self.post_message(SmokeProgressed(f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...\n"
+                                                  "[dim]esc cancels it; Launch stops it and launches the run[/]"))
             time.sleep(0.5)
         result = run_dir / smoke.RESULT
         if self._smoke_cancel is None and result.is_file():
             res = json.loads(result.read_text())
             gone = smoke.remove(run_dir)
-            self.app.call_from_thread(self._smoke_done, text, res, [
+            self.post_message(SmokeEnded(text, res, [
                 "[b]Smoke test[/] (measured on this machine" + (", its folder deleted: it saves nothing" if gone else "") + "):",
-                *[escape(line) for line in smoke.lines(res)]])
+                *[escape(line) for line in smoke.lines(res)]]))
             return
         status = rundir.read_status(run_dir)
         if self._smoke_cancel is not None or status.get("state") == "stopped":
             smoke.remove(run_dir)
-            self.app.call_from_thread(self._smoke_done, text, None, ["[b]Smoke test cancelled[/] (its folder deleted)."])
+            self.post_message(SmokeEnded(text, None, ["[b]Smoke test cancelled[/] (its folder deleted)."]))
             return
-        self.app.call_from_thread(self._smoke_done, text, None, [
+        self.post_message(SmokeEnded(text, None, [
             f"[b]Smoke test {status.get('state') or 'failed'}[/]: [red]{escape(str(status.get('error') or 'see the log'))}[/]",
-            f"  [dim]log (kept until the next smoke test):[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"])
+            f"  [dim]log (kept until the next smoke test):[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"]))
 
-    def _smoke_done(self, text: str, res: dict[str, Any] | None, shown: list[str]) -> None:
+    @on(SmokeStarted)
+    def _smoke_running(self) -> None:
+        self.refresh_bindings()
+
+    @on(SmokeProgressed)
+    def _smoke_progressed(self, message: SmokeProgressed) -> None:
+        if self._smoke_cancel is None:  # (a stop asked meanwhile shows instead)
+            self._show_launch(message.text, ("cancel",))
+
+    @on(SmokeEnded)
+    def _smoke_done(self, message: SmokeEnded) -> None:
+        text, res, shown = message.text, message.result, message.shown
         then = self._smoke_cancel
         self._launching, self._smoke_started, self._smoke_run, self._smoke_cancel = False, False, None, None
         self.refresh_bindings()
@@ -478,14 +579,17 @@ class ReviewScreen(StepScreen):
         from tui.launching import start_run
 
         try:
-            outcome = settled(start_run, cfg, source, base, mode)
+            run_dir, proc, argv, error, choices = settled(start_run, cfg, source, base, mode)
+            attempted = LaunchAttempted(run_dir, proc, argv, error, choices)
         except Exception as e:
-            outcome = (Path("."), None, [], TunewizError.at("launch", f"{type(e).__name__}: {e}"), ())
-        self.app.call_from_thread(self._launch_done, *outcome)
+            attempted = LaunchAttempted(Path("."), None, [], TunewizError.at("launch", f"{type(e).__name__}: {e}"), ())
+        self.post_message(attempted)
 
-    def _launch_done(self, run_dir: Path, proc: Any, argv: list[str], error: TunewizError | None, choices: tuple[str, ...]) -> None:
+    @on(LaunchAttempted)
+    def _launch_done(self, message: LaunchAttempted) -> None:
         from tui.screens.monitor import MonitorScreen
 
+        run_dir, error, choices = message.run_dir, message.error, message.choices
         self._launching = False
         if error is not None:
             head = "[b]Not launched.[/] " + ("Choose what to do with the run directory:" if choices else "")
