@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine import config, smoke
 from engine.errors import TunewizError
@@ -88,30 +88,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine import launch, preflight
+    from engine import launch
 
     cfg, source = load_cfg(args)
-    run_dir = Path(cfg.training["output_dir"])
-    preflight.check_output_dir(run_dir)  # a file, or a folder that cannot be written: before looking inside it
-    if not args.resume and run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
-        launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # raises with the choices, in a second
-    if args.resume:
-        launch.check_resumable(run_dir, cfg.training)
+
+    def summary(checked: Any) -> None:
+        for line in checked.summary():
+            print("  " + line)
+
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    launch.precheck(cfg, mode)  # a run directory in use, or not resumable: said before "checking the preset"
     print("checking the preset ...", flush=True)
-    checked = preflight.check(cfg)
-    for line in checked.summary():
-        print("  " + line)
-    cfg.training = checked.training
-    launch.prepare_run_dir(run_dir, overwrite=args.overwrite, resume=args.resume)
-    offset = launch.events_end(run_dir) if args.resume else 0
-    run_dir, proc = launch.start(cfg, source, resume=args.resume, command=["tunewiz", *sys.argv[1:]], plan=checked.launch,
-                                 labels=launch.labels_of(checked))
+    started = launch.launch(cfg, source, mode, command=["tunewiz", *sys.argv[1:]], on_checked=summary)
+    run_dir, proc = started.run_dir, started.proc
     print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
     if args.detach:
         name = shlex.quote(str(run_dir))
         print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")
         return 0
-    state = launch.follow(run_dir, proc, offset=offset)
+    state = launch.follow(run_dir, proc, offset=started.offset)
     return ended(run_dir, state, f"tunewiz resume {shlex.quote(str(run_dir))}")
 
 
@@ -138,7 +133,7 @@ def ended(run_dir: Path, state: str, resume: str) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from engine import launch, preflight
+    from engine import launch
 
     if args.steps < 1:
         raise TunewizError.at("--steps", f"{args.steps} steps run nothing", f"use --steps 1 or more (default {smoke.DEFAULT_STEPS})")
@@ -149,9 +144,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     # a preset without an output_dir: one smoke directory per preset (runs/<name>-smoke), replaced each time
     cfg, source = load_cfg(args, output_dir=str(Path("runs") / Path(find_preset(args.preset) or "run").stem))
     print("checking the preset ...", flush=True)
-    checked = preflight.check(cfg)
-    cfg.training = checked.training
-    run_dir, proc = launch.start_smoke(cfg, source, args.steps, plan=checked.launch, command=["tunewiz", *sys.argv[1:]])
+    started = launch.launch(cfg, source, "smoke", smoke_steps=args.steps, command=["tunewiz", *sys.argv[1:]])
+    run_dir, proc = started.run_dir, started.proc
     print(f"smoke test in {run_dir}: up to {plural(args.steps, 'optimizer step')} of this run ({smoke.TIMED}); "
           "then the measured memory, speed and ETA", flush=True)
     state = launch.follow(run_dir, proc)

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -264,6 +266,62 @@ def start_smoke(cfg: config.Config, source: str, steps: int, plan: Any = None,
     prepare_run_dir(run_dir, overwrite=True, resume=False)
     cfg.training["output_dir"] = str(run_dir)
     return start(cfg, source, command=command, plan=plan, smoke_steps=steps)
+
+
+MODES = ("new", "overwrite", "resume", "smoke")
+
+
+@dataclass
+class Launched:
+    """A started run (or smoke test): where it is, its process, what the checks found, and where in events.jsonl its
+    own events begin (a resume continues a history: it is followed from there)."""
+
+    run_dir: Path
+    proc: subprocess.Popen
+    checked: Any  # engine.preflight.Checked
+    offset: int = 0
+
+
+def precheck(cfg: config.Config, mode: str = "new") -> None:
+    """What refuses a launch at once, before the checks that load the tokenizer and read every row: a run directory
+    that is a file or cannot be written, one in use (new), one that cannot be resumed (resume)."""
+    from engine import preflight
+
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: one of {', '.join(MODES)}")
+    if mode == "smoke":
+        return
+    run_dir = Path(cfg.training["output_dir"])
+    preflight.check_output_dir(run_dir)  # a file, or a folder that cannot be written: before looking inside it
+    if mode == "new" and run_dir.exists() and any(run_dir.iterdir()):
+        prepare_run_dir(run_dir, overwrite=False, resume=False)  # raises with the choices
+    if mode == "resume":
+        check_resumable(run_dir, cfg.training)
+
+
+def launch(cfg: config.Config, source: str, mode: str = "new", *, command: list[str] | None = None,
+           smoke_steps: int | None = None, on_checked: Callable[[Any], None] | None = None) -> Launched:
+    """The one path from a config to a started process, for `tunewiz run`, `tunewiz smoke` and the wizard: a run
+    directory that is in use (new) or cannot be resumed (resume) is refused before the checks, which load the
+    tokenizer and read every row; then preflight (`on_checked` sees its result: the summary is printed there),
+    then the run directory is prepared (overwrite: the old run set aside; smoke: `<output_dir>-smoke`), then start.
+    Raises TunewizError with what and the fix."""
+    from engine import preflight
+
+    precheck(cfg, mode)
+    run_dir = Path(cfg.training["output_dir"])
+    checked = preflight.check(cfg)
+    if on_checked is not None:
+        on_checked(checked)
+    cfg.training = checked.training  # what the engine filled in for this machine (use_cpu, bf16, ...)
+    if mode == "smoke":
+        run_dir, proc = start_smoke(cfg, source, smoke_steps or 1, plan=checked.launch, command=command)
+        return Launched(run_dir, proc, checked)
+    prepare_run_dir(run_dir, overwrite=mode == "overwrite", resume=mode == "resume")
+    offset = events_end(run_dir) if mode == "resume" else 0
+    run_dir, proc = start(cfg, source, resume=mode == "resume", command=command, plan=checked.launch,
+                          labels=labels_of(checked))
+    return Launched(run_dir, proc, checked, offset)
 
 
 def stop(run_dir: Path, force: bool = False) -> str:

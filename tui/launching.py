@@ -18,48 +18,36 @@ Launched = tuple[Path, "subprocess.Popen | None", list[str], "TunewizError | Non
 
 
 def start_run(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, mode: str) -> Launched:
-    """Preflight, prepare the run directory (mode: new, overwrite, resume), start; never raises.
-    Returns (run_dir, process or None, the equivalent command, the problem or None, the choices for it)."""
-    from engine import preflight
-
+    """engine.launch.launch (the one path of `tunewiz run` and the wizard) for mode new, overwrite or resume; never
+    raises. Returns (run_dir, process or None, the equivalent command, the problem or None, the choices for it)."""
     if not cfg.training.get("output_dir"):
         cfg.training["output_dir"] = config.default_output_dir(source or "run")
     run_dir = Path(cfg.training["output_dir"])
     argv = repeat_command(cfg, base, run_dir, mode)
     try:
-        if mode == "new" and run_dir.exists() and any(run_dir.iterdir()):
-            launch.prepare_run_dir(run_dir, overwrite=False, resume=False)  # says so at once, before the checks
-        checked = preflight.check(cfg)
-        cfg.training = checked.training  # what the engine filled in for this machine (use_cpu, bf16, ...)
-        launch.prepare_run_dir(run_dir, overwrite=mode == "overwrite", resume=mode == "resume")
-        run_dir, proc = launch.start(cfg, source or "the tunewiz wizard", resume=mode == "resume", command=argv,
-                                     plan=checked.launch, labels=launch.labels_of(checked))
+        started = launch.launch(cfg, source or "the tunewiz wizard", mode, command=argv)
     except TunewizError as e:
         return run_dir, None, argv, *run_dir_choices(e, run_dir, mode)
     except Exception as e:  # an unreadable folder, a full disk: shown, never a crash
         return run_dir, None, argv, TunewizError.at("launch", f"{type(e).__name__}: {e}"), ()
-    return run_dir, proc, argv, None, ()
+    return started.run_dir, started.proc, argv, None, ()
 
 
 def start_smoke(cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None,
                 steps: int) -> tuple[Path | None, subprocess.Popen | None, TunewizError | None]:
-    """Preflight and start the smoke test of these choices (engine.smoke); never raises."""
-    from engine import preflight
-
+    """engine.launch.launch of the smoke test of these choices (engine.smoke); never raises."""
     if not cfg.training.get("output_dir"):  # one smoke directory per preset (runs/<name>-smoke), replaced each time
         cfg.training["output_dir"] = str(Path("runs") / Path(source or "run").stem)
     argv = [a for a in repeat_command(cfg, base, Path(cfg.training["output_dir"]), "new") if a != "--detach"]
     argv[1:2] = ["smoke"]
     try:
-        checked = preflight.check(cfg)
-        cfg.training = checked.training
-        run_dir, proc = launch.start_smoke(cfg, source or "the tunewiz wizard", steps, plan=checked.launch,
-                                           command=[*argv, "--steps", str(steps)])
+        started = launch.launch(cfg, source or "the tunewiz wizard", "smoke", smoke_steps=steps,
+                                command=[*argv, "--steps", str(steps)])
     except TunewizError as e:
         return None, None, e
     except Exception as e:  # an unreadable folder, a full disk: shown, never a crash
         return None, None, TunewizError.at("smoke test", f"{type(e).__name__}: {e}")
-    return run_dir, proc, None
+    return started.run_dir, started.proc, None
 
 
 def repeat_command(cfg: Config, base: tuple[Any, dict[str, Any]] | None, run_dir: Path, mode: str) -> list[str]:
