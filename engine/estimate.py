@@ -183,7 +183,8 @@ def plan_of(cfg: Config, on_gpu: bool, batch_tokens: int | None = None) -> Plan:
                 batch=int(t.get("per_device_train_batch_size") or fields.default("per_device_train_batch_size"))
                 * (2 if causal and cfg.model.method in ("dpo", "orpo") else 1),
                 accumulation=int(t.get("gradient_accumulation_steps", 1) or 1),
-                max_length=int(t.get("max_length") or (1024 if causal else 512)),
+                max_length=int(t.get("max_length") or (fields.default("max_length", method=cfg.model.method) if causal
+                                                       else fields.CLASSIFIER_MAX_LENGTH)),
                 checkpointing=bool(t.get("gradient_checkpointing", t.get("activation_checkpointing", False))),
                 optim=str(t.get("optim") or "adamw_torch"),
                 causal=causal)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT = Path(__file__).with_name("fields.json")
+# what a classifier reads when its tokenizer names no limit (BERT-style encoders: 512 positions; not a library field)
+CLASSIFIER_MAX_LENGTH = 512
 
 # Names that tutorials still use, with today's name (None when nothing replaces it) and the history (the
 # versions were checked against the release wheels): "<old> was renamed to <new> (<why>)". Where today's

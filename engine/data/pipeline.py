@@ -93,10 +93,12 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
         raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
                               "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
-    max_length = t.get("max_length", 1024 if cfg.model.task == "causal-lm" else None)
+    max_length = t.get("max_length", fields_default("max_length", "sft") if cfg.model.task == "causal-lm" else None)
     if cfg.model.task != "causal-lm":
-        limit = getattr(tokenizer, "model_max_length", 512)
-        max_length = min(max_length or limit, limit if limit < 1_000_000 else 512)
+        from engine.fields import CLASSIFIER_MAX_LENGTH
+
+        limit = getattr(tokenizer, "model_max_length", CLASSIFIER_MAX_LENGTH)
+        max_length = min(max_length or limit, limit if limit < 1_000_000 else CLASSIFIER_MAX_LENGTH)
     plan = Plan(fmt, cfg.model.task, template, source, max_length, t.get("truncation_mode", "keep_start"),
                 train_prompt=t.get("assistant_only_loss") is False or t.get("completion_only_loss") is False,
                 # a corpus packs its long documents whole (split over rows); conversations keep their structure (bfd)
