@@ -88,7 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine import launch
+    from engine import launch, rundir
 
     cfg, source = load_cfg(args)
 
@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("checking the preset ...", flush=True)
     started = launch.launch(cfg, source, mode, command=["tunewiz", *sys.argv[1:]], on_checked=summary)
     run_dir, proc = started.run_dir, started.proc
-    print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / 'stdout.log'})", flush=True)
+    print(f"started pid {proc.pid}; run directory {run_dir} (log: {run_dir / rundir.STDOUT})", flush=True)
     if args.detach:
         name = shlex.quote(str(run_dir))
         print(f"detached: it keeps running after you log out. Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}")
@@ -245,7 +245,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
     run_dir = runs.find(args.run)
     status = rundir.read_status(run_dir)
-    if status.get("state") in ("starting", "running", "stopping") and rundir.run_alive(status):
+    if status.get("state") in rundir.LIVE and rundir.run_alive(status):
         raise TunewizError.at(str(run_dir), f"the run is still running (pid {status.get('pid')}); nothing was deleted",
                               f"stop it first: tunewiz stop {shlex.quote(run_dir.name)}")
     refusal = rundir.overwrite_refusal(run_dir) if rundir.is_run_dir(run_dir) else f"it is not a tunewiz run directory (no {rundir.MARKER})"

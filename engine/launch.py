@@ -109,7 +109,7 @@ def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
 
 def _refuse_live(run_dir: Path) -> None:
     st = rundir.read_status(run_dir)
-    if st.get("state") in ("starting", "running", "stopping") and rundir.run_alive(st):
+    if st.get("state") in rundir.LIVE and rundir.run_alive(st):
         raise TunewizError.at(str(run_dir), f"a training process is still running in it (pid {st['pid']})",
                               f"wait for it, or stop it: kill -TERM {st['pid']}")
 
@@ -372,7 +372,7 @@ def stop_run(run_dir: Path) -> str:
         # status.json deleted or damaged: no pid to signal, but a live run still reads its STOP file every step
         (run_dir / rundir.STOP).touch()
         return "stop-file"
-    if status.get("state") not in ("starting", "running", "stopping"):
+    if status.get("state") not in rundir.LIVE:
         state, _ = runs.effective_state(run_dir, status)
         raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
     what = stop(run_dir, force=status.get("state") == "stopping")
@@ -390,7 +390,7 @@ def mark_gone(run_dir: Path, status: dict[str, Any], why: str) -> str:
     end = next((e for e in reversed(runs.tail_events(run_dir)) if e.get("type") == "end"), None)
     state = end.get("state") if end and end.get("state") in rundir.STATES else "failed"
     error = None if end else f"the run's process is gone ({why})"
-    if status.get("state") in ("starting", "running", "stopping"):
+    if status.get("state") in rundir.LIVE:
         rundir.update_status(run_dir, state=state, **({"error": error} if error else {}))
     return state
 
@@ -480,7 +480,7 @@ def ended_state(run_dir: Path, returncode: int | None) -> str:
     write its end (kill -9, the out-of-memory killer) is marked failed here, with the signal as the cause."""
     status = rundir.read_status(run_dir)
     state = status.get("state")
-    if state in ("finished", "stopped", "failed"):
+    if state in rundir.ENDED:
         return state
     if isinstance(returncode, int) and returncode < 0:
         try:

@@ -29,6 +29,8 @@ from typing import Any
 
 EVENT_VERSION = 1
 STATES = ("starting", "running", "stopping", "stopped", "finished", "failed")
+LIVE = ("starting", "running", "stopping")  # a process is (or should be) at work
+ENDED = ("finished", "stopped", "failed")
 CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP = "config.yaml", "events.jsonl", "stdout.log", "status.json", "final", "STOP"
 MARKER = "tunewiz-run.json"
 RESERVE = ".tunewiz-reserve"  # 1 MiB held by a live run, given back on a full disk so that its end can be written

@@ -83,7 +83,7 @@ def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events:
     """(state, cause): a live state whose process is gone, with no end event, is failed."""
     status = rundir.read_status(run_dir) if status is None else status
     state = status.get("state", "unknown")
-    if state in ("starting", "running", "stopping") and not rundir.run_alive(status):
+    if state in rundir.LIVE and not rundir.run_alive(status):
         events = tail_events(run_dir) if events is None else events
         end = next((e for e in reversed(events) if e.get("type") == "end"), None)
         if end is not None:

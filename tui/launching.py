@@ -12,8 +12,8 @@ from engine import config, launch, presets, rundir
 from engine.config import Config
 from engine.errors import TunewizError
 
-DONE = ("finished", "failed", "stopped")
-LIVE = ("starting", "running", "stopping")
+DONE = rundir.ENDED
+LIVE = rundir.LIVE
 Launched = tuple[Path, "subprocess.Popen | None", list[str], "TunewizError | None", tuple[str, ...]]
 
 
