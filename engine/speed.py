@@ -91,80 +91,26 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
     """The fast defaults for `hw` (engine.build.hardware()) on top of cfg; cfg itself is not changed.
 
     `info` (engine.inspect) and `lengths` (token counts of the training rows) feed the memory estimate
-    that decides gradient checkpointing and the micro-batch; without `info` both stay as written.
-    """
-    from engine import build
-
-    out = cfg.model_copy(deep=True)
-    res = Resolved(out)
-    before = dict(out.training)
-    t = build.resolve_training(out, hw)
-    for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
-                     ("fp16", "this GPU has no bf16: fp16 mixed precision")):
-        if key not in before and t.get(key):
-            res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
-    out.training = t
+    that decides gradient checkpointing and the micro-batch; without `info` both stay as written. The stages, in
+    order: precision, then (a CUDA GPU with speed.auto) TF32, padding-free rows and their attention kernel, 16-bit
+    adapters, compiled layers or Liger, the allocator, and the fit to the GPU's memory."""
+    res = Resolved(cfg.model_copy(deep=True))
+    out = res.cfg
+    _precision(res, hw)
     if not (cfg.speed.auto and hw.cuda):
         if cfg.speed.auto and not hw.cuda:
             res.notes.append("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply")
         res.estimate = _estimate(out, info, hw, lengths, steps)
         return res
-    # padding-free rows and Liger's kernels are SFT's (TRL's DPO turns padding-free off and deprecates Liger there)
-    causal = out.model.task == "causal-lm" and out.model.method == "sft"
-    lora = dict(out.lora)
-
-    if hw.capability >= 8 and "tf32" not in t:
-        t["tf32"] = True
-        res.applied.append(Applied("training.tf32", True, "Ampere or newer: fp32 matmuls on TF32 tensor cores",
-                                   "training.tf32: false"))
-
-    packing = bool(t.get("packing"))
-    if causal and not out.model.trust_remote_code:
-        kernel = hw.varlen_attention
-        wants_pf = t.get("padding_free") is True or (packing and t.get("packing_strategy", "bfd") in ("bfd", "bfd_split"))
-        if "padding_free" not in t and not packing and not out.model.attn_implementation and kernel:
-            t["padding_free"] = True
-            wants_pf = True
-            share = _padding_share(lengths, int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size"))),
-                                           t.get("max_length", fields.default("max_length")))
-            why = "rows are concatenated without pad tokens" + (f" ({share:.0%} of a padded batch would be padding here)"
-                                                                 if share is not None else "")
-            res.applied.append(Applied("training.padding_free", True, why, "training.padding_free: false"))
-        if wants_pf and not out.model.attn_implementation and kernel:
-            out.model.attn_implementation = kernel
-            res.applied.append(Applied("model.attn_implementation", kernel,
-                                       "padding-free batches need varlen attention (sdpa over a packed row is slower than padding)",
-                                       "model.attn_implementation: sdpa (with training.padding_free: false)"))
-        elif wants_pf and out.model.attn_implementation in (None, "sdpa", "eager"):
-            res.notes.append("padding-free batches with sdpa/eager attention build a block-diagonal mask a step: "
-                             "slower than padding; install flash-attn, or use torch >= 2.10 for its varlen kernel")
-
-    if out.lora_enabled and out.model.quantization == "none" and "autocast_adapter_dtype" not in lora and (t.get("bf16") or t.get("fp16")):
-        lora["autocast_adapter_dtype"] = False
-        res.applied.append(Applied("lora.autocast_adapter_dtype", False,
-                                   "adapters in the model's 16-bit dtype (peft keeps fp32 copies otherwise: slower, more memory)",
-                                   "lora.autocast_adapter_dtype: true"))
-    if lora.get("lora_dropout", 0.0) and "lora_dropout" in cfg.lora:
-        res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
-
+    t, lora = out.training, dict(out.lora)
+    _tf32(res, t, hw)
+    _padding_free(res, t, hw, lengths)
+    _adapters(res, t, lora, cfg)
     _compile(out, cfg, t, lengths, steps, res)
-
-    def liger() -> None:
-        if causal and hw.liger and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
-            t["use_liger_kernel"] = True
-            res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
-                                       "training.use_liger_kernel: false"))
-
     compiled_by_default = any(a.key == "speed.compile_layers" for a in res.applied)
     if out.speed.compile_layers is not True:  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
-        liger()
-
-    res.env = allocator_env(cfg)
-    if res.env:
-        res.applied.append(Applied("PYTORCH_CUDA_ALLOC_CONF", EXPANDABLE,
-                                   "batch shapes change every step: less memory lost to fragmentation",
-                                   "speed.expandable_segments: false"))
-
+        _liger(res, t, hw, info)
+    _allocator(res, cfg)
     out.training, out.lora = t, lora
     if info is not None and hw.gpu_gib:
         _fit(out, cfg, info, hw, lengths, steps, res)
@@ -174,12 +120,90 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
             out.speed.compile_layers = None
             res.applied = [a for a in res.applied if a.key != "speed.compile_layers"]
             res.notes.append("speed.compile_layers off: the run needs gradient checkpointing, and compiling checkpointed layers is not measured")
-            liger()
+            _liger(res, t, hw, info)
     else:
         if "gradient_checkpointing" not in t:
             res.notes.append("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)")
         res.estimate = _estimate(out, info, hw, lengths, steps)
     return res
+
+
+def _sft_lm(out: Config) -> bool:
+    """Padding-free rows and Liger's kernels are SFT's (TRL's DPO turns padding-free off and deprecates Liger there)."""
+    return out.model.task == "causal-lm" and out.model.method == "sft"
+
+
+def _precision(res: Resolved, hw: Hardware) -> None:
+    """The machine's training keys (engine.build.resolve_training); bf16 / fp16 said as defaults where they were added."""
+    from engine import build
+
+    before = dict(res.cfg.training)
+    t = build.resolve_training(res.cfg, hw)
+    for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
+                     ("fp16", "this GPU has no bf16: fp16 mixed precision")):
+        if key not in before and t.get(key):
+            res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
+    res.cfg.training = t
+
+
+def _tf32(res: Resolved, t: dict[str, Any], hw: Hardware) -> None:
+    if hw.capability >= 8 and "tf32" not in t:
+        t["tf32"] = True
+        res.applied.append(Applied("training.tf32", True, "Ampere or newer: fp32 matmuls on TF32 tensor cores",
+                                   "training.tf32: false"))
+
+
+def _padding_free(res: Resolved, t: dict[str, Any], hw: Hardware, lengths: Any) -> None:
+    """SFT rows concatenated without pad tokens, and the varlen attention kernel that makes that fast."""
+    out = res.cfg
+    if not _sft_lm(out) or out.model.trust_remote_code:
+        return
+    packing = bool(t.get("packing"))
+    kernel = hw.varlen_attention
+    wants_pf = t.get("padding_free") is True or (packing and t.get("packing_strategy", "bfd") in ("bfd", "bfd_split"))
+    if "padding_free" not in t and not packing and not out.model.attn_implementation and kernel:
+        t["padding_free"] = True
+        wants_pf = True
+        share = _padding_share(lengths, int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size"))),
+                               t.get("max_length", fields.default("max_length")))
+        why = "rows are concatenated without pad tokens" + (f" ({share:.0%} of a padded batch would be padding here)"
+                                                             if share is not None else "")
+        res.applied.append(Applied("training.padding_free", True, why, "training.padding_free: false"))
+    if wants_pf and not out.model.attn_implementation and kernel:
+        out.model.attn_implementation = kernel
+        res.applied.append(Applied("model.attn_implementation", kernel,
+                                   "padding-free batches need varlen attention (sdpa over a packed row is slower than padding)",
+                                   "model.attn_implementation: sdpa (with training.padding_free: false)"))
+    elif wants_pf and out.model.attn_implementation in (None, "sdpa", "eager"):
+        res.notes.append("padding-free batches with sdpa/eager attention build a block-diagonal mask a step: "
+                         "slower than padding; install flash-attn, or use torch >= 2.10 for its varlen kernel")
+
+
+def _adapters(res: Resolved, t: dict[str, Any], lora: dict[str, Any], cfg: Config) -> None:
+    """LoRA weights in the model's 16-bit dtype; a note on adapter dropout."""
+    out = res.cfg
+    if out.lora_enabled and out.model.quantization == "none" and "autocast_adapter_dtype" not in lora and (t.get("bf16") or t.get("fp16")):
+        lora["autocast_adapter_dtype"] = False
+        res.applied.append(Applied("lora.autocast_adapter_dtype", False,
+                                   "adapters in the model's 16-bit dtype (peft keeps fp32 copies otherwise: slower, more memory)",
+                                   "lora.autocast_adapter_dtype: true"))
+    if lora.get("lora_dropout", 0.0) and "lora_dropout" in cfg.lora:
+        res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
+
+
+def _liger(res: Resolved, t: dict[str, Any], hw: Hardware, info: ModelInfo | None) -> None:
+    if _sft_lm(res.cfg) and hw.liger and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
+        t["use_liger_kernel"] = True
+        res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
+                                   "training.use_liger_kernel: false"))
+
+
+def _allocator(res: Resolved, cfg: Config) -> None:
+    res.env = allocator_env(cfg)
+    if res.env:
+        res.applied.append(Applied("PYTORCH_CUDA_ALLOC_CONF", EXPANDABLE,
+                                   "batch shapes change every step: less memory lost to fragmentation",
+                                   "speed.expandable_segments: false"))
 
 
 def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) -> int | None:
