@@ -73,8 +73,10 @@ def display_path(path: str | Path) -> str:
 def preset_arg(path: str | Path) -> str:
     """How `tunewiz run` names a preset: a shipped one by its name, others by path."""
     p = Path(path)
-    if p.suffix == ".yaml" and p.parent.resolve() in (SHIPPED_DIR, user_preset_dir().resolve()):
-        return p.stem  # `tunewiz run NAME` finds shipped presets and the user's own
+    shipped = p.parent.resolve() == SHIPPED_DIR
+    if p.suffix == ".yaml" and (shipped or (p.parent.resolve() == user_preset_dir().resolve()
+                                            and not (SHIPPED_DIR / p.name).is_file())):
+        return p.stem  # `tunewiz run NAME` finds shipped presets and the user's own (a shipped one of that name first)
     return display_path(p)
 
 
@@ -155,7 +157,11 @@ def preset_path(folder: str | Path, name: str) -> Path:
         raise TunewizError.at("name", f"{name!r} is not a plain file name", "use letters, digits, - and _ (the folder goes below)")
     if not str(folder).strip():
         raise TunewizError.at("folder", "is empty", f"e.g. {display_path(user_preset_dir())}")
-    return Path(folder).expanduser() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    path = Path(folder).expanduser() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if path.parent.resolve() == user_preset_dir().resolve() and (SHIPPED_DIR / f"{stem}.yaml").is_file():
+        raise TunewizError.at("name", f"{stem!r} is the name of a shipped preset: `tunewiz run {stem}` would run the shipped one",
+                              f"pick another name, e.g. {stem}-mine")
+    return path
 
 
 def save_preset(cfg: config.Config, path: Path, header: str = "", overwrite: bool = False) -> Path:

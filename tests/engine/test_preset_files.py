@@ -112,3 +112,18 @@ def test_display_path(tmp_path, monkeypatch):
     assert presets.display_path(tmp_path / "a" / "b.yaml") == "a/b.yaml"
     assert presets.display_path(Path.home() / "zz-not-here.yaml") in ("~/zz-not-here.yaml", "zz-not-here.yaml")
     assert presets.preset_arg(SMOL) == "smollm2-identity-lora"
+
+
+def test_a_shipped_name_is_not_saved_among_yours(monkeypatch, tmp_path):
+    """`tunewiz run NAME` looks in the shipped presets first: a preset of yours under a shipped name would never run
+    (new-user finding). Saving one is refused; one already there is named by its path in commands."""
+    monkeypatch.setenv("TUNEWIZ_PRESETS", str(tmp_path / "mine"))
+    with pytest.raises(TunewizError) as e:
+        presets.preset_path(tmp_path / "mine", "smollm2-identity-lora")
+    assert "shipped preset" in e.value.problems[0].what and "smollm2-identity-lora-mine" in e.value.problems[0].fix
+    assert presets.preset_path(tmp_path / "elsewhere", "smollm2-identity-lora").name == "smollm2-identity-lora.yaml"
+    (tmp_path / "mine").mkdir()
+    old = tmp_path / "mine" / "smollm2-identity-lora.yaml"
+    old.write_text((PRESETS / "smollm2-identity-lora.yaml").read_text())
+    assert presets.preset_arg(old) != "smollm2-identity-lora"
+    assert presets.preset_arg(tmp_path / "mine" / "x.yaml") == "x"
