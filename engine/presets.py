@@ -158,10 +158,15 @@ def preset_path(folder: str | Path, name: str) -> Path:
     if not str(folder).strip():
         raise TunewizError.at("folder", "is empty", f"e.g. {display_path(user_preset_dir())}")
     path = Path(folder).expanduser() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if path.parent.resolve() == user_preset_dir().resolve() and (SHIPPED_DIR / f"{stem}.yaml").is_file():
+    if shadows_shipped(path.parent, stem):
         raise TunewizError.at("name", f"{stem!r} is the name of a shipped preset: `tunewiz run {stem}` would run the shipped one",
                               f"pick another name, e.g. {stem}-mine")
     return path
+
+
+def shadows_shipped(folder: str | Path, stem: str) -> bool:
+    """A preset named `stem` in `folder` (your presets folder) would be hidden by the shipped preset of that name."""
+    return Path(folder).expanduser().resolve() == user_preset_dir().resolve() and (SHIPPED_DIR / f"{stem}.yaml").is_file()
 
 
 def save_preset(cfg: config.Config, path: Path, header: str = "", overwrite: bool = False) -> Path:

@@ -401,14 +401,15 @@ class ReviewScreen(StepScreen):
         folder = path.parent if path else user_dir_of(self.app)
         est = self._render_memory()
         snapshot = self.cfg.model_copy(deep=True)
+        if not path and presets.shadows_shipped(folder, name):  # `tunewiz run NAME` would run the shipped one
+            snapshot = follow_name(snapshot, name, f"{name}-mine")  # its run directory follows the name, as a rename does
+            name = f"{name}-mine"
 
         def saved(result: str | None) -> None:
             nonlocal snapshot
             if result:
-                renamed = follow_name(snapshot, name, Path(result).stem)  # as the dialog wrote it
-                if renamed is not snapshot:
-                    snapshot = renamed
-                    self.cfg.training["output_dir"] = renamed.training["output_dir"]
+                snapshot = follow_name(snapshot, name, Path(result).stem)  # as the dialog wrote it
+                self.cfg.training["output_dir"] = snapshot.training["output_dir"]
                 self._saved = (Path(result), config.to_dict(snapshot))
                 self.wizard.saved = config.to_dict(snapshot)
                 self.notify(f"Saved {presets.display_path(result)}", title="Preset")
