@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.data import pipeline
+from engine.fmt import plural
 
 IGNORE = pipeline.IGNORE
 
@@ -87,8 +88,8 @@ def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check
     for reason, n in prepared.drops.items():
         what, fix = preference.DROPS[reason]
         rows = prepared.drop_rows.get(reason)
-        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training"
-                         + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix))
+        out.append(Check(f"dropped: {reason}", n, f"{plural(n, 'row')} {what} and {'was' if n == 1 else 'were'} left out of "
+                         "training" + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix))
     lens = preference.lengths(plan.method, ds)
     cut = int((lens > ml).sum()) if ml is not None and len(lens) else 0
     if cut:

@@ -182,6 +182,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 0
     print("\n".join(checked.summary()))
     print("stats: " + json.dumps(preview.stats(prepared)))
+    print("tokens between · · are not seen by the loss (label -100: a prompt, a template's markers, padding); ↵ = newline, "
+          "␣ = space")
     for batch in batches:
         for row in preview.rows(batch, checked.tokenizer):
             side = f" {row['sequence']}" + (f" (desirable: {str(row['desirable']).lower()})" if "desirable" in row else "") \

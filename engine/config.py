@@ -463,6 +463,9 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
                 fix = _RANGE_FIX.get(key) or f"write a number (the default is {spec.get('default')})"
             elif spec["kind"] == "bool":
                 fix = "write true or false"
+            elif spec.get("choices"):
+                fix = f"write one of: {', '.join(spec['choices'])}" + (f" (the default is {spec['default']})"
+                                                                       if spec.get("default") is not None else "")
             elif (section, key) in NAMES_OR_LISTS:
                 fix = NAMES_OR_LISTS[section, key][1]
             problems.append(Problem(where, str(e), fix))

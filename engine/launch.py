@@ -400,7 +400,8 @@ def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
     process's start event, `first_step` its step), so lines read late, or all at once, show the real pace."""
     step, total = ev.get("step", 0), ev.get("max_steps") or 0
     parts = [f"step {step}/{total}" if total else f"step {step}"]
-    for key, fmt in (("loss", "loss {:.4f}"), ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad {:.3f}"), ("epoch", "epoch {:.2f}")):
+    for key, fmt in (("loss", "loss {:.4f}"), ("rewards/margins", "margin {:.3f}"), ("rewards/accuracies", "acc {:.2f}"),
+                     ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad {:.3f}"), ("epoch", "epoch {:.2f}")):
         if isinstance(ev.get(key), int | float):
             parts.append(fmt.format(ev[key]))
     done = step - first_step if isinstance(step, int) else 0
@@ -442,7 +443,8 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int =
                 elif kind == "log":
                     print(progress_line(ev, t0, first_step), file=out, flush=True)
                 elif kind == "eval":
-                    shown = {k: v for k, v in ev.items() if k in ("loss", "accuracy", "f1") and v is not None}
+                    shown = {k.removeprefix("rewards/"): v for k, v in ev.items()
+                             if k in ("loss", "accuracy", "f1", "rewards/accuracies", "rewards/margins") and v is not None}
                     print("eval: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()), file=out, flush=True)
                 elif kind == "save":
                     print(f"saved {ev.get('checkpoint')}", file=out, flush=True)

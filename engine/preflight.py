@@ -59,7 +59,9 @@ class Checked:
             f"dataset   {self.cfg.dataset.path}: {len(self.raw)} rows, format {p.format.name} ({p.format.reason})",
             f"columns   {', '.join(f'{r}={c}' for r, c in p.format.columns.items()) or '-'}",
         ]
-        if self.cfg.model.task == "causal-lm":
+        if self.cfg.model.task == "causal-lm" and p.method != "sft" and not p.conversational:
+            lines.append("template  none: the rows are plain text (TRL's standard preference format, no chat template)")
+        elif self.cfg.model.task == "causal-lm":
             lines.append(f"template  {p.template_source}")
         elif p.regression:
             lines.append(f"labels    {p.label_names[0]}: a score (float) to predict: regression, one output, MSE loss")
@@ -109,6 +111,7 @@ class Checked:
 # Learning rates above these are far outside what the method uses (LoRA: 1e-4 to 1e-3; full fine-tuning: 1e-6 to
 # 1e-4): the loss diverges, or the weights turn to NaN, within a few steps.
 LR_HIGH = {True: 1e-2, False: 1e-3}
+PREF_LR_HIGH = {True: 1e-4, False: 1e-5}  # DPO / KTO / ORPO: TRL's examples use 5e-7 (full) to 5e-6 (LoRA); 5e-5 is common
 
 
 def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, given: set[str] | None = None,
@@ -120,7 +123,13 @@ def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, give
     from engine import speed
 
     out: list[str] = []
-    if lora is not None and args.learning_rate > LR_HIGH[lora]:
+    pref = type(args).__name__.removesuffix("Config") if type(args).__name__ in ("DPOConfig", "KTOConfig", "ORPOConfig") else ""
+    if pref and lora is not None and args.learning_rate > PREF_LR_HIGH[lora]:
+        typical = "5e-6 to 5e-5; 5e-5 is common" if lora else "5e-7 to 5e-6; 5e-7 is TRL's example"
+        out.append(f"learning_rate {args.learning_rate:g} is far above what {pref} {'with LoRA' if lora else 'full fine-tuning'} "
+                   f"uses ({typical}): preference losses pull the model away from its reference fast, and answers "
+                   f"degenerate within a few steps (an SFT rate carried over?); fix: learning_rate: {'5e-5' if lora else '5e-7'}")
+    elif lora is not None and args.learning_rate > LR_HIGH[lora]:
         method = "LoRA" if lora else "full fine-tuning"
         typical = "1e-4 to 1e-3; 2e-4 is common" if lora else "1e-6 to 1e-4; 2e-5 is common"
         out.append(f"learning_rate {args.learning_rate:g} is far above what {method} uses ({typical}): the loss diverges "

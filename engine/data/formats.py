@@ -86,6 +86,8 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
         if col:
             resolved[role] = col
         elif required:
+            if preference_kind(column_names, first_row) and not columns:  # SFT's format set, preference data given
+                _refuse_preference(column_names, first_row)
             raise TunewizError.at("dataset.columns", f"format {fmt} needs a {role!r} column and the dataset has none",
                                   f"map one with dataset.columns.{role}: <column>; columns are: {', '.join(column_names)}")
     unknown = set(columns) - set(roles)

@@ -79,14 +79,16 @@ def detect(names: list[str], row: dict[str, Any], method: str, fmt: str = "auto"
         raise TunewizError.at("dataset.format", f"{fmt} is SFT data, and model.method is {method} ({NAMES[method]} "
                               f"trains on {'chosen/rejected pairs' if method in PAIRED else 'answers labelled desirable or not'})",
                               "set dataset.format: auto (or " + want + "), or model.method: sft to train this data as SFT")
-    if fmt == "auto":
-        fmt = "preference" if is_pairs(names, row) else \
-            "kto" if any(n in cols for n in KTO_LABELS) and any(n in cols for n in KTO_ANSWERS) else ""
+    guess = "preference" if is_pairs(names, row) else \
+        "kto" if any(n in cols for n in KTO_LABELS) and any(n in cols for n in KTO_ANSWERS) else ""
+    if fmt == "auto" or (not guess and not columns):  # a preset's format: preference on SFT data says what it is
+        fmt = guess
         if not fmt:
             raise TunewizError.at("dataset.format", f"{NAMES[method]} needs preference data, and these columns "
                                   f"({', '.join(names)}) hold none: no chosen/rejected pair, no labelled answer",
                                   "pairs: prompt / chosen / rejected columns (strings or message lists); KTO: prompt / "
-                                  "completion / label (true = desirable); map others with dataset.columns")
+                                  "completion / label (true = desirable); map others with dataset.columns; or, to train "
+                                  "this data as SFT, model.method: sft")
     if fmt == "kto" and method in PAIRED:
         raise TunewizError.at("model.method", f"the data holds single answers labelled desirable or not (KTO), and "
                               f"{NAMES[method]} needs a chosen and a rejected answer to the same prompt",

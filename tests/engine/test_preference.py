@@ -198,3 +198,17 @@ def test_each_real_file_trains_a_step(tmp_path, name, method):
     trainer.train()
     log = next(h for h in trainer.state.log_history if "loss" in h)
     assert log["loss"] == log["loss"] and any(k.startswith("rewards/") for k in log), log
+
+
+def test_an_sft_learning_rate_under_a_preference_method_is_a_warning():
+    """The wizard's method switch keeps the preset's learning rate (new-user finding: SFT's 5e-4 under DPO): the review
+    and `tunewiz run` warn with the rate preference tuning uses."""
+    from engine import build, preflight
+
+    cfg = config.from_dict({"model": {"method": "dpo"}, "training": {"learning_rate": 5e-4, "output_dir": "runs/x"}})
+    args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
+    warned = preflight.run_warnings(args, build.Hardware(), rows=40, lora=True)
+    assert any("far above what DPO with LoRA uses" in w and "learning_rate: 5e-5" in w for w in warned)
+    cfg.training["learning_rate"] = 5e-5
+    args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
+    assert not any("learning_rate" in w for w in preflight.run_warnings(args, build.Hardware(), rows=40, lora=True))
