@@ -478,4 +478,6 @@ async def test_review_shows_the_method_in_the_yaml_diff_and_command(here):
         assert "method: dpo" in text(screen, "#yaml")
         assert "--set model.method=dpo" in text(screen, "#command") and "--set training.beta=0.2" in text(screen, "#command")
         assert "model.method: sft -> dpo" in text(screen, "#diff")
-        assert "Every check passed" in text(screen, "#warnings"), text(screen, "#warnings")
+        # the SFT preset's learning rate carried over to DPO is said (new-user finding), and nothing else
+        warnings = text(screen, "#warnings")
+        assert "1 warning(s)" in warnings and "learning_rate 0.0005 is far above what DPO with LoRA uses" in warnings
