@@ -246,11 +246,24 @@ def run(a):
                          callbacks=[meter.callback()])
     meter.wrap(trainer)
     res.update(setup_s=round(time.time() - t0, 1), gradient_checkpointing=args.gradient_checkpointing,
-               batch=[args.per_device_train_batch_size, args.gradient_accumulation_steps],
-               trainable=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-               total_params=sum(p.numel() for p in trainer.model.parameters()),
-               trainable_dtypes=sorted({str(p.dtype) for p in trainer.model.parameters() if p.requires_grad}),
-               attn=trainer.model.config._attn_implementation)
+               batch=[args.per_device_train_batch_size, args.gradient_accumulation_steps])
+    return timed_train(trainer, meter, device, warmup, measured, res)
+
+
+def model_facts(trainer):
+    """Parameter counts, trainable dtypes and attention kernel of a built trainer's model."""
+    return dict(trainable=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+                total_params=sum(p.numel() for p in trainer.model.parameters()),
+                trainable_dtypes=sorted({str(p.dtype) for p in trainer.model.parameters() if p.requires_grad}),
+                attn=getattr(trainer.model.config, "_attn_implementation", None))
+
+
+def timed_train(trainer, meter, device, warmup, measured, res):
+    """trainer.train() with the peak memory counted from its start; adds the model facts, the timed steps' summary,
+    peaks and curves to `res` (the anchor and bench/dpo_gpu.py time both paths with this)."""
+    import torch
+
+    res.update(model_facts(trainer))
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -125,27 +125,15 @@ def run_case(case: str, out: Path, model_key: str, pairs: int, tiny: bool, warmu
                estimate_gib=info.get("estimate_gib"), train_rows=info["train_rows"], dropped=info["dropped"],
                gradient_checkpointing=bool(trainer.args.gradient_checkpointing),
                precompute=bool(getattr(trainer.args, "precompute_ref_log_probs", False)),
-               trainable=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-               total_params=sum(p.numel() for p in trainer.model.parameters()),
-               trainable_dtypes=sorted({str(p.dtype) for p in trainer.model.parameters() if p.requires_grad}),
-               attn=getattr(trainer.model.config, "_attn_implementation", None),
                allocator=os.environ.get("PYTORCH_CUDA_ALLOC_CONF"))
     if device == "cuda":
         torch.cuda.synchronize()
         res["precompute_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if pre.get("s") else None
-        torch.cuda.reset_peak_memory_stats()
-    t1 = time.time()
-    trainer.train()
-    res["train_s"] = round(time.time() - t1, 1)
-    res.update(meter.summary(warmup, measured))
+    anchor.timed_train(trainer, meter, device, warmup, measured, res)
     if device == "cuda":
         from engine import smoke
 
-        res["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        res["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
         res["context_gib"] = smoke.context_gib()
-    res["curves"] = anchor.curves(trainer, warmup)
-    res["status"] = "ok"
     return res
 
 

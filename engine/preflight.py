@@ -50,7 +50,8 @@ class Checked:
         """Values that make the run useless although they are valid (a pasted blog's warm-up for a 1-step run)."""
         return run_warnings(self.args, self.hardware, len(self.prepared.train) if self.prepared is not None else None,
                             self.launch.world_size if self.launch is not None else 1, set(self.cfg.training),
-                            lora=self.lora is not None)
+                            lora=self.lora is not None,
+                            method=self.cfg.model.method if self.cfg.model.task == "causal-lm" else "sft")
 
     def summary(self) -> list[str]:
         p, hw = self.plan, self.hardware
@@ -115,7 +116,7 @@ PREF_LR_HIGH = {True: 1e-4, False: 1e-5}  # DPO / KTO / ORPO: TRL's examples use
 
 
 def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, given: set[str] | None = None,
-                 lora: bool | None = None) -> list[str]:
+                 lora: bool | None = None, method: str = "sft") -> list[str]:
     """Warnings, each with its fix, about settings that are valid but defeat the run: a learning rate far above what
     the method uses, warm-up as long as the run, logging / saving / eval intervals (that the preset sets) longer than
     it, a precision the device cannot honour, an epoch of one step."""
@@ -123,7 +124,7 @@ def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, give
     from engine import speed
 
     out: list[str] = []
-    pref = type(args).__name__.removesuffix("Config") if type(args).__name__ in ("DPOConfig", "KTOConfig", "ORPOConfig") else ""
+    pref = {"dpo": "DPO", "kto": "KTO", "orpo": "ORPO"}.get(method, "")
     if pref and lora is not None and args.learning_rate > PREF_LR_HIGH[lora]:
         typical = "5e-6 to 5e-5; 5e-5 is common" if lora else "5e-7 to 5e-6; 5e-7 is TRL's example"
         out.append(f"learning_rate {args.learning_rate:g} is far above what {pref} {'with LoRA' if lora else 'full fine-tuning'} "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import fields
 from engine.data import chat, formats, load, preference
 from engine.errors import TunewizError
 
@@ -93,7 +94,7 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
         raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
                               "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
-    max_length = t.get("max_length", fields_default("max_length", "sft") if cfg.model.task == "causal-lm" else None)
+    max_length = t.get("max_length", fields.default("max_length") if cfg.model.task == "causal-lm" else None)
     if cfg.model.task != "causal-lm":
         from engine.fields import CLASSIFIER_MAX_LENGTH
 
@@ -401,15 +402,9 @@ def preference_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     if conversational:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
         chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)  # type: ignore[arg-type]
-    max_length = t.get("max_length", fields_default("max_length", method))
+    max_length = t.get("max_length", fields.default("max_length", method=method))
     return Plan(fmt, "causal-lm", template, source, max_length, t.get("truncation_mode", "keep_start"), method=method,
                 conversational=conversational)
-
-
-def fields_default(key: str, method: str) -> Any:
-    from engine import fields
-
-    return fields.default(key, method=method)
 
 
 def _canonical_pref(row: dict[str, Any], fmt: formats.Format) -> dict[str, Any]:

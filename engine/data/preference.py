@@ -14,7 +14,6 @@ the library makes; the trainers receive those rows and skip their own preparatio
 
 from __future__ import annotations
 
-import json
 import os
 from types import MethodType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -58,10 +57,6 @@ DROPS = {
                                "(the model would see two identical sequences)",
                                "raise training.max_length, or use training.truncation_mode: keep_end"),
 }
-
-
-def is_preference(names: list[str], row: dict[str, Any]) -> bool:
-    return formats.preference_kind(names, row) is not None
 
 
 def detect(names: list[str], row: dict[str, Any], method: str, fmt: str = "auto",
@@ -441,7 +436,3 @@ def reference_note(method: str, lora: bool) -> str:
     if lora:
         return "reference = the base with the adapter switched off (no second copy in memory)"
     return "reference = a second frozen copy of the model (full fine-tuning): twice the weights in memory"
-
-
-def row_json(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from engine import config, rundir
-from tests.e2e.test_wizard_tmux import TUNEWIZ, Terminal, pytestmark  # noqa: F401  (slow, needs tmux)
+from tests.e2e.test_wizard_tmux import TUNEWIZ, Terminal, pytestmark, wizard_home  # noqa: F401  (slow, needs tmux)
 
 QUICK = """\
 # Two steps of SmolLM2 on 16 rows (the tmux DPO end-to-end test starts from it and switches to DPO).
@@ -35,17 +35,7 @@ training:
 
 @pytest.fixture
 def here(tmp_path):
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "quick-dpo.yaml").write_text(QUICK)
-    env = {"HF_HUB_OFFLINE": "1", "TUNEWIZ_PRESETS": str(tmp_path / "mine"),
-           "TUNEWIZ_REGISTRY": os.environ["TUNEWIZ_REGISTRY"], "TERM": "xterm-256color"}
-    terms: list[Terminal] = []
-    yield tmp_path, env, terms
-    for t in terms:
-        t.kill()
-    st = rundir.read_status(tmp_path / "runs" / "quick-dpo")
-    if rundir.pid_alive(st.get("pid")):
-        os.killpg(st["pgid"], 9)
+    yield from wizard_home(tmp_path, "quick-dpo", QUICK)
 
 
 def test_dpo_run_through_the_wizard(here):

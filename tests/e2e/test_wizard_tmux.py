@@ -70,19 +70,25 @@ class Terminal:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
-@pytest.fixture
-def here(tmp_path):
+def wizard_home(tmp_path, name: str, preset: str):
+    """A folder with your preset `mine/NAME.yaml` and the wizard's environment; yields (folder, env, terminals) and
+    afterwards closes the terminals and kills the run runs/NAME if it is still going."""
     (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "quick.yaml").write_text(QUICK)
+    (tmp_path / "mine" / f"{name}.yaml").write_text(preset)
     env = {"HF_HUB_OFFLINE": "1", "TUNEWIZ_PRESETS": str(tmp_path / "mine"),
            "TUNEWIZ_REGISTRY": os.environ["TUNEWIZ_REGISTRY"], "TERM": "xterm-256color"}
     terms: list[Terminal] = []
     yield tmp_path, env, terms
     for t in terms:
         t.kill()
-    st = rundir.read_status(tmp_path / "runs" / "quick")
+    st = rundir.read_status(tmp_path / "runs" / name)
     if rundir.pid_alive(st.get("pid")):
         os.killpg(st["pgid"], 9)
+
+
+@pytest.fixture
+def here(tmp_path):
+    yield from wizard_home(tmp_path, "quick", QUICK)
 
 
 def test_walk_every_step_save_launch_lose_the_terminal_and_attach(here):

@@ -207,8 +207,8 @@ def test_an_sft_learning_rate_under_a_preference_method_is_a_warning():
 
     cfg = config.from_dict({"model": {"method": "dpo"}, "training": {"learning_rate": 5e-4, "output_dir": "runs/x"}})
     args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
-    warned = preflight.run_warnings(args, build.Hardware(), rows=40, lora=True)
+    warned = preflight.run_warnings(args, build.Hardware(), rows=40, lora=True, method="dpo")
     assert any("far above what DPO with LoRA uses" in w and "learning_rate: 5e-5" in w for w in warned)
     cfg.training["learning_rate"] = 5e-5
     args = build.training_args(cfg, build.resolve_training(cfg, build.Hardware()))
-    assert not any("learning_rate" in w for w in preflight.run_warnings(args, build.Hardware(), rows=40, lora=True))
+    assert not any("learning_rate" in w for w in preflight.run_warnings(args, build.Hardware(), rows=40, lora=True, method="dpo"))
