@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from engine import config, presets, rundir, runs
+from engine import config, monitor, presets, rundir, runs
 from engine.errors import TunewizError
 from engine.fmt import duration
 
@@ -429,34 +429,20 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int =
     the process ends, its last events included; Ctrl-C stops it (twice: kills it). Returns the run's end state."""
     out = out or sys.stdout
     t0, first_step, stops = time.time(), 0, 0
+    reader = monitor.RunReader(run_dir, start=offset)
     while True:
         try:
-            ended = proc.poll() is not None  # looked at before the last read: events written before the exit are printed
-            events, offset = rundir.read_events(run_dir, offset)
-            for ev in events:
-                kind = ev.get("type")
-                if kind == "start":
-                    t0 = ev["time"] if isinstance(ev.get("time"), int | float) else time.time()
-                    first_step = ev.get("step", 0) if isinstance(ev.get("step"), int) else 0
-                    print(f"training: {ev.get('train_rows')} rows, {ev.get('trainable_params', 0):,} trainable parameters "
-                          f"on {ev.get('device')}", file=out, flush=True)
-                elif kind == "log":
-                    print(progress_line(ev, t0, first_step), file=out, flush=True)
-                elif kind == "eval":
-                    shown = {k.removeprefix("rewards/"): v for k, v in ev.items()
-                             if k in ("loss", "accuracy", "f1", "rewards/accuracies", "rewards/margins") and v is not None}
-                    print("eval: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()), file=out, flush=True)
-                elif kind == "save":
-                    print(f"saved {ev.get('checkpoint')}", file=out, flush=True)
-                elif kind == "error":
-                    print(f"error: {ev.get('message')}", file=out, flush=True)
-                elif kind == "set_aside":
-                    print(set_aside_line(ev), file=out, flush=True)
-                elif kind == "held_out":
-                    print(held_out_line(ev), file=out, flush=True)
-            if ended:
-                return ended_state(run_dir, proc.returncode)
-            time.sleep(0.5)
+            for events in monitor.watch(reader, proc):
+                for ev in events:
+                    line = event_line(ev)
+                    if ev.get("type") == "start":
+                        t0 = ev["time"] if isinstance(ev.get("time"), int | float) else time.time()
+                        first_step = ev.get("step", 0) if isinstance(ev.get("step"), int) else 0
+                    elif ev.get("type") == "log":
+                        line = progress_line(ev, t0, first_step)
+                    if line:
+                        print(line, file=out, flush=True)
+            return ended_state(run_dir, proc.returncode)
         except KeyboardInterrupt:
             stops += 1
             if stops == 1:
@@ -467,6 +453,27 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int =
                 stop(run_dir, force=True)
                 proc.wait()
                 return "failed"
+
+
+def event_line(ev: dict[str, Any]) -> str | None:
+    """The line `tunewiz run` prints for one event (a step's line needs the start's clock: progress_line)."""
+    kind = ev.get("type")
+    if kind == "start":
+        return (f"training: {ev.get('train_rows')} rows, {ev.get('trainable_params', 0):,} trainable parameters "
+                f"on {ev.get('device')}")
+    if kind == "eval":
+        shown = {k.removeprefix("rewards/"): v for k, v in ev.items()
+                 if k in ("loss", "accuracy", "f1", "rewards/accuracies", "rewards/margins") and v is not None}
+        return "eval: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) if shown else None
+    if kind == "save":
+        return f"saved {ev.get('checkpoint')}"
+    if kind == "error":
+        return f"error: {ev.get('message')}"
+    if kind == "set_aside":
+        return set_aside_line(ev)
+    if kind == "held_out":
+        return held_out_line(ev)
+    return None
 
 
 def events_end(run_dir: Path) -> int:

@@ -14,6 +14,7 @@ import mmap
 import re
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,17 +231,21 @@ def diagnose(message: str, traceback: str = "") -> tuple[str, str] | None:
 
 # ---------------------------------------------------------------------------------------- reader
 class RunReader:
-    """Follows one run directory: `poll()` reads only what is new since the last call."""
+    """Follows one run directory: `poll()` reads only what is new since the last call, and `fresh` holds those
+    events in order. The monitor attaches with a sampled history; `start=N` reads every event from byte N exactly
+    (`tunewiz run` in the foreground prints them all, a resumed run from where its history ended)."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, start: int | None = None):
         self.run_dir = Path(run_dir)
         self.view = RunView(self.run_dir)
-        self._events_offset = 0
+        self._events_offset = start or 0
         self._log_offset = 0
-        self._attached = False
+        self._attached = start is not None
         self.skipped = 0  # damaged events left out
+        self.fresh: list[dict[str, Any]] = []  # the events the last poll read, as the view took them
 
     def poll(self) -> RunView:
+        self.fresh = []
         if not self._attached:
             self._attach()
         else:
@@ -295,6 +300,9 @@ class RunReader:
             self.view.add(clean, live)
         except (TypeError, ValueError, AttributeError, KeyError):
             self.skipped += 1
+            return
+        if live:
+            self.fresh.append(clean)
 
     def _read_log(self) -> None:
         try:
@@ -316,6 +324,19 @@ NUMBERS = ("time", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tok
            "ram_total_gib", "accuracy", "f1", "train_loss")
 TEXTS = ("state", "message", "traceback", "checkpoint", "device", "model", "format", "final", "fix")
 GPU_NUMBERS = ("index", "util", "mem_used_gib", "mem_total_gib")
+
+
+def watch(reader: RunReader, proc: Any, interval: float = 0.5, cancelled: Any = None) -> Iterator[list[dict[str, Any]]]:
+    """The new events of a run while its process (`proc.poll()`) lives, then once more after it exits, so the last
+    events written before the exit are read too; stops early when `cancelled()` says so. The one loop that
+    `tunewiz run` in the foreground and the wizard's smoke test follow a run with."""
+    while True:
+        ended = proc.poll() is not None  # looked at before the read: events written before the exit are included
+        reader.poll()
+        yield reader.fresh
+        if ended or (cancelled is not None and cancelled()):
+            return
+        time.sleep(interval)
 
 
 def sanitize(ev: dict[str, Any]) -> dict[str, Any] | None:

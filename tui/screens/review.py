@@ -474,7 +474,7 @@ class ReviewScreen(StepScreen):
         import json
         import time
 
-        from engine import launch, rundir
+        from engine import launch, monitor, rundir
         from tui.launching import start_smoke
 
         worker = get_current_worker()
@@ -489,12 +489,11 @@ class ReviewScreen(StepScreen):
         if self._smoke_cancel is not None:  # cancelled while it started
             launch.stop(run_dir)
         self.post_message(SmokeStarted())
-        offset, step, loading, steps, began = 0, 0, True, self.smoke_steps, time.monotonic()
-        while proc.poll() is None:
+        step, loading, steps, began = 0, True, self.smoke_steps, time.monotonic()
+        for events in monitor.watch(monitor.RunReader(run_dir, start=0), proc, cancelled=lambda: worker.is_cancelled):
             if worker.is_cancelled:  # the wizard closed: a smoke test nobody reads must not hold the GPU
                 launch.stop(run_dir)
                 return
-            events, offset = rundir.read_events(run_dir, offset)
             for ev in events:
                 if ev.get("type") == "start":
                     began = time.monotonic()
@@ -506,7 +505,6 @@ class ReviewScreen(StepScreen):
                         f"step {step}/{steps}, {time.monotonic() - began:.0f} s of at most about {smoke.budget():.0f} s")
                 self.post_message(SmokeProgressed(f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...\n"
                                                   "[dim]esc cancels it; Launch stops it and launches the run[/]"))
-            time.sleep(0.5)
         result = run_dir / smoke.RESULT
         if self._smoke_cancel is None and result.is_file():
             res = json.loads(result.read_text())
