@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import config, smoke
+from engine import config, i18n, smoke
 from engine.errors import TunewizError
 from engine.fmt import plural
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from engine.generate import Settings
@@ -435,6 +436,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tunewiz", description="Fine-tune Hugging Face models from a terminal.")
+    ap.add_argument("--lang", choices=list(i18n.LANGS), help="language of the wizard and the messages (default: "
+                    "TUNEWIZ_LANG, else the terminal's locale); anywhere on the line")
     sub = ap.add_subparsers(dest="cmd")
 
     def with_preset(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -526,6 +529,10 @@ def main(argv: list[str] | None = None, screens: Screens | None = None) -> int:
     """`tunewiz ...`: no verb (or a preset) opens the wizard; `screens` are the TUI's (tui.cli), none headless."""
     argv = sys.argv[1:] if argv is None else argv
     screens = screens or Screens()
+    try:
+        argv = take_lang(argv)
+    except TunewizError as e:
+        return report(e)
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         try:
             return screen(screens, "wizard")(argv[0] if argv else None)
@@ -551,9 +558,35 @@ def main(argv: list[str] | None = None, screens: Screens | None = None) -> int:
         return report(e)
 
 
+def take_lang(argv: list[str]) -> list[str]:
+    """`--lang ko|en` (or `--lang=ko`) anywhere on the line, before or after the verb: sets the language (for this
+    process and the runs it starts) and leaves the rest of the line to the verbs. Without it: TUNEWIZ_LANG, then
+    the terminal's locale (engine.i18n.resolve)."""
+    rest, value, found = [], None, False
+    it = iter(argv)
+    for arg in it:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(it)
+            break
+        if arg == "--lang":
+            value, found = next(it, ""), True
+        elif arg.startswith("--lang="):
+            value, found = arg.split("=", 1)[1], True
+        else:
+            rest.append(arg)
+    if found:
+        if value not in i18n.LANGS:
+            raise TunewizError.at("--lang", _("{value!r} is not a language tunewiz speaks").format(value=value),
+                                  _("use one of: {langs}").format(langs=", ".join(i18n.LANGS)))
+        i18n.set_language(value)
+    return rest
+
+
 def report(e: TunewizError) -> int:
     """The problems on stderr, each with its place and fix; the exit code for bad input."""
-    print(f"tunewiz: {len(e.problems)} problem{'s' if len(e.problems) > 1 else ''}:" if len(e.problems) > 1 else "tunewiz: error", file=sys.stderr)
+    n = len(e.problems)
+    print(_("tunewiz: {n} problems:").format(n=n) if n > 1 else _("tunewiz: error"), file=sys.stderr)
     for p in e.problems:
         print("  " + str(p).replace("\n", "\n  "), file=sys.stderr)
     return EXIT_INPUT

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine.i18n import _
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -17,7 +19,7 @@ class Problem:
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.what}" if self.where else self.what
-        return f"{text}\n    fix: {self.fix}" if self.fix else text
+        return text + "\n    " + _("fix: {fix}").format(fix=self.fix) if self.fix else text
 
 
 class TunewizError(Exception):

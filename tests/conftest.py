@@ -60,3 +60,13 @@ def _no_allocator_setting_from_earlier_tests(monkeypatch):
 
     for var in speed.ALLOC_VARS:
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def korean():
+    """Messages in Korean for one test (as `tunewiz --lang ko` gives them), English again after it."""
+    from engine import i18n
+
+    i18n.set_language("ko")
+    yield
+    i18n.set_language("en")

@@ -17,6 +17,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
+from engine.i18n import N_
+from tui.lang import translate_bindings
 from tui.step import StepScreen
 
 if TYPE_CHECKING:
@@ -35,12 +37,12 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("model", "Model", "tui.screens.model", "ModelScreen"),
-    Step("dataset", "Dataset", "tui.screens.dataset", "DatasetScreen"),
-    Step("preview", "Tokens", "tui.screens.preview", "PreviewScreen"),
-    Step("training", "Training", "tui.screens.training", "TrainingScreen"),
-    Step("lora", "LoRA", "tui.screens.lora", "LoraScreen"),
-    Step("review", "Review", "tui.screens.review", "ReviewScreen"),
+    Step("model", N_("Model"), "tui.screens.model", "ModelScreen"),
+    Step("dataset", N_("Dataset"), "tui.screens.dataset", "DatasetScreen"),
+    Step("preview", N_("Tokens"), "tui.screens.preview", "PreviewScreen"),
+    Step("training", N_("Training"), "tui.screens.training", "TrainingScreen"),
+    Step("lora", N_("LoRA"), "tui.screens.lora", "LoraScreen"),
+    Step("review", N_("Review"), "tui.screens.review", "ReviewScreen"),
 )
 KEYS = [step.key for step in STEPS]
 
@@ -64,7 +66,7 @@ class TunewizApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere (tests, bench) keep it
     TITLE = "tunewiz"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [Binding("ctrl+q", "quit", N_("Quit"), priority=True)]
     steps = STEPS
 
     def __init__(self, cfg: Config | None = None, source: str | None = None, preset_dir: Path | None = None, *,
@@ -74,6 +76,7 @@ class TunewizApp(App):
         and the problems in `preset_error`). Neither: the defaults, likewise validated after the first paint.
         (Importing pydantic and building engine.config's models costs a good part of the start-up.)"""
         super().__init__()
+        translate_bindings(self)
         self._cfg = cfg
         self._cfg_lock = threading.Lock()
         self._preset = None if preset is None else str(preset)

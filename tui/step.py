@@ -11,6 +11,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
+from engine.i18n import N_, _
+from tui.lang import translate_bindings
+
 if TYPE_CHECKING:
     from textual import getters
 
@@ -33,7 +36,8 @@ class StepBar(Static):
     def on_mount(self) -> None:
         parts = []
         for i, step in enumerate(self.steps, 1):
-            parts.append(f"[b reverse] {i} {step.title} [/]" if step.key == self.current else f" {i} {step.title} ")
+            title = _(step.title)
+            parts.append(f"[b reverse] {i} {title} [/]" if step.key == self.current else f" {i} {title} ")
         self.update("›".join(parts))
 
 
@@ -45,10 +49,14 @@ class StepScreen(Screen[None]):
 
     STEP: ClassVar[str] = ""
     BINDINGS = [
-        Binding("ctrl+n", "app.next_step", "Next"),
-        Binding("ctrl+p", "app.prev_step", "Back"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        Binding("ctrl+n", "app.next_step", N_("Next")),
+        Binding("ctrl+p", "app.prev_step", N_("Back")),
+        Binding("ctrl+q", "app.quit", N_("Quit")),
     ]
+
+    def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name, id, classes)
+        translate_bindings(self)
 
     @property
     def wizard(self) -> TunewizApp:
@@ -64,8 +72,8 @@ class StepScreen(Screen[None]):
         yield from self.compose_body()
         with Horizontal(classes="nav"):
             yield Static("", classes="problems", id="problems")
-            yield Button("Back", id="back", classes="nav-back")
-            yield Button("Next", id="next", variant="primary", classes="nav-next")
+            yield Button(_("Back"), id="back", classes="nav-back")
+            yield Button(_("Next"), id="next", variant="primary", classes="nav-next")
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
