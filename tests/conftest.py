@@ -12,6 +12,8 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# the tests read English unless one asks for Korean (`korean` below); a machine whose locale is ko_KR must not change that
+os.environ["TUNEWIZ_LANG"] = "en"
 # runs started by tests are registered apart from the user's own
 os.environ.setdefault("TUNEWIZ_REGISTRY", os.path.join(tempfile.mkdtemp(prefix="tunewiz-tests-"), "runs.jsonl"))
 
