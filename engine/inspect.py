@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import models
+from engine.i18n import N_, _
 
+UNSTATED_DTYPE = N_("float32 (not stated)")  # shown translated: _(info.dtype)
 ENCODER_TYPES = {"bert", "roberta", "distilbert", "deberta", "deberta-v2", "electra", "xlm-roberta", "modernbert", "mpnet", "albert"}
 
 
@@ -75,8 +77,9 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
     try:
         config = AutoConfig.from_pretrained(path, **kw)
     except Exception as e:
-        raise TunewizError.at("model.name_or_path", f"not a model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
-                              "pick a folder with config.json, a .gguf file, or a hub model id") from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e
+        raise TunewizError.at("model.name_or_path", _("not a model ({error})").format(error=first),
+                              _("pick a folder with config.json, a .gguf file, or a hub model id")) from e
     try:
         tok = AutoTokenizer.from_pretrained(path, **kw)
         has_template = bool(getattr(tok, "chat_template", None))
@@ -92,8 +95,8 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
         try:
             model = auto.from_config(config, trust_remote_code=trust_remote_code)
         except ValueError as e:
-            raise TunewizError.at("model.task", f"{ref_str} cannot be loaded as {task} ({str(e).splitlines()[0]})",
-                                  "pick the other task, or another model") from e
+            raise TunewizError.at("model.task", _("{ref} cannot be loaded as {task} ({error})").format(
+                ref=ref_str, task=task, error=str(e).splitlines()[0]), _("pick the other task, or another model")) from e
     from transformers.pytorch_utils import Conv1D
 
     linears: dict[str, Linear] = {}
@@ -119,7 +122,7 @@ def inspect_model(ref_str: str, revision: str | None = None, trust_remote_code: 
     return ModelInfo(
         ref=ref_str, kind=ref.kind, path=path, architecture=archs[0] if archs else type(model).__name__,
         model_type=model_type, parameters=sum(p.numel() for p in model.parameters()),
-        dtype=str(dtype).removeprefix("torch.") if dtype else "float32 (not stated)", context_length=ctx,
+        dtype=str(dtype).removeprefix("torch.") if dtype else UNSTATED_DTYPE, context_length=ctx,
         vocab_size=getattr(text, "vocab_size", None), has_chat_template=has_template, task=task,
         linears=sorted(linears.values(), key=lambda lin: lin.name), output_layer=output_layer, linear_paths=paths,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import config, fields
 from engine.errors import TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 # Class name -> preset section. Seq2SeqTrainingArguments shares every field we offer (its own: fields.SEQ2SEQ).
 CALLS = {"TrainingArguments": "training", "Seq2SeqTrainingArguments": "training", "SFTConfig": "training",
@@ -27,36 +28,38 @@ CALLS = {"TrainingArguments": "training", "Seq2SeqTrainingArguments": "training"
 TRAINERS = ("SFTTrainer", "Trainer", "Seq2SeqTrainer")
 # The positional parameters of Trainer / SFTTrainer, in order.
 TRAINER_POSITIONAL = ("model", "args", "data_collator", "train_dataset", "eval_dataset", "processing_class")
-_TOKENIZER = "the tokenizer comes with the model (Model step); a chat template goes in model.chat_template"
-_METRICS = ("tunewiz evaluates with the loss on the held-out rows (accuracy and F1 for classification); "
-            "custom metrics: not supported")
-_OPTIMIZER = "set training.optim, learning_rate and lr_scheduler_type instead of optimizer objects"
-# What tunewiz does instead of each trainer argument.
+_TOKENIZER = N_("the tokenizer comes with the model (Model step); a chat template goes in model.chat_template")
+_METRICS = N_("tunewiz evaluates with the loss on the held-out rows (accuracy and F1 for classification); "
+              "custom metrics: not supported")
+_OPTIMIZER = N_("set training.optim, learning_rate and lr_scheduler_type instead of optimizer objects")
+# What tunewiz does instead of each trainer argument (translated where shown: _(TRAINER_ARGS[key])).
 TRAINER_ARGS = {
-    "model": "tunewiz loads the model chosen on the Model step (model.name_or_path)",
-    "model_init": "tunewiz loads the model chosen on the Model step (model.name_or_path)",
-    "train_dataset": "tunewiz loads, formats and tokenizes the data of the Dataset step (dataset.path)",
-    "eval_dataset": "tunewiz holds out dataset.eval_size of the rows for evaluation (Dataset step)",
+    "model": N_("tunewiz loads the model chosen on the Model step (model.name_or_path)"),
+    "model_init": N_("tunewiz loads the model chosen on the Model step (model.name_or_path)"),
+    "train_dataset": N_("tunewiz loads, formats and tokenizes the data of the Dataset step (dataset.path)"),
+    "eval_dataset": N_("tunewiz holds out dataset.eval_size of the rows for evaluation (Dataset step)"),
     "processing_class": _TOKENIZER,
-    "tokenizer": _TOKENIZER + " (SFTTrainer's tokenizer= became processing_class in TRL 0.12.0, removed in 0.16.0)",
-    "formatting_func": "a Python function is not read; for data in no known format, write dataset.template "
-                       "{prompt: '...{column}...', completion: '{column}'} on the Dataset step",
-    "data_collator": "tunewiz builds the collator itself (padding, -100 labels, padding-free batches): the batches "
-                     "the token preview shows",
-    "callbacks": "tunewiz adds its own (progress to events.jsonl, a clean stop); others: not supported",
+    "tokenizer": N_("the tokenizer comes with the model (Model step); a chat template goes in model.chat_template "
+                    "(SFTTrainer's tokenizer= became processing_class in TRL 0.12.0, removed in 0.16.0)"),
+    "formatting_func": N_("a Python function is not read; for data in no known format, write dataset.template "
+                          "{{prompt: '...{{column}}...', completion: '{{column}}'}} on the Dataset step"),
+    "data_collator": N_("tunewiz builds the collator itself (padding, -100 labels, padding-free batches): the batches "
+                        "the token preview shows"),
+    "callbacks": N_("tunewiz adds its own (progress to events.jsonl, a clean stop); others: not supported"),
     "compute_metrics": _METRICS,
     "preprocess_logits_for_metrics": _METRICS,
-    "compute_loss_func": "a custom loss is not supported (training.loss_type: nll or dft)",
+    "compute_loss_func": N_("a custom loss is not supported (training.loss_type: nll or dft)"),
     "optimizers": _OPTIMIZER,
     "optimizer_cls_and_kwargs": _OPTIMIZER,
-    "infinite": "an old SFTTrainer argument (endless packed iteration); the run's length is training.num_train_epochs "
-                "or max_steps",
+    "infinite": N_("an old SFTTrainer argument (endless packed iteration); the run's length is "
+                   "training.num_train_epochs or max_steps"),
 }
-COMPLETION_ONLY = ("DataCollatorForCompletionOnlyLM (deprecated in TRL 0.17.0, removed in 0.20.0) trains the answers "
-                   "only: tunewiz does that by itself for prompt/completion and chat data (training.completion_only_loss "
-                   "/ assistant_only_loss)")
-PLACEHOLDER = "... is a placeholder in the docs: nothing was read for it"
-SECRET = "a token is never written to the preset: tunewiz reads it from the HF_TOKEN environment variable or `hf auth login`"
+COMPLETION_ONLY = N_("DataCollatorForCompletionOnlyLM (deprecated in TRL 0.17.0, removed in 0.20.0) trains the answers "
+                     "only: tunewiz does that by itself for prompt/completion and chat data "
+                     "(training.completion_only_loss / assistant_only_loss)")
+PLACEHOLDER = N_("... is a placeholder in the docs: nothing was read for it")
+SECRET = N_("a token is never written to the preset: tunewiz reads it from the HF_TOKEN environment variable or "
+            "`hf auth login`")
 
 
 @dataclass
@@ -77,15 +80,15 @@ def parse_calls(text: str, task: str = "causal-lm") -> list[Pasted]:
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
-        line = f", line {e.lineno}" if e.lineno else ""
-        raise TunewizError.at(f"pasted code{line}", f"not valid Python: {e.msg}",
-                              "paste the whole call, from TrainingArguments( to its closing parenthesis") from None
+        where = _("pasted code, line {n}").format(n=e.lineno) if e.lineno else _("pasted code")
+        raise TunewizError.at(where, _("not valid Python: {error}").format(error=e.msg),
+                              _("paste the whole call, from TrainingArguments( to its closing parenthesis")) from None
     tree = _ConstantFStrings().visit(tree)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and (_call_name(n) in CALLS or _call_name(n) in TRAINERS)]
     if not calls:
-        raise TunewizError.at("pasted code", "found no TrainingArguments(...), SFTConfig(...), LoraConfig(...) or "
-                              "SFTTrainer(...) call",
-                              "paste the call itself, e.g. TrainingArguments(output_dir='out', learning_rate=2e-5)")
+        raise TunewizError.at(_("pasted code"), _("found no TrainingArguments(...), SFTConfig(...), LoraConfig(...) or "
+                                                  "SFTTrainer(...) call"),
+                              _("paste the call itself, e.g. TrainingArguments(output_dir='out', learning_rate=2e-5)"))
     assigned = _assignments(tree)
     tree = _InlineValues(assigned).visit(tree)  # output_dir = "./results" ... TrainingArguments(output_dir=output_dir)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and (_call_name(n) in CALLS or _call_name(n) in TRAINERS)]
@@ -98,7 +101,7 @@ def parse_call(text: str, task: str = "causal-lm") -> Pasted:
     found = parse_calls(text, task)
     first = found[0]
     for other in found[1:]:
-        first.notes.append(f"a second call, {other.call}(...), was not read here; paste it on its own")
+        first.notes.append(_("a second call, {call}(...), was not read here; paste it on its own").format(call=other.call))
     return first
 
 
@@ -172,61 +175,69 @@ class _Reader:
 
     def read(self, kw: ast.keyword) -> None:
         if kw.arg is None:
-            self.notes.append(f"**{_short(kw.value)} was skipped: its keys are not in the pasted text")
+            self.notes.append(_("**{value} was skipped: its keys are not in the pasted text").format(value=_short(kw.value)))
             return
         key = given = kw.arg
         if _is_placeholder(kw.value):
-            self.notes.append(f"{given}={_short(kw.value)}: {PLACEHOLDER}")
+            self.notes.append(f"{given}={_short(kw.value)}: {_(PLACEHOLDER)}")
             return
         if self.section == "training" and key in ("hub_token", "push_to_hub_token"):
-            self.notes.append(f"{given} was skipped: {SECRET}")
+            self.notes.append(_("{key} was skipped: {why}").format(key=given, why=_(SECRET)))
             return
         if self.section == "training" and key in fields.RESERVED:
             self._reserved(key, kw.value)
             return
         if self.section == "training" and key in fields.SEQ2SEQ and key not in self.specs:
-            self.notes.append(f"{key} was skipped: {fields.seq2seq_note(key)}")
+            self.notes.append(_("{key} was skipped: {why}").format(key=key, why=fields.seq2seq_note(key)))
             return
         renamed = None
         if self.section == "training" and key in fields.RENAMED and key not in self.specs:
             new, why = fields.RENAMED[key]
             if new is None or new not in self.specs:
-                self.notes.append(f"{key} was skipped: {why}")
+                self.notes.append(_("{key} was skipped: {why}").format(key=key, why=_(why)))
                 return
             if new in self.explicit and new not in ("accelerator_config",):
-                self.notes.append(f"{key} was skipped: it was renamed to {new} ({why}), which is also given")
+                self.notes.append(_("{key} was skipped: it was renamed to {new} ({why}), which is also given").format(
+                    key=key, new=new, why=_(why)))
                 return
-            renamed, key = (given, why), new
+            renamed, key = (given, _(why)), new
         if key not in self.specs:
             if self.section == "lora" and key == "enabled":
                 return
             hint = did_you_mean(key, self.specs)
-            self.notes.append(f"{key} was skipped: {self.name} has no such argument" + (f"; {hint}" if hint else ""))
+            self.notes.append(_("{key} was skipped: {call} has no such argument").format(key=key, call=self.name)
+                              + (f"; {hint}" if hint else ""))
             return
         try:
             value = _literal(kw.value, self.specs.get(key))
         except ValueError:
-            where = f" as {key} (renamed: {renamed[1]})" if renamed else ""
-            self.notes.append(f"{given} was skipped: {_short(kw.value)} is computed when the code runs (only plain values "
-                              f"are read); type its value in the form{where}")
+            computed = {"key": given, "value": _short(kw.value)}
+            self.notes.append(
+                _("{key} was skipped: {value} is computed when the code runs (only plain values are read); type its "
+                  "value in the form as {new} (renamed: {why})").format(**computed, new=key, why=renamed[1]) if renamed else
+                _("{key} was skipped: {value} is computed when the code runs (only plain values are read); type its "
+                  "value in the form").format(**computed))
             return
         if renamed:
             old, why = renamed
             try:
                 mapped = fields.renamed_value(old, value)
             except ValueError as e:
-                self.notes.append(f"{old} was skipped: renamed to {key} ({why}); {e}")
+                self.notes.append(_("{old} was skipped: renamed to {new} ({why}); {error}").format(
+                    old=old, new=key, why=why, error=e))
                 return
             if mapped == value:
-                self.notes.append(f"{old} was renamed to {key} ({why}); its value was kept as {key}")
+                self.notes.append(_("{old} was renamed to {new} ({why}); its value was kept as {new}").format(
+                    old=old, new=key, why=why))
             else:
-                self.notes.append(f"{old} was renamed to {key} ({why}); {old}={value!r} was written as {key}: {mapped!r}")
+                self.notes.append(_("{old} was renamed to {new} ({why}); {old}={value!r} was written as {new}: {mapped!r}")
+                                  .format(old=old, new=key, why=why, value=value, mapped=mapped))
             value = mapped
         if key in self.raw:
             if isinstance(self.raw[key], dict) and isinstance(value, dict):  # split_batches + dispatch_batches
                 value = {**self.raw[key], **value}
             else:
-                self.notes.append(f"{key} was given twice; the last value was kept")
+                self.notes.append(_("{key} was given twice; the last value was kept").format(key=key))
         self.raw[key] = value
 
     def _reserved(self, key: str, node: ast.expr) -> None:
@@ -237,20 +248,20 @@ class _Reader:
             value = None
         if key == "dataset_text_field" and isinstance(value, str) and value and value != "text":
             self.dataset.setdefault("columns", {})["text"] = value
-            self.notes.append(f"dataset_text_field={value!r} was read as dataset.columns: {{text: {value}}} (tunewiz "
-                              "prepares the data itself; saved for the Dataset step)")
+            self.notes.append(_("dataset_text_field={value!r} was read as dataset.columns: {{text: {value}}} (tunewiz "
+                                "prepares the data itself; saved for the Dataset step)").format(value=value))
             return
-        what, _ = fields.RESERVED[key]
+        what, _fix = fields.RESERVED[key]
         instead = re.sub(r"^remove it[:;]?\s*", "", fields.reserved_fix(key, value))
         if key == "model_init_kwargs":
             instead = _model_init_hints(node) or instead
-        self.notes.append(f"{key} was skipped: it {what}" + (f"; {instead}" if instead else ""))
+        self.notes.append(_("{key} was skipped: it {what}").format(key=key, what=_(what)) + (f"; {instead}" if instead else ""))
 
     def pasted(self) -> Pasted:
         values, problems = config.check_library_section(self.section, self.raw, "pasted", task=self.task)
         for p in problems:
             key = p.where.removeprefix(f"pasted: {self.section}.")
-            kept = " (kept: fix it in the form)" if key in values else " (skipped)"
+            kept = _(" (kept: fix it in the form)") if key in values else _(" (skipped)")
             self.notes.append(f"{self.section}.{key}: {p.what}{kept}")
         return Pasted(self.section, values, self.notes, self.name, self.dataset)
 
@@ -263,12 +274,12 @@ def _read_call(node: ast.Call, task: str) -> Pasted:
     args = list(node.args)
     for a in [a for a in args if isinstance(a, ast.Constant) and a.value is Ellipsis]:
         args.remove(a)
-        reader.notes.append(PLACEHOLDER)
+        reader.notes.append(_(PLACEHOLDER))
     if args and section == "training" and "output_dir" not in {k.arg for k in keywords}:
         # TrainingArguments("out", ...): output_dir is the first positional field
         keywords.insert(0, ast.keyword(arg="output_dir", value=args.pop(0)))
     for a in args:
-        reader.notes.append(f"a positional argument ({_short(a)}) was skipped; write it as name=value")
+        reader.notes.append(_("a positional argument ({value}) was skipped; write it as name=value").format(value=_short(a)))
     reader.explicit = {k.arg for k in keywords if k.arg}
     for kw in keywords:
         reader.read(kw)
@@ -284,39 +295,41 @@ def _read_trainer(node: ast.Call, assigned: dict[str, ast.expr], task: str) -> P
     keywords = []
     for i, a in enumerate(node.args):
         if isinstance(a, ast.Constant) and a.value is Ellipsis:
-            reader.notes.append(PLACEHOLDER)
+            reader.notes.append(_(PLACEHOLDER))
         elif i < len(TRAINER_POSITIONAL):
             keywords.append(ast.keyword(arg=TRAINER_POSITIONAL[i], value=a))
         else:
-            reader.notes.append(f"a positional argument ({_short(a)}) was skipped; write it as name=value")
+            reader.notes.append(_("a positional argument ({value}) was skipped; write it as name=value").format(value=_short(a)))
     keywords += node.keywords
     reader.explicit = {k.arg for k in keywords if k.arg}
     moved = []
     for kw in keywords:
         key, value = kw.arg, kw.value
         if key is None:
-            reader.notes.append(f"**{_short(value)} was skipped: its keys are not in the pasted text")
+            reader.notes.append(_("**{value} was skipped: its keys are not in the pasted text").format(value=_short(value)))
         elif _is_placeholder(value):
-            reader.notes.append(f"{key}={_short(value)}: {PLACEHOLDER}")
+            reader.notes.append(f"{key}={_short(value)}: {_(PLACEHOLDER)}")
         elif key == "args":
             reader.notes += _named_call_note(key, value, assigned, ("TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig"),
-                                             "the training arguments")
+                                             _("the training arguments"))
         elif key == "peft_config":
-            reader.notes += _named_call_note(key, value, assigned, ("LoraConfig",), "the adapter (LoRA step)")
+            reader.notes += _named_call_note(key, value, assigned, ("LoraConfig",), _("the adapter (LoRA step)"))
         elif key in TRAINER_ARGS:
-            reader.notes.append(f"{key}={_short(value)} was skipped: {_trainer_arg_note(key, value, assigned)}")
+            reader.notes.append(_("{key}={value} was skipped: {why}").format(
+                key=key, value=_short(value), why=_trainer_arg_note(key, value, assigned)))
         elif name == "SFTTrainer" and (key in reader.specs or key in fields.RENAMED or key in fields.RESERVED):
             moved.append(key)
             reader.read(kw)
         elif key in reader.specs:
-            reader.notes.append(f"{key} was skipped: {name} has no such argument; it is a training argument: pass it "
-                                "in TrainingArguments(...)")
+            reader.notes.append(_("{key} was skipped: {call} has no such argument; it is a training argument: pass it "
+                                  "in TrainingArguments(...)").format(key=key, call=name))
         else:
             hint = did_you_mean(key, list(TRAINER_ARGS) + ["args", "peft_config"])
-            reader.notes.append(f"{key} was skipped: {name} has no such argument" + (f"; {hint}" if hint else ""))
+            reader.notes.append(_("{key} was skipped: {call} has no such argument").format(key=key, call=name)
+                                + (f"; {hint}" if hint else ""))
     if moved:
-        reader.notes.insert(0, f"{name}({'=, '.join(moved)}=): SFTConfig fields since TRL 0.9.3 (SFTTrainer stopped "
-                               "taking them in 0.13.0); read as training values")
+        reader.notes.insert(0, _("{call}: SFTConfig fields since TRL 0.9.3 (SFTTrainer stopped taking them in 0.13.0); "
+                                 "read as training values").format(call=f"{name}({'=, '.join(moved)}=)"))
     return reader.pasted()
 
 
@@ -333,26 +346,28 @@ def _named_call_note(key: str, node: ast.expr, assigned: dict[str, ast.expr], cl
     if _call_name(origin) in classes:
         return []
     if isinstance(node, ast.Name):
-        return [f"{key}={node.id} names a variable whose call is not in the pasted text: paste the "
-                f"{' / '.join(c + '(...)' for c in classes)} call that makes it too"]
+        return [_("{key}={name} names a variable whose call is not in the pasted text: paste the {calls} call that "
+                  "makes it too").format(key=key, name=node.id, calls=" / ".join(c + "(...)" for c in classes))]
     if isinstance(node, ast.Constant) and node.value is None:
         return []
-    return [f"{key}={_short(node)} was skipped: it is computed when the code runs; set {what} in the form"]
+    return [_("{key}={value} was skipped: it is computed when the code runs; set {what} in the form").format(
+        key=key, value=_short(node), what=what)]
 
 
 def _trainer_arg_note(key: str, node: ast.expr, assigned: dict[str, ast.expr]) -> str:
     origin = _origin(node, assigned)
     if key == "data_collator" and "DataCollatorForCompletionOnlyLM" in (_call_name(origin), _name_of(origin)):
-        return COMPLETION_ONLY
-    note = TRAINER_ARGS[key]
+        return _(COMPLETION_ONLY)
+    note = _(TRAINER_ARGS[key]).format()
+    choose = _("; choose {name} there")
     if key in ("model", "model_init") and isinstance(origin, ast.Constant) and isinstance(origin.value, str):
-        note += f"; choose {origin.value} there"
+        note += choose.format(name=origin.value)
     elif key == "model" and _call_name(origin) == "from_pretrained" and origin.args and isinstance(origin.args[0], ast.Constant):
-        note += f"; choose {origin.args[0].value} there"
+        note += choose.format(name=origin.args[0].value)
     elif key in ("train_dataset", "eval_dataset"):
         source = origin.value if isinstance(origin, ast.Subscript) else origin  # load_dataset(...)["train"]
         if _call_name(source) == "load_dataset" and source.args and isinstance(source.args[0], ast.Constant):
-            note += f"; choose {source.args[0].value} there" if key == "train_dataset" else ""
+            note += choose.format(name=source.args[0].value) if key == "train_dataset" else ""
     return note
 
 
@@ -384,9 +399,11 @@ def _model_init_hints(node: ast.expr) -> str:
                         else "model.quantization (4bit or 8bit)")
         elif k is not None:
             other.append(str(k))
-    out = f"set on the Model step: {', '.join(sets)}" if sets else "use the Model step (model.dtype, model.attn_implementation, ...)"
+    out = _("set on the Model step: {values}").format(values=", ".join(sets)) if sets else \
+        _("use the Model step (model.dtype, model.attn_implementation, ...)")
     if other:
-        out += f" ({', '.join(other)}: tunewiz chooses {'it' if len(other) == 1 else 'them'})"
+        out += " (" + (_("{keys}: tunewiz chooses it") if len(other) == 1 else _("{keys}: tunewiz chooses them")).format(
+            keys=", ".join(other)) + ")"
     return out
 
 

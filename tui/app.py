@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from engine.i18n import N_
+from engine.i18n import N_, _
 from tui.lang import translate_bindings
 from tui.step import StepScreen
 
@@ -217,7 +217,7 @@ class TunewizApp(App):
         problems = screen.errors()
         screen.show_problems(problems)
         if problems:
-            self.notify("\n".join(problems), title="Fix before going on", severity="error")
+            self.notify("\n".join(problems), title=_("Fix before going on"), severity="error")
             return False
         screen.store(self.cfg)
         return True
@@ -291,10 +291,10 @@ class TunewizApp(App):
         try:
             cfg = config.load(path)
         except TunewizError as e:
-            self.notify(str(e), title=f"Cannot load {path.name}", severity="error", timeout=12)
+            self.notify(str(e), title=_("Cannot load {name}").format(name=path.name), severity="error", timeout=12)
             return
         self.replace_config(cfg, str(path))
-        self.notify(f"Loaded {path.name}", title="Preset")
+        self.notify(_("Loaded {name}").format(name=path.name), title=_("Preset"))
 
     def replace_config(self, cfg: Config, source: str | None) -> None:
         """A preset was loaded: it replaces every section."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import cli
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from engine.generate import Settings
@@ -39,10 +40,13 @@ def launched_line(run_dir: Path) -> str:
     from engine import rundir, runs
 
     name = shlex.quote(run_dir.name)
-    state, _ = runs.effective_state(run_dir, rundir.read_status(run_dir))
-    going = "keeps running" if state in ("starting", "running") else state
-    return (f"run {run_dir.name} {going} (in {run_dir}).\n"
-            f"Watch it: tunewiz attach {name}; stop it: tunewiz stop {name}; list runs: tunewiz runs")
+    state, _detail = runs.effective_state(run_dir, rundir.read_status(run_dir))
+    if state in ("starting", "running"):
+        line = _("run {name} keeps running (in {folder}).").format(name=run_dir.name, folder=run_dir)
+    else:
+        line = _("run {name} {state} (in {folder}).").format(name=run_dir.name, state=state, folder=run_dir)
+    return line + "\n" + _("Watch it: {attach}; stop it: {stop}; list runs: {runs}").format(
+        attach=f"tunewiz attach {name}", stop=f"tunewiz stop {name}", runs="tunewiz runs")
 
 
 def attach(run_dir: Path) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+from engine.i18n import _
+
 MODULES = ("torch", "transformers", "datasets", "peft", "trl", "trl.trainer.sft_trainer")
 _done = threading.Event()
 _lock = threading.Lock()
@@ -43,4 +45,4 @@ def ready() -> None:
     warm_up()
     _done.wait()
     if _error is not None:
-        raise ImportError(f"could not import the training libraries: {_error}") from _error
+        raise ImportError(_("could not import the training libraries: {error}").format(error=_error)) from _error

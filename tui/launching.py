@@ -11,6 +11,7 @@ from typing import Any
 from engine import config, launch, presets, rundir
 from engine.config import Config
 from engine.errors import TunewizError
+from engine.i18n import _
 
 DONE = rundir.ENDED
 LIVE = rundir.LIVE
@@ -69,11 +70,13 @@ def run_dir_choices(e: TunewizError, run_dir: Path, mode: str = "new") -> tuple[
     if st.get("state") in LIVE and rundir.pid_alive(st.get("pid")):
         return e, ("new",)
     if not rundir.is_run_dir(run_dir):
-        return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, "New folder: a fresh training.output_dir"), ("new",)
+        return TunewizError.at(presets.display_path(run_dir), e.problems[0].what,
+                               _("New folder: a fresh training.output_dir")), ("new",)
     resume = ("resume",) if rundir.last_checkpoint(run_dir) and mode != "resume" else ()
     overwrite = () if rundir.overwrite_refusal(run_dir) else ("overwrite",)  # a run holding foreign files is never emptied
-    fix = ("New folder: a fresh training.output_dir" + ("; Overwrite: delete it and start over" if overwrite else "")
-           + ("; Resume: go on from its last checkpoint" if resume else ""))
+    fix = "; ".join([_("New folder: a fresh training.output_dir"),
+                     *([_("Overwrite: delete it and start over")] if overwrite else []),
+                     *([_("Resume: go on from its last checkpoint")] if resume else [])])
     if mode == "resume" and e.problems[0].fix:
         fix = f"{e.problems[0].fix}\n{fix}"
     return TunewizError.at(presets.display_path(run_dir), e.problems[0].what, fix), ("new", *overwrite, *resume)

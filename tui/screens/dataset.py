@@ -21,14 +21,16 @@ from textual.worker import get_current_worker
 from engine.config import Config
 from engine.data import formats, load, peek
 from engine.errors import Problem, TunewizError
+from engine.i18n import N_, _, ngettext
 from tui import heavy
+from tui.lang import translate_bindings
 from tui.step import StepScreen
 from tui.widgets.dataset_panels import FormatPanel, SourcePanel, SplitPanel, escape_template, quietly
 from tui.widgets.text_dialog import TextDialog
 
-KINDS = [("Sample", "sample"), ("File", "file"), ("Hub", "hub")]
-PLACEHOLDERS = {"sample": "sample:NAME (or pick one below)", "file": "file or folder (pick below, or type + Enter)",
-                "hub": "hub id, e.g. tatsu-lab/alpaca (Enter reads it)"}
+KINDS = [(N_("Sample"), "sample"), (N_("File"), "file"), (N_("Hub"), "hub")]
+PLACEHOLDERS = {"sample": N_("sample:NAME (or pick one below)"), "file": N_("file or folder (pick below, or type + Enter)"),
+                "hub": N_("hub id, e.g. tatsu-lab/alpaca (Enter reads it)")}
 PEEK_ROWS = 50
 Key = tuple[str, str | None, str]  # (path, hub config name, split): what was read
 
@@ -53,14 +55,18 @@ class RowsCounted(Message):
 class RowsTable(DataTable):
     """The first rows, each value cut to its column; Enter on a row shows it whole (named in the footer)."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Whole row")]
+    BINDINGS = [Binding("enter", "select_cursor", N_("Whole row"))]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        translate_bindings(self)
 
 
 class DatasetScreen(StepScreen):
     STEP = "dataset"
     CSS_PATH = "dataset.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "template", "Template"),
-                Binding("ctrl+e", "preference_sample", "Sample pairs")]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "template", N_("Template")),
+                Binding("ctrl+e", "preference_sample", N_("Sample pairs"))]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,17 +83,17 @@ class DatasetScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="dataset-body"):
             with Horizontal(classes="row"):
-                yield Label("Data", classes="field-label")
-                yield Select(KINDS, allow_blank=False, compact=True, id="kind")
+                yield Label(_("Data"), classes="field-label")
+                yield Select([(_(label), value) for label, value in KINDS], allow_blank=False, compact=True, id="kind")
                 yield Input(compact=True, id="path")
             with TabbedContent(id="tabs"):
-                with TabPane("Source", id="tab-source"):
+                with TabPane(_("Source"), id="tab-source"):
                     yield SourcePanel(initial="pick-sample", id="pickers")
-                with TabPane("Rows", id="tab-rows"):
+                with TabPane(_("Rows"), id="tab-rows"):
                     yield RowsTable(zebra_stripes=True, cursor_type="row", id="rows")
-                with TabPane("Format", id="tab-format"):
+                with TabPane(_("Format"), id="tab-format"):
                     yield FormatPanel(id="format-panel")
-                with TabPane("Split", id="tab-split"):
+                with TabPane(_("Split"), id="tab-split"):
                     yield SplitPanel(id="split-panel")
             yield Static("", id="summary")
 
@@ -109,17 +115,19 @@ class DatasetScreen(StepScreen):
 
     def errors(self) -> list[str]:
         if self._key is None or not self._key[0]:
-            return ["Dataset: pick a sample or a file, or type a hub id"]
+            return [_("Dataset: pick a sample or a file, or type a hub id")]
         if self._typed_key() != self._key:
-            return [f"Dataset: press Enter in the Data field to read {self._typed_key()[0] or 'a dataset'}"]
+            typed = self._typed_key()[0]
+            return [_("Dataset: press Enter in the Data field to read {source}").format(source=typed) if typed else
+                    _("Dataset: press Enter in the Data field to read a dataset")]
         if self._reading:
-            return ["Dataset: still reading the first rows; a moment"]
+            return [_("Dataset: still reading the first rows; a moment")]
         if self._source_error:
-            return [f"Dataset: {self._source_error}"]
+            return [_("Dataset: {problem}").format(problem=self._source_error)]
         panel = self.query_one(FormatPanel)
-        problems = [f"Format: {self._format_error}"] if self._format_error else []
+        problems = [_("Format: {problem}").format(problem=self._format_error)] if self._format_error else []
         if panel.template_ticked and panel.template() is None:
-            problems.append("Template: write the completion, e.g. {output} (or untick the template)")
+            problems.append(_("Template: write the completion, e.g. {{output}} (or untick the template)").format())
         return problems + self.query_one(SplitPanel).problems()
 
     def store(self, cfg: Config) -> None:
@@ -146,7 +154,7 @@ class DatasetScreen(StepScreen):
         self._show_picker(str(event.value))
 
     def _show_picker(self, kind: str) -> None:
-        self.query_one("#path", Input).placeholder = PLACEHOLDERS[kind]
+        self.query_one("#path", Input).placeholder = _(PLACEHOLDERS[kind])
         self.query_one(SourcePanel).show(kind, tree=kind == "file" and self.is_current)
 
     def on_screen_suspend(self) -> None:
@@ -166,7 +174,8 @@ class DatasetScreen(StepScreen):
     @on(Input.Changed, "#path, #hub-name, #hub-split")
     def _editing(self) -> None:
         if self._key is not None and self._typed_key() != self._key:
-            self.query_one("#summary", Static).update(f"[dim]Press Enter to read {escape(self._typed_key()[0])}.[/]")
+            self.query_one("#summary", Static).update(
+                "[dim]" + _("Press Enter to read {source}.").format(source=escape(self._typed_key()[0])) + "[/]")
 
     def _pick(self, spec: str) -> None:
         """The user chose a source: a new one starts with no mapping of its own."""
@@ -184,9 +193,10 @@ class DatasetScreen(StepScreen):
         self._names, self._rows, self._count, self._source_error = [], [], None, None
         self.query_one("#rows", DataTable).clear(columns=True)
         if not key[0]:
-            self.query_one("#summary", Static).update("[dim]Pick a sample or a file, or type a hub id.[/]")
+            self.query_one("#summary", Static).update("[dim]" + _("Pick a sample or a file, or type a hub id.") + "[/]")
             return
-        self.query_one("#summary", Static).update(f"[dim]Reading the first rows of {escape(key[0])}...[/]")
+        self.query_one("#summary", Static).update(
+            "[dim]" + _("Reading the first rows of {source}...").format(source=escape(key[0])) + "[/]")
         self._read_worker(key)
 
     @work(thread=True, exclusive=True, group="dataset-read")
@@ -246,7 +256,7 @@ class DatasetScreen(StepScreen):
         """The table cuts each value to its column's width: Enter shows the whole row (#14)."""
         i = event.cursor_row
         if 0 <= i < len(self._rows) and self._key is not None:
-            self.app.push_screen(TextDialog(f"Row {i + 1} of {self._key[0]}", whole_row(self._names, self._rows[i])))
+            self.app.push_screen(TextDialog(_("Row {n} of {source}").format(n=i + 1, source=self._key[0]), whole_row(self._names, self._rows[i])))
 
     # --------------------------------------------------------------------------------------- format
     @on(FormatPanel.Edited)
@@ -300,20 +310,24 @@ class DatasetScreen(StepScreen):
             box.update(_red(self._source_error))
             self._refresh_problems()
             return
-        count = ("[dim]counting rows...[/]" if self._counting else _plural(self._count, "row") if self._count is not None
-                 else "row count unknown (streamed)")
-        lines = [f"[b]{escape(self._key[0])}[/]: {count}, {_plural(len(self._names), 'column')} (first {len(self._rows)} under Rows)"]
+        count = ("[dim]" + _("counting rows...") + "[/]" if self._counting else
+                 ngettext("{n:,} row", "{n:,} rows", self._count).format(n=self._count) if self._count is not None
+                 else _("row count unknown (streamed)"))
+        columns = ngettext("{n:,} column", "{n:,} columns", len(self._names)).format(n=len(self._names))
+        lines = [_("{source}: {count}, {columns} (first {shown} under Rows)").format(
+            source=f"[b]{escape(self._key[0])}[/]", count=count, columns=columns, shown=len(self._rows))]
         f = self._format
         if f is not None:
-            lines.append(f"Format [b]{f.name}[/]: {escape(f.reason)}")
-            parts = ", ".join(f"{k}={escape_template(v)}" for k, v in (f.template or f.columns).items())
-            lines.append(f"[dim]{'template' if f.template else 'columns'}: {escape(parts)}[/]")
+            lines.append(_("Format {name}: {reason}").format(name=f"[b]{f.name}[/]", reason=escape(f.reason)))
+            parts = escape(", ".join(f"{k}={escape_template(v)}" for k, v in (f.template or f.columns).items()))
+            lines.append("[dim]" + (_("template: {parts}") if f.template else _("columns: {parts}")).format(parts=parts) + "[/]")
         elif self._format_error:
             method = self._method()
             template = self._format_error.where == "dataset.format" and method == "sft"
             if method != "sft":  # the offer first (the summary shows 6 lines), then the engine's problem and fix
-                lines.append(f"[b]ctrl+e[/]: use {PREFERENCE_SAMPLE} (48 pairs), or preference data of your own:")
-            lines.append(_red(self._format_error, " (ctrl+t: template)" if template else ""))
+                lines.append("[b]ctrl+e[/]: " + _("use {sample} (48 pairs), or preference data of your own:").format(
+                    sample=PREFERENCE_SAMPLE))
+            lines.append(_red(self._format_error, _(" (ctrl+t: template)") if template else ""))
             if method != "sft":
                 lines.append(preference_formats(method))
         box.update("\n".join(lines))
@@ -345,8 +359,8 @@ PREFERENCE_SAMPLE = "sample:preferences"
 
 def preference_formats(method: str) -> str:
     """What preference data looks like (shown under the engine's problem when the data is not it)."""
-    pairs = "pairs: prompt, chosen, rejected (strings or message lists; HH transcripts, preferred_output, ... too)"
-    kto = "KTO: prompt, completion, label (true = desirable); pairs are read too"
+    pairs = _("pairs: prompt, chosen, rejected (strings or message lists; HH transcripts, preferred_output, ... too)")
+    kto = _("KTO: prompt, completion, label (true = desirable); pairs are read too")
     head = kto if method == "kto" else pairs
     return f"[dim]{escape(head)}[/]"
 
@@ -374,17 +388,13 @@ def _guess_name(names: list[str], row: dict[str, Any], columns: dict[str, str], 
     return "classification" if task == "sequence-classification" else None
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 def _problem(e: Exception) -> Problem:
     return e.problems[0] if isinstance(e, TunewizError) else Problem("", f"{type(e).__name__}: {e}")
 
 
 def _red(p: Problem, hint: str = "") -> str:
     text = f"[b red]{escape(p.where + ': ' if p.where else '')}[/][red]{escape(p.what)}[/][dim]{escape(hint)}[/]"
-    return text + (f"\n[dim]fix: {escape(p.fix)}[/]" if p.fix else "")
+    return text + ("\n[dim]" + escape(_("fix: {fix}").format(fix=p.fix)) + "[/]" if p.fix else "")
 
 
 def whole_row(names: list[str], row: dict[str, Any]) -> Text:
@@ -395,7 +405,7 @@ def whole_row(names: list[str], row: dict[str, Any]) -> Text:
         out.append(("\n" if n else "") + name, "bold")
         text = value if isinstance(value, str) else "null" if value is None else json.dumps(value, ensure_ascii=False, indent=2)
         out.append("\n")
-        out.append(text or "(empty)", "" if text else "dim")
+        out.append(text or _("(empty)"), "" if text else "dim")
         out.append("\n")
     return out
 

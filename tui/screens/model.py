@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine import fields
+from engine.i18n import N_, _, pgettext
 from tui import heavy
 from tui.messages import ModelInspected
 from tui.step import StepScreen
@@ -25,17 +26,17 @@ if TYPE_CHECKING:
 
 # The one method choice: its value is model.task for SFT and classification, model.method for the preference methods
 # (which train a causal LM). Each with its one line, and the data it needs under the select.
-TASKS = [("SFT: learn to write the answers (chat, instructions, text)", "causal-lm"),
-         ("DPO: prefer the chosen answer over the rejected one (pairs)", "dpo"),
-         ("KTO: learn from answers labelled good or bad (no pairs)", "kto"),
-         ("ORPO: pairs, with no reference model (SFT + preference)", "orpo"),
-         ("Classification: text to a label (sequence-classification)", "sequence-classification")]
+TASKS = [(N_("SFT: learn to write the answers (chat, instructions, text)"), "causal-lm"),
+         (N_("DPO: prefer the chosen answer over the rejected one (pairs)"), "dpo"),
+         (N_("KTO: learn from answers labelled good or bad (no pairs)"), "kto"),
+         (N_("ORPO: pairs, with no reference model (SFT + preference)"), "orpo"),
+         (N_("Classification: text to a label (sequence-classification)"), "sequence-classification")]
 METHOD_HELP = {  # (fits 80 columns: the data it needs, and the trl config that training: follows)
-    "causal-lm": "data: chat, instruction/answer, prompt/completion, text · SFTConfig",
-    "dpo": "data: pairs (prompt, chosen, rejected) · ref: the base · DPOConfig",
-    "kto": "data: prompt, completion, label (true = desirable) · KTOConfig",
-    "orpo": "data: pairs (prompt, chosen, rejected) · no reference · ORPOConfig",
-    "sequence-classification": "data: a text column and a label column · TrainingArguments",
+    "causal-lm": N_("data: chat, instruction/answer, prompt/completion, text · SFTConfig"),
+    "dpo": N_("data: pairs (prompt, chosen, rejected) · ref: the base · DPOConfig"),
+    "kto": N_("data: prompt, completion, label (true = desirable) · KTOConfig"),
+    "orpo": N_("data: pairs (prompt, chosen, rejected) · no reference · ORPOConfig"),
+    "sequence-classification": N_("data: a text column and a label column · TrainingArguments"),
 }
 PREFERENCE = ("dpo", "kto", "orpo")
 
@@ -61,20 +62,20 @@ def method_of(choice: str) -> str:
 class ModelScreen(StepScreen):
     STEP = "model"
     CSS_PATH = "model.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+o", "open_preset", "Load preset")]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+o", "open_preset", N_("Load preset"))]
 
     def compose_body(self) -> ComposeResult:
         # the first screen: it paints before the config is validated (see TunewizApp.first_model)
         ref, task = self.wizard.first_model()
         with Vertical(id="model-body"):
             with Horizontal(classes="row"):
-                yield Label("Model", classes="field-label")
-                yield Input(ref, placeholder="hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME", id="model-ref")
+                yield Label(_("Model"), classes="field-label")
+                yield Input(ref, placeholder=_("hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME"), id="model-ref")
             with Horizontal(classes="row"):
-                yield Label("Method", classes="field-label")
-                yield Select(TASKS, value=task, allow_blank=False, id="task")
-            yield Static(METHOD_HELP.get(task, ""), id="method-help", markup=False)
-            yield Label("Bundled demos and models in your Hugging Face cache (Enter picks one):", classes="hint")
+                yield Label(_("Method"), classes="field-label")
+                yield Select([(_(label), value) for label, value in TASKS], value=task, allow_blank=False, id="task")
+            yield Static(_(METHOD_HELP.get(task, "")), id="method-help", markup=False)
+            yield Label(_("Bundled demos and models in your Hugging Face cache (Enter picks one):"), classes="hint")
             yield OptionList(id="choices")
             yield Static("", id="model-info")
 
@@ -107,11 +108,11 @@ class ModelScreen(StepScreen):
 
     def errors(self) -> list[str]:
         if not self.query_one("#model-ref", Input).value.strip():
-            return ["Model: type a hub id, a folder or a .gguf file, or pick one from the list"]
+            return [_("Model: type a hub id, a folder or a .gguf file, or pick one from the list")]
         if self._inspecting:
-            return ["Model: still checking the model; a moment"]
+            return [_("Model: still checking the model; a moment")]
         if self._error:
-            return [f"Model: {self._error}"]
+            return [_("Model: {error}").format(error=self._error)]
         return []
 
     def store(self, cfg: Config) -> None:
@@ -124,8 +125,8 @@ class ModelScreen(StepScreen):
         if method != cfg.model.method:
             dropped = drop_other_method_keys(cfg, method)
             if dropped:
-                self.notify(f"{', '.join(dropped)}: not a {fields.CONFIG_NAMES[method]} field, left out of training:",
-                            title="Method changed")
+                self.notify(_("{keys}: not a {config} field, left out of training:").format(
+                    keys=", ".join(dropped), config=fields.CONFIG_NAMES[method]), title=_("Method changed"))
         cfg.model.task, cfg.model.method = task_of(choice), method
         self.wizard.model_info = self._info
 
@@ -135,9 +136,10 @@ class ModelScreen(StepScreen):
         self.wizard.wait_painted()
         from engine import models
 
-        options = [Option(f"demo:{name}  [dim]{demo.about}[/]", id=f"demo:{name}") for name, demo in models.DEMOS.items()]
+        options = [Option(f"demo:{name}  [dim]{_(demo.about)}[/]", id=f"demo:{name}") for name, demo in models.DEMOS.items()]
         for row in models.list_cached_models():
-            options.append(Option(f"{row['repo_id']}  [dim]{row['size_bytes'] / 1e9:.2f} GB, in the HF cache[/]", id=row["repo_id"]))
+            size = _("{gb:.2f} GB, in the HF cache").format(gb=row["size_bytes"] / 1e9)
+            options.append(Option(f"{row['repo_id']}  [dim]{size}[/]", id=row["repo_id"]))
         self.post_message(ChoicesListed(options))
 
     @on(ChoicesListed)
@@ -166,11 +168,11 @@ class ModelScreen(StepScreen):
         if self._info is not None and event.value.strip() != self._info.ref:
             self._info = None
             self._error = None
-            self.query_one("#model-info", Static).update("[dim]Press Enter to check this model.[/]")
+            self.query_one("#model-info", Static).update("[dim]" + _("Press Enter to check this model.") + "[/]")
 
     @on(Select.Changed, "#task")
     def _task_changed(self, event: Select.Changed) -> None:
-        self.query_one("#method-help", Static).update(METHOD_HELP.get(str(event.value), ""))
+        self.query_one("#method-help", Static).update(_(METHOD_HELP.get(str(event.value), "")))
         if self._info is not None and self._info.task != task_of(str(event.value)):
             self.inspect(self.query_one("#model-ref", Input).value.strip())
 
@@ -180,13 +182,13 @@ class ModelScreen(StepScreen):
             return
         self._inspecting = True
         self._error = None
-        message = f"[dim]Checking {ref} (config and tokenizer only, no weights)...[/]"
+        message = "[dim]" + _("Checking {ref} (config and tokenizer only, no weights)...").format(ref=ref) + "[/]"
         try:
             from engine import models
 
             if models.needs_conversion(models.resolve(ref)):
-                message = (f"[dim]Converting {ref}'s GGUF file into a trainable folder (once, about a minute; "
-                           f"later starts take seconds)...[/]")
+                message = "[dim]" + _("Converting {ref}'s GGUF file into a trainable folder (once, about a minute; "
+                                      "later starts take seconds)...").format(ref=ref) + "[/]"
         except Exception:  # the worker reports what is wrong with the reference
             pass
         self.query_one("#model-info", Static).update(message)
@@ -209,7 +211,7 @@ class ModelScreen(StepScreen):
             inspected = ModelInspected(ref, info, None)
         except TunewizError as e:
             p = e.problems[0]
-            inspected = ModelInspected(ref, None, f"{p.what}\n  fix: {p.fix}" if p.fix else p.what)
+            inspected = ModelInspected(ref, None, p.what + "\n  " + _("fix: {fix}").format(fix=p.fix) if p.fix else p.what)
         except Exception as e:  # a broken download, an unreadable file: still shown, never a crash
             inspected = ModelInspected(ref, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
@@ -224,16 +226,21 @@ class ModelScreen(StepScreen):
         self._info, self._error = info, error
         box = self.query_one("#model-info", Static)
         if error:
-            box.update(f"[b red]Cannot use {ref}[/]\n{error}")
+            box.update("[b red]" + _("Cannot use {ref}").format(ref=ref) + f"[/]\n{error}")
             return
         if info.task != task_of(str(self.query_one("#task", Select).value)):
             self.query_one("#task", Select).value = info.task  # (a causal LM comes back as SFT)
-        template = "yes" if info.has_chat_template else "[yellow]no[/] (chat data will need model.chat_template)"
-        box.update(
-            f"[b]{info.architecture}[/] ({info.model_type}), {_count(info.parameters)} parameters, {info.dtype}\n"
-            f"context {info.context_length or '?'} tokens, vocabulary {info.vocab_size or '?'}, chat template: {template}\n"
-            f"task: {info.task}; {len(info.linears)} kinds of linear layers ({', '.join(lin.name for lin in info.linears[:8])})"
-        )
+        template = pgettext("chat template", "yes") if info.has_chat_template else \
+            "[yellow]" + pgettext("chat template", "no") + "[/] " + _("(chat data will need model.chat_template)")
+        box.update("\n".join((
+            _("{architecture} ({model_type}), {parameters} parameters, {dtype}").format(
+                architecture=f"[b]{info.architecture}[/]", model_type=info.model_type, parameters=_count(info.parameters),
+                dtype=_(info.dtype)),
+            _("context {context} tokens, vocabulary {vocabulary}, chat template: {template}").format(
+                context=info.context_length or "?", vocabulary=info.vocab_size or "?", template=template),
+            _("task: {task}; {n} kinds of linear layers ({names})").format(
+                task=info.task, n=len(info.linears), names=", ".join(lin.name for lin in info.linears[:8])),
+        )))
         self.show_problems([])
 
     # --------------------------------------------------------------------------------------- presets

@@ -18,6 +18,8 @@ from textual.widgets.option_list import Option
 from engine import presets
 from engine.config import Config
 from engine.errors import TunewizError
+from engine.i18n import N_, _
+from tui.lang import translate_bindings
 
 
 def user_dir_of(app: object) -> Path:
@@ -40,15 +42,17 @@ class PresetsScreen(ModalScreen[str | None]):
     """Pick a preset to load; dismisses with its path, or None on Escape."""
 
     CSS_PATH = "presets.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=True)]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), show=True)]
 
     def __init__(self, user_dir: Path | None = None) -> None:
         super().__init__()
+        translate_bindings(self)
         self._user_dir = user_dir
 
     def compose(self) -> ComposeResult:
         with Vertical(id="presets-box"):
-            yield Label("[b]Load a preset[/]  [dim]Enter loads it (it replaces every choice); Esc cancels[/]", id="presets-title")
+            yield Label("[b]" + _("Load a preset") + "[/]  [dim]" + _("Enter loads it (it replaces every choice); Esc cancels") + "[/]",
+                        id="presets-title")
             yield OptionList(id="preset-list")
             yield Static("", id="preset-header")
         yield Footer()
@@ -58,11 +62,11 @@ class PresetsScreen(ModalScreen[str | None]):
         found = presets.list_presets(folder)
         self._files = {str(p.path): p for p in found}
         box = self.query_one("#preset-list", OptionList)
-        options: list[Option | None] = [Option("[b $accent]Shipped with tunewiz[/]", disabled=True)]
+        options: list[Option | None] = [Option("[b $accent]" + _("Shipped with tunewiz") + "[/]", disabled=True)]
         options += [self._option(p) for p in found if p.source == "shipped"]
-        options.append(Option(f"[b $accent]Yours[/] [dim]({presets.display_path(folder)})[/]", disabled=True))
+        options.append(Option("[b $accent]" + _("Yours") + f"[/] [dim]({presets.display_path(folder)})[/]", disabled=True))
         mine = [self._option(p) for p in found if p.source == "yours"]
-        options += mine or [Option("[dim]  none yet: the Review step saves one (ctrl+s)[/]", disabled=True)]
+        options += mine or [Option("[dim]  " + _("none yet: the Review step saves one (ctrl+s)") + "[/]", disabled=True)]
         box.add_options(options)
         box.highlighted = 1
         box.focus()
@@ -91,28 +95,30 @@ class SavePresetScreen(ModalScreen[str | None]):
     """Name and folder for the preset; writes it (header comment included) and dismisses with its path."""
 
     CSS_PATH = "presets.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=True)]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), show=True)]
 
     def __init__(self, cfg: Config, name: str, folder: Path, hardware: str = "") -> None:
         super().__init__()
+        translate_bindings(self)
         self._cfg, self._preset_name, self._folder, self._hardware = cfg, name, folder, hardware
         self._confirmed: Path | None = None  # the existing file the user agreed to replace
 
     def compose(self) -> ComposeResult:
         with Vertical(id="save-box"):
-            yield Label("[b]Save as preset[/]", id="save-title")
+            yield Label("[b]" + _("Save as preset") + "[/]", id="save-title")
             with Horizontal(classes="row"):
-                yield Label("Name", classes="field-label")
+                yield Label(_("Name"), classes="field-label")
                 yield Input(self._preset_name, placeholder="my-model-lora", id="save-name")
             with Horizontal(classes="row"):
-                yield Label("Folder", classes="field-label")
+                yield Label(_("Folder"), classes="field-label")
                 yield Input(presets.display_path(self._folder), id="save-folder")
             yield Static("", id="save-target")
-            yield Static("[dim]Its header comment says what it trains, on what hardware, and the command.[/]", id="save-hint")
+            yield Static("[dim]" + _("Its header comment says what it trains, on what hardware, and the command.") + "[/]",
+                         id="save-hint")
             yield Static("", id="save-message")
             with Horizontal(id="save-buttons"):
-                yield Button("Cancel", id="save-cancel")
-                yield Button("Save", id="save-ok", variant="primary")
+                yield Button(_("Cancel"), id="save-cancel")
+                yield Button(_("Save"), id="save-ok", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -126,16 +132,16 @@ class SavePresetScreen(ModalScreen[str | None]):
     def _show_target(self) -> None:
         self._confirm(None)
         try:
-            target = f"[dim]writes[/] {presets.display_path(self._target())}"
+            target = "[dim]" + _("writes") + f"[/] {presets.display_path(self._target())}"
         except TunewizError as e:
-            target = f"[dim]writes[/] [red]? ({e.problems[0].where}: {e.problems[0].what})[/]"
+            target = "[dim]" + _("writes") + f"[/] [red]? ({e.problems[0].where}: {e.problems[0].what})[/]"
         self.query_one("#save-target", Static).update(target)
         self.query_one("#save-message", Static).update("")
 
     def _confirm(self, path: Path | None) -> None:
         self._confirmed = path
         ok = self.query_one("#save-ok", Button)
-        ok.label = "Replace it" if path else "Save"
+        ok.label = _("Replace it") if path else _("Save")
         ok.variant = "error" if path else "primary"
 
     @on(Input.Submitted)
@@ -146,18 +152,21 @@ class SavePresetScreen(ModalScreen[str | None]):
             path = self._target()
             if path.exists() and self._confirmed != path:
                 self._confirm(path)
-                message.update(f"[b yellow]{presets.display_path(path)} already exists.[/] "
-                               "Press [b]Replace it[/] to overwrite it, or change the name.")
+                message.update("[b yellow]" + _("{path} already exists.").format(path=presets.display_path(path)) + "[/] "
+                               + _("Press {button} to overwrite it, or change the name.").format(
+                                   button="[b]" + _("Replace it") + "[/]"))
                 return
             cfg = follow_name(self._cfg, self._preset_name, path.stem)
             header = presets.header_for(cfg, path, self._hardware)
             presets.save_preset(cfg, path, header, overwrite=self._confirmed == path)
         except FileExistsError:  # written by someone else since the check
             self._confirm(None)
-            message.update("[b yellow]That file appeared meanwhile.[/] Press Save again to see it and decide.")
+            message.update("[b yellow]" + _("That file appeared meanwhile.") + "[/] "
+                           + _("Press Save again to see it and decide."))
             return
         except TunewizError as e:
-            message.update("\n".join(f"[red]{p.where}: {p.what}[/]" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
+            message.update("\n".join(f"[red]{p.where}: {p.what}[/]" + ("\n  " + _("fix: {fix}").format(fix=p.fix) if p.fix else "")
+                                     for p in e.problems))
             return
         self.dismiss(str(path))
 

@@ -11,26 +11,31 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from engine.i18n import N_, _, ngettext
+from tui.lang import translate_bindings
+
 
 class QuitScreen(ModalScreen[str]):
     """Dismisses with "save", "quit" or "cancel"."""
 
     CSS_PATH = "quit.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+q", "quit", "Quit without saving", priority=True)]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel")), Binding("ctrl+q", "quit", N_("Quit without saving"), priority=True)]
 
     def __init__(self, changes: list[str]) -> None:
         super().__init__()
+        translate_bindings(self)
         self._changes = changes
 
     def compose(self) -> ComposeResult:
-        shown = self._changes[:4] + ([f"and {len(self._changes) - 4} more"] if len(self._changes) > 4 else [])
+        more = len(self._changes) - 4
+        shown = self._changes[:4] + ([ngettext("and {n} more", "and {n} more", more).format(n=more)] if more > 0 else [])
         with Vertical(id="quit-box"):
-            yield Static("[b]Quit with unsaved changes?[/]", id="quit-title")
-            yield Static("\n".join(f"  {escape(c)}" for c in shown) or "  (a field with a problem)", id="quit-changes")
+            yield Static("[b]" + _("Quit with unsaved changes?") + "[/]", id="quit-title")
+            yield Static("\n".join(f"  {escape(c)}" for c in shown) or "  " + _("(a field with a problem)"), id="quit-changes")
             with Horizontal(id="quit-buttons"):
-                yield Button("Save preset", id="quit-save", variant="primary")
-                yield Button("Quit without saving", id="quit-quit", variant="error")
-                yield Button("Cancel", id="quit-cancel")
+                yield Button(_("Save preset"), id="quit-save", variant="primary")
+                yield Button(_("Quit without saving"), id="quit-quit", variant="error")
+                yield Button(_("Cancel"), id="quit-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#quit-save", Button).focus()

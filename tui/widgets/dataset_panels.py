@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from engine.config import FORMATS
 from engine.data import load
+from engine.i18n import _, pgettext
 from tui.widgets.toggles import Tick
 
 MAX_ROLES = 6  # alpaca has 5 roles; one more shows a mapped role the format lacks
@@ -71,17 +72,17 @@ class SourcePanel(ContentSwitcher):
             self.spec = spec
 
     def compose(self) -> ComposeResult:
-        yield OptionList(*(Option(f"sample:{name}  [dim]{about}[/]", id=f"sample:{name}")
-                           for name, (_, about) in load.SAMPLES.items()), id="pick-sample")
-        yield Vertical(Label("Enter on a file reads it; for a folder of files type its path above.", classes="hint"),
+        yield OptionList(*(Option(f"sample:{name}  [dim]{_(about)}[/]", id=f"sample:{name}")
+                           for name, (_path, about) in load.SAMPLES.items()), id="pick-sample")
+        yield Vertical(Label(_("Enter on a file reads it; for a folder of files type its path above."), classes="hint"),
                        id="pick-file")
         with Vertical(id="pick-hub"):
-            yield Label("Type the hub id above and press Enter; the first rows are streamed.", classes="hint")
+            yield Label(_("Type the hub id above and press Enter; the first rows are streamed."), classes="hint")
             with Horizontal(classes="row"):
-                yield Label("Config", classes="field-label")
-                yield Input(placeholder="config name (dataset.name), if it has several", compact=True, id="hub-name")
+                yield Label(_("Config"), classes="field-label")
+                yield Input(placeholder=_("config name (dataset.name), if it has several"), compact=True, id="hub-name")
             with Horizontal(classes="row"):
-                yield Label("Split", classes="field-label")
+                yield Label(_("Split"), classes="field-label")
                 yield Input(placeholder="train", compact=True, id="hub-split")
 
     def show(self, kind: str, tree: bool) -> None:
@@ -144,19 +145,19 @@ class FormatPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Label("Format", classes="field-label")
+            yield Label(_("Format"), classes="field-label")
             yield Select([(f, f) for f in FORMATS], allow_blank=False, compact=True, id="format")
         for i in range(MAX_ROLES):
             with Horizontal(classes="row role-row -off"):
                 yield Label("", classes="field-label")
                 yield Select([], prompt="auto", compact=True, id=f"role-{i}", classes="role")
-        yield Tick("Template for other data (only the completion is trained)", compact=True, id="use-template")
+        yield Tick(_("Template for other data (only the completion is trained)"), compact=True, id="use-template")
         with Vertical(id="template-box", classes="-off"):
             with Horizontal(classes="row"):
-                yield Label("Prompt", classes="field-label")
+                yield Label(_("Prompt"), classes="field-label")
                 yield Input(placeholder="### Question: {instruction}\\n### Answer: ", compact=True, id="tpl-prompt")
             with Horizontal(classes="row"):
-                yield Label("Completion", classes="field-label")
+                yield Label(_("Completion"), classes="field-label")
                 yield Input(placeholder="{output}", compact=True, id="tpl-completion")
 
     def fill(self, fmt: str, columns: dict[str, str], template: dict[str, str] | None) -> None:
@@ -200,7 +201,7 @@ class FormatPanel(Vertical):
             row.set_class(i >= len(self._role_names), "-off")
             if i < len(self._role_names):
                 col = self.columns.get(self._role_names[i])
-                missing = [(f"{col} (not in the data)", col)] if col and col not in names else []
+                missing = [(_("{column} (not in the data)").format(column=col), col)] if col and col not in names else []
                 row.query_one(Label).update(self._role_names[i])
                 select = row.query_one(Select)
                 with select.prevent(Select.Changed):
@@ -250,13 +251,13 @@ class SplitPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Label("Eval size", classes="field-label")
+            yield Label(_("Eval size"), classes="field-label")
             yield Input(compact=True, id="eval-size")
-            yield Label("share (0.1) or rows held out; 0 = none", classes="hint")
+            yield Label(_("share (0.1) or rows held out; 0 = none"), classes="hint")
         with Horizontal(classes="row"):
-            yield Label("Max rows", classes="field-label")
-            yield Input(placeholder="all", compact=True, id="max-rows")
-            yield Label("use only the first N rows; empty = all", classes="hint")
+            yield Label(_("Max rows"), classes="field-label")
+            yield Input(placeholder=pgettext("max rows", "all"), compact=True, id="max-rows")
+            yield Label(_("use only the first N rows; empty = all"), classes="hint")
         yield Static("", id="split-msg")
 
     def fill(self, eval_size: float, max_rows: int | None) -> None:
@@ -272,13 +273,17 @@ class SplitPanel(Vertical):
     @on(Input.Changed)
     def check(self) -> None:
         """Show the problems under the fields and mark the bad ones."""
-        problems = self.problems()
-        self.query_one("#split-msg", Static).update("\n".join(escape(p) for p in problems))
-        self.query_one("#eval-size", Input).set_class(any(p.startswith("Eval") for p in problems), "-bad")
-        self.query_one("#max-rows", Input).set_class(any(p.startswith("Max") for p in problems), "-bad")
+        problems = self.field_problems()
+        self.query_one("#split-msg", Static).update("\n".join(escape(p) for _f, p in problems))
+        self.query_one("#eval-size", Input).set_class(any(f == "eval" for f, _p in problems), "-bad")
+        self.query_one("#max-rows", Input).set_class(any(f == "rows" for f, _p in problems), "-bad")
 
     def problems(self) -> list[str]:
-        out = []
+        return [p for _f, p in self.field_problems()]
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """(field, problem): "eval" or "rows", and what is wrong with it."""
+        out: list[tuple[str, str]] = []
         raw_eval = self.query_one("#eval-size", Input).value.strip()
         raw_rows = self.query_one("#max-rows", Input).value.strip()
         rows = None
@@ -286,20 +291,25 @@ class SplitPanel(Vertical):
             try:
                 rows = int(raw_rows)
                 if rows < 1:
-                    out.append(f"Max rows: {raw_rows} is below 1; leave it empty for all rows")
+                    out.append(("rows", _("Max rows: {value} is below 1; leave it empty for all rows").format(value=raw_rows)))
             except ValueError:
-                out.append(f"Max rows: {raw_rows!r} is not a whole number; leave it empty for all rows")
+                out.append(("rows", _("Max rows: {value!r} is not a whole number; leave it empty for all rows").format(
+                    value=raw_rows)))
         try:
             size = float(raw_eval)
             if not math.isfinite(size):
                 raise ValueError
         except ValueError:
-            return [f"Eval size: {raw_eval!r} is not a number; write a share (0.1), a row count (200) or 0", *out]
+            return [("eval", _("Eval size: {value!r} is not a number; write a share (0.1), a row count (200) or 0").format(
+                value=raw_eval)), *out]
         usable = min(x for x in (rows, self.available, 10**18) if x is not None)
         if size < 0:
-            out.insert(0, f"Eval size: {raw_eval} is below 0; write a share (0.1), a row count (200) or 0")
+            out.insert(0, ("eval", _("Eval size: {value} is below 0; write a share (0.1), a row count (200) or 0").format(
+                value=raw_eval)))
         elif size >= 1 and size != int(size):
-            out.insert(0, f"Eval size: {raw_eval} is neither a share below 1 nor a whole number of rows")
+            out.insert(0, ("eval", _("Eval size: {value} is neither a share below 1 nor a whole number of rows").format(
+                value=raw_eval)))
         elif size >= 1 and size >= usable:
-            out.insert(0, f"Eval size: holding out {size:g} rows leaves none of the {usable:,} to train on")
+            out.insert(0, ("eval", _("Eval size: holding out {size:g} rows leaves none of the {usable:,} to train on").format(
+                size=size, usable=usable)))
         return out

@@ -16,7 +16,9 @@ from textual.widgets import Button, Label, Static, TextArea
 
 from engine.config import Config
 from engine.errors import TunewizError
+from engine.i18n import N_, _
 from engine.paste import Pasted, parse_calls
+from tui.lang import translate_bindings
 
 
 class PasteDialog(ModalScreen[list[Pasted] | None]):
@@ -33,21 +35,23 @@ class PasteDialog(ModalScreen[list[Pasted] | None]):
         #paste-buttons Button { margin-left: 1; }
     }
     """
-    BINDINGS = [Binding("ctrl+s", "fill", "Fill the form", show=True, priority=True),
-                Binding("escape", "cancel", "Cancel", show=True)]
+    BINDINGS = [Binding("ctrl+s", "fill", N_("Fill the form"), show=True, priority=True),
+                Binding("escape", "cancel", N_("Cancel"), show=True)]
 
     def __init__(self, task: str = "causal-lm") -> None:
         super().__init__()
+        translate_bindings(self)
         self.for_task = task
 
     def compose(self) -> ComposeResult:
         with Vertical(id="paste-box"):
-            yield Label("Paste a TrainingArguments(...), SFTConfig(...), LoraConfig(...) or SFTTrainer(...) call. It is read, never run.")
+            yield Label(_("Paste a TrainingArguments(...), SFTConfig(...), LoraConfig(...) or SFTTrainer(...) call. "
+                          "It is read, never run."))
             yield TextArea("", language=None, soft_wrap=False, id="paste-text", placeholder="args = TrainingArguments(\n    ...\n)")
             yield Static("", id="paste-error", markup=False)
             with Horizontal(id="paste-buttons"):
-                yield Button("Cancel (esc)", id="paste-cancel", compact=True)
-                yield Button("Fill the form (ctrl+s)", id="paste-fill", variant="primary", compact=True)
+                yield Button(_("Cancel (esc)"), id="paste-cancel", compact=True)
+                yield Button(_("Fill the form (ctrl+s)"), id="paste-fill", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#paste-text", TextArea).focus()
@@ -65,7 +69,7 @@ class PasteDialog(ModalScreen[list[Pasted] | None]):
             found = parse_calls(text, task=self.for_task)
         except TunewizError as e:
             p = e.problems[0]
-            self.query_one("#paste-error", Static).update(f"{p.where}: {p.what}\n  fix: {p.fix}" if p.fix else f"{p.where}: {p.what}")
+            self.query_one("#paste-error", Static).update(f"{p.where}: {p.what}\n  " + _("fix: {fix}").format(fix=p.fix) if p.fix else f"{p.where}: {p.what}")
             return
         self.dismiss(found)
 
@@ -81,7 +85,8 @@ def apply_pasted(cfg: Config, found: list[Pasted], section: str, fill: Any) -> s
     for p in found:
         if p.kind == section:
             fill(p.values)
-            lines.append(f"{p.call}: filled {', '.join(p.values) or 'nothing'}")
+            lines.append(_("{call}: filled {keys}").format(call=p.call, keys=", ".join(p.values)) if p.values else
+                         _("{call}: filled nothing").format(call=p.call))
         else:
             lines.append(store_other(cfg, p))
         if p.dataset:
@@ -100,13 +105,13 @@ def store_dataset(cfg: Config, pasted: Pasted) -> str:
         else:
             said.append(f"dataset.{key}: {value}")
         setattr(cfg.dataset, key, value)
-    return f"{pasted.call}: {', '.join(said)} was saved for the Dataset step"
+    return _("{call}: {values} was saved for the Dataset step").format(call=pasted.call, values=", ".join(said))
 
 
 def store_other(cfg: Config, pasted: Pasted) -> str:
     """A call for the other step's section goes straight into the config; returns the note that says so."""
     if pasted.kind == "lora":
         cfg.lora = {**cfg.lora, **pasted.values, "enabled": True}
-        return f"{pasted.call}: {len(pasted.values)} values were saved for the LoRA step"
+        return _("{call}: {n} values were saved for the LoRA step").format(call=pasted.call, n=len(pasted.values))
     cfg.training = {**cfg.training, **pasted.values}
-    return f"{pasted.call}: {len(pasted.values)} values were saved for the Training step"
+    return _("{call}: {n} values were saved for the Training step").format(call=pasted.call, n=len(pasted.values))

@@ -10,6 +10,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from engine.i18n import N_, _
+from tui.lang import translate_bindings
+
 
 class TextDialog(ModalScreen[None]):
     """`title` over `body` (wrapped, scrolled by up/down/page keys); Escape, Enter or q closes it."""
@@ -25,11 +28,12 @@ class TextDialog(ModalScreen[None]):
         #text-keys { dock: bottom; height: 1; color: $text-muted; }
     }
     """
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("enter", "close", show=False),
+    BINDINGS = [Binding("escape", "close", N_("Close")), Binding("enter", "close", show=False),
                 Binding("q", "close", show=False)]
 
     def __init__(self, title: str, body: Text) -> None:
         super().__init__()
+        translate_bindings(self)
         self._title, self._body = title, body
 
     def compose(self) -> ComposeResult:
@@ -37,7 +41,7 @@ class TextDialog(ModalScreen[None]):
             yield Static(Text(self._title), id="text-title")
             with VerticalScroll(id="text-scroll"):
                 yield Static(self._body, id="text-body")
-            yield Static("esc: close · ↑↓ PgUp PgDn: scroll", id="text-keys")
+            yield Static(_("esc: close · ↑↓ PgUp PgDn: scroll"), id="text-keys")
 
     def on_mount(self) -> None:
         self.query_one("#text-scroll").focus()
