@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine import fields
 from engine.config import Config
 from engine.errors import Problem, TunewizError
+from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from engine.build import Hardware
@@ -54,43 +55,48 @@ def plan(cfg: Config, hw: Hardware) -> LaunchPlan:
     gpus = list(ln.gpus) if ln.gpus is not None else visible
     for g in gpus:
         if g not in visible:
-            problems.append(Problem("launch.gpus", f"GPU {g} is not visible here (visible: {visible or 'none'})",
-                                    "list visible GPUs (nvidia-smi), or check CUDA_VISIBLE_DEVICES"))
+            problems.append(Problem("launch.gpus", _("GPU {gpu} is not visible here (visible: {visible})").format(
+                gpu=g, visible=visible or _("none")), _("list visible GPUs (nvidia-smi), or check CUDA_VISIBLE_DEVICES")))
     if hw.cuda:
         procs = len(gpus) if ln.processes == "auto" else int(ln.processes)
         if procs > len(gpus):
-            problems.append(Problem("launch.processes", f"{procs} processes but {len(gpus)} GPUs", "use one process per GPU"))
+            problems.append(Problem("launch.processes", _("{processes} processes but {gpus} GPUs").format(processes=procs, gpus=len(gpus)),
+                                    _("use one process per GPU")))
     else:
         procs = 1 if ln.processes == "auto" else int(ln.processes)
         if ln.strategy != "ddp" and procs > 1:
-            problems.append(Problem("launch.strategy", f"{ln.strategy} needs GPUs; on CPU only ddp (gloo) runs", "use strategy: ddp"))
+            problems.append(Problem("launch.strategy", _("{strategy} needs GPUs; on CPU only ddp (gloo) runs").format(strategy=ln.strategy),
+                                    _("use strategy: ddp")))
     if procs < 1:
-        problems.append(Problem("launch.processes", "must be at least 1", "auto = one per GPU"))
+        problems.append(Problem("launch.processes", _("must be at least 1"), _("auto = one per GPU")))
     quantized = cfg.model.quantization != "none"
     if quantized and ln.strategy == "deepspeed-zero3":
-        problems.append(Problem("launch.strategy", "QLoRA (a quantized base model) cannot be sharded by ZeRO-3",
-                                "use ddp (each GPU holds the small 4-bit model) or deepspeed-zero2"))
+        problems.append(Problem("launch.strategy", _("QLoRA (a quantized base model) cannot be sharded by ZeRO-3"),
+                                _("use ddp (each GPU holds the small 4-bit model) or deepspeed-zero2")))
     if quantized and ln.strategy == "fsdp":
-        problems.append(Problem("launch.strategy", "QLoRA with FSDP needs bnb_4bit_quant_storage set to the compute dtype, which tunewiz does not do yet",
-                                "use ddp"))
+        problems.append(Problem("launch.strategy", _("QLoRA with FSDP needs bnb_4bit_quant_storage set to the compute dtype, which "
+                                                     "tunewiz does not do yet"), _("use ddp")))
     if ln.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
-        problems.append(Problem("launch.strategy", f"{ln.strategy} needs DeepSpeed, which is not installed", "pip install deepspeed"))
+        problems.append(Problem("launch.strategy", _("{strategy} needs DeepSpeed, which is not installed").format(strategy=ln.strategy),
+                                "pip install deepspeed"))
     if ln.num_machines > 1:
         if not ln.main_address:
-            problems.append(Problem("launch.main_address", "several machines need the address of machine 0", "set launch.main_address: <host or IP>"))
+            problems.append(Problem("launch.main_address", _("several machines need the address of machine 0"),
+                                    _("set launch.main_address: <host or IP>")))
         if not 0 <= ln.machine_rank < ln.num_machines:
-            problems.append(Problem("launch.machine_rank", f"must be between 0 and {ln.num_machines - 1}", ""))
+            problems.append(Problem("launch.machine_rank", _("must be between 0 and {last}").format(last=ln.num_machines - 1), ""))
     elif ln.machine_rank:
-        problems.append(Problem("launch.machine_rank", "machine_rank is set but num_machines is 1", "set launch.num_machines"))
+        problems.append(Problem("launch.machine_rank", _("machine_rank is set but num_machines is 1"), _("set launch.num_machines")))
     world = procs * ln.num_machines
     if world > 1 and ln.machine_rank == 0 and not port_free(ln.main_port, wait=PORT_WAIT):
-        problems.append(Problem("launch.main_port", f"port {ln.main_port} is in use on this machine", "pick another, e.g. --set launch.main_port=29600"))
+        problems.append(Problem("launch.main_port", _("port {port} is in use on this machine").format(port=ln.main_port),
+                                _("pick another, e.g. --set launch.main_port=29600")))
     if problems:
         raise TunewizError(problems)
     if world == 1:
         return LaunchPlan("python", 1, 1, gpus[:1])
     if not hw.cuda:
-        return LaunchPlan("torchrun", procs, world, [], notes=["CPU processes talk through gloo (torchrun)"])
+        return LaunchPlan("torchrun", procs, world, [], notes=[_("CPU processes talk through gloo (torchrun)")])
     return LaunchPlan("accelerate", procs, world, gpus[:procs], accelerate_config=accelerate_config(cfg, procs, gpus[:procs], hw))
 
 
@@ -149,9 +155,12 @@ def batch_lines(cfg: Config, p: LaunchPlan) -> list[str]:
     """The batch arithmetic per GPU (process) and in total."""
     bs = int(cfg.training.get("per_device_train_batch_size", fields.default("per_device_train_batch_size")))
     acc = int(cfg.training.get("gradient_accumulation_steps", 1))
-    unit, units = ("GPU", "GPUs") if p.gpus else ("process", "processes")
-    return [f"batch     {bs} per {unit} x {acc} accumulation x {p.world_size} {units if p.world_size > 1 else unit} "
-            f"= {bs * acc * p.world_size} sequences per optimizer step"]
+    line = ngettext("batch     {bs} per GPU x {acc} accumulation x {n} GPU = {total} sequences per optimizer step",
+                    "batch     {bs} per GPU x {acc} accumulation x {n} GPUs = {total} sequences per optimizer step", p.world_size) \
+        if p.gpus else ngettext("batch     {bs} per process x {acc} accumulation x {n} process = {total} sequences per optimizer step",
+                                "batch     {bs} per process x {acc} accumulation x {n} processes = {total} sequences per optimizer "
+                                "step", p.world_size)
+    return [line.format(bs=bs, acc=acc, n=p.world_size, total=bs * acc * p.world_size)]
 
 
 def node_commands(cfg: Config, preset: str) -> list[str]:

@@ -24,6 +24,7 @@ import yaml
 from engine import config, monitor, presets, rundir, runs
 from engine.errors import TunewizError
 from engine.fmt import duration
+from engine.i18n import N_, _
 
 
 def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
@@ -32,36 +33,41 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
     --overwrite empties only a folder tunewiz marked as a run (rundir.MARKER), and only of the files tunewiz
     wrote (rundir.overwrite_refusal says why not otherwise). --resume sets incomplete checkpoints aside."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise TunewizError.at(str(run_dir), "is a file, not a folder", "pick another training.output_dir")
+        raise TunewizError.at(str(run_dir), _("is a file, not a folder"), _("pick another training.output_dir"))
     if resume:
         _refuse_live(run_dir)
         cp = rundir.last_checkpoint(run_dir)
         partial = rundir.incomplete_checkpoints(run_dir)
         if not cp:
-            why = f" ({partial[-1][0].name} is incomplete: {partial[-1][1]})" if partial else ""
-            raise TunewizError.at(str(run_dir), "there is no complete checkpoint to resume from" + why,
-                                  "run without --resume (with --overwrite to start the directory over)")
+            raise TunewizError.at(str(run_dir), _("there is no complete checkpoint to resume from ({name} is incomplete: {problem})").format(
+                name=partial[-1][0].name, problem=runs.problem_text(partial[-1][1])) if partial
+                else _("there is no complete checkpoint to resume from"),
+                _("run without --resume (with --overwrite to start the directory over)"))
         set_aside_partial(run_dir, cp, partial)
         if rundir.run_id(run_dir) is None and rundir.is_run_dir(run_dir):
             rundir.mark(run_dir)  # a run made before the mark, holding only tunewiz's files
         return
     if run_dir.exists() and any(run_dir.iterdir()):
-        refusal = rundir.overwrite_refusal(run_dir)
+        kind = rundir.refusal_kind(run_dir)
+        refusal = None if kind is None else rundir.refusal_text(kind, run_dir)
         if not overwrite:
             if not rundir.is_run_dir(run_dir) and refusal:
-                why = f"no {rundir.MARKER}" if refusal.startswith("it is not a tunewiz run") else refusal
-                raise TunewizError.at(str(run_dir), f"is not empty and is not a tunewiz run directory ({why}); tunewiz will not delete it",
-                                      "pick another training.output_dir (a new folder, e.g. runs/<new-name>)")
+                why = _("no {marker}").format(marker=rundir.MARKER) if kind == "unmarked" else refusal
+                raise TunewizError.at(str(run_dir), _("is not empty and is not a tunewiz run directory ({why}); tunewiz will not "
+                                                      "delete it").format(why=why),
+                                      _("pick another training.output_dir (a new folder, e.g. runs/<new-name>)"))
             cp = rundir.last_checkpoint(run_dir)
-            raise TunewizError.at(str(run_dir), "this run directory is already in use" + (f" (last checkpoint: {cp.name})" if cp else ""),
-                                  "choose one:\n"
-                                  + ("      resume it:       add --resume\n" if cp else "")
-                                  + "      pick a new name: --set training.output_dir=runs/<new-name>"
-                                  + ("\n      start it over:   add --overwrite (deletes the files tunewiz wrote in it)" if refusal is None
-                                     else f"\n      (--overwrite will not delete it: {refusal})"))
+            choices = [_("resume it:       add --resume")] if cp else []
+            choices.append(_("pick a new name: --set training.output_dir=runs/<new-name>"))
+            choices.append(_("start it over:   add --overwrite (deletes the files tunewiz wrote in it)") if refusal is None
+                           else _("(--overwrite will not delete it: {refusal})").format(refusal=refusal))
+            raise TunewizError.at(str(run_dir), _("this run directory is already in use (last checkpoint: {checkpoint})").format(
+                checkpoint=cp.name) if cp else _("this run directory is already in use"),
+                "\n".join([_("choose one:"), *("      " + c for c in choices)]))
         if refusal:
-            raise TunewizError.at(str(run_dir), f"tunewiz will not delete it: {refusal}",
-                                  "pick another training.output_dir" + (", or move those files away" if "did not write" in refusal else ""))
+            raise TunewizError.at(str(run_dir), _("tunewiz will not delete it: {refusal}").format(refusal=refusal),
+                                  _("pick another training.output_dir, or move those files away") if kind == "foreign"
+                                  else _("pick another training.output_dir"))
         _refuse_live(run_dir)
         rundir.clear(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -78,13 +84,19 @@ def set_aside_partial(run_dir: Path, resume_from: Path, partial: list[tuple[Path
         moved.append(note)
         rundir.EventLog(run_dir).emit("set_aside", **note)
         with open(run_dir / rundir.STDOUT, "a", encoding="utf-8") as log:
-            log.write(f"tunewiz: {set_aside_line(note)}\n")
+            log.write(f"tunewiz: {set_aside_line(note, english=True)}\n")  # the run's log: English
     return moved
 
 
-def set_aside_line(note: dict[str, Any]) -> str:
-    return (f"skipped {note.get('checkpoint')}: incomplete, {note.get('problem')}; kept as {note.get('moved_to')}; "
-            f"resuming from {note.get('resume_from')}")
+SET_ASIDE = N_("skipped {checkpoint}: incomplete, {problem}; kept as {moved_to}; resuming from {resume_from}")
+
+
+def set_aside_line(note: dict[str, Any], english: bool = False) -> str:
+    """A set_aside event as one line, in the user's language (`english`: for the run's log)."""
+    problem = note.get("problem")
+    return (SET_ASIDE if english else _(SET_ASIDE)).format(
+        checkpoint=note.get("checkpoint"), moved_to=note.get("moved_to"), resume_from=note.get("resume_from"),
+        problem=problem if english or not isinstance(problem, str) else runs.problem_text(problem))
 
 
 def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
@@ -99,19 +111,20 @@ def check_resumable(run_dir: Path, training: dict[str, Any]) -> None:
     step, epoch = int(state.get("global_step", 0)), float(state.get("epoch") or 0)
     max_steps = int(training.get("max_steps", -1) or -1)
     if max_steps > 0 and step >= max_steps:
-        raise TunewizError.at(str(run_dir), f"{cp.name} is already at step {step}, the run's max_steps ({max_steps})",
-                              f"to train on, raise it: --set training.max_steps={max_steps * 2}")
+        raise TunewizError.at(str(run_dir), _("{checkpoint} is already at step {step}, the run's max_steps ({max_steps})").format(
+            checkpoint=cp.name, step=step, max_steps=max_steps),
+            _("to train on, raise it: --set training.max_steps={value}").format(value=max_steps * 2))
     epochs = float(training.get("num_train_epochs", 3.0))
     if max_steps <= 0 and epoch >= epochs:
-        raise TunewizError.at(str(run_dir), f"{cp.name} has finished all {epochs:g} epochs",
-                              f"to train on, raise it: --set training.num_train_epochs={epochs * 2:g}")
+        raise TunewizError.at(str(run_dir), _("{checkpoint} has finished all {epochs:g} epochs").format(checkpoint=cp.name, epochs=epochs),
+                              _("to train on, raise it: --set training.num_train_epochs={value:g}").format(value=epochs * 2))
 
 
 def _refuse_live(run_dir: Path) -> None:
     st = rundir.read_status(run_dir)
     if st.get("state") in rundir.LIVE and rundir.run_alive(st):
-        raise TunewizError.at(str(run_dir), f"a training process is still running in it (pid {st['pid']})",
-                              f"wait for it, or stop it: kill -TERM {st['pid']}")
+        raise TunewizError.at(str(run_dir), _("a training process is still running in it (pid {pid})").format(pid=st["pid"]),
+                              _("wait for it, or stop it: kill -TERM {pid}").format(pid=st["pid"]))
 
 
 # What a resume continues: the same model, method, data and labels as the checkpoint's. Anything else may change
@@ -194,14 +207,14 @@ def check_same_run(run_dir: Path, identity: dict[str, Any]) -> None:
     if not diffs:
         return
     shown = "\n".join(f"      {k}: {_short(a)} -> {_short(b)}" for k, a, b in diffs[:8])
-    more = f"\n      and {len(diffs) - 8} more" if len(diffs) > 8 else ""
-    raise TunewizError.at(str(run_dir), f"cannot resume: its checkpoint was trained with other settings\n{shown}{more}",
-                          "a resume continues the same training (only steps, rates, logging and saving may change); "
-                          "to train with these settings start a new run: --set training.output_dir=runs/<new-name>")
+    more = "\n      " + _("and {n} more").format(n=len(diffs) - 8) if len(diffs) > 8 else ""
+    raise TunewizError.at(str(run_dir), _("cannot resume: its checkpoint was trained with other settings") + f"\n{shown}{more}",
+                          _("a resume continues the same training (only steps, rates, logging and saving may change); "
+                            "to train with these settings start a new run: --set training.output_dir=runs/<new-name>"))
 
 
 def _short(v: Any) -> str:
-    text = "(not set)" if v is None else json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+    text = _("(not set)") if v is None else json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -261,8 +274,8 @@ def start_smoke(cfg: config.Config, source: str, steps: int, plan: Any = None,
     cfg = cfg.model_copy(deep=True)
     run_dir = smoke.run_dir_for(cfg.training["output_dir"])
     if run_dir.exists() and any(run_dir.iterdir()) and not rundir.read_status(run_dir).get("smoke"):
-        raise TunewizError.at(str(run_dir), "is in use and is not a smoke test's directory; a smoke test will not delete it",
-                              "move it away, or pick another training.output_dir")
+        raise TunewizError.at(str(run_dir), _("is in use and is not a smoke test's directory; a smoke test will not delete it"),
+                              _("move it away, or pick another training.output_dir"))
     prepare_run_dir(run_dir, overwrite=True, resume=False)
     cfg.training["output_dir"] = str(run_dir)
     return start(cfg, source, command=command, plan=plan, smoke_steps=steps)
@@ -341,7 +354,7 @@ def stop(run_dir: Path, force: bool = False) -> str:
         mark_gone(run_dir, status, why)
         return "gone"
     if pid <= 1 or pid in (os.getpid(), os.getpgrp()):  # never this process or its own group
-        raise TunewizError.at(str(run_dir), f"status.json names pid {pid}, which is not a run's process; nothing was signalled")
+        raise TunewizError.at(str(run_dir), _("status.json names pid {pid}, which is not a run's process; nothing was signalled").format(pid=pid))
     if force:
         try:
             if os.getpgid(pid) == pid:  # started with start_new_session: it leads its own group
@@ -350,7 +363,7 @@ def stop(run_dir: Path, force: bool = False) -> str:
                 os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        rundir.update_status(run_dir, state="failed", error="killed by a second stop")
+        rundir.update_status(run_dir, state="failed", error=runs.KILLED)
         return "killed"
     (run_dir / rundir.STOP).touch()
     rundir.update_status(run_dir, state="stopping")
@@ -373,15 +386,18 @@ def stop_run(run_dir: Path) -> str:
         (run_dir / rundir.STOP).touch()
         return "stop-file"
     if status.get("state") not in rundir.LIVE:
-        state, _ = runs.effective_state(run_dir, status)
-        raise TunewizError.at(str(run_dir), f"the run is not running (state: {state})", "nothing to stop")
+        state, _cause = runs.effective_state(run_dir, status)
+        raise TunewizError.at(str(run_dir), _("the run is not running (state: {state})").format(state=runs.state_text(state)),
+                              _("nothing to stop"))
     what = stop(run_dir, force=status.get("state") == "stopping")
     if what == "gone":
         st = rundir.read_status(run_dir)
         err = st.get("error")
-        what = err if isinstance(err, str) and err.startswith("the run's process is gone") else "the run's process is gone"
-        raise TunewizError.at(str(run_dir), f"{what}; nothing was signalled, and the run is now marked {st.get('state')}",
-                              f"resume it from its last checkpoint: tunewiz resume {run_dir}")
+        what = err if isinstance(err, str) and err.startswith(runs.PROCESS_GONE_SHORT) else runs.PROCESS_GONE_SHORT
+        now = st.get("state")
+        raise TunewizError.at(str(run_dir), _("{what}; nothing was signalled, and the run is now marked {state}").format(
+            what=runs.cause_text(what), state=runs.state_text(now) if isinstance(now, str) else now),
+            _("resume it from its last checkpoint: tunewiz resume {run}").format(run=run_dir))
     return what
 
 
@@ -389,7 +405,7 @@ def mark_gone(run_dir: Path, status: dict[str, Any], why: str) -> str:
     """A live state whose process is gone: status.json takes the end event's state, else failed with the cause."""
     end = next((e for e in reversed(runs.tail_events(run_dir)) if e.get("type") == "end"), None)
     state = end.get("state") if end and end.get("state") in rundir.STATES else "failed"
-    error = None if end else f"the run's process is gone ({why})"
+    error = None if end else runs.PROCESS_GONE.format(why=why)
     if status.get("state") in rundir.LIVE:
         rundir.update_status(run_dir, state=state, **({"error": error} if error else {}))
     return state
@@ -399,29 +415,34 @@ def progress_line(ev: dict[str, Any], t0: float, first_step: int) -> str:
     """A log event as one line. The rate is measured between the events' own times (`t0`: the time of this
     process's start event, `first_step` its step), so lines read late, or all at once, show the real pace."""
     step, total = ev.get("step", 0), ev.get("max_steps") or 0
-    parts = [f"step {step}/{total}" if total else f"step {step}"]
-    for key, fmt in (("loss", "loss {:.4f}"), ("rewards/margins", "margin {:.3f}"), ("rewards/accuracies", "acc {:.2f}"),
-                     ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad {:.3f}"), ("epoch", "epoch {:.2f}")):
+    parts = [_("step {step}/{total}").format(step=step, total=total) if total else _("step {step}").format(step=step)]
+    for key, fmt in PROGRESS:
         if isinstance(ev.get(key), int | float):
-            parts.append(fmt.format(ev[key]))
+            parts.append(_(fmt).format(value=ev[key]))
     done = step - first_step if isinstance(step, int) else 0
     at = ev.get("time")
     if done > 0 and total and isinstance(at, int | float) and at > t0:
         per = (at - t0) / done
-        parts.append(f"{per:.2f} s/step, ETA {duration(per * (total - step))}")
+        parts.append(_("{per:.2f} s/step, ETA {eta}").format(per=per, eta=duration(per * (total - step))))
     return " | ".join(parts)
+
+
+# a progress line's numbers, by event key (their words in the user's language, their format as written)
+PROGRESS = (("loss", N_("loss {value:.4f}")), ("rewards/margins", N_("margin {value:.3f}")),
+            ("rewards/accuracies", N_("acc {value:.2f}")), ("learning_rate", N_("lr {value:.2e}")),
+            ("grad_norm", N_("grad {value:.3f}")), ("epoch", N_("epoch {value:.2f}")))
 
 
 def held_out_line(ev: dict[str, Any]) -> str:
     """The evaluation at the end of a run (evaluate.at_end), as one line."""
     if ev.get("error"):
-        return f"held-out evaluation failed: {ev['error']}"
+        return _("held-out evaluation failed: {error}").format(error=ev["error"])
 
     def num(v: Any) -> str:
         return f"{v:.4f}" if isinstance(v, int | float) else "-"
 
-    return (f"held-out rows ({ev.get('rows')}): {ev.get('metric')} tuned {num(ev.get('tuned'))}, base {num(ev.get('base'))} "
-            f"(eval.json; all metrics: tunewiz eval)")
+    return _("held-out rows ({rows}): {metric} tuned {tuned}, base {base} (eval.json; all metrics: tunewiz eval)").format(
+        rows=ev.get("rows"), metric=ev.get("metric"), tuned=num(ev.get("tuned")), base=num(ev.get("base")))
 
 
 def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int = 0) -> str:
@@ -446,10 +467,10 @@ def follow(run_dir: Path, proc: subprocess.Popen, out: Any = None, offset: int =
         except KeyboardInterrupt:
             stops += 1
             if stops == 1:
-                print("\nstopping: a checkpoint is saved at the end of this step (Ctrl-C again kills it)", file=out, flush=True)
+                print("\n" + _("stopping: a checkpoint is saved at the end of this step (Ctrl-C again kills it)"), file=out, flush=True)
                 stop(run_dir)
             else:
-                print("\nkilling the training process group", file=out, flush=True)
+                print("\n" + _("killing the training process group"), file=out, flush=True)
                 stop(run_dir, force=True)
                 proc.wait()
                 return "failed"
@@ -459,16 +480,16 @@ def event_line(ev: dict[str, Any]) -> str | None:
     """The line `tunewiz run` prints for one event (a step's line needs the start's clock: progress_line)."""
     kind = ev.get("type")
     if kind == "start":
-        return (f"training: {ev.get('train_rows')} rows, {ev.get('trainable_params', 0):,} trainable parameters "
-                f"on {ev.get('device')}")
+        return _("training: {rows} rows, {params:,} trainable parameters on {device}").format(
+            rows=ev.get("train_rows"), params=ev.get("trainable_params", 0), device=ev.get("device"))
     if kind == "eval":
         shown = {k.removeprefix("rewards/"): v for k, v in ev.items()
                  if k in ("loss", "accuracy", "f1", "rewards/accuracies", "rewards/margins") and v is not None}
-        return "eval: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) if shown else None
+        return _("eval: {metrics}").format(metrics=", ".join(f"{k} {v:.4f}" for k, v in shown.items())) if shown else None
     if kind == "save":
-        return f"saved {ev.get('checkpoint')}"
+        return _("saved {checkpoint}").format(checkpoint=ev.get("checkpoint"))
     if kind == "error":
-        return f"error: {ev.get('message')}"
+        return _("error: {message}").format(message=ev.get("message"))
     if kind == "set_aside":
         return set_aside_line(ev)
     if kind == "held_out":
@@ -496,14 +517,15 @@ def ended_state(run_dir: Path, returncode: int | None) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        why = {"SIGKILL": "killed with kill -9 or by the out-of-memory killer", "SIGTERM": "terminated before it could save",
-               "SIGSEGV": "a crash in native code", "SIGBUS": "a crash in native code (or a full /dev/shm)"}.get(name, "killed")
-        error = f"the training process ended by {name} ({why})"
+        why = runs.SIGNAL_WHY.get(name, runs.SIGNAL_WHY[""])
+        error = runs.ENDED_BY.format(signal=name, why=why)  # English: status.json keeps it (runs.cause_text shows it)
     else:
-        error = f"the training process exited with code {returncode} without writing its end"
+        error = runs.EXITED.format(code=returncode)
     free = rundir.free_bytes(run_dir)
     if free is not None and free < rundir.LOW_SPACE:
-        error += f"; the {rundir.disk_full_message(run_dir)}"
+        disk = rundir.disk_full_message(run_dir, english=True)
+        error = (runs.ENDED_BY_DISK.format(signal=name, why=why, disk=disk) if isinstance(returncode, int) and returncode < 0
+                 else runs.EXITED_DISK.format(code=returncode, disk=disk))
     try:
         rundir.update_status(run_dir, state="failed", error=error)
     except OSError:

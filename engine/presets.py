@@ -17,6 +17,7 @@ import yaml
 
 from engine import config
 from engine.errors import TunewizError
+from engine.i18n import _
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
 REMOVED = object()  # a key the older mapping has and the newer one does not
@@ -51,8 +52,8 @@ def list_presets(user_dir: Path | None = None, shipped_dir: Path | None = None) 
             try:
                 header = config.header_comment(p)
             except (OSError, UnicodeDecodeError) as e:
-                header = f"(unreadable: {e.__class__.__name__})"
-            title = header.splitlines()[0] if header else "(no header comment)"
+                header = _("(unreadable: {error})").format(error=e.__class__.__name__)
+            title = header.splitlines()[0] if header else _("(no header comment)")
             out.append(PresetFile(p, title, header, source))
     return out
 
@@ -99,7 +100,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]
 def yaml_value(value: Any) -> str:
     """A value as one line of YAML, which `--set` reads back to the same value."""
     if value is REMOVED:
-        return "(not set)"
+        return _("(not set)")
     if isinstance(value, str) and "\n" in value:
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
     text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, allow_unicode=True).strip()
@@ -110,7 +111,7 @@ def run_command(source: str | Path, changes: list[tuple[str, Any, Any]]) -> tupl
     """`tunewiz run SOURCE --set k=v ...` for the changes, and the keys --set cannot remove."""
     argv = ["tunewiz", "run", preset_arg(source)]
     removed = []
-    for key, _, new in changes:
+    for key, _old, new in changes:
         if new is REMOVED:
             removed.append(key)
         else:
@@ -152,15 +153,16 @@ def preset_path(folder: str | Path, name: str) -> Path:
     name = name.strip()
     stem = name.removesuffix(".yaml").removesuffix(".yml")
     if not stem:
-        raise TunewizError.at("name", "is empty", "type a name, e.g. my-model-lora")
+        raise TunewizError.at("name", _("is empty"), _("type a name, e.g. my-model-lora"))
     if "/" in name or "\\" in name or stem.startswith("."):
-        raise TunewizError.at("name", f"{name!r} is not a plain file name", "use letters, digits, - and _ (the folder goes below)")
+        raise TunewizError.at("name", _("{name!r} is not a plain file name").format(name=name),
+                              _("use letters, digits, - and _ (the folder goes below)"))
     if not str(folder).strip():
-        raise TunewizError.at("folder", "is empty", f"e.g. {display_path(user_preset_dir())}")
+        raise TunewizError.at("folder", _("is empty"), _("e.g. {folder}").format(folder=display_path(user_preset_dir())))
     path = Path(folder).expanduser() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
     if shadows_shipped(path.parent, stem):
-        raise TunewizError.at("name", f"{stem!r} is the name of a shipped preset: `tunewiz run {stem}` would run the shipped one",
-                              f"pick another name, e.g. {stem}-mine")
+        raise TunewizError.at("name", _("{name!r} is the name of a shipped preset: `tunewiz run {name}` would run the shipped one")
+                              .format(name=stem), _("pick another name, e.g. {name}-mine").format(name=stem))
     return path
 
 
@@ -174,7 +176,7 @@ def save_preset(cfg: config.Config, path: Path, header: str = "", overwrite: boo
     if path.exists() and not overwrite:
         raise FileExistsError(str(path))
     if path.exists() and not path.is_file():
-        raise TunewizError.at(str(path), "is a folder", "pick another name")
+        raise TunewizError.at(str(path), _("is a folder"), _("pick another name"))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,5 +185,6 @@ def save_preset(cfg: config.Config, path: Path, header: str = "", overwrite: boo
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise TunewizError.at(str(path), f"could not be written ({e.strerror or e})", "pick a folder you can write to") from e
+        raise TunewizError.at(str(path), _("could not be written ({error})").format(error=e.strerror or e),
+                              _("pick a folder you can write to")) from e
     return path

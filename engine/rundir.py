@@ -27,6 +27,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from engine.i18n import N_, _
+
 EVENT_VERSION = 1
 STATES = ("starting", "running", "stopping", "stopped", "finished", "failed")
 LIVE = ("starting", "running", "stopping")  # a process is (or should be) at work
@@ -262,35 +264,54 @@ def is_run_dir(path: Path) -> bool:
     return path.is_dir() and (run_id(path) is not None or _legacy_run(path))
 
 
-def overwrite_refusal(run_dir: str | Path) -> str | None:
-    """Why `--overwrite` must not empty this folder, or None when all of it is tunewiz's run."""
+REFUSALS = {"root": N_("it is the root folder"), "home": N_("it is your home folder"),
+            "holds-home": N_("it holds your home folder"), "cwd": N_("it is the current folder"),
+            "holds-cwd": N_("it holds the current folder"), "symlink": N_("it is a symbolic link"),
+            "unmarked": N_("it is not a tunewiz run directory (no {marker})"),
+            "foreign": N_("it holds files tunewiz did not write: {names}")}
+
+
+def refusal_kind(run_dir: str | Path) -> str | None:
+    """Why `--overwrite` must not empty this folder, as a key of REFUSALS ("foreign": it holds files tunewiz did
+    not write), or None when all of it is tunewiz's run."""
     run_dir = Path(run_dir)
     where = run_dir.resolve()
     home, cwd = Path.home().resolve(), Path.cwd().resolve()
     if where == where.parent:
-        return "it is the root folder"
+        return "root"
     if where == home or home.is_relative_to(where):
-        return "it is your home folder" if where == home else "it holds your home folder"
+        return "home" if where == home else "holds-home"
     if where == cwd or cwd.is_relative_to(where):
-        return "it is the current folder" if where == cwd else "it holds the current folder"
+        return "cwd" if where == cwd else "holds-cwd"
     if run_dir.is_symlink():
-        return "it is a symbolic link"
+        return "symlink"
     if run_id(run_dir) is None and not _tunewiz_status(read_status(run_dir)):
-        return f"it is not a tunewiz run directory (no {MARKER})"
-    foreign = foreign_names(run_dir)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        return f"it holds files tunewiz did not write: {shown}"
-    return None
+        return "unmarked"
+    return "foreign" if foreign_names(run_dir) else None
+
+
+def refusal_text(kind: str, run_dir: str | Path) -> str:
+    """REFUSALS[kind] in the user's language."""
+    if kind == "foreign":
+        foreign = foreign_names(run_dir)
+        shown = ", ".join(foreign[:5]) + (_(" and {n} more").format(n=len(foreign) - 5) if len(foreign) > 5 else "")
+        return _(REFUSALS[kind]).format(names=shown)
+    return _(REFUSALS[kind]).format(marker=MARKER)
+
+
+def overwrite_refusal(run_dir: str | Path) -> str | None:
+    """Why `--overwrite` must not empty this folder (in the user's language), or None when all of it is tunewiz's run."""
+    kind = refusal_kind(run_dir)
+    return None if kind is None else refusal_text(kind, run_dir)
 
 
 def clear(run_dir: str | Path) -> list[str]:
     """Delete what tunewiz wrote in a run directory (the caller checked `overwrite_refusal` first); the folder stays.
     Links are removed, never followed. Returns the names deleted."""
     run_dir = Path(run_dir)
-    refusal = overwrite_refusal(run_dir)
+    refusal = refusal_kind(run_dir)
     if refusal:
-        raise OSError(f"{run_dir}: {refusal}")
+        raise OSError(f"{run_dir}: {REFUSALS[refusal]}")
     gone = []
     for e in sorted(os.scandir(run_dir), key=lambda e: e.name):
         if not (is_own_name(e.name) or (e.name == "README.md" and _trl_model_card(Path(e.path)))):
@@ -320,9 +341,17 @@ def checkpoints(run_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
+CHECKPOINT_PROBLEMS = (
+    N_("no trainer_state.json (killed while it was being written)"), N_("trainer_state.json is cut short or unreadable"),
+    N_("trainer_state.json has no global_step"), N_("cannot be read ({reason})"), N_("no model or adapter weights"),
+    N_("{name} is cut short"), N_("{name} is cut short or unreadable"), N_("{name} is unreadable"), N_("{name} is empty"),
+    N_("{name} names missing shards: {shards}"))
+
+
 def checkpoint_problem(cp: Path) -> str | None:
-    """Why a checkpoint folder cannot be resumed from (None: complete). The Trainer writes trainer_state.json
-    last, after the weights, optimizer and RNG states; a file cut short is found by its own length records."""
+    """Why a checkpoint folder cannot be resumed from (None: complete), in English (an event keeps it;
+    engine.runs.problem_text shows it). The Trainer writes trainer_state.json last, after the weights, optimizer and
+    RNG states; a file cut short is found by its own length records."""
     try:
         state = json.loads((cp / "trainer_state.json").read_text())
     except FileNotFoundError:
@@ -431,7 +460,7 @@ def free_bytes(path: str | Path) -> int | None:
 
 def tree_bytes(path: Path) -> int:
     total = 0
-    for root, _, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_size
@@ -444,11 +473,18 @@ def megabytes(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
 
 
-def disk_full_message(run_dir: str | Path, need: int | None = None) -> str:
+DISK_FULL = (N_("disk full at {path} ({free} free)"), N_("disk full at {path} (free space unknown)"),
+             N_("disk full at {path} ({free} free; the checkpoint needs about {need})"),
+             N_("disk full at {path} (free space unknown; the checkpoint needs about {need})"))
+
+
+def disk_full_message(run_dir: str | Path, need: int | None = None, english: bool = False) -> str:
+    """The disk of the run is full: where, how much is free, what a checkpoint needs; in the user's language, or in
+    English for a message kept as data (status.json's error: engine.runs.cause_text shows it translated)."""
     free = free_bytes(run_dir)
-    shown = f"{megabytes(free)} free" if free is not None else "free space unknown"
-    need_s = f"; the checkpoint needs about {megabytes(need)}" if need else ""
-    return f"disk full at {Path(run_dir).resolve()} ({shown}{need_s})"
+    message = DISK_FULL[(free is None) + 2 * bool(need)]
+    return (message if english else _(message)).format(path=Path(run_dir).resolve(), free=megabytes(free) if free is not None
+                                                       else "", need=megabytes(need) if need else "")
 
 
 def reserve(run_dir: str | Path) -> None:
@@ -518,9 +554,14 @@ def _proc_identity(pid: int) -> dict[str, Any] | None:
     return {"pid": pid, "started": btime + int(stat[19]) / ticks, "cmdline": [a.decode(errors="replace") for a in cmdline if a]}
 
 
+PROCESS_GONE = (N_("status.json names no process of a run (pid {pid})"), N_("process {pid} has ended"),
+                N_("pid {pid} is now another process ({command})"), N_("pid {pid} is not the run's process ({command})"))
+
+
 def run_process(status: dict[str, Any]) -> tuple[int | None, str]:
     """The pid of the run's process if that process is alive and is the one started for the run (its start time
-    and command line, recorded at start, match); else (None, what is there instead)."""
+    and command line, recorded at start, match); else (None, what is there instead, in English: status.json keeps
+    it; PROCESS_GONE translates it)."""
     pid = status.get("pid")
     if type(pid) is not int or pid <= 1:
         return None, f"status.json names no process of a run (pid {pid!r})"

@@ -12,7 +12,53 @@ from typing import Any
 
 from engine import evaluate, rundir
 from engine.errors import TunewizError
+from engine.i18n import N_, _, pgettext
 from engine.models import tunewiz_home
+
+# A run's state as `tunewiz runs` and the monitor show it (status.json and --json keep the English word).
+STATE_NAMES = {"starting": N_("starting"), "running": N_("running"), "stopping": N_("stopping"), "stopped": N_("stopped"),
+               "finished": N_("finished"), "failed": N_("failed"), "unreadable": N_("unreadable")}
+
+# Why a run failed, as tunewiz keeps it (status.json's error, RunSummary.cause: English, so that --json and the files
+# read the same in every language); `cause_text` shows it in the user's language.
+GONE = N_("the training process is gone without an end event (killed, out of memory, or the machine restarted)")
+GONE_DISK = N_("the training process is gone without an end event, and the {disk}")
+ENDED_BY = N_("the training process ended by {signal} ({why})")
+ENDED_BY_DISK = N_("the training process ended by {signal} ({why}); the {disk}")
+EXITED = N_("the training process exited with code {code} without writing its end")
+EXITED_DISK = N_("the training process exited with code {code} without writing its end; the {disk}")
+PROCESS_GONE = N_("the run's process is gone ({why})")
+PROCESS_GONE_SHORT = N_("the run's process is gone")
+KILLED = N_("killed by a second stop")
+NO_CAUSE = N_("no cause was recorded")
+UNREADABLE = N_("its files cannot be read ({error}); look at {status} and {events}")
+SIGNAL_WHY = {"SIGKILL": N_("killed with kill -9 or by the out-of-memory killer"), "SIGTERM": N_("terminated before it could save"),
+              "SIGSEGV": N_("a crash in native code"), "SIGBUS": N_("a crash in native code (or a full /dev/shm)"),
+              "": N_("killed")}
+CAUSES = (GONE, GONE_DISK, ENDED_BY_DISK, ENDED_BY, EXITED_DISK, EXITED, PROCESS_GONE, PROCESS_GONE_SHORT, KILLED, NO_CAUSE, UNREADABLE,
+          *SIGNAL_WHY.values(), *rundir.DISK_FULL, *rundir.PROCESS_GONE)
+
+
+def state_text(state: str) -> str:
+    """A run's state in the user's language (a state tunewiz does not know: as it is)."""
+    if state == "unknown":  # a run's state, not an unknown token (the same English word elsewhere)
+        return pgettext("run state", "unknown")
+    return _(STATE_NAMES[state]) if state in STATE_NAMES else state
+
+
+def problem_text(problem: str) -> str:
+    """A checkpoint's problem (rundir.checkpoint_problem: English, as the set-aside event keeps it) in the user's language."""
+    from engine.fmt import translated
+
+    return translated(problem, rundir.CHECKPOINT_PROBLEMS)
+
+
+def cause_text(cause: str) -> str:
+    """Why a run failed, kept in English (status.json, RunSummary.cause), in the user's language where tunewiz wrote
+    it (a message of the training process or of a library: as it is)."""
+    from engine.fmt import translated
+
+    return translated(cause, CAUSES)
 
 
 def registry_path() -> Path:
@@ -90,18 +136,19 @@ def effective_state(run_dir: Path, status: dict[str, Any] | None = None, events:
             return str(end.get("state", "finished")), None
         free = rundir.free_bytes(run_dir)
         if free is not None and free < rundir.LOW_SPACE:
-            return "failed", f"the training process is gone without an end event, and the {rundir.disk_full_message(run_dir)}"
-        return "failed", "the training process is gone without an end event (killed, out of memory, or the machine restarted)"
+            return "failed", GONE_DISK.format(disk=rundir.disk_full_message(run_dir, english=True))
+        return "failed", GONE
     error = status.get("error")
     return (state if isinstance(state, str) else "unknown"), (error if isinstance(error, str) or error is None else str(error))
 
 
 def failure_cause(run_dir: Path) -> str:
-    """Why a run failed, for its end line: status.json's error, else the readers' cause (a process gone without an
-    end event), else says none was recorded; a missing or damaged status.json is read as empty, never a traceback."""
+    """Why a run failed, for its end line (in the user's language: `cause_text`): status.json's error, else the
+    readers' cause (a process gone without an end event), else says none was recorded; a missing or damaged
+    status.json is read as empty, never a traceback."""
     status = rundir.read_status(run_dir)
     error = status.get("error")
-    return (error if isinstance(error, str) and error else None) or effective_state(run_dir, status)[1] or "no cause was recorded"
+    return cause_text((error if isinstance(error, str) and error else None) or effective_state(run_dir, status)[1] or NO_CAUSE)
 
 
 def _int(v: Any) -> int | None:
@@ -118,8 +165,8 @@ def summarize(run_dir: Path) -> RunSummary:
         return _summarize(run_dir)
     except Exception as e:  # noqa: BLE001 - one damaged run never hides the others
         return RunSummary(name=run_dir.name, path=str(run_dir), state="unreadable", step=None, max_steps=None, loss=None,
-                          started=None, pid=None, cause=f"its files cannot be read ({type(e).__name__}: {e}); "
-                                                        f"look at {run_dir / rundir.STATUS} and {run_dir / rundir.EVENTS}")
+                          started=None, pid=None, cause=UNREADABLE.format(error=f"{type(e).__name__}: {e}", status=run_dir / rundir.STATUS,
+                                                                             events=run_dir / rundir.EVENTS))
 
 
 def _summarize(run_dir: Path) -> RunSummary:
@@ -152,5 +199,5 @@ def find(run: str) -> Path:
     from engine.errors import did_you_mean
 
     hint = did_you_mean(run, names)
-    raise TunewizError.at(run, "no such run" + (f"; {hint}" if hint else ""),
-                          "give the run directory, or a name from `tunewiz runs`")
+    raise TunewizError.at(run, _("no such run; {hint}").format(hint=hint) if hint else _("no such run"),
+                          _("give the run directory, or a name from `tunewiz runs`"))
