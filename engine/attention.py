@@ -17,6 +17,8 @@ import importlib.util
 import inspect
 from typing import Any
 
+from engine.i18n import _
+
 NAME = "tunewiz_varlen"
 _STATE: dict[str, Any] = {"mode": None, "registered": False}
 
@@ -163,7 +165,7 @@ def check() -> str:
         except Exception as e:  # an older kernel without enable_gqa, or no kernel for this GPU
             failures.append(f"{mode}: {type(e).__name__}: {str(e)[:200]}")
     _STATE["mode"] = None
-    raise RuntimeError("torch varlen attention failed its check (" + "; ".join(failures) + ")")
+    raise RuntimeError(_("torch varlen attention failed its check ({failures})").format(failures="; ".join(failures)))
 
 
 def choose(cuda: bool) -> str | None:

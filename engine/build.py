@@ -10,6 +10,7 @@ from typing import Any
 from engine import config, fields
 from engine.config import Config
 from engine.errors import Problem, TunewizError
+from engine.i18n import _, ngettext
 
 # Options tunewiz implements in its own data path; TRL would re-do them on raw data, so they are not
 # passed on (their meaning is kept: see engine/data/pipeline.py).
@@ -92,12 +93,15 @@ def check_integrations(training: dict[str, Any]) -> None:
     unknown = [n for n in names if n not in known and n not in ("none", "all")]
     if unknown:
         hint = did_you_mean(unknown[0], known)
-        raise TunewizError.at("training.report_to", f"{', '.join(map(repr, unknown))}: no such logger"
-                              + (f"; {hint}" if hint else ""), f"report_to takes none, all, or: {', '.join(known)}")
+        names_given = ", ".join(map(repr, unknown))
+        raise TunewizError.at("training.report_to", _("{names}: no such logger; {hint}").format(names=names_given, hint=hint) if hint
+                              else _("{names}: no such logger").format(names=names_given),
+                              _("report_to takes none, all, or: {loggers}").format(loggers=", ".join(known)))
     missing = [n for n in names if n in INTEGRATIONS and importlib.util.find_spec(INTEGRATIONS[n]) is None]
     if missing:
-        raise TunewizError.at("training.report_to", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed",
-                              f"pip install {' '.join(missing)}, or set training.report_to: none")
+        raise TunewizError.at("training.report_to", ngettext("{names} is not installed", "{names} are not installed",
+                                                             len(missing)).format(names=", ".join(missing)),
+                              _("pip install {packages}, or set training.report_to: none").format(packages=" ".join(missing)))
 
 
 # Optimizers (TrainingArguments.optim) that need a package of their own: (module, pip name). The groups are
@@ -128,8 +132,9 @@ def check_optimizer(training: dict[str, Any]) -> None:
     optim = training.get("optim")
     pkg = optimizer_package(str(optim)) if optim else None
     if pkg and importlib.util.find_spec(pkg[0]) is None:
-        raise TunewizError.at("training.optim", f"{optim} needs the {pkg[1]} package, which is not installed",
-                              f"pip install {pkg[1]}, or use optim: adamw_torch (the default)")
+        raise TunewizError.at("training.optim", _("{optim} needs the {package} package, which is not installed").format(
+                                  optim=optim, package=pkg[1]),
+                              _("pip install {package}, or use optim: adamw_torch (the default)").format(package=pkg[1]))
 
 
 def check_quantization(cfg: Config, hw: Hardware) -> None:
@@ -138,12 +143,14 @@ def check_quantization(cfg: Config, hw: Hardware) -> None:
         return
     problems = []
     if not hw.cuda:
-        problems.append(Problem("model.quantization", f"{q} loading (QLoRA) needs a CUDA GPU and there is none here",
-                                "set model.quantization: none, or run on a GPU machine"))
+        problems.append(Problem("model.quantization", _("{quantization} loading (QLoRA) needs a CUDA GPU and there is none here")
+                                .format(quantization=q), _("set model.quantization: none, or run on a GPU machine")))
     elif not hw.bitsandbytes:
-        problems.append(Problem("model.quantization", f"{q} loading needs bitsandbytes, which is not installed", "pip install bitsandbytes"))
+        problems.append(Problem("model.quantization", _("{quantization} loading needs bitsandbytes, which is not installed")
+                                .format(quantization=q), "pip install bitsandbytes"))
     if not cfg.lora_enabled:
-        problems.append(Problem("model.quantization", "a quantized model cannot be fully fine-tuned", "enable lora (QLoRA) or set quantization: none"))
+        problems.append(Problem("model.quantization", _("a quantized model cannot be fully fine-tuned"),
+                                _("enable lora (QLoRA) or set quantization: none")))
     if problems:
         raise TunewizError(problems)
 
@@ -179,7 +186,8 @@ def training_args(cfg: Config, training: dict[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise TunewizError.at("training", str(e).strip(), "fix the training: section (names are those of " + cls.__name__ + ")") from e
+        raise TunewizError.at("training", str(e).strip(),
+                              _("fix the training: section (names are those of {config})").format(config=cls.__name__)) from e
 
 
 def _check_installed_fields(section: str, cls: type, kwargs: dict[str, Any]) -> None:
@@ -196,8 +204,10 @@ def _check_installed_fields(section: str, cls: type, kwargs: dict[str, Any]) -> 
             continue
         spec = fields.fields(section).get(k, {})
         lib = "transformers" if spec.get("source") == "TrainingArguments" else cls.__module__.split(".")[0]
-        problems.append(Problem(f"{section}.{k}", f"the installed {lib} {importlib.metadata.version(lib)} has no {k} (it is newer)",
-                                f"upgrade {lib} (pip install -U {lib}), or use the older name of this option"))
+        problems.append(Problem(f"{section}.{k}", _("the installed {library} {version} has no {key} (it is newer)").format(
+                                    library=lib, version=importlib.metadata.version(lib), key=k),
+                                _("upgrade {library} (pip install -U {library}), or use the older name of this option").format(
+                                    library=lib)))
     if problems:
         raise TunewizError(problems)
 
@@ -212,15 +222,16 @@ def lora_config(cfg: Config) -> Any:
     want = "CAUSAL_LM" if cfg.model.task == "causal-lm" else "SEQ_CLS"
     given = kwargs.setdefault("task_type", want)
     if given is not None and str(given).upper() != want:
-        raise TunewizError.at("lora.task_type", f"{given} contradicts model.task {cfg.model.task} (which needs {want}): peft "
-                              "would wrap the model as the other kind" + (" and leave the new classifier head untrained and unsaved"
-                                                                        if want == "SEQ_CLS" else ""),
-                              f"remove lora.task_type (tunewiz sets {want} from model.task), or set it to {want}")
+        what = (_("{given} contradicts model.task {task} (which needs {want}): peft would wrap the model as the other kind "
+                  "and leave the new classifier head untrained and unsaved") if want == "SEQ_CLS" else
+                _("{given} contradicts model.task {task} (which needs {want}): peft would wrap the model as the other kind"))
+        raise TunewizError.at("lora.task_type", what.format(given=given, task=cfg.model.task, want=want),
+                              _("remove lora.task_type (tunewiz sets {want} from model.task), or set it to {want}").format(want=want))
     _check_installed_fields("lora", LoraConfig, kwargs)
     try:
         return LoraConfig(**kwargs)
     except (ValueError, TypeError) as e:
-        raise TunewizError.at("lora", str(e).strip(), "fix the lora: section (names are those of peft.LoraConfig)") from e
+        raise TunewizError.at("lora", str(e).strip(), _("fix the lora: section (names are those of peft.LoraConfig)")) from e
 
 
 def model_kwargs(cfg: Config, hw: Hardware) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from engine import fields
 from engine.errors import Problem, TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -100,14 +101,14 @@ def _models() -> None:
             @classmethod
             def _positive_rows(cls, v: int | None) -> int | None:
                 if v is not None and v < 1:
-                    raise ValueError("must be at least 1 (or null for all rows)")
+                    raise ValueError(N_("must be at least 1 (or null for all rows)"))
                 return v
 
             @field_validator("eval_size")
             @classmethod
             def _eval_size(cls, v: float) -> float:
                 if v < 0 or (v >= 1 and v != int(v)):
-                    raise ValueError("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows")
+                    raise ValueError(N_("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows"))
                 return v
 
         class LaunchSection(Section):
@@ -132,7 +133,7 @@ def _models() -> None:
             @classmethod
             def _positive(cls, v: int) -> int:
                 if v < 1:
-                    raise ValueError("must be at least 1")
+                    raise ValueError(N_("must be at least 1"))
                 return v
 
         class SpeedSection(Section):
@@ -157,7 +158,7 @@ def _models() -> None:
             @classmethod
             def _positive_count(cls, v: int | None) -> int | None:
                 if v is not None and v < 1:
-                    raise ValueError("must be at least 1")
+                    raise ValueError(N_("must be at least 1"))
                 return v
 
         class Config(Section):
@@ -212,17 +213,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise TunewizError.at(str(p), "no such preset file",
-                              "check the path, or give a preset's name: `tunewiz presets` lists the shipped ones and yours")
+        raise TunewizError.at(str(p), _("no such preset file"),
+                              _("check the path, or give a preset's name: `tunewiz presets` lists the shipped ones and yours"))
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         from engine.data.tabular import encoding_problem
 
-        raise encoding_problem(p) or TunewizError.at(str(p), "not UTF-8 text", "save the preset as UTF-8") from None
-    empty = TunewizError.at(str(p), "the preset is empty" + (" (it holds only comments)" if text.strip() else ""),
-                            "write its sections (model:, dataset:, training:), e.g. copy presets/smollm2-identity-lora.yaml; "
-                            "`tunewiz` without a preset opens the demo")
+        raise encoding_problem(p) or TunewizError.at(str(p), _("not UTF-8 text"), _("save the preset as UTF-8")) from None
+    empty = TunewizError.at(str(p), _("the preset is empty (it holds only comments)") if text.strip() else _("the preset is empty"),
+                            _("write its sections (model:, dataset:, training:), e.g. copy presets/smollm2-identity-lora.yaml; "
+                              "`tunewiz` without a preset opens the demo"))
     if not text.strip():  # an empty file would train the demo model on the sample data: never what a preset meant
         raise empty
     try:
@@ -232,16 +233,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         ctx = getattr(e, "context_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
-        what = f"not valid YAML ({getattr(e, 'problem', e)})"
+        what = _("not valid YAML ({problem})").format(problem=getattr(e, "problem", e))
         if ctx is not None and mark is not None and ctx.line != mark.line:
             # an unclosed quote or bracket is reported where the file ends: name where it opened too
             where = f"{p}:{ctx.line + 1}"
-            what = f"not valid YAML ({getattr(e, 'context', '')}: {getattr(e, 'problem', e)} at line {mark.line + 1})"
-        raise TunewizError.at(where, what, "fix the YAML syntax (an unclosed quote or bracket?)") from e
+            what = _("not valid YAML ({context}: {problem} at line {line})").format(
+                context=getattr(e, "context", ""), problem=getattr(e, "problem", e), line=mark.line + 1)
+        raise TunewizError.at(where, what, _("fix the YAML syntax (an unclosed quote or bracket?)")) from e
     if data is None:
         raise empty
     if not isinstance(data, dict):
-        raise TunewizError.at(str(p), "a preset must be a mapping of sections (model:, dataset:, ...)")
+        raise TunewizError.at(str(p), _("a preset must be a mapping of sections (model:, dataset:, ...)"))
     return data
 
 
@@ -262,8 +264,9 @@ def _check_duplicate_keys(p: Path, node: Any, path: str = "") -> None:
         line = key.start_mark.line + 1
         full = f"{path}.{name}" if path else name
         if name in seen and key.tag != "tag:yaml.org,2002:merge":
-            problems.append(Problem(f"{p}:{line}", f"{full} is given twice (lines {seen[name]} and {line}); YAML would keep "
-                                    "the last one silently", f"keep one of the two lines ({seen[name]} or {line})"))
+            problems.append(Problem(f"{p}:{line}", _("{key} is given twice (lines {first} and {line}); YAML would keep the last "
+                                                     "one silently").format(key=full, first=seen[name], line=line),
+                                    _("keep one of the two lines ({first} or {line})").format(first=seen[name], line=line)))
         seen.setdefault(name, line)
         try:
             _check_duplicate_keys(p, value, full)
@@ -281,7 +284,7 @@ def parse_set(items: list[str]) -> list[tuple[list[str], Any]]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise TunewizError.at(f"--set {item}", "expected section.key=value", "e.g. --set training.learning_rate=1e-4")
+            raise TunewizError.at(f"--set {item}", _("expected section.key=value"), _("e.g. --set training.learning_rate=1e-4"))
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
@@ -348,17 +351,19 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
     if method not in METHODS:
         method = "sft"  # reported by the model section's check
     if cfg is not None and method != "sft" and task != "causal-lm":
-        problems.append(Problem(f"{source}: model.method", f"{method} trains a causal language model, and model.task is {task}",
-                                "set model.method: sft for a classifier, or model.task: causal-lm with a language model"))
+        problems.append(Problem(f"{source}: model.method",
+                                _("{method} trains a causal language model, and model.task is {task}").format(method=method, task=task),
+                                _("set model.method: sft for a classifier, or model.task: causal-lm with a language model")))
     training, tp = check_library_section("training", raw_training, source, task=task, method=method)
     if method == "kto" and training.get("per_device_train_batch_size") == 1 and training.get("loss_type") != "apo_zero_unpaired":
-        tp.append(Problem(f"{source}: training.per_device_train_batch_size", "1: KTO estimates its KL term from the other "
-                          "answers of a micro-batch, so it needs at least 2 (TRL refuses 1)",
-                          "set per_device_train_batch_size: 2 or more (gradient_accumulation_steps keeps the effective batch)"))
+        tp.append(Problem(f"{source}: training.per_device_train_batch_size", _("1: KTO estimates its KL term from the other "
+                          "answers of a micro-batch, so it needs at least 2 (TRL refuses 1)"),
+                          _("set per_device_train_batch_size: 2 or more (gradient_accumulation_steps keeps the effective batch)")))
     lora, lp = check_library_section("lora", raw_lora, source)
     problems += tp + lp
     if cfg is not None and cfg.version != SCHEMA_VERSION:
-        problems.append(Problem(f"{source}: version", f"schema version {cfg.version} is not supported", f"use version: {SCHEMA_VERSION}"))
+        problems.append(Problem(f"{source}: version", _("schema version {version} is not supported").format(version=cfg.version),
+                                _("use version: {version}").format(version=SCHEMA_VERSION)))
     if problems:
         # `training: 5` is not a mapping for the section check and for the library check: say it once
         seen: set[tuple[str, str]] = set()
@@ -373,10 +378,11 @@ def _check_sections(data: dict[str, Any], source: str):
     for key in data:
         if key not in SECTIONS:
             hint = did_you_mean(key, SECTIONS)
-            yield Problem(f"{source}: {key}", "unknown section" + (f"; {hint}" if hint else ""), f"sections are {', '.join(sorted(SECTIONS))}")
+            yield Problem(f"{source}: {key}", _("unknown section; {hint}").format(hint=hint) if hint else _("unknown section"),
+                          _("sections are {sections}").format(sections=", ".join(sorted(SECTIONS))))
     for key in ("model", "dataset", "training", "launch", "speed", "evaluate"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
-            yield Problem(f"{source}: {key}", "must be a mapping of keys", f"write it as\n{key}:\n  key: value")
+            yield Problem(f"{source}: {key}", _("must be a mapping of keys"), _("write it as\n{key}:\n  key: value").format(key=key))
 
 
 def _pydantic_problems(err: ValidationError, source: str):
@@ -386,11 +392,46 @@ def _pydantic_problems(err: ValidationError, source: str):
         if e["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] in _SECTION_MODELS:
             valid = _SECTION_MODELS[loc[0]].model_fields
             hint = did_you_mean(loc[1], valid)
-            yield Problem(where, "unknown key" + (f"; {hint}" if hint else ""), f"valid keys: {', '.join(valid)}")
+            yield Problem(where, _("unknown key; {hint}").format(hint=hint) if hint else _("unknown key"),
+                          _("valid keys: {keys}").format(keys=", ".join(valid)))
         elif e["type"] == "literal_error":
-            yield Problem(where, f"{e['input']!r} is not allowed", f"use one of {e['ctx']['expected']}")
+            yield Problem(where, _("{value!r} is not allowed").format(value=e["input"]),
+                          _("use one of {choices}").format(choices=e["ctx"]["expected"]))
         else:
-            yield Problem(where, f"{e['msg']} (got {e.get('input')!r})", _field_doc(loc))
+            yield Problem(where, _("{message} (got {value!r})").format(message=_pydantic_message(e), value=e.get("input")),
+                          _field_doc(loc))
+
+
+# pydantic's own messages for the errors a preset's typed sections give (the English word for word as pydantic writes
+# it, with its context values as fields), so that they are said in the user's language too; another error keeps
+# pydantic's English. "Value error" carries the message of one of our validators (N_ above).
+PYDANTIC_MESSAGES = {
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "float_type": N_("Input should be a valid number"),
+    "finite_number": N_("Input should be a finite number"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "string_type": N_("Input should be a valid string"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "list_type": N_("Input should be a valid list"),
+    "model_type": N_("Input should be a valid dictionary or instance of {class_name}"),
+    "value_error": N_("Value error, {error}"),
+}
+
+
+def _pydantic_message(e: Any) -> str:
+    """pydantic's message of one error, translated where PYDANTIC_MESSAGES has it (English: pydantic's text as it is)."""
+    template = PYDANTIC_MESSAGES.get(e["type"])
+    ctx = {k: str(v) for k, v in (e.get("ctx") or {}).items()}
+    try:
+        if template is None or template.format(**ctx) != e["msg"]:
+            return str(e["msg"])
+        return _(template).format(**{k: _(v) if k == "error" else v for k, v in ctx.items()})
+    except (KeyError, IndexError, ValueError):
+        return str(e["msg"])
 
 
 def _field_doc(loc: list[str]) -> str:
@@ -407,7 +448,7 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
     """Check keys and value kinds of `training:` / `lora:` against the library fields (of the method's trl config);
     coerce numbers."""
     if not isinstance(raw, dict):
-        return {}, [Problem(f"{source}: {section}", "must be a mapping of keys")]
+        return {}, [Problem(f"{source}: {section}", _("must be a mapping of keys"))]
     table = fields.section_of(section, method)
     specs = fields.fields(table)
     out: dict[str, Any] = {}
@@ -416,21 +457,22 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
         where = f"{source}: {section}.{key}"
         if section == "lora" and key in LORA_OWN_KEYS:
             if not isinstance(value, bool):
-                problems.append(Problem(where, f"{value!r} is not true/false"))
+                problems.append(Problem(where, _("{value!r} is not true/false").format(value=value)))
             out[key] = value
             continue
         if section == "training" and key in fields.RENAMED and key not in specs:
-            _, why = fields.RENAMED[key]
-            problems.append(Problem(where, f"this argument is from an older release: {why}", fields.renamed_fix(key, section)))
+            why = fields.RENAMED[key][1]
+            problems.append(Problem(where, _("this argument is from an older release: {why}").format(why=_(why)),
+                                    fields.renamed_fix(key, section)))
             continue
         if section == "training" and key in fields.SECRETS:
-            problems.append(Problem(where, *fields.SECRETS[key]))
+            problems.append(Problem(where, *(_(text) for text in fields.SECRETS[key])))
             continue
         if section == "training" and key in fields.RESERVED and (method == "sft" or key in fields.RESERVED_ALL):
-            problems.append(Problem(where, fields.RESERVED[key][0], fields.reserved_fix(key, value)))
+            problems.append(Problem(where, _(fields.RESERVED[key][0]), fields.reserved_fix(key, value)))
             continue
         if section == "training" and key in fields.SEQ2SEQ and key not in specs:
-            problems.append(Problem(where, fields.seq2seq_note(key), "remove it"))
+            problems.append(Problem(where, fields.seq2seq_note(key), _("remove it")))
             continue
         spec = specs.get(key)
         if spec is None:
@@ -438,20 +480,23 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
                 out[key] = value  # newer than the snapshot: the library checks it
                 continue
             alias = fields.ALIASES.get(section, {}).get(key.lower())
-            hint = (f"did you mean {alias}?" if alias else
+            hint = (_("did you mean {name}?").format(name=alias) if alias else
                     did_you_mean(key, list(specs) + (list(LORA_OWN_KEYS) if section == "lora" else [])))
             lib = f"trl.{fields.CONFIG_NAMES[method]} / transformers.TrainingArguments" if section == "training" else "peft.LoraConfig"
             other = fields.methods_with(key) if section == "training" else []
             if other:
-                hint = f"{key} is a {' / '.join(fields.CONFIG_NAMES[m] for m in other)} option, and model.method is {method}"
+                hint = _("{key} is a {configs} option, and model.method is {method}").format(
+                    key=key, configs=" / ".join(fields.CONFIG_NAMES[m] for m in other), method=method)
                 pick = next((m for m in other if m != "sft"), other[0]) if method == "sft" else other[0]
-                fix = f"remove it ({fields.CONFIG_NAMES[method]} has no {key}), or set model.method: {pick}"
+                fix = _("remove it ({config} has no {key}), or set model.method: {method}").format(
+                    config=fields.CONFIG_NAMES[method], key=key, method=pick)
             else:
-                fix = f"keys here are {lib} field names"
-            problems.append(Problem(where, "unknown key" + (f"; {hint}" if hint else ""), fix))
+                fix = _("keys here are {library} field names").format(library=lib)
+            problems.append(Problem(where, _("unknown key; {hint}").format(hint=hint) if hint else _("unknown key"), fix))
             continue
         if section == "training" and task != "causal-lm" and spec.get("source") != "TrainingArguments" and key not in SHARED_SFT_KEYS:
-            problems.append(Problem(where, f"{key} is an SFT option and does not apply to {task}", "remove it"))
+            problems.append(Problem(where, _("{key} is an SFT option and does not apply to {task}").format(key=key, task=task),
+                                    _("remove it")))
             continue
         try:
             out[key] = coerce(value, spec)
@@ -460,14 +505,16 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
         except ValueError as e:
             fix = spec.get("help", "")[:200]
             if spec["kind"] in ("int", "float"):
-                fix = _RANGE_FIX.get(key) or f"write a number (the default is {spec.get('default')})"
+                fix = (_(_RANGE_FIX[key]) if _RANGE_FIX.get(key) else
+                       _("write a number (the default is {default})").format(default=spec.get("default")))
             elif spec["kind"] == "bool":
-                fix = "write true or false"
+                fix = _("write true or false")
             elif spec.get("choices"):
-                fix = f"write one of: {', '.join(spec['choices'])}" + (f" (the default is {spec['default']})"
-                                                                       if spec.get("default") is not None else "")
+                choices = ", ".join(spec["choices"])
+                fix = (_("write one of: {choices} (the default is {default})").format(choices=choices, default=spec["default"])
+                       if spec.get("default") is not None else _("write one of: {choices}").format(choices=choices))
             elif (section, key) in NAMES_OR_LISTS:
-                fix = NAMES_OR_LISTS[section, key][1]
+                fix = _(NAMES_OR_LISTS[section, key][1])
             problems.append(Problem(where, str(e), fix))
     problems += [Problem(f"{source}: {section}.{k}", msg, fix) for k, msg, fix in _range_checks(section, out)]
     return out, problems
@@ -476,11 +523,11 @@ def check_library_section(section: str, raw: Any, source: str, task: str = "caus
 # Keys whose value is a name or a list of names (the libraries take `any` there and fail on a number after loading
 # the model): (what one name is, the fix).
 NAMES_OR_LISTS = {
-    ("lora", "target_modules"): ("layer name", "e.g. all-linear, or a list of layer names: [q_proj, v_proj]"),
-    ("lora", "exclude_modules"): ("layer name", "e.g. a list of layer names: [lm_head]"),
-    ("lora", "modules_to_save"): ("layer name", "e.g. a list of layer names: [score]"),
-    ("training", "report_to"): ("logger name", "e.g. none, tensorboard, or a list: [wandb, tensorboard]"),
-    ("training", "optim_target_modules"): ("layer name", "e.g. a list of layer names: [attn, mlp]"),
+    ("lora", "target_modules"): (N_("layer name"), N_("e.g. all-linear, or a list of layer names: [q_proj, v_proj]")),
+    ("lora", "exclude_modules"): (N_("layer name"), N_("e.g. a list of layer names: [lm_head]")),
+    ("lora", "modules_to_save"): (N_("layer name"), N_("e.g. a list of layer names: [score]")),
+    ("training", "report_to"): (N_("logger name"), N_("e.g. none, tensorboard, or a list: [wandb, tensorboard]")),
+    ("training", "optim_target_modules"): (N_("layer name"), N_("e.g. a list of layer names: [attn, mlp]")),
 }
 
 
@@ -490,7 +537,10 @@ def _names_or_list(value: Any, what: str, _fix: str) -> None:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return
     bad = next((v for v in value if not isinstance(v, str)), value) if isinstance(value, list) else value
-    raise ValueError(f"{value!r} is not a {what} or a list of them" + (f" ({bad!r} is not a name)" if bad is not value else ""))
+    if bad is not value:
+        raise ValueError(_("{value!r} is not a {what} or a list of them ({bad!r} is not a name)").format(value=value, what=_(what),
+                                                                                                          bad=bad))
+    raise ValueError(_("{value!r} is not a {what} or a list of them").format(value=value, what=_(what)))
 
 
 INT_LIMIT = 2**63 - 1  # what the libraries and torch count steps and sizes in
@@ -502,35 +552,34 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
     if value is None:
         if spec.get("optional") or spec.get("default") is None:
             return None
-        raise ValueError("may not be null")
+        raise ValueError(_("may not be null"))
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ValueError(f"{value!r} is not true/false")
+        raise ValueError(_("{value!r} is not true/false").format(value=value))
     if kind in ("int", "float"):
         if isinstance(value, str):
             try:
                 # a whole number stays one (eval_steps: 5, not 5.0); a float field takes it as it is
                 value = int(value) if re.fullmatch(r"\s*[+-]?\d+\s*", value) else float(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a number") from None
+                raise ValueError(_("{value!r} is not a number").format(value=value)) from None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{value!r} is not a number")
+            raise ValueError(_("{value!r} is not a number").format(value=value))
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{value!r} is not a finite number")
+            raise ValueError(_("{value!r} is not a finite number").format(value=value))
         if kind == "int":
             if abs(value) > INT_LIMIT:
-                raise ValueError(f"{value!r} is too large (a count here is at most {INT_LIMIT:.2e})")
+                raise ValueError(_("{value!r} is too large (a count here is at most {limit:.2e})").format(value=value, limit=INT_LIMIT))
             if float(value) != int(value):
-                raise ValueError(f"{value!r} is not a whole number")
+                raise ValueError(_("{value!r} is not a whole number").format(value=value))
             return int(value)
         return value
     if kind == "choice":
         if isinstance(value, bool):  # YAML 1.1 reads a bare `no` (eval_strategy: no) as false
             value = {False: "no", True: "yes"}[value]
         if str(value) not in spec["choices"]:
-            hint = did_you_mean(str(value), spec["choices"])
-            raise ValueError(f"{value!r} is not one of {', '.join(spec['choices'])}" + (f" ({hint})" if hint else ""))
+            raise ValueError(_not_one_of(value, spec["choices"]))
         return str(value)
     if kind == "str" and not isinstance(value, str):
         return str(value)
@@ -538,14 +587,21 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
         # DPOConfig.loss_type: one name, or a list of them combined (the library makes the list)
         for name in [value] if isinstance(value, str) else value:
             if spec.get("choices") and name not in spec["choices"]:
-                hint = did_you_mean(str(name), spec["choices"])
-                raise ValueError(f"{name!r} is not one of {', '.join(spec['choices'])}" + (f" ({hint})" if hint else ""))
+                raise ValueError(_not_one_of(name, spec["choices"]))
         return value
     if kind == "list" and not isinstance(value, list):
-        raise ValueError(f"{value!r} is not a list")
+        raise ValueError(_("{value!r} is not a list").format(value=value))
     if kind == "dict" and not isinstance(value, dict):
-        raise ValueError(f"{value!r} is not a mapping")
+        raise ValueError(_("{value!r} is not a mapping").format(value=value))
     return value
+
+
+def _not_one_of(value: Any, choices: list[str]) -> str:
+    """A value outside a field's choices, with the closest choice when one is close."""
+    hint = did_you_mean(str(value), choices)
+    if hint:
+        return _("{value!r} is not one of {choices} ({hint})").format(value=value, choices=", ".join(choices), hint=hint)
+    return _("{value!r} is not one of {choices}").format(value=value, choices=", ".join(choices))
 
 
 _POSITIVE = {"learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -558,31 +614,31 @@ def _range_checks(section: str, values: dict[str, Any]):
         if not isinstance(v, int | float) or isinstance(v, bool):
             continue
         if key in _POSITIVE and v <= 0:
-            yield key, f"must be greater than 0 (got {v})", _RANGE_FIX.get(key, "use a number above 0")
+            yield key, _("must be greater than 0 (got {value})").format(value=v), _(_RANGE_FIX.get(key, N_("use a number above 0")))
         elif key in _NON_NEGATIVE and v < 0:
-            yield key, f"must not be negative (got {v})", _RANGE_FIX.get(key, "use 0 or more")
+            yield key, _("must not be negative (got {value})").format(value=v), _(_RANGE_FIX.get(key, N_("use 0 or more")))
     if section == "training":
         if "output_dir" in values and not str(values["output_dir"] or "").strip():
-            yield "output_dir", "is empty", "give a folder, e.g. runs/my-run, or leave the key out for runs/<preset>-<time>"
+            yield "output_dir", _("is empty"), _("give a folder, e.g. runs/my-run, or leave the key out for runs/<preset>-<time>")
         ms = values.get("max_steps")
         if isinstance(ms, int) and ms == 0 or isinstance(ms, int) and ms < -1:
-            yield "max_steps", f"must be a positive step count, or -1 to train num_train_epochs (got {ms})", ""
+            yield "max_steps", _("must be a positive step count, or -1 to train num_train_epochs (got {value})").format(value=ms), ""
         ml = values.get("max_length")
         if isinstance(ml, int) and ml < 8:
-            yield "max_length", f"{ml} tokens is too short to train on", "use e.g. 512 or 1024"
+            yield "max_length", _("{length} tokens is too short to train on").format(length=ml), _("use e.g. 512 or 1024")
     if section == "lora":
         d = values.get("lora_dropout")
         if isinstance(d, int | float) and not 0 <= d < 1:
-            yield "lora_dropout", f"must be in [0, 1) (got {d})", "0.0 (fastest) or 0.05"
+            yield "lora_dropout", _("must be in [0, 1) (got {value})").format(value=d), _("0.0 (fastest) or 0.05")
 
 
-_RANGE_FIX = {"learning_rate": "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning",
-              "max_steps": "a step count such as 1000, or -1 to train num_train_epochs",
-              "num_train_epochs": "e.g. 1 to 3 (fractions are allowed: 0.5 is half an epoch)",
-              "per_device_train_batch_size": "e.g. 8 (it must fit the GPU; the review's Memory tab tells)",
-              "per_device_eval_batch_size": "e.g. 8",
-              "gradient_accumulation_steps": "1 = no accumulation",
-              "r": "e.g. 16 (8-64 are common)", "lora_alpha": "e.g. 2 x r (32 for r 16)"}
+_RANGE_FIX = {"learning_rate": N_("typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning"),
+              "max_steps": N_("a step count such as 1000, or -1 to train num_train_epochs"),
+              "num_train_epochs": N_("e.g. 1 to 3 (fractions are allowed: 0.5 is half an epoch)"),
+              "per_device_train_batch_size": N_("e.g. 8 (it must fit the GPU; the review's Memory tab tells)"),
+              "per_device_eval_batch_size": N_("e.g. 8"),
+              "gradient_accumulation_steps": N_("1 = no accumulation"),
+              "r": N_("e.g. 16 (8-64 are common)"), "lora_alpha": N_("e.g. 2 x r (32 for r 16)")}
 
 
 # ------------------------------------------------------------------------------------------- resolving

@@ -45,4 +45,4 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         score = max([score, *parts])
         if score > best_score:
             best, best_score = choice, score
-    return f"did you mean {best}?" if best_score >= 0.6 else ""
+    return _("did you mean {name}?").format(name=best) if best_score >= 0.6 else ""

