@@ -12,26 +12,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.data import pipeline
-from engine.fmt import plural
+from engine.i18n import N_, _, ngettext, pgettext
 
 IGNORE = pipeline.IGNORE
 
 
 # What chat.conversation found in rows that are kept: (what, fix, level).
 FLAGS = {
-    "empty answer": ("have an empty assistant turn: it is not trained (it would teach an empty reply)",
-                     "fill in or remove empty answers in the data", "warning"),
-    "ends without answer": ("end on a user (or tool) turn after the last answer: those turns are left out, as nothing in "
-                            "them is trained", "nothing to do; end each conversation on the answer to silence this", "notice"),
-    "tool calls as text": ("make tool calls, and the chat template has no tool-call syntax: the calls are written into the "
-                           "assistant's text as <tool_call>{...}</tool_call> and trained so",
-                           "use a model whose template supports tools (Qwen2.5, Llama 3.1+), or set model.chat_template "
-                           "to one that writes tool_calls", "warning"),
-    "reasoning as text": ("carry reasoning, and the chat template has no reasoning_content: it is written before the answer "
-                          "as <think>...</think> and trained so", "use a reasoning model's template (Qwen3, DeepSeek-R1) to "
-                          "train it the model's own way", "notice"),
-    "tools in system": ("offer tools, and the chat template cannot show them: they are described in the system turn",
-                        "use a model whose template supports tools, or set model.chat_template", "notice"),
+    "empty answer": (N_("have an empty assistant turn: it is not trained (it would teach an empty reply)"),
+                     N_("fill in or remove empty answers in the data"), "warning"),
+    "ends without answer": (N_("end on a user (or tool) turn after the last answer: those turns are left out, as nothing in "
+                               "them is trained"), N_("nothing to do; end each conversation on the answer to silence this"),
+                            "notice"),
+    "tool calls as text": (N_("make tool calls, and the chat template has no tool-call syntax: the calls are written into "
+                              "the assistant's text as <tool_call>{...}</tool_call> and trained so"),
+                           N_("use a model whose template supports tools (Qwen2.5, Llama 3.1+), or set model.chat_template "
+                              "to one that writes tool_calls"), "warning"),
+    "reasoning as text": (N_("carry reasoning, and the chat template has no reasoning_content: it is written before the "
+                             "answer as <think>...</think> and trained so"),
+                          N_("use a reasoning model's template (Qwen3, DeepSeek-R1) to train it the model's own way"), "notice"),
+    "tools in system": (N_("offer tools, and the chat template cannot show them: they are described in the system turn"),
+                        N_("use a model whose template supports tools, or set model.chat_template"), "notice"),
 }
 
 
@@ -88,21 +89,27 @@ def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check
     for reason, n in prepared.drops.items():
         what, fix = preference.DROPS[reason]
         rows = prepared.drop_rows.get(reason)
-        out.append(Check(f"dropped: {reason}", n, f"{plural(n, 'row')} {what} and {'was' if n == 1 else 'were'} left out of "
-                         "training" + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix))
+        message = ngettext("{n} row {what} and was left out of training", "{n} rows {what} and were left out of training",
+                           n).format(n=f"{n:,}", what=_(what))
+        out.append(Check(f"dropped: {reason}", n, message + (f" ({pipeline.row_list(rows, n)})" if rows else ""), _(fix)))
     lens = preference.lengths(plan.method, ds)
     cut = int((lens > ml).sum()) if ml is not None and len(lens) else 0
     if cut:
-        out.append(Check("truncated", cut, f"{cut} of {len(lens)} rows have a sequence (prompt + answer) longer than "
-                         f"max_length {ml}: the collator cuts it ({plan.truncation_mode}), so the end of the answer is not compared",
-                         f"raise training.max_length to {int(lens.max())} (the longest) to keep every answer whole"))
+        out.append(Check("truncated", cut, _("{cut} of {rows} rows have a sequence (prompt + answer) longer than max_length "
+                                             "{max_length}: the collator cuts it ({mode}), so the end of the answer is not "
+                                             "compared").format(cut=cut, rows=len(lens), max_length=ml,
+                                                                mode=plan.truncation_mode),
+                         _("raise training.max_length to {longest} (the longest) to keep every answer whole").format(
+                             longest=int(lens.max()))))
     if plan.method in ("dpo", "kto") and plan.conversational and len(ds):
         split = _prompt_split(ds[0], tokenizer, plan.method)
         if split:
-            out.append(Check("prompt re-rendered", 0, "the chat template renders a prompt alone differently from the "
-                             f"prompt before its answer; trl starts the answer where they diverge, leaving {split!r} out of "
-                             "the prompt the model trains on", "use a chat template that renders the prompt the same way "
-                             "in both cases (model.chat_template)", level="notice"))
+            out.append(Check("prompt re-rendered", 0, _("the chat template renders a prompt alone differently from the "
+                                                        "prompt before its answer; trl starts the answer where they diverge, "
+                                                        "leaving {split!r} out of the prompt the model trains on").format(
+                                                            split=split),
+                             _("use a chat template that renders the prompt the same way in both cases "
+                               "(model.chat_template)"), level="notice"))
     return out
 
 
@@ -125,72 +132,81 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
     ml = plan.max_length
     full = list(ds["_full_len"]) if "_full_len" in ds.column_names else []
     longest = max(prepared.longest or 0, max(full) if full else 0)  # rows left out for truncation count too
-    raise_fix = f"raise training.max_length to {longest} (the longest row) to keep every row whole"
+    raise_fix = _("raise training.max_length to {longest} (the longest row) to keep every row whole").format(longest=longest)
     for reason, n in prepared.drops.items():
-        what, fix = pipeline.DROPS[reason]
+        what, fix = _(pipeline.DROPS[reason][0]), _(pipeline.DROPS[reason][1])
         if reason == "truncated":
-            what, fix = f"had their whole answer cut off by truncation to {ml} tokens", raise_fix
+            what, fix = _("had their whole answer cut off by truncation to {max_length} tokens").format(max_length=ml), raise_fix
         rows = prepared.drop_rows.get(reason)
-        out.append(Check(f"dropped: {reason}", n, f"{n} rows {what} and were left out of training"
+        out.append(Check(f"dropped: {reason}", n, _("{n} rows {what} and were left out of training").format(n=n, what=what)
                          + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix,
                          level="notice" if reason == "blank" else "warning"))
     for flag, n in prepared.flags.items():
         what, fix, level = FLAGS[flag]
-        out.append(Check(flag, n, f"{n} rows {what}", fix, level=level))
+        out.append(Check(flag, n, _("{n} rows {what}").format(n=n, what=_(what)), _(fix), level=level))
     per_token = plan.task == "causal-lm" and "labels" in ds.column_names
     eos_id = getattr(tokenizer, "eos_token_id", None)
     text = plan.format.shape == "text"
     truncated = sum(1 for n in full if ml is not None and n > ml)
     if text:  # a corpus: its long documents are cut, not answers; packing with bfd_split keeps every token
-        raise_fix = (f"set training.packing: true (documents are split into {ml}-token pieces and every token is trained), "
-                     f"or raise training.max_length (the longest row has {longest} tokens)")
+        raise_fix = _("set training.packing: true (documents are split into {max_length}-token pieces and every token is "
+                      "trained), or raise training.max_length (the longest row has {longest} tokens)").format(
+                          max_length=ml, longest=longest)
     limit = getattr(tokenizer, "model_max_length", None)
     if plan.task != "causal-lm" and limit and longest > ml and ml >= min(limit, 512):  # type: ignore[operator]
-        raise_fix = (f"nothing in the preset: {ml} tokens is all the model reads; a long-context encoder (e.g. ModernBERT) "
-                     "reads more, or split long texts")
+        raise_fix = _("nothing in the preset: {max_length} tokens is all the model reads; a long-context encoder (e.g. "
+                      "ModernBERT) reads more, or split long texts").format(max_length=ml)
     if per_token and eos_id is not None and len(ds):
         if not any(eos_id in [t for t in labels if t != IGNORE] for labels in ds["labels"]):
             cut_all = truncated == len(full) and len(full) > 0
             out.append(Check("eos never trained", len(ds),
-                             f"no row trains the eos token {tokenizer.eos_token!r}: the model would never learn to stop"
-                             + (f" (every row is cut at max_length {ml}, so no row keeps its end)" if cut_all else ""),
-                             raise_fix if cut_all else "use a chat template whose assistant turns end with the eos token "
-                             "(model.chat_template), or raise training.max_length if the ends are cut off"))
+                             _("no row trains the eos token {eos!r}: the model would never learn to stop").format(
+                                 eos=tokenizer.eos_token)
+                             + (_(" (every row is cut at max_length {max_length}, so no row keeps its end)").format(
+                                 max_length=ml) if cut_all else ""),
+                             raise_fix if cut_all else _("use a chat template whose assistant turns end with the eos token "
+                                                         "(model.chat_template), or raise training.max_length if the ends "
+                                                         "are cut off")))
     if per_token and full and ml is not None and not text:
         cut = _cut_turns(ds, ml, eos_id, plan.truncation_mode)
         if cut:
             out.append(Check("answers cut", cut,
-                             f"{cut} rows end in the middle of a trained answer: truncation at {ml} tokens cut it",
+                             _("{n} rows end in the middle of a trained answer: truncation at {max_length} tokens cut "
+                               "it").format(n=cut, max_length=ml),
                              raise_fix))
     if truncated:
         share = truncated / len(full)
         out.append(Check("truncated", truncated,
-                         f"{truncated} of {len(full)} rows ({share:.1%}) are longer than max_length {ml} and were truncated "
-                         f"({plan.truncation_mode})", raise_fix))
+                         _("{n} of {rows} rows ({share:.1%}) are longer than max_length {max_length} and were truncated "
+                           "({mode})").format(n=truncated, rows=len(full), share=share, max_length=ml,
+                                              mode=plan.truncation_mode), raise_fix))
     if prepared.packing_cut:
         rows, lost = prepared.packing_cut  # type: ignore[assignment]
-        out.append(Check("cut by packing", rows, f"{rows} rows are longer than max_length {ml}, and packing "  # type: ignore[arg-type]
-                         f"({plan.packing_strategy}) cuts them there: {lost:,} of their tokens are never trained",
-                         "set training.packing_strategy: bfd_split (the overflow is packed into other rows), or raise "
-                         "training.max_length"))
+        out.append(Check("cut by packing", rows, _(  # type: ignore[arg-type]
+            "{n} rows are longer than max_length {max_length}, and packing ({strategy}) cuts them there: {lost:,} of "
+            "their tokens are never trained").format(n=rows, max_length=ml, strategy=plan.packing_strategy, lost=lost),
+            _("set training.packing_strategy: bfd_split (the overflow is packed into other rows), or raise "
+              "training.max_length")))
     placeholders = _placeholders(ds, tokenizer) if per_token else 0
     if placeholders:
-        out.append(Check("placeholders", placeholders, f"{placeholders} rows train unfilled placeholders such as {{{{name}}}}: "
-                         "the file is a template to fill in first (LLaMA-Factory's identity.json is one)",
-                         "replace them in the file, e.g. sed -i 's/{{name}}/Ava/g; s/{{author}}/Acme/g' FILE"))
+        out.append(Check("placeholders", placeholders,
+                         _("{n} rows train unfilled placeholders such as {{{{name}}}}: the file is a template to fill in "
+                           "first (LLaMA-Factory's identity.json is one)").format(n=placeholders),
+                         _("replace them in the file, e.g. sed -i 's/{{name}}/Ava/g; s/{{author}}/Acme/g' FILE")))
     default_system = _default_system_prompt(tokenizer, plan.template) if plan.format.shape == "chat" else None
     if default_system:
         out.append(Check("default system prompt", 0,
-                         f"the chat template adds its own system turn when a conversation has none: {default_system!r}",
-                         "add a system message to your data (dataset format messages/sharegpt/alpaca system column) if the "
-                         "model should learn another one; it is not trained either way", level="notice"))
+                         _("the chat template adds its own system turn when a conversation has none: {system!r}").format(
+                             system=default_system),
+                         _("add a system message to your data (dataset format messages/sharegpt/alpaca system column) if "
+                           "the model should learn another one; it is not trained either way"), level="notice"))
     out += language_checks(ds, tokenizer)
     pad, eos = getattr(tokenizer, "pad_token", None), getattr(tokenizer, "eos_token", None)
     if plan.task == "causal-lm" and eos is not None and (pad is None or pad == eos):
         out.append(Check("pad is eos", 0,
-                         f"pad token = eos token {eos!r}: fine, tunewiz builds the labels itself, so real eos tokens stay "
-                         "trained and only padding is masked",
-                         "nothing to do", level="notice"))
+                         _("pad token = eos token {eos!r}: fine, tunewiz builds the labels itself, so real eos tokens "
+                           "stay trained and only padding is masked").format(eos=eos),
+                         pgettext("fix", "nothing to do"), level="notice"))
     return out
 
 
@@ -214,20 +230,23 @@ def language_checks(ds: Any, tokenizer: Any, rows: int = 256) -> list[Check]:
         n_unk += sum(1 for t in real if t == unk) if unk is not None else 0
         n_char += len(tokenizer.decode([t for t in real if t != unk], skip_special_tokens=True).replace(" ##", ""))
     out: list[Check] = []
-    name = getattr(tokenizer, "unk_token", None) or "unknown"
-    fix = ("use a model whose vocabulary covers the language of the data (for a classifier, a multilingual encoder such "
-           "as xlm-roberta-base, or one made for the language, e.g. klue/bert-base for Korean)")
+    name = getattr(tokenizer, "unk_token", None) or pgettext("token preview", "unknown")
+    fix = _("use a model whose vocabulary covers the language of the data (for a classifier, a multilingual encoder such "
+            "as xlm-roberta-base, or one made for the language, e.g. klue/bert-base for Korean)")
     if n_tok and n_unk / n_tok > UNK_SHARE:
-        out.append(Check("unknown tokens", n_unk, f"{n_unk / n_tok:.1%} of the tokens are {name}: the tokenizer's vocabulary "
-                         "does not have those words, so the model never sees them (they are lost, not learned)", fix))
+        out.append(Check("unknown tokens", n_unk, _("{share:.1%} of the tokens are {name}: the tokenizer's vocabulary does "
+                                                    "not have those words, so the model never sees them (they are lost, not "
+                                                    "learned)").format(share=n_unk / n_tok, name=name), fix))
     english = tokenizer(ENGLISH, add_special_tokens=False)["input_ids"]
     base = len(english) / len(ENGLISH)
     if n_char and base and (n_tok / n_char) / base >= COST_RATIO:
         per_char = n_tok / n_char
-        out.append(Check("language cost", n_tok, f"the tokenizer spends {per_char:.1f} tokens a character on this text, "
-                         f"{per_char / base:.0f}x what it spends on English: its vocabulary hardly covers the language (words "
-                         "split into bytes or letters), so the model knows little of it and every row costs more",
-                         fix + "; a multilingual model (e.g. Qwen2.5) for chat"))
+        out.append(Check("language cost", n_tok, _("the tokenizer spends {per_char:.1f} tokens a character on this text, "
+                                                   "{ratio:.0f}x what it spends on English: its vocabulary hardly covers the "
+                                                   "language (words split into bytes or letters), so the model knows little "
+                                                   "of it and every row costs more").format(per_char=per_char,
+                                                                                            ratio=per_char / base),
+                         _("{fix}; a multilingual model (e.g. Qwen2.5) for chat").format(fix=fix)))
     return out
 
 
@@ -260,7 +279,7 @@ def _cut_turns(ds: Any, max_length: int, eos_id: int | None, mode: str) -> int:
 def length_histogram(values: list[int], bins: int = 6, width: int = 16, limit: int | None = None) -> list[str]:
     """Text histogram, one line per bin: range, bar, count; bins past `limit` (max_length) end with ' cut'."""
     if not values:
-        return ["(no rows)"]
+        return [_("(no rows)")]
     lo, hi = min(values), max(values)
     step = max(1, -(-(hi - lo + 1) // bins))
     counts = [0] * bins
@@ -274,24 +293,24 @@ def length_histogram(values: list[int], bins: int = 6, width: int = 16, limit: i
     for i, c in enumerate(counts):
         a, b = lo + i * step, lo + (i + 1) * step - 1
         bar = "█" * round(width * c / top) if c else ""
-        mark = " cut" if limit is not None and b > limit else ""
+        mark = " " + pgettext("token preview", "cut") if limit is not None and b > limit else ""
         lines.append(f"{a:>{digits}}-{b:<{digits}} {bar:<{width}} {c}{mark}")
     return lines
 
 
 # ------------------------------------------------------------------------------------- walk-through
-STEP_NOTES = {
-    "text": "what the tokenizer is given",
-    "added tokens split out": "special tokens are matched first, never split",
-    "normalised": "cleaned up; an uncased model lower-cases",
-    "pre-tokenized": "cut into words (Ġ/␣ = a space before)",
-    "sub-word tokens": "vocabulary pieces (## = in a word, ␣ = space before)",
-    "ids": "each token's row in the embedding table",
-    "special tokens added": "the model's markers around the text",
-    "truncated": "cut to max_length",
-    "padded": "filled to a common length with the pad id",
-    "attention mask": "1 = a real token, 0 = padding (ignored)",
-    "token type ids": "which text of the pair a token is in",
+STEP_NOTES = {  # (N_: translated where shown, the walk-through)
+    "text": N_("what the tokenizer is given"),
+    "added tokens split out": N_("special tokens are matched first, never split"),
+    "normalised": N_("cleaned up; an uncased model lower-cases"),
+    "pre-tokenized": N_("cut into words (Ġ/␣ = a space before)"),
+    "sub-word tokens": N_("vocabulary pieces (## = in a word, ␣ = space before)"),
+    "ids": N_("each token's row in the embedding table"),
+    "special tokens added": N_("the model's markers around the text"),
+    "truncated": N_("cut to max_length"),
+    "padded": N_("filled to a common length with the pad id"),
+    "attention mask": N_("1 = a real token, 0 = padding (ignored)"),
+    "token type ids": N_("which text of the pair a token is in"),
 }
 
 

@@ -12,6 +12,8 @@ import codecs
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from engine.i18n import _
+
 if TYPE_CHECKING:
     from engine.data import pipeline
 
@@ -86,6 +88,12 @@ def joined(tokenizer: Any, tokens: list[str]) -> list[list[Any]]:
     return out
 
 
+def legend() -> str:
+    """What the marks of `text_row` mean: the line `tunewiz preview` prints above the rows."""
+    return _("tokens between · · are not seen by the loss (label -100: a prompt, a template's markers, padding); "
+             "↵ = newline, ␣ = space")
+
+
 def text_row(row: dict[str, Any]) -> str:
     """A row of `rows` as one line of readable tokens for a terminal: tokens whose label is -100 (not
     trained) between dots; tokens that spell characters only together written as those characters with the
@@ -93,7 +101,7 @@ def text_row(row: dict[str, Any]) -> str:
     tokens = [show_token(t, limit=None) for t in row.get("shown", row["tokens"])]
     labels = row.get("labels")
     if not isinstance(labels, list):
-        return " ".join(tokens) + f" => label {labels}"
+        return " ".join(tokens) + _(" => label {label}").format(label=labels)
 
     def mark(piece: str, untrained: bool) -> str:
         return f"·{piece}·" if untrained else piece

@@ -20,10 +20,11 @@ from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from engine.config import Config, to_dict
+from engine.i18n import N_, _, pgettext
 from tui import heavy
 from tui.step import StepScreen
 from tui.widgets.text_dialog import TextDialog
-from tui.widgets.tokens import IGNORE, VIEWS, RowScroll, TokenChips, TokenRow, token_row
+from tui.widgets.tokens import IGNORE, VIEW_NAMES, VIEWS, RowScroll, TokenChips, TokenRow, token_row
 from tui.widgets.walkthrough import WalkThrough, readable_steps
 
 
@@ -88,13 +89,13 @@ class PreviewScreen(StepScreen):
     AUTO_FOCUS = "#pv-scroll"
     BINDINGS = [
         *StepScreen.BINDINGS,
-        Binding("left", "move(-1)", "Prev ex"),
-        Binding("right", "move(1)", "Next ex"),
+        Binding("left", "move(-1)", N_("Prev ex")),
+        Binding("right", "move(1)", N_("Next ex")),
         Binding("k", "move(-1)", show=False),
         Binding("j", "move(1)", show=False),
-        Binding("g", "jump", "Jump"),
-        Binding("v", "view", "View"),
-        Binding("w", "walk", "Walk-through"),
+        Binding("g", "jump", N_("Jump")),
+        Binding("v", "view", N_("View")),
+        Binding("w", "walk", N_("Walk-through")),
         Binding("c", "checks", show=False),  # named on the checks pane's border (the footer is full at 80 columns)
         Binding("escape", "close_jump", show=False),
     ]
@@ -103,7 +104,7 @@ class PreviewScreen(StepScreen):
         with Vertical(id="pv-body"):
             with Horizontal(id="pv-head"):
                 yield Static("", id="pv-where")
-                yield Input(placeholder="example no.", type="integer", id="pv-jump", disabled=True)
+                yield Input(placeholder=_("example no."), type="integer", id="pv-jump", disabled=True)
             yield Static("", id="pv-legend")
             with RowScroll(id="pv-scroll"):
                 yield Static("", id="pv-msg")
@@ -113,7 +114,7 @@ class PreviewScreen(StepScreen):
                 yield TokenChips(id="pv-chips-1")
                 yield WalkThrough("", id="pv-walk")
             with Horizontal(id="pv-summary") as summary:
-                summary.border_title = "c: every check in full"
+                summary.border_title = _("c: every check in full")
                 yield Static("", id="pv-hist")
                 with RowScroll(id="pv-checks-box"):
                     yield Static("", id="pv-checks")
@@ -133,16 +134,18 @@ class PreviewScreen(StepScreen):
             return
         self.data, self._error, self._pending = None, None, key
         self.query_one("#pv-chips", TokenChips).show(None)
-        self.query_one("#pv-where", Static).update("Preparing the preview…")
-        self._message("[dim]Reading the tokenizer and the dataset, templating, tokenizing and masking labels "
-                      "exactly as training will (no weights loaded)…[/]")
+        self.query_one("#pv-where", Static).update(_("Preparing the preview…"))
+        self._message("[dim]" + _("Reading the tokenizer and the dataset, templating, tokenizing and masking labels "
+                                  "exactly as training will (no weights loaded)…") + "[/]")
         self._prepare(cfg.model_copy(deep=True), key, self.shown.index if self.shown else 0, self.walk)
 
     def errors(self) -> list[str]:
         if self._error:
-            return [f"Tokens: the data cannot be prepared: {self._error.replace(chr(10) + '  fix:', '; fix:')}"]
+            fix = _("fix: {fix}").split("{fix}")[0].rstrip()  # the error's "\n  fix: ..." lines, on one line
+            return [_("Tokens: the data cannot be prepared: {error}").format(
+                error=self._error.replace("\n  " + fix, "; " + fix))]
         if self._jump_error:
-            return [f"Jump: {self._jump_error}; or press Escape to close it"]
+            return [_("Jump: {error}; or press Escape to close it").format(error=self._jump_error)]
         return []
 
     # ---------------------------------------------------------------------------------------- worker
@@ -178,7 +181,7 @@ class PreviewScreen(StepScreen):
             outcome = PreviewPrepared(key, data, example(data, min(index, data.total - 1), walk), None)
         except TunewizError as e:
             outcome = PreviewPrepared(key, None, None, "\n".join(
-                f"{p.where}: {p.what}" + (f"\n  fix: {p.fix}" if p.fix else "") for p in e.problems))
+                f"{p.where}: {p.what}" + ("\n  " + _("fix: {fix}").format(fix=p.fix) if p.fix else "") for p in e.problems))
         except Exception as e:  # a broken file or library: shown on the screen, never a crash
             outcome = PreviewPrepared(key, None, None, f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
@@ -191,7 +194,7 @@ class PreviewScreen(StepScreen):
             return  # the config changed again while this one was prepared
         self._pending, self.data, self._error = None, data, error
         if error or data is None or shown is None:
-            self.query_one("#pv-where", Static).update(Text("The preview could not be built", style="bold red"))
+            self.query_one("#pv-where", Static).update(Text(_("The preview could not be built"), style="bold red"))
             self._message(Text(f"{error}", style="red"))
             self.query_one("#pv-hist", Static).update("")
             self.query_one("#pv-checks", Static).update("")
@@ -208,7 +211,7 @@ class PreviewScreen(StepScreen):
         try:
             shown: Shown | str = example(data, index, walk)
         except Exception as e:  # a row the walk-through cannot re-create: said, never a crash
-            shown = f"Example {index + 1} could not be shown: {type(e).__name__}: {e}"
+            shown = _("Example {n} could not be shown: {error}").format(n=index + 1, error=f"{type(e).__name__}: {e}")
         if not worker.is_cancelled:
             self.post_message(ExampleFetched(shown))
 
@@ -239,18 +242,22 @@ class PreviewScreen(StepScreen):
         for extra in ("#pv-seq-0", "#pv-seq-1", "#pv-chips-1"):
             self.query_one(extra).display = False
         if data.padding_free:
-            where = f"Batch {shown.index + 1} of {data.total} · padding-free: {len(shown.batch['_rows'])} rows in one (║ = a row starts)"
+            where = _("Batch {n} of {total} · padding-free: {rows} rows in one (║ = a row starts)").format(
+                n=shown.index + 1, total=data.total, rows=len(shown.batch["_rows"]))
         else:
-            src = "source" if "_row" in data.prepared.train.column_names else "packed"
-            where = f"Example {shown.index + 1} of {data.total} · batch {row['batch']}, row {row['row_in_batch']} · {src} row {row['source_row']}"
+            where = (_("Example {n} of {total} · batch {batch}, row {row} · source row {source}")
+                     if "_row" in data.prepared.train.column_names else
+                     _("Example {n} of {total} · batch {batch}, row {row} · packed row {source}")).format(
+                n=shown.index + 1, total=data.total, batch=row["batch"], row=row["row_in_batch"], source=row["source_row"])
         real = len(view.ids) - view.pad
         if shown.full_len is not None and shown.full_len > real:
-            where += f" · cut to {real} of {shown.full_len} tokens"
+            where += _(" · cut to {n} of {total} tokens").format(n=real, total=shown.full_len)
         elif view.per_token_labels:
-            where += f" · {len(view.ids)} tokens"
+            where += pgettext("token preview", " · {n} tokens").format(n=len(view.ids))
         if not view.per_token_labels:
             names = data.prepared.plan.label_names
-            where += f" · label {row['labels']}" + (f" = {names[row['labels']]}" if row["labels"] < len(names) else "")
+            where += _(" · label {label}").format(label=row["labels"]) + (
+                f" = {names[row['labels']]}" if row["labels"] < len(names) else "")
         self.query_one("#pv-where", Static).update(Text(where))
         chips = self.query_one("#pv-chips", TokenChips)
         chips.show(view)
@@ -266,9 +273,10 @@ class PreviewScreen(StepScreen):
         """A pair's chosen and rejected sequences one above the other (KTO: the answer and its label), each labelled
         with its prompt (shared, not seen by the loss) and the tokens the loss sees: the rows of engine.preview.rows."""
         row = shown.row
-        what = "Pair" if data.method in ("dpo", "orpo") else "Example"
-        where = (f"{what} {shown.index + 1} of {data.total} · batch {row['batch']}, pair {shown.index % data.batch_size}"
-                 f" · source row {row['source_row']}")
+        where = (_("Pair {n} of {total} · batch {batch}, pair {pair} · source row {source}") if data.method in ("dpo", "orpo")
+                 else _("Example {n} of {total} · batch {batch}, pair {pair} · source row {source}")).format(
+            n=shown.index + 1, total=data.total, batch=row["batch"], pair=shown.index % data.batch_size,
+            source=row["source_row"])
         self.query_one("#pv-where", Static).update(Text(where))
         for i, (chips_id, label_id) in enumerate((("#pv-chips", "#pv-seq-0"), ("#pv-chips-1", "#pv-seq-1"))):
             chips, label = self.query_one(chips_id, TokenChips), self.query_one(label_id, Static)
@@ -284,17 +292,17 @@ class PreviewScreen(StepScreen):
         chips = self.query_one("#pv-chips", TokenChips)
         legend = Text()
         if self.walk:
-            legend.append("walk-through", "bold")
-            legend.append(" │ how the tokenizer made this example's ids (w: back)")
+            legend.append(_("walk-through"), "bold")
+            legend.append(" │ " + _("how the tokenizer made this example's ids (w: back)"))
         elif self.shown is not None and self.shown.pair:  # (counts differ per sequence: each one's label has them)
-            legend.append(f"{chips.view} view", "bold")
+            legend.append(_(VIEW_NAMES[chips.view]), "bold")
             legend.append(" │ ")
-            for kind, label in (("trained", "loss sees"), ("masked", "-100: loss does not see"), ("special", "special"),
-                                ("pad", "pad")):
+            for kind, label in (("trained", _("loss sees")), ("masked", _("-100: loss does not see")),
+                                ("special", pgettext("token preview", "special")), ("pad", pgettext("token preview", "pad"))):
                 legend.append(f" {label} ", chips._style(kind))
                 legend.append(" ")
         else:
-            legend.append(f"{chips.view} view", "bold")
+            legend.append(_(VIEW_NAMES[chips.view]), "bold")
             legend.append(" │ ")
             legend.append_text(chips.legend())
         self.query_one("#pv-legend", Static).update(legend)
@@ -302,9 +310,11 @@ class PreviewScreen(StepScreen):
     def _summary(self, data: PreviewData) -> None:
         st = data.stats
         packed = "_row" not in data.prepared.train.column_names
-        hist = Text(f"{st['rows']} {'packed ' if packed else ''}rows: tokens\n", style="bold")
+        hist = Text((_("{rows} packed rows: tokens") if packed else _("{rows} rows: tokens")).format(rows=st["rows"]) + "\n",
+                    style="bold")
+        cut = " " + pgettext("token preview", "cut")  # (engine.checks.length_histogram: the end of a line of rows longer than max_length)
         for line in data.histogram:
-            hist.append(line + "\n", style="red" if line.endswith("cut") else "")
+            hist.append(line + "\n", style="red" if line.endswith(cut) else "")
         self.query_one("#pv-hist", Static).update(hist)
         self.query_one("#pv-checks", Static).update(checks_text(data))
 
@@ -321,7 +331,8 @@ class PreviewScreen(StepScreen):
 
     def action_checks(self) -> None:
         if self.data is not None:
-            self.app.push_screen(TextDialog(f"Checks on the prepared data ({self.data.stats['rows']} rows)", checks_text(self.data)))
+            self.app.push_screen(TextDialog(_("Checks on the prepared data ({rows} rows)").format(rows=self.data.stats["rows"]),
+                                            checks_text(self.data)))
 
     def action_view(self) -> None:
         chips = self.query_one("#pv-chips", TokenChips)
@@ -330,8 +341,8 @@ class PreviewScreen(StepScreen):
 
     def action_walk(self) -> None:
         if self.data is not None and self.data.method != "sft" and not self.walk:
-            self.notify("The walk-through follows one SFT or classification row; a pair's sequences are shown as "
-                        "the trainer's collator made them.", title="Walk-through")
+            self.notify(_("The walk-through follows one SFT or classification row; a pair's sequences are shown as "
+                          "the trainer's collator made them."), title=_("Walk-through"))
             return
         self.walk = not self.walk
         self.query_one("#pv-scroll").set_class(self.walk, "walk")
@@ -343,7 +354,7 @@ class PreviewScreen(StepScreen):
         if self.data is None:
             return
         box = self.query_one("#pv-jump", Input)
-        box.placeholder = f"1-{self.data.total}, Enter"
+        box.placeholder = _("1-{total}, Enter").format(total=self.data.total)
         box.disabled = False
         box.add_class("open")
         box.focus()
@@ -363,7 +374,8 @@ class PreviewScreen(StepScreen):
         total = self.data.total if self.data else 0
         n = int(event.value) if event.value.strip().isdigit() else 0
         if not 1 <= n <= total:
-            self._jump_error = f"{event.value!r} is not an example number: type one from 1 to {total}"
+            self._jump_error = _("{value!r} is not an example number: type one from 1 to {total}").format(
+                value=event.value, total=total)
             self.show_problems(self.errors())
             return
         self.action_close_jump()
@@ -375,25 +387,26 @@ def checks_text(data: PreviewData) -> Text:
     st = data.stats
     out = Text()
     if st.get("method", "sft") != "sft":
-        kind = "pairs" if st["method"] in ("dpo", "orpo") else "labelled answers"
-        out.append(f"{st['method'].upper()}: {st['rows']:,} {kind}", "bold")
+        kind = _("{method}: {rows:,} pairs") if st["method"] in ("dpo", "orpo") else _("{method}: {rows:,} labelled answers")
+        out.append(kind.format(method=st["method"].upper(), rows=st["rows"]), "bold")
     elif "trained_share" in st:
-        out.append(f"{st['trained_share']:.1%} of {st['tokens']:,} tokens trained", "bold")
+        out.append(_("{share:.1%} of {tokens:,} tokens trained").format(share=st["trained_share"], tokens=st["tokens"]), "bold")
     else:
         plan = data.prepared.plan
-        out.append(f"label: {plan.label_names[0]}, a score to predict (regression, MSE)" if plan.regression else
-                   f"labels: {', '.join(plan.label_names)}", "bold")
+        out.append(_("label: {name}, a score to predict (regression, MSE)").format(name=plan.label_names[0])
+                   if plan.regression else _("labels: {names}").format(names=", ".join(plan.label_names)), "bold")
     if "truncated" in st:
         share = st["truncated"] / st["rows"] if st["rows"] else 0
-        out.append(f" · {share:.1%} truncated at max_length {st['max_length']} (longest {st['longest']})")
+        out.append(_(" · {share:.1%} truncated at max_length {max_length} (longest {longest})").format(
+            share=share, max_length=st["max_length"], longest=st["longest"]))
     out.append("\n")
     for c in data.checks:
         warn = c.level == "warning"
         out.append(("⚠ " if warn else "ⓘ ") + c.message + "\n", "yellow" if warn else "dim")
         if warn:
-            out.append(f"  fix: {c.fix}\n", "dim")
+            out.append("  " + _("fix: {fix}").format(fix=c.fix) + "\n", "dim")
     if not any(c.level == "warning" for c in data.checks):
-        out.append("✓ no problems found in the data\n", "green")
+        out.append("✓ " + _("no problems found in the data") + "\n", "green")
     return out
 
 
@@ -411,9 +424,10 @@ def sequence_label(row: dict[str, Any]) -> Text:
     name = row.get("sequence", "")
     style = {"chosen": "bold green", "rejected": "bold red"}.get(name, "bold")
     if "desirable" in row:
-        name, style = f"{name} · {'desirable' if row['desirable'] else 'undesirable'}", "bold green" if row["desirable"] else "bold red"
+        kto = _("desirable") if row["desirable"] else _("undesirable")
+        name, style = f"{name} · {kto}", "bold green" if row["desirable"] else "bold red"
     out = Text(f"▌{name}", style=style)
-    out.append(f" · {real} tokens: shared prompt {prompt} (-100) + answer {seen} (loss sees)")
+    out.append(_(" · {n} tokens: shared prompt {prompt} (-100) + answer {seen} (loss sees)").format(n=real, prompt=prompt, seen=seen))
     return out
 
 

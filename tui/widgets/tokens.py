@@ -21,11 +21,13 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from engine.i18n import N_, _, pgettext
 from engine.preview import show_token
 from tui.widgets.walkthrough import WalkThrough
 
 IGNORE = -100  # engine.data.pipeline.IGNORE; not imported, so the TUI never pulls in the data stack
 VIEWS = ("grid", "chips", "text")
+VIEW_NAMES = {"grid": N_("grid view"), "chips": N_("chips view"), "text": N_("text view")}  # (the legend's heading)
 PAD_RUN = 4  # a run of more pad tokens than this is drawn as one chip with a count
 
 
@@ -168,10 +170,11 @@ class TokenChips(Widget):
         special = sum(1 for k in real if k.startswith("special"))
         if row.per_token_labels:
             masked = sum(1 for k in real if k in ("masked", "special-masked"))
-            items = [("trained", f"{len(real) - masked} trained"), ("masked", f"{masked} -100 (not trained)")]
+            items = [("trained", _("{n} trained").format(n=len(real) - masked)),
+                     ("masked", _("{n} -100 (not trained)").format(n=masked))]
         else:
-            items = [("trained", f"{len(real) - special} tokens")]
-        items += [("special", f"{special} special"), ("pad", f"{row.pad} pad")]
+            items = [("trained", pgettext("token preview", "{n} tokens").format(n=len(real) - special))]
+        items += [("special", _("{n} special").format(n=special)), ("pad", _("{n} pad").format(n=row.pad))]
         for kind, label in items:
             out.append(f" {label} ", self._style(kind))
             out.append(" ")
@@ -291,7 +294,7 @@ class TokenChips(Widget):
     def _chips(self, row: TokenRow, width: int) -> list[Text]:
         cells = self._cells(row)
         pieces = []
-        for cell_no, (chip, kind, _, start) in enumerate(cells):
+        for cell_no, (chip, kind, _vals, start) in enumerate(cells):
             piece = Text()
             if start in row.starts:
                 piece.append("║", self._style("boundary"))
@@ -320,5 +323,5 @@ class TokenChips(Widget):
             style = self._style(kind) if kind.startswith("special") else self._style("dim") if kind == "masked" else ""
             text.append(piece, style)
         if row.pad:
-            text.append(f"\n(+{row.pad} pad tokens, attention 0)", self._style("pad"))
+            text.append("\n" + _("(+{n} pad tokens, attention 0)").format(n=row.pad), self._style("pad"))
         return text

@@ -14,7 +14,26 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.i18n import N_, _, pgettext
 from engine.preview import show_token
+
+
+def step_title(name: str) -> str:
+    """A step's name (engine.checks.tokenizer_walkthrough's key) as the walk-through shows it, in the user's language."""
+    titles = {
+        "text": pgettext("walk-through step", "text"),
+        "added tokens split out": pgettext("walk-through step", "added tokens split out"),
+        "normalised": pgettext("walk-through step", "normalised"),
+        "pre-tokenized": pgettext("walk-through step", "pre-tokenized"),
+        "sub-word tokens": pgettext("walk-through step", "sub-word tokens"),
+        "ids": pgettext("walk-through step", "ids"),
+        "special tokens added": pgettext("walk-through step", "special tokens added"),
+        "truncated": pgettext("walk-through step", "truncated"),
+        "padded": pgettext("walk-through step", "padded"),
+        "attention mask": pgettext("walk-through step", "attention mask"),
+        "token type ids": pgettext("walk-through step", "token type ids"),
+    }
+    return titles.get(name, name)
 
 
 def readable_steps(tokenizer: Any, steps: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -50,15 +69,17 @@ def marker_notes(tokenizer: Any) -> dict[str, str]:
     prefix = getattr(model, "continuing_subword_prefix", None) or ""
     pieces = tokenizer.tokenize("a b")
     if type(model).__name__ == "WordPiece" and prefix:
-        return {"pre-tokenized": "cut into words at spaces and punctuation",
-                "sub-word tokens": f"vocabulary pieces ({prefix} = continues the word before)"}
+        return {"pre-tokenized": _("cut into words at spaces and punctuation"),
+                "sub-word tokens": _("vocabulary pieces ({prefix} = continues the word before)").format(prefix=prefix)}
     if preview._byte_map(tokenizer) is not None:
-        return {"pre-tokenized": "cut into words (␣ = a space before, written Ġ in the vocabulary)",
-                "sub-word tokens": "vocabulary pieces (␣ = a space before, written Ġ; no mark = inside the word)"}
+        return {"pre-tokenized": _("cut into words (␣ = a space before, written {mark} in the vocabulary)").format(mark="Ġ"),
+                "sub-word tokens": _("vocabulary pieces (␣ = a space before, written {mark}; no mark = inside the "
+                                     "word)").format(mark="Ġ")}
     if any(p.startswith("▁") for p in pieces):
-        return {"pre-tokenized": "cut into words (␣ = a space before, written ▁ in the vocabulary)",
-                "sub-word tokens": "vocabulary pieces (␣ = a space before, written ▁; no mark = inside the word)"}
-    return {"pre-tokenized": "cut into words", "sub-word tokens": "vocabulary pieces"}
+        return {"pre-tokenized": _("cut into words (␣ = a space before, written {mark} in the vocabulary)").format(mark="▁"),
+                "sub-word tokens": _("vocabulary pieces (␣ = a space before, written {mark}; no mark = inside the "
+                                     "word)").format(mark="▁")}
+    return {"pre-tokenized": _("cut into words"), "sub-word tokens": _("vocabulary pieces")}
 
 
 class WalkThrough(Static):
@@ -76,8 +97,8 @@ class WalkThrough(Static):
     COMPONENT_CLASSES = {"walk--step", "walk--note", "walk--chip", "walk--chip-alt", "walk--special", "walk--dim"}
 
     _shown: tuple[Any, ...] | None = None
-    BYTES_NOTE = ("byte-level BPE: a character outside the vocabulary is split into its UTF-8 bytes ({example}), each a "
-                  "token or a few merged into one; together they spell the character:")
+    BYTES_NOTE = N_("byte-level BPE: a character outside the vocabulary is split into its UTF-8 bytes ({example}), each "
+                    "a token or a few merged into one; together they spell the character:")
     EXAMPLES = 6  # groups spelled out under the sub-word tokens
 
     def restyle(self) -> None:
@@ -99,8 +120,8 @@ class WalkThrough(Static):
         for n, (name, value) in enumerate(steps, 1):
             if n > 1:
                 out.append("\n")
-            out.append(f"{n}. {name}", self.get_component_rich_style("walk--step"))
-            note = shown.get("notes", {}).get(name) or notes.get(name, "")  # this tokenizer's markers first
+            out.append(f"{n}. {step_title(name)}", self.get_component_rich_style("walk--step"))
+            note = shown.get("notes", {}).get(name) or _(notes.get(name, ""))  # this tokenizer's markers first
             out.append(f" · {note}\n", self.get_component_rich_style("walk--note"))
             out.append_text(self._value(name, shown.get(name, value), special, pad_id, dict(steps)))
             if name == "sub-word tokens" and shown.get("joined"):
@@ -115,14 +136,14 @@ class WalkThrough(Static):
             seen.setdefault(text, " ".join(show_token(t) for t in tokens[s:e]))
         chars = [t.strip() for t in seen if t.strip()] or list(seen)
         first = next((c for c in chars if len(c) == 1), chars[0])
-        example = f"{first}: {len(first.encode())} bytes"
-        out = Text("\n  " + self.BYTES_NOTE.format(example=example) + "\n  ", st("walk--note"))
+        example = _("{char}: {n} bytes").format(char=first, n=len(first.encode()))
+        out = Text("\n  " + _(self.BYTES_NOTE).format(example=example) + "\n  ", st("walk--note"))
         for n, (text, pieces) in enumerate(list(seen.items())[:self.EXAMPLES]):
             out.append(" · " if n else "")
             out.append(show_token(text, limit=None), "bold")
             out.append(f" = {pieces}")
         if len(seen) > self.EXAMPLES:
-            out.append(f" · (+{len(seen) - self.EXAMPLES} more)", st("walk--dim"))
+            out.append(" · " + _("(+{n} more)").format(n=len(seen) - self.EXAMPLES), st("walk--dim"))
         return out
 
     def _value(self, name: str, value: Any, special: set[str], pad_id: int | None, steps: dict[str, Any]) -> Text:
@@ -131,7 +152,7 @@ class WalkThrough(Static):
             return Text("\n").join(self._value(name, v, special, pad_id, steps) for v in value)
         if name in ("text", "normalised"):
             if name == "normalised" and value == steps.get("text"):
-                return Text("  (unchanged: this tokenizer does not normalise)", st("walk--dim"))
+                return Text("  " + _("(unchanged: this tokenizer does not normalise)"), st("walk--dim"))
             return Text("  " + str(value).replace("\n", "↵"))
         if name in ("added tokens split out", "pre-tokenized", "sub-word tokens"):
             chips = Text("  ")
@@ -141,10 +162,10 @@ class WalkThrough(Static):
                 chips.append(" ")
             return chips
         if name == "special tokens added":
-            added = ", ".join(value["added"]) or "none (the text already holds its markers)"
-            return Text(f"  added: {added}\n  " + " ".join(map(str, value["ids"])))
+            added = ", ".join(value["added"]) or _("none (the text already holds its markers)")
+            return Text("  " + _("added: {tokens}").format(tokens=added) + "\n  " + " ".join(map(str, value["ids"])))
         if name == "truncated":
-            return Text(f"  {value['removed']} tokens cut\n  " + " ".join(map(str, value["ids"])))
+            return Text("  " + _("{n} tokens cut").format(n=value["removed"]) + "\n  " + " ".join(map(str, value["ids"])))
         if name == "padded":
             mask = steps.get("attention mask") or [1] * len(value)
             out = Text("  ")
