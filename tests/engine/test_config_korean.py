@@ -50,7 +50,7 @@ CASES = {
         "must be greater than 0 (got -0.0001)",
         "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning",
         "0보다 커야 합니다 (입력값: -0.0001)",
-        "흔히 쓰는 값: LoRA는 2e-4, 전체 미세 조정은 2e-5"),
+        "흔히 쓰는 값: LoRA는 2e-4, 전체 미세조정은 2e-5"),
     "a validator's value error": (
         "dataset:\n  max_rows: 0\n", "dataset.max_rows",
         "Value error, must be at least 1 (or null for all rows) (got 0)",
@@ -135,4 +135,4 @@ def test_tunewiz_validate_says_the_problems_in_korean(tmp_path):
     assert out.returncode == 2, out.stderr
     assert f"{preset}: training.learning_rate: 0보다 커야 합니다 (입력값: -0.0001)" in out.stderr
     assert f"{preset}: training.lr: 알 수 없는 키입니다. 혹시 learning_rate인가요?" in out.stderr
-    assert "해결: 흔히 쓰는 값: LoRA는 2e-4, 전체 미세 조정은 2e-5" in out.stderr
+    assert "해결: 흔히 쓰는 값: LoRA는 2e-4, 전체 미세조정은 2e-5" in out.stderr
