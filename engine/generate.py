@@ -22,6 +22,7 @@ from typing import Any
 
 from engine import config, models, rundir
 from engine.errors import TunewizError
+from engine.i18n import _
 
 WHICH = ("tuned", "base")
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
@@ -98,15 +99,15 @@ def find_result(run_dir: str | Path) -> Source:
     run_dir = Path(run_dir)
     cfg_path = run_dir / rundir.CONFIG
     if not cfg_path.is_file():
-        raise TunewizError.at(str(run_dir), "no config.yaml: not a tunewiz run directory", "give a run from `tunewiz runs`")
+        raise TunewizError.at(str(run_dir), _("no config.yaml: not a tunewiz run directory"), _("give a run from `tunewiz runs`"))
     cfg = config.load(cfg_path, source=str(cfg_path))
     final = run_dir / rundir.FINAL
     path = final if final.is_dir() and _has_weights(final) else None
     if path is None:
         path = rundir.last_checkpoint(run_dir)  # complete only: trainer_state.json and whole weight files
     if path is None:
-        raise TunewizError.at(str(run_dir), "no result yet: no final/ and no complete checkpoint",
-                              "let the run finish or save a checkpoint (stop it with s: it saves one), then try again")
+        raise TunewizError.at(str(run_dir), _("no result yet: no final/ and no complete checkpoint"),
+                              _("let the run finish or save a checkpoint (stop it with s: it saves one), then try again"))
     return Source(run_dir, path, cfg.model.task, (path / "adapter_config.json").is_file(), cfg.model.name_or_path,
                   _label_names(path))
 
@@ -285,14 +286,17 @@ def load(run_dir: str | Path, dev: str | None = None) -> Chat:
 
 def summary(ans: Answer, short: bool = False) -> str:
     """'42 tokens, 18.3 tokens/s, first token 0.21 s' (short, for a pane's title: '42 tok · 18.3 tok/s · first 0.21 s')."""
-    tok, first, sep = ("tok", "first", " · ") if short else ("tokens", "first token", ", ")
-    parts = [f"{ans.tokens} {tok}"]
+    if short:
+        count, rate, first, sep = _("{n} tok"), _("{rate:.1f} tok/s"), _("first {s:.2f} s"), " · "
+    else:
+        count, rate, first, sep = _("{n} tokens"), _("{rate:.1f} tokens/s"), _("first token {s:.2f} s"), ", "
+    parts = [count.format(n=ans.tokens)]
     if ans.tokens_per_s is not None:
-        parts.append(f"{ans.tokens_per_s:.1f} {tok}/s")
+        parts.append(rate.format(rate=ans.tokens_per_s))
     if ans.first_token_s is not None:
-        parts.append(f"{first} {ans.first_token_s:.2f} s")
+        parts.append(first.format(s=ans.first_token_s))
     if ans.stopped:
-        parts.append("stopped")
+        parts.append(_("stopped"))
     return sep.join(parts)
 
 

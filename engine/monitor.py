@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import rundir, runs
+from engine.i18n import N_, _
 
 HISTORY_POINTS = 2000
 RARE = re.compile(rb'"type": "(start|eval|save|summary|smoke|error|end)"')
@@ -157,19 +158,20 @@ class RunView:
 
     def _check_health(self, ev: dict[str, Any]) -> None:
         if ev.get("nonfinite"):
-            self._alert("nan", f"{', '.join(ev['nonfinite'])} is NaN or inf at step {ev.get('step')}",
-                        "lower training.learning_rate, set training.max_grad_norm: 1.0, or use bf16 instead of fp16")
+            self._alert("nan", _("{names} is NaN or inf at step {step}").format(names=", ".join(ev["nonfinite"]), step=ev.get("step")),
+                        _("lower training.learning_rate, set training.max_grad_norm: 1.0, or use bf16 instead of fp16"))
         recent = [v for _, v in self.loss[-5:]]
         if len(recent) == 5 and all(v == 0.0 for v in recent):
-            self._alert("zero-loss", "the loss has been exactly 0 for 5 logs: every label may be masked (-100)",
-                        "check the token preview: are any tokens trained? (format, columns, chat template)")
+            self._alert("zero-loss", _("the loss has been exactly 0 for 5 logs: every label may be masked (-100)"),
+                        _("check the token preview: are any tokens trained? (format, columns, chat template)"))
         norms = [v for _, v in self.grad_norm[-20:-1]]
         g = ev.get("grad_norm")
         if isinstance(g, int | float) and len(norms) >= 5:
             median = sorted(norms)[len(norms) // 2]
             if median > 0 and g > 10 * median:
-                self._alert("grad-spike", f"grad norm {g:.3g} at step {ev.get('step')} is over 10x its recent median ({median:.3g})",
-                            "lower training.learning_rate or set training.max_grad_norm (clipping)")
+                self._alert("grad-spike", _("grad norm {norm:.3g} at step {step} is over 10x its recent median ({median:.3g})").format(
+                    norm=g, step=ev.get("step"), median=median),
+                            _("lower training.learning_rate or set training.max_grad_norm (clipping)"))
 
         self._check_preference(ev)
 
@@ -179,26 +181,29 @@ class RunView:
         acc = [v for _, v in self.rewards.get("rewards/accuracies", [])]
         chosen = [v for _, v in self.rewards.get("rewards/chosen", [])]
         if margins and margins[-1] > MARGIN_LIMIT:
-            self._alert("margins-exploding", f"the reward margin is {margins[-1]:.3g} at step {ev.get('step')}: the model "
-                        "has moved far from the reference and may be over-optimising (answers degenerate)",
-                        "raise training.beta, lower training.learning_rate, or train fewer steps (compare in chat)")
+            self._alert("margins-exploding", _("the reward margin is {margin:.3g} at step {step}: the model has moved far "
+                                               "from the reference and may be over-optimising (answers degenerate)").format(
+                margin=margins[-1], step=ev.get("step")),
+                        _("raise training.beta, lower training.learning_rate, or train fewer steps (compare in chat)"))
         if len(acc) >= STUCK_LOGS and all(abs(a - 0.5) <= 0.1 for a in acc[-STUCK_LOGS:]) and \
                 all(abs(m) < 0.05 for m in margins[-STUCK_LOGS:]):
-            self._alert("accuracy-stuck", f"reward accuracy has stayed near 0.5 with margins near 0 for {STUCK_LOGS} logs: "
-                        "the model does not yet tell chosen from rejected",
-                        "raise training.learning_rate (DPO LoRA: 5e-6 to 5e-5), and check the preview: do chosen and "
-                        "rejected differ?")
+            self._alert("accuracy-stuck", _("reward accuracy has stayed near 0.5 with margins near 0 for {n} logs: "
+                                            "the model does not yet tell chosen from rejected").format(n=STUCK_LOGS),
+                        _("raise training.learning_rate (DPO LoRA: 5e-6 to 5e-5), and check the preview: do chosen and "
+                          "rejected differ?"))
         if chosen and chosen[-1] < CHOSEN_COLLAPSE:
-            self._alert("chosen-collapsing", f"rewards/chosen is {chosen[-1]:.3g} at step {ev.get('step')}: the chosen "
-                        "answers are becoming less likely too (only the rejected ones fall faster)",
-                        "lower training.learning_rate or raise training.beta; or add an SFT term to DPO: "
-                        "loss_type: [sigmoid, sft] with loss_weights: [1.0, 1.0]")
+            self._alert("chosen-collapsing", _("rewards/chosen is {reward:.3g} at step {step}: the chosen answers are "
+                                               "becoming less likely too (only the rejected ones fall faster)").format(
+                reward=chosen[-1], step=ev.get("step")),
+                        _("lower training.learning_rate or raise training.beta; or add an SFT term to DPO: "
+                          "loss_type: [sigmoid, sft] with loss_weights: [1.0, 1.0]"))
 
     def _check_idle(self, ev: dict[str, Any]) -> None:
         for gpu in ev.get("gpus") or []:
             if gpu.get("util", 100) < 5 and gpu.get("mem_used_gib", 0) > 1 and self.state == "running":
-                self._alert("gpu-idle", f"GPU {gpu.get('index')} holds {gpu['mem_used_gib']} GiB but is {gpu['util']}% busy",
-                            "the data path may be the bottleneck (raise dataloader_num_workers), or the process is stuck")
+                self._alert("gpu-idle", _("GPU {index} holds {mem} GiB but is {util}% busy").format(
+                    index=gpu.get("index"), mem=gpu["mem_used_gib"], util=gpu["util"]),
+                            _("the data path may be the bottleneck (raise dataloader_num_workers), or the process is stuck"))
 
     def stalled(self, now: float, after: float = 600.0) -> bool:
         """No event for `after` seconds while running."""
@@ -207,25 +212,26 @@ class RunView:
 
 
 # ------------------------------------------------------------------------------------- diagnosis
-CAUSES = [
-    (re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory", re.I), "out of memory",
-     "lower training.per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), "
-     "set training.gradient_checkpointing: true, lower training.max_length, or use LoRA / QLoRA (model.quantization: 4bit)"),
-    (re.compile(r"NCCL|ProcessGroup|c10d|Connection reset by peer", re.I), "a communication (NCCL) failure between processes",
-     "check that every GPU is visible and healthy (nvidia-smi), set NCCL_DEBUG=INFO to see which link failed, or try NCCL_P2P_DISABLE=1"),
-    (re.compile(r"chat template|apply_chat_template|jinja", re.I), "a chat template error",
-     "check the token preview; set model.chat_template (chatml, plain, or your own Jinja)"),
-    (re.compile(r"dataset row|JSONDecodeError|ArrowInvalid|KeyError: '|column", re.I), "a dataset error",
-     "check the row named above, the format and dataset.columns; `tunewiz preview` shows what the trainer receives"),
+CAUSES = [  # (pattern, cause, fix): the texts in English, translated where they are shown (diagnose)
+    (re.compile(r"CUDA out of memory|OutOfMemoryError|out of memory", re.I), N_("out of memory"),
+     N_("lower training.per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), "
+        "set training.gradient_checkpointing: true, lower training.max_length, or use LoRA / QLoRA (model.quantization: 4bit)")),
+    (re.compile(r"NCCL|ProcessGroup|c10d|Connection reset by peer", re.I), N_("a communication (NCCL) failure between processes"),
+     N_("check that every GPU is visible and healthy (nvidia-smi), set NCCL_DEBUG=INFO to see which link failed, or try "
+        "NCCL_P2P_DISABLE=1")),
+    (re.compile(r"chat template|apply_chat_template|jinja", re.I), N_("a chat template error"),
+     N_("check the token preview; set model.chat_template (chatml, plain, or your own Jinja)")),
+    (re.compile(r"dataset row|JSONDecodeError|ArrowInvalid|KeyError: '|column", re.I), N_("a dataset error"),
+     N_("check the row named above, the format and dataset.columns; `tunewiz preview` shows what the trainer receives")),
 ]
 
 
 def diagnose(message: str, traceback: str = "") -> tuple[str, str] | None:
-    """(likely cause, fix) for a failure message and traceback, or None."""
+    """(likely cause, fix) for a failure message and traceback, in the user's language, or None."""
     text = f"{message}\n{traceback}"
     for pattern, cause, fix in CAUSES:
         if pattern.search(text):
-            return cause, fix
+            return _(cause), _(fix)
     return None
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.app import App
 
+from tui.lang import translate_bindings
 from tui.screens.chat import ChatScreen
 
 
@@ -18,6 +19,7 @@ class ChatApp(App):
 
     def __init__(self, run_dir: str | Path, **screen_kw: Any):
         super().__init__()
+        translate_bindings(self)  # the App's own keys (ctrl+q)
         self.run_dir = Path(run_dir)
         self.screen_kw = screen_kw
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 
+from tui.lang import translate_bindings
 from tui.screens.monitor import MonitorScreen
 
 
@@ -17,6 +18,7 @@ class MonitorApp(App):
 
     def __init__(self, run_dir: str | Path):
         super().__init__()
+        translate_bindings(self)  # the App's own keys (ctrl+q)
         self.run_dir = Path(run_dir)
 
     def on_mount(self) -> None:

@@ -244,3 +244,34 @@ async def test_the_system_prompt_is_edited_and_starts_a_new_chat_that_uses_it(tm
         await pilot.press("enter")
         await until(pilot, lambda: app.screen is screen)
         assert screen.system is None and "system:" not in str(screen.query_one("#chat-title", Static).render())
+
+
+# ------------------------------------------------------------------------------------------------- Korean (#18)
+def test_snapshot_chat_ko(snap_compare, tmp_path, korean):
+    async def exchange(pilot):
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.chat is not None)
+        await send(pilot, "What is your name?")
+        await until(pilot, lambda: not screen.generating)
+        await pilot.pause()
+
+    assert snap_compare(host(FakeChat(), tmp_path), terminal_size=(80, 24), run_before=exchange)
+
+
+async def test_the_chat_speaks_korean(tmp_path, korean):
+    chat = FakeChat()
+    app = host(chat, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: screen.chat is not None)
+        assert screen.query_one("#chat-tuned").border_title == "튜닝 · final"
+        assert "기본 · demo:smollm2-135m-instruct" == screen.query_one("#chat-base").border_title
+        assert screen.query_one("#chat-input", Input).placeholder == "메시지를 입력하세요. Enter로 보냅니다"
+        await send(pilot, "hi")
+        await until(pilot, lambda: not screen.generating)
+        await pilot.pause()
+        assert "나:" in pane_text(app, "tuned") and "첫 토큰 0.12초" in screen.query_one("#chat-tuned").border_subtitle
+        screen.query_one("#set-max_new_tokens", Input).value = "lots"
+        await send(pilot, "again")
+        await pilot.pause()
+        assert any("양의 정수가 아닙니다" in str(n.message) for n in app._notifications)

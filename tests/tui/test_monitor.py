@@ -270,3 +270,31 @@ def test_preference_alerts():
     assert set(runaway) == {"margins-exploding", "chosen-collapsing"} and "beta" in runaway["margins-exploding"].fix
     assert "loss_type: [sigmoid, sft]" in runaway["chosen-collapsing"].fix
     assert not view_of([{"rewards/margins": 0.86, "rewards/accuracies": 1.0, "rewards/chosen": 0.33}] * 30)
+
+
+# ------------------------------------------------------------------------------------------------- Korean (#18)
+@pytest.mark.parametrize("name", ["running", "finished", "failed-oom", "dpo-finished"])
+def test_snapshot_monitor_ko(snap_compare, tmp_path, name, monkeypatch, korean):
+    monkeypatch.chdir(tmp_path)
+    run = recorded(tmp_path, name, live=name == "running")
+    assert snap_compare(Host(run, interval=0), terminal_size=(80, 24))
+
+
+async def test_a_failure_cause_and_its_fix_are_said_in_korean(tmp_path, korean):
+    app = Host(recorded(tmp_path, "failed-oom"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        alerts = text(app, "#mon-alerts")
+        assert "실패:" in alerts and "CUDA out of memory" in alerts  # the error itself is the library's own
+        assert "예상 원인: 메모리 부족" in alerts and "per_device_train_batch_size를 낮추거나" in alerts
+        assert "실패" in text(app, "#mon-title") and "스텝 14/24" in text(app, "#mon-eta")
+        assert app.screen.active_bindings["r"].binding.description == "재개"
+
+
+def test_health_alerts_are_said_in_korean(korean):
+    from engine.monitor import RunView
+
+    v = RunView(Path("."))
+    v.add({"type": "log", "step": 15, "max_steps": 24, "loss": None, "nonfinite": ["loss"], "grad_norm": 1.0}, live=True)
+    (alert,) = v.alerts
+    assert alert.message == "스텝 15에서 loss 값이 NaN 또는 inf입니다" and alert.fix.endswith("bf16을 쓰세요")

@@ -23,8 +23,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from engine.generate import WHICH, Answer, Settings, summary
+from engine.i18n import N_, _, ngettext
+from tui.lang import translate_bindings
 
 FIELDS = (("max_new_tokens", int), ("temperature", float), ("top_p", float), ("repetition_penalty", float))
+SIDES = {"tuned": N_("tuned"), "base": N_("base")}  # the panes' titles (engine.generate.WHICH)
 
 
 def load_result(run_dir: Path) -> Any:
@@ -88,17 +91,18 @@ class ChatScreen(Screen):
 
     CSS_PATH = "chat.tcss"
     BINDINGS = [
-        Binding("escape", "stop", "Stop answer"),
-        Binding("ctrl+t", "toggle_sample", "Greedy/sample"),
-        Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+s", "system", "System prompt"),
-        Binding("ctrl+p", "close", "Back"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        Binding("escape", "stop", N_("Stop answer")),
+        Binding("ctrl+t", "toggle_sample", N_("Greedy/sample")),
+        Binding("ctrl+n", "new_chat", N_("New chat")),
+        Binding("ctrl+s", "system", N_("System prompt")),
+        Binding("ctrl+p", "close", N_("Back")),
+        Binding("ctrl+q", "app.quit", N_("Quit")),
     ]
 
     def __init__(self, run_dir: str | Path, settings: Settings | None = None, system: str | None = None,
                  loader: Callable[[Path], Any] | None = None, **kw: Any):
         super().__init__(**kw)
+        translate_bindings(self)
         self.run_dir = Path(run_dir)
         self.settings = settings or Settings()
         self.system = system
@@ -111,20 +115,20 @@ class ChatScreen(Screen):
         self._title = f"[b]{escape(self.run_dir.name)}[/]"
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{escape(self.run_dir.name)}[/] · loading the result...", id="chat-title")
+        yield Static(f"[b]{escape(self.run_dir.name)}[/] · " + _("loading the result..."), id="chat-title")
         with Horizontal(id="chat-panes"):
             for which in WHICH:
                 pane = VerticalScroll(id=f"chat-{which}", classes="chat-pane")
-                pane.border_title = which
+                pane.border_title = _(SIDES[which])
                 pane.can_focus = False
                 with pane:
-                    yield Static("[dim]loading...[/]", classes="chat-note")
+                    yield Static("[dim]" + _("loading...") + "[/]", classes="chat-note")
         with Horizontal(id="chat-settings"):
-            for name, _ in FIELDS:
+            for name, _kind in FIELDS:
                 yield Label(name, classes="chat-setting-label")
                 yield Input(str(getattr(self.settings, name)), id=f"set-{name}", classes="chat-setting")
             yield Static("", id="chat-sample")
-        yield Input(placeholder="Type a message, Enter sends", id="chat-input")
+        yield Input(placeholder=_("Type a message, Enter sends"), id="chat-input")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -138,7 +142,7 @@ class ChatScreen(Screen):
         try:
             chat = (self.loader or load_result)(self.run_dir)
         except Exception as e:  # shown on the screen; the user can go back
-            self.post_message(ChatFailed(f"could not load the result: {_why(e)}"))
+            self.post_message(ChatFailed(_("could not load the result: {why}").format(why=_why(e))))
             return
         self.post_message(ChatLoaded(chat))
 
@@ -156,7 +160,7 @@ class ChatScreen(Screen):
                 if self._cancel.is_set():
                     break
         except Exception as e:
-            self.post_message(ChatFailed(f"generation failed: {_why(e)}"))
+            self.post_message(ChatFailed(_("generation failed: {why}").format(why=_why(e))))
         finally:
             self.post_message(AnswersEnded())
 
@@ -165,7 +169,7 @@ class ChatScreen(Screen):
         try:
             probs = {which: self.chat.classify(text, which) for which in WHICH}
         except Exception as e:
-            self.post_message(ChatFailed(f"classification failed: {_why(e)}"))
+            self.post_message(ChatFailed(_("classification failed: {why}").format(why=_why(e))))
         else:
             self.post_message(ClassifiedText(text, probs))
         finally:
@@ -181,20 +185,20 @@ class ChatScreen(Screen):
         device = getattr(getattr(self.chat.model, "device", None), "type", "")
         threads = getattr(self.chat, "threads", None)
         if threads:
-            device += f" ({threads} thread{'s' if threads > 1 else ''})"
-        kind = "LoRA, one model copy" if src.lora else "full fine-tune"
+            device += " (" + ngettext("{n} thread", "{n} threads", threads).format(n=threads) + ")"
+        kind = _("LoRA, one model copy") if src.lora else _("full fine-tune")
         self._title = f"[b]{escape(self.run_dir.name)}[/] · {escape(src.label)} · {kind} · {device}"
         self._show_system()
-        self.query_one("#chat-tuned", VerticalScroll).border_title = f"tuned · {src.label}"
+        self.query_one("#chat-tuned", VerticalScroll).border_title = _(SIDES["tuned"]) + f" · {src.label}"
         self.query_one("#chat-base", VerticalScroll).border_title = \
-            f"untrained head · {src.base}" if self.chat.is_classifier else f"base · {src.base}"
-        hint = "Type a text, Enter shows the label probabilities" if self.chat.is_classifier else "Type a message, Enter sends"
+            (_("untrained head") if self.chat.is_classifier else _(SIDES["base"])) + f" · {src.base}"
+        hint = _("Type a text, Enter shows the label probabilities") if self.chat.is_classifier else _("Type a message, Enter sends")
         self.query_one("#chat-input", Input).placeholder = hint
         self.query_one("#chat-settings").display = not self.chat.is_classifier
         for which in WHICH:
             pane = self.query_one(f"#chat-{which}", VerticalScroll)
             pane.remove_children()
-            pane.mount(Static("[dim]ready[/]", classes="chat-note"))
+            pane.mount(Static("[dim]" + _("ready") + "[/]", classes="chat-note"))
 
     def on_chat_failed(self, msg: ChatFailed) -> None:
         self.query_one("#chat-title", Static).update(f"[b]{escape(self.run_dir.name)}[/] · [red]{escape(msg.text)}[/]")
@@ -210,7 +214,7 @@ class ChatScreen(Screen):
         ans = msg.answer
         box = self._answer.get(ans.which)
         if box is not None:
-            box.update(escape(ans.text) or "[dim](no answer)[/]")
+            box.update(escape(ans.text) or "[dim]" + _("(no answer)") + "[/]")
         self.history[ans.which].append({"role": "assistant", "content": ans.text})
         self.query_one(f"#chat-{ans.which}", VerticalScroll).border_subtitle = summary(ans, short=True)
 
@@ -229,10 +233,10 @@ class ChatScreen(Screen):
         if not text:
             return
         if self.chat is None:
-            self.notify("Still loading the model", severity="warning")
+            self.notify(_("Still loading the model"), severity="warning")
             return
         if self.generating:
-            self.notify("Still answering (esc stops it)", severity="warning")
+            self.notify(_("Still answering (esc stops it)"), severity="warning")
             return
         settings = self._read_settings()
         if settings is None:
@@ -249,9 +253,9 @@ class ChatScreen(Screen):
             self.history[which].append({"role": "user", "content": text})
             pane = self.query_one(f"#chat-{which}", VerticalScroll)
             pane.query(".chat-note").remove()
-            self._answer[which] = Static("[dim]...[/]" if which == "tuned" else "[dim](after the tuned answer: one model copy)[/]",
+            self._answer[which] = Static("[dim]...[/]" if which == "tuned" else "[dim]" + _("(after the tuned answer: one model copy)") + "[/]",
                                          classes="chat-answer")
-            pane.mount(Static(f"[b]you:[/] {escape(text)}", classes="chat-user"))
+            pane.mount(Static("[b]" + _("you:") + f"[/] {escape(text)}", classes="chat-user"))
             pane.mount(self._answer[which])
             pane.scroll_end(animate=False)
         self._generate(settings)
@@ -265,14 +269,16 @@ class ChatScreen(Screen):
                 if values[name] <= 0:
                     raise ValueError
             except ValueError:
-                self.notify(f"{name}: {box.value!r} is not a positive {'whole number' if kind is int else 'number'}", severity="error")
+                wrong = _("{name}: {value!r} is not a positive whole number") if kind is int else \
+                    _("{name}: {value!r} is not a positive number")
+                self.notify(wrong.format(name=name, value=box.value), severity="error")
                 box.focus()
                 return None
         self.settings = Settings(do_sample=self.settings.do_sample, **values)
         return self.settings
 
     def _show_sample(self) -> None:
-        self.query_one("#chat-sample", Static).update("do_sample " + ("[b]on[/]" if self.settings.do_sample else "off"))
+        self.query_one("#chat-sample", Static).update("do_sample " + ("[b]" + _("on") + "[/]" if self.settings.do_sample else _("off")))
 
     def action_toggle_sample(self) -> None:
         self.settings.do_sample = not self.settings.do_sample
@@ -284,22 +290,22 @@ class ChatScreen(Screen):
 
     def action_new_chat(self) -> None:
         if self.generating:
-            self.notify("Still answering (esc stops it)", severity="warning")
+            self.notify(_("Still answering (esc stops it)"), severity="warning")
             return
         self.history = {w: [] for w in WHICH}
         for which in WHICH:
             pane = self.query_one(f"#chat-{which}", VerticalScroll)
             pane.remove_children()
             pane.border_subtitle = ""
-            pane.mount(Static("[dim]new chat[/]", classes="chat-note"))
+            pane.mount(Static("[dim]" + _("new chat") + "[/]", classes="chat-note"))
 
     def action_system(self) -> None:
         """Edit the system prompt; a new one starts a new chat (the conversations so far were had without it)."""
         if self.chat is not None and self.chat.is_classifier:
-            self.notify("A classifier has no system prompt", severity="warning")
+            self.notify(_("A classifier has no system prompt"), severity="warning")
             return
         if self.generating:
-            self.notify("Still answering (esc stops it)", severity="warning")
+            self.notify(_("Still answering (esc stops it)"), severity="warning")
             return
 
         def done(value: str | None) -> None:
@@ -308,14 +314,15 @@ class ChatScreen(Screen):
             self.system = value.strip() or None
             self.action_new_chat()
             self._show_system()
-            self.notify("System prompt set: a new chat" if self.system else
-                        "System prompt cleared: a new chat with the chat template's default")
+            self.notify(_("System prompt set: a new chat") if self.system else
+                        _("System prompt cleared: a new chat with the chat template's default"))
 
         self.app.push_screen(SystemPrompt(self.system or ""), done)
 
     def _show_system(self) -> None:
         """The title line: the run, the result, the device, and the system prompt when one is set (ctrl+s)."""
-        shown = f" · system: {escape(self.system[:40] + ('...' if len(self.system) > 40 else ''))}" if self.system else ""
+        shown = " · " + _("system: {prompt}").format(prompt=escape(self.system[:40] + ("..." if len(self.system) > 40 else ""))) \
+            if self.system else ""
         self.query_one("#chat-title", Static).update(self._title + shown)
 
     def action_close(self) -> None:
@@ -331,22 +338,24 @@ class ChatScreen(Screen):
 class SystemPrompt(ModalScreen[str | None]):
     """One line: the system prompt of the next conversation (empty: the chat template's own default)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"))]
     DEFAULT_CSS = """
     SystemPrompt { align: center middle; }
     #system-box { width: 76; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    #system-box Label { width: 1fr; }  /* the line wraps instead of losing its end */
     """
 
     def __init__(self, value: str) -> None:
         super().__init__()
+        translate_bindings(self)
         self.value = value
 
     def compose(self) -> ComposeResult:
         from textual.containers import Vertical
 
         with Vertical(id="system-box"):
-            yield Label("System prompt for a new chat (empty: the chat template's default). Enter sets it, Esc cancels.")
-            yield Input(self.value, placeholder="e.g. You are a helpful assistant.", id="system-input")
+            yield Label(_("System prompt for a new chat (empty: the chat template's default). Enter sets it, Esc cancels."))
+            yield Input(self.value, placeholder=_("e.g. You are a helpful assistant."), id="system-input")
 
     def on_mount(self) -> None:
         self.query_one("#system-input", Input).focus()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +25,13 @@ from textual_plotext import PlotextPlot
 
 from engine import presets
 from engine.fmt import duration
+from engine.i18n import N_, _
 from engine.monitor import RunReader, RunView, diagnose
+from tui.lang import translate_bindings
+
+# a run's state as the title shows it (status.json keeps the English word)
+STATES = {"starting": N_("starting"), "running": N_("running"), "stopping": N_("stopping"), "stopped": N_("stopped"),
+          "finished": N_("finished"), "failed": N_("failed"), "unknown": N_("unknown")}
 
 
 class Evaluated(Message):
@@ -48,11 +55,11 @@ class MonitorScreen(Screen):
 
     CSS_PATH = "monitor.tcss"
     BINDINGS = [
-        Binding("s", "stop", "Stop (2x: kill)"),
-        Binding("r", "resume", "Resume"),
-        Binding("c", "chat", "Chat"),
-        Binding("e", "evaluate", "Eval"),
-        Binding("q", "app.quit", "Quit (run goes on)"),
+        Binding("s", "stop", N_("Stop (2x: kill)")),
+        Binding("r", "resume", N_("Resume")),
+        Binding("c", "chat", N_("Chat")),
+        Binding("e", "evaluate", N_("Eval")),
+        Binding("q", "app.quit", N_("Quit (run goes on)")),
     ]
 
     EVAL_ROWS = 50  # the monitor measures on the first held-out rows; `tunewiz eval RUN` on all of them
@@ -60,6 +67,7 @@ class MonitorScreen(Screen):
     def __init__(self, run_dir: str | Path, reader: Any = None, interval: float = 1.0,
                  evaluator: Any = None, **kw: Any):
         super().__init__(**kw)
+        translate_bindings(self)
         self.run_dir = Path(run_dir)
         self.reader = reader or RunReader(self.run_dir)
         self.evaluator = evaluator  # engine.evaluate.run_eval (injected in tests)
@@ -103,8 +111,9 @@ class MonitorScreen(Screen):
     def _title(self, view: RunView) -> None:
         colour = {"running": "green", "finished": "blue", "failed": "red", "stopped": "yellow", "stopping": "yellow"}.get(view.state, "white")
         model = view.start.get("model", "")
+        state = _(STATES[view.state]) if view.state in STATES else view.state
         self.query_one("#mon-title", Static).update(
-            f"[b]{self.run_dir.name}[/] · [{colour}]{view.state}[/] · {model} · [dim]{view.start.get('device', '')}[/]")
+            f"[b]{self.run_dir.name}[/] · [{colour}]{state}[/] · {model} · [dim]{view.start.get('device', '')}[/]")
 
     def _command(self, view: RunView) -> None:
         cmd = view.status.get("worker") or ""
@@ -116,7 +125,8 @@ class MonitorScreen(Screen):
             bar.update(total=view.max_steps, progress=view.step)
         eta = view.eta_seconds()
         self.query_one("#mon-eta", Static).update(
-            f" step {view.step}/{view.max_steps or '?'}" + (f"  ETA {duration(eta)}" if eta is not None else ""))
+            " " + _("step {step}/{total}").format(step=view.step, total=view.max_steps or "?")
+            + ("  " + _("ETA {eta}").format(eta=duration(eta)) if eta is not None else ""))
 
     def _plot(self, view: RunView) -> None:
         plot = self.query_one("#mon-plot", PlotextPlot)
@@ -140,33 +150,34 @@ class MonitorScreen(Screen):
     def _metrics(self, view: RunView) -> None:
         log = view.last_log
         rows = [
-            ("loss", _num(log.get("loss"))) if isinstance(log.get("loss"), int | float) or not view.summary
-            else ("train loss (mean)", _num(view.summary.get("train_loss"))),
-            ("eval loss", _num(view.eval_loss[-1][1]) if view.eval_loss else "-"),
-            ("learning rate", _num(log.get("learning_rate"), ".2e")),
-            ("grad norm", _num(log.get("grad_norm"))),
-            ("tokens/s", _num(view.tokens_per_second(), ",.0f")),
-            ("samples/s", _num(view.samples_per_second(), ".2f")),
-            ("epoch", _num(log.get("epoch"), ".2f")),
+            (_("loss"), _num(log.get("loss"))) if isinstance(log.get("loss"), int | float) or not view.summary
+            else (_("train loss (mean)"), _num(view.summary.get("train_loss"))),
+            (_("eval loss"), _num(view.eval_loss[-1][1]) if view.eval_loss else "-"),
+            (_("learning rate"), _num(log.get("learning_rate"), ".2e")),
+            (_("grad norm"), _num(log.get("grad_norm"))),
+            (_("tokens/s"), _num(view.tokens_per_second(), ",.0f")),
+            (_("samples/s"), _num(view.samples_per_second(), ".2f")),
+            (_("epoch"), _num(log.get("epoch"), ".2f")),
         ]
-        for key, label in (("rewards/chosen", "reward chosen"), ("rewards/rejected", "reward reject"),
-                           ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward acc")):
+        for key, label in (("rewards/chosen", N_("reward chosen")), ("rewards/rejected", N_("reward reject")),
+                           ("rewards/margins", N_("reward margin")), ("rewards/accuracies", N_("reward acc"))):
             if view.rewards.get(key):
-                rows.append((label, _num(view.rewards[key][-1][1])))
+                rows.append((_(label), _num(view.rewards[key][-1][1])))
         last_eval = view.evals[-1] if view.evals else {}
-        for key in ("accuracy", "f1"):
+        for key, label in (("accuracy", N_("eval accuracy")), ("f1", N_("eval f1"))):
             if isinstance(last_eval.get(key), int | float):
-                rows.append((f"eval {key}", _num(last_eval[key])))
+                rows.append((_(label), _num(last_eval[key])))
         held = self._held_out()
         if held:  # `tunewiz eval` (or e): the main metric on the held-out rows, tuned and base
-            rows.append((f"{held['metric'][:9]} tuned", _num(held.get("tuned"))))
-            rows.append((f"{held['metric'][:9]} base", _num(held.get("base"))))
-        self.query_one("#mon-metrics", Static).update("\n".join(f"{k:<14}{v:>12}" for k, v in rows))
+            rows.append((_("{metric} tuned").format(metric=held["metric"][:9]), _num(held.get("tuned"))))
+            rows.append((_("{metric} base").format(metric=held["metric"][:9]), _num(held.get("base"))))
+        # padded by terminal cells: a Korean label is twice as wide as its letters
+        self.query_one("#mon-metrics", Static).update("\n".join(k + " " * (14 - cell_len(k)) + f"{v:>12}" for k, v in rows))
 
     def _system(self, view: RunView) -> None:
         s = view.system
         if not s:
-            self.query_one("#mon-system", Static).update("[dim]no system reading yet[/]")
+            self.query_one("#mon-system", Static).update("[dim]" + _("no system reading yet") + "[/]")
             return
         lines = []
         for g in s.get("gpus") or []:
@@ -180,29 +191,32 @@ class MonitorScreen(Screen):
         box = self.query_one("#mon-alerts", Static)
         parts = []
         if view.state == "failed":
-            message = view.error.get("message") or view.cause or "the run failed"
-            parts.append(f"[b red]Failed:[/] {message}")
+            message = view.error.get("message") or view.cause or _("the run failed")
+            parts.append("[b red]" + _("Failed:") + f"[/] {message}")
             found = diagnose(message, view.error.get("traceback", "") + "\n".join(view.log_tail))
             if found:
-                parts.append(f"[b]likely cause:[/] {found[0]}. [b]fix:[/] {found[1]}")
+                parts.append("[b]" + _("likely cause:") + f"[/] {found[0]}. [b]" + _("fix:") + f"[/] {found[1]}")
             if view.saves:
-                parts.append(f"r resumes from {view.saves[-1]}")
+                parts.append(_("r resumes from {checkpoint}").format(checkpoint=view.saves[-1]))
             where = [ln.strip() for ln in (view.error.get("traceback") or "").splitlines() if ln.strip().startswith("File ")]
             if where:
-                parts.append(f"[dim]last frame: {where[-1][:150]}[/]")
+                parts.append("[dim]" + _("last frame: {frame}").format(frame=where[-1][:150]) + "[/]")
         elif view.state == "stopped":
-            parts.append(f"[yellow]Stopped[/] at step {view.step}" + (f"; {view.saves[-1]} saved: r resumes" if view.saves else ""))
+            parts.append(_("[yellow]Stopped[/] at step {step}").format(step=view.step)
+                         + ("; " + _("{checkpoint} saved: r resumes").format(checkpoint=view.saves[-1]) if view.saves else ""))
         if view.state == "finished" and view.end.get("final"):
-            parts.append(f"[b green]Finished.[/] The result: [b]{escape(presets.display_path(view.end['final']))}[/]")
+            parts.append(_("[b green]Finished.[/] The result: [b]{path}[/]").format(
+                path=escape(presets.display_path(view.end["final"]))))
         if view.smoke:
             from engine import smoke
 
-            parts.append("[b]Smoke test[/] (measured):\n" + "\n".join(f"  {escape(line)}" for line in smoke.lines(view.smoke)))
+            parts.append(_("[b]Smoke test[/] (measured):") + "\n" + "\n".join(f"  {escape(line)}" for line in smoke.lines(view.smoke)))
         if view.stalled(time.time()):
-            parts.append("[b yellow]! no progress for over 10 minutes[/]\n  fix: check the raw log below; the process may be "
-                         "stuck (a hung data loader or collective): stop it (s) and resume (r)")
+            fix = _("check the raw log below; the process may be stuck (a hung data loader or collective): stop it (s) "
+                    "and resume (r)")
+            parts.append("[b yellow]! " + _("no progress for over 10 minutes") + "[/]\n  " + _("fix: {fix}").format(fix=fix))
         for a in view.alerts:
-            parts.append(f"[b yellow]! {a.message}[/]\n  fix: {a.fix}")
+            parts.append(f"[b yellow]! {a.message}[/]\n  " + _("fix: {fix}").format(fix=a.fix))
         box.update("\n".join(parts))
         box.display = bool(parts)
 
@@ -225,8 +239,8 @@ class MonitorScreen(Screen):
         except TunewizError as e:
             self.notify(e.problems[0].what, severity="warning")
             return
-        self.notify("Stopping: a checkpoint at the end of this step (s again kills it)" if what in ("stopping", "stop-file") else "Killed the run",
-                    severity="warning")
+        self.notify(_("Stopping: a checkpoint at the end of this step (s again kills it)") if what in ("stopping", "stop-file")
+                    else _("Killed the run"), severity="warning")
 
     def _held_out(self) -> dict[str, Any] | None:
         from engine import evaluate
@@ -237,13 +251,13 @@ class MonitorScreen(Screen):
     def action_evaluate(self) -> None:
         """Measure the result on the rows the run held out (engine.evaluate): tuned vs base, in a worker."""
         if self.evaluating:
-            self.notify("Already evaluating", severity="warning")
+            self.notify(_("Already evaluating"), severity="warning")
             return
-        if not self._result_ready("evaluate it when it has finished or stopped"):
+        if not self._result_ready(_("evaluate it when it has finished or stopped")):
             return
         self.evaluating = True
-        self.notify(f"Evaluating on up to {self.EVAL_ROWS} held-out rows, tuned and base (all of them: "
-                    f"tunewiz eval {presets.shell([self.run_dir.name])}) ...", timeout=8)
+        self.notify(_("Evaluating on up to {rows} held-out rows, tuned and base (all of them: tunewiz eval {run}) ...").format(
+            rows=self.EVAL_ROWS, run=presets.shell([self.run_dir.name])), timeout=8)
         self._evaluate()
 
     @work(thread=True, exclusive=True, group="evaluate")
@@ -268,7 +282,7 @@ class MonitorScreen(Screen):
         result, error = message.result, message.error
         self.evaluating = False
         if result is None:
-            self.notify(f"Evaluation failed: {error}", severity="error", timeout=15)
+            self.notify(_("Evaluation failed: {error}").format(error=error), severity="error", timeout=15)
             return
         from engine import evaluate
 
@@ -280,27 +294,29 @@ class MonitorScreen(Screen):
 
         view = self.reader.view
         if view.state in ("running", "starting", "stopping"):
-            self.notify("The run is still going", severity="warning")
+            self.notify(_("The run is still going"), severity="warning")
             return
         name = presets.shell([self.run_dir.name])
         if view.state == "finished":  # nothing left to resume: say how to train on, start nothing
             more = max(2 * int(view.step or 0), 1)
-            self.notify(f"The run has finished: there is nothing to resume. To train on from its last checkpoint:\n"
-                        f"tunewiz resume {name} --set training.max_steps={more}", title="Resume", timeout=15)
+            self.notify(_("The run has finished: there is nothing to resume. To train on from its last checkpoint:\n"
+                          "tunewiz resume {run} --set training.max_steps={steps}").format(run=name, steps=more),
+                        title=_("Resume"), timeout=15)
             return
         cp = rundir.last_checkpoint(self.run_dir)
         if cp is None:
-            self.notify(f"No complete checkpoint was saved: there is nothing to resume from. Start it over: "
-                        f"tunewiz run {presets.shell([str(self.run_dir / rundir.CONFIG)])} --overwrite", severity="warning", timeout=15)
+            self.notify(_("No complete checkpoint was saved: there is nothing to resume from. Start it over: "
+                          "tunewiz run {config} --overwrite").format(config=presets.shell([str(self.run_dir / rundir.CONFIG)])),
+                        severity="warning", timeout=15)
             return
-        self.notify(f"Resuming from {cp.name}...")
+        self.notify(_("Resuming from {checkpoint}...").format(checkpoint=cp.name))
         self._resume()
 
     def action_chat(self) -> None:
         """The A/B chat with the run's result (final/, or the newest complete checkpoint of a stopped run)."""
         from tui.screens.chat import ChatScreen
 
-        if self._result_ready("chat opens when it has finished or stopped"):
+        if self._result_ready(_("chat opens when it has finished or stopped")):
             self.app.push_screen(ChatScreen(self.run_dir))
 
     def _result_ready(self, when: str) -> bool:
@@ -309,7 +325,7 @@ class MonitorScreen(Screen):
         from engine.errors import TunewizError
 
         if self.reader.view.state in ("running", "starting", "stopping"):
-            self.notify(f"The run is still going: {when}", severity="warning")
+            self.notify(_("The run is still going: {when}").format(when=when), severity="warning")
             return False
         try:
             generate.find_result(self.run_dir)
@@ -361,7 +377,7 @@ def quiet(lines: list[str], skip_source: bool = False) -> tuple[list[str], bool]
 class EvalResult(ModalScreen[None]):
     """The table `tunewiz eval` prints: each metric, base beside tuned (eval.json and eval.jsonl hold the rows)."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close")]
+    BINDINGS = [Binding("escape", "dismiss", N_("Close")), Binding("q", "dismiss", N_("Close"))]
     DEFAULT_CSS = """
     EvalResult { align: center middle; }
     #eval-box { width: 78; max-height: 22; border: round $accent; padding: 0 1; background: $surface; }
@@ -369,14 +385,15 @@ class EvalResult(ModalScreen[None]):
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__()
+        translate_bindings(self)
         self.lines = lines
 
     def compose(self) -> ComposeResult:
         from textual.containers import VerticalScroll
 
         box = VerticalScroll(id="eval-box")
-        box.border_title = "held-out rows: base vs tuned"
-        box.border_subtitle = "esc closes · eval.jsonl has each row's answers"
+        box.border_title = _("held-out rows: base vs tuned")
+        box.border_subtitle = _("esc closes · eval.jsonl has each row's answers")
         with box:
             yield Static(escape("\n".join(self.lines)), id="eval-table")
 
