@@ -27,10 +27,9 @@ def marked() -> dict[tuple[str | None, str], list[str]]:
     out: dict[tuple[str | None, str], list[str]] = {}
     for top in CODE:
         for filename, lineno, message, _comments, context in extract_from_dir(ROOT / top, keywords=KEYWORDS):
-            ids = message if isinstance(message, tuple) else (message,)
-            for msgid in ids:
-                if msgid:
-                    out.setdefault((context, msgid), []).append(f"{top}/{filename}:{lineno}")
+            msgid = message[0] if isinstance(message, tuple) else message  # ngettext: the catalog keys by the singular
+            if msgid:
+                out.setdefault((context, msgid), []).append(f"{top}/{filename}:{lineno}")
     return out
 
 
