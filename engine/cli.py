@@ -479,23 +479,39 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, wrapped by terminal cells: a Korean help text (two cells a character) fits the terminal.
+    Text of narrow characters only is wrapped by argparse itself, as before."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        flat = " ".join(text.split())
+        return wrap(flat, width).splitlines() if cells(flat) != len(flat) else super()._split_lines(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        flat = " ".join(text.split())
+        return wrap(flat, width, indent, indent) if cells(flat) != len(flat) else super()._fill_text(text, width, indent)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="tunewiz", description=_("Fine-tune Hugging Face models from a terminal."))
+    ap = argparse.ArgumentParser(prog="tunewiz", formatter_class=HelpFormatter, description=_("Fine-tune Hugging Face models from a terminal."))
     ap.add_argument("--lang", choices=list(i18n.LANGS), help=_("language of the wizard and the messages (default: "
                                                                  "TUNEWIZ_LANG, else the terminal's locale); anywhere on the line"))
     sub = ap.add_subparsers(dest="cmd")
+
+    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=HelpFormatter, **kw)
 
     def with_preset(p: argparse.ArgumentParser, required: bool = True) -> None:
         p.add_argument("preset", nargs=None if required else "?", help=_("preset YAML file or shipped preset name"))
         p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=_("override a preset key"))
 
-    p = sub.add_parser("run", help=_("train from a preset (foreground; --detach to return at once)"))
+    p = command("run", help=_("train from a preset (foreground; --detach to return at once)"))
     with_preset(p)
     p.add_argument("--detach", action="store_true", help=_("start in the background and return"))
     p.add_argument("--overwrite", action="store_true", help=_("delete an existing run directory first"))
     p.add_argument("--resume", action="store_true", help=_("continue the run directory from its last checkpoint"))
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("smoke", help=_("a few real steps of the run, then its measured peak memory, tokens/s and ETA"))
+    p = command("smoke", help=_("a few real steps of the run, then its measured peak memory, tokens/s and ETA"))
     with_preset(p)
     p.add_argument("--steps", type=int, default=smoke.DEFAULT_STEPS,
                    help=_("optimizer steps to run (default {default}): {timed}").format(default=smoke.DEFAULT_STEPS, timed=smoke.timed()))
@@ -503,35 +519,35 @@ def parser() -> argparse.ArgumentParser:
                    "the test ends at the first optimizer step past it").format(default=smoke.BUDGET_S))
     p.add_argument("--keep", action="store_true", help=_("keep the smoke test's folder (<output_dir>-smoke; deleted by default)"))
     p.set_defaults(func=cmd_smoke)
-    p = sub.add_parser("validate", help=_("check a preset without loading weights"))
+    p = command("validate", help=_("check a preset without loading weights"))
     with_preset(p)
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("preview", help=_("show the exact rows the trainer receives"))
+    p = command("preview", help=_("show the exact rows the trainer receives"))
     with_preset(p)
     p.add_argument("--json", action="store_true", help=_("one JSON object per row: tokens, input_ids, attention_mask, labels"))
     p.add_argument("--batch", type=int, default=0, help=_("first batch to show"))
     p.add_argument("--batches", type=int, default=1, help=_("how many batches to show"))
     p.set_defaults(func=cmd_preview)
-    p = sub.add_parser("runs", help=_("list runs (from any folder): state, step, loss, pid"))
+    p = command("runs", help=_("list runs (from any folder): state, step, loss, pid"))
     p.add_argument("--json", action="store_true", help=_("one JSON object per run"))
     p.add_argument("--all", action="store_true", help=_("smoke tests too (hidden by default)"))
     p.set_defaults(func=cmd_runs)
-    p = sub.add_parser("rm", help=_("delete a run directory that tunewiz made and that is not running"))
+    p = command("rm", help=_("delete a run directory that tunewiz made and that is not running"))
     p.add_argument("run", help=_("run name or directory"))
     p.add_argument("-y", "--yes", action="store_true", help=_("do not ask"))
     p.set_defaults(func=cmd_rm)
-    p = sub.add_parser("stop", help=_("stop a run cleanly (a checkpoint, then exit); twice: kill it"))
+    p = command("stop", help=_("stop a run cleanly (a checkpoint, then exit); twice: kill it"))
     p.add_argument("run", help=_("run name or directory"))
     p.set_defaults(func=cmd_stop)
-    p = sub.add_parser("resume", help=_("continue a run from its last checkpoint (--set may change, e.g., max_steps)"))
+    p = command("resume", help=_("continue a run from its last checkpoint (--set may change, e.g., max_steps)"))
     p.add_argument("run", help=_("run name or directory"))
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=_("override a key"))
     p.add_argument("--detach", action="store_true", help=_("start in the background and return"))
     p.set_defaults(func=cmd_resume)
-    p = sub.add_parser("attach", help=_("open the live monitor of a run (finished and failed runs show their history)"))
+    p = command("attach", help=_("open the live monitor of a run (finished and failed runs show their history)"))
     p.add_argument("run", help=_("run name or directory"))
     p.set_defaults(func=cmd_attach)
-    p = sub.add_parser("export", help=_("merge the adapter into its base, write GGUF, push to the Hub; prints how to serve it"))
+    p = command("export", help=_("merge the adapter into its base, write GGUF, push to the Hub; prints how to serve it"))
     p.add_argument("run", help=_("run name or directory"))
     p.add_argument("--merge", action="store_true", help=_("the adapter merged into its base: safetensors, tokenizer, chat template (OUT/merged)"))
     p.add_argument("--out", default=None, metavar="DIR", help=_("export folder (default RUN/export): merged/, model-TYPE.gguf, Modelfile"))
@@ -541,7 +557,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help=_("with --push: a private repository"))
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help=_("dtype of the merged weights (auto: the base's; a QLoRA run merges in 16 bit)"))
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("chat", help=_("chat with a run's result next to its base model (A/B); --prompt prints both answers"))
+    p = command("chat", help=_("chat with a run's result next to its base model (A/B); --prompt prints both answers"))
     p.add_argument("run", help=_("run name or directory (final/, or the newest complete checkpoint of a stopped run)"))
     p.add_argument("--prompt", help=_("answer this one prompt with the tuned and the base model and exit (a classifier: label probabilities)"))
     p.add_argument("--system", help=_("a system prompt (default: the chat template's own, as in training rows without one)"))
@@ -553,7 +569,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, default=1.1,
                    help=_("GenerationConfig.repetition_penalty (default 1.1: a small model's greedy answer does not loop; 1.0: off)"))
     p.set_defaults(func=cmd_chat)
-    p = sub.add_parser("eval", help=_("measure a run on the rows it held out: tuned vs base model (eval.json, eval.jsonl)"))
+    p = command("eval", help=_("measure a run on the rows it held out: tuned vs base model (eval.json, eval.jsonl)"))
     p.add_argument("run", help=_("run name or directory"))
     p.add_argument("--rows", type=int, default=None, help=_("evaluate only the first N held-out rows"))
     p.add_argument("--max-new-tokens", type=int, default=128, help=_("longest generated answer, in tokens (default 128)"))
@@ -562,12 +578,12 @@ def parser() -> argparse.ArgumentParser:
                    "needs the network) or as task YAML files / folders over local data; --rows limits the rows a task "
                    "(needs: pip install lm-eval)"))
     p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("slurm", help=_("print a SLURM batch script that runs a preset on launch.num_machines nodes"))
+    p = command("slurm", help=_("print a SLURM batch script that runs a preset on launch.num_machines nodes"))
     with_preset(p)
     p.add_argument("--gpus-per-node", type=int, default=None)
     p.set_defaults(func=cmd_slurm)
-    sub.add_parser("models", help=_("list the demo models and models in the HF cache")).set_defaults(func=cmd_models)
-    sub.add_parser("presets", help=_("list the shipped presets")).set_defaults(func=cmd_presets)
+    command("models", help=_("list the demo models and models in the HF cache")).set_defaults(func=cmd_models)
+    command("presets", help=_("list the shipped presets")).set_defaults(func=cmd_presets)
     return ap
 
 
