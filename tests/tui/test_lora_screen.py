@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 from textual.widgets import Input, RadioButton, SelectionList, Static, TextArea
 
-from engine import config, inspect
+from engine import config, fieldhelp, i18n, inspect
 from tui.app import TunewizApp
 from tui.widgets.field import Field
 from tui.widgets.targets import TargetPicker
@@ -182,6 +182,40 @@ def test_snapshot_lora_step(snap_compare):
         await open_lora(pilot.app, pilot)
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_lora_step_ko(snap_compare, korean):
+    """In Korean at 80x24, rank r focused: its newcomer help in Korean, then peft's own help."""
+    async def run_before(pilot):
+        s = await open_lora(pilot.app, pilot)
+        s.query_one("#f-r Input", Input).focus()
+        await pilot.pause()
+
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_korean_lora_step(korean):
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_lora(app, pilot)
+        assert str(s.query_one("#m-full", RadioButton).label) == "전체 미세조정"
+        assert "학습 대상: 파라미터 139,399,488개 중 4,884,480개 (3.50%)" in text(s, "#trainable")
+        for key in ("r", "lora_alpha", "lora_dropout", "bias"):
+            f = s.query_one(f"#f-{key}", Field)
+            assert f.newcomer and text(s, f"#f-{key} .field-help") == fieldhelp.first_sentence(i18n._(f.newcomer))
+        s.query_one("#f-lora_alpha Input", Input).focus()
+        await pilot.pause()
+        assert text(s, "#help") == "lora.lora_alpha: " + i18n._(fieldhelp.HELP["lora.lora_alpha"]) + "\nLora alpha."
+        s.query_one("#method").focus()  # the method choice and the target list have newcomer help too
+        await pilot.pause()
+        assert text(s, "#help").startswith("lora.enabled: LoRA는")
+        s.query_one("#targets").focus()
+        await pilot.pause()
+        assert text(s, "#help").startswith("lora.target_modules: LoRA를 붙일 층입니다.")
+        assert "List of module names" in text(s, "#help")
+        s.query_one("#targets", SelectionList).deselect_all()
+        await pilot.pause()
+        assert s.errors() == ["lora.target_modules: 체크한 층이 없습니다. 층을 체크하거나 모든 선형 층을 누르세요"]
 
 
 def glyphs(screen, selector: str) -> list[str]:

@@ -3,9 +3,9 @@
 import functools
 
 import pytest
-from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets import Input, Label, OptionList, Static, TextArea
 
-from engine import config, inspect
+from engine import config, fieldhelp, i18n, inspect
 from tui.app import TunewizApp
 from tui.widgets.advanced import AdvancedFields
 from tui.widgets.field import Field
@@ -231,6 +231,71 @@ def test_snapshot_training_step(snap_compare):
         await open_training(app, pilot)
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_training_step_ko(snap_compare, korean):
+    """In Korean at 80x24, the learning rate focused: the help pane shows tunewiz's newcomer help in Korean, then the
+    library's own help (English); the line beside each field is the newcomer help's first sentence."""
+    async def run_before(pilot):
+        app = pilot.app
+        app.dataset_info = {"num_rows": 64}
+        s = await open_training(app, pilot)
+        s.query_one("#f-learning_rate Input", Input).focus()
+        await pilot.pause()
+
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_focused_field_shows_the_newcomer_help_then_the_library_help():
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        s.query_one("#f-learning_rate Input", Input).focus()
+        await pilot.pause()
+        assert text(s, "#help") == ("training.learning_rate: " + fieldhelp.HELP["training.learning_rate"]
+                                    + "\nThe initial learning rate for AdamW.")
+        # English keeps the library's first sentence beside the field
+        assert text(s, "#f-learning_rate .field-help") == "The initial learning rate for AdamW."
+
+
+async def test_korean_labels_help_and_numbers(korean):
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.dataset_info = {"num_rows": 64}
+        s = await open_training(app, pilot)
+        assert str(s.query_one("#f-learning_rate Label", Label).render()) == "학습률"
+        assert text(s, "#f-learning_rate .field-help") == "한 번에 가중치를 바꾸는 크기입니다."
+        assert s.query_one("#f-eval_steps Input", Input).placeholder == "설정 안 함"
+        assert "유효 배치 8 (장치당 8 × 누적 1, 장치 1개 기준)" in text(s, "#derived")
+        assert "학습 행 58개 → 에폭당 8스텝; 3.0에폭 = 총 24스텝" in text(s, "#derived")
+        box = s.query_one("#f-learning_rate Input", Input)
+        box.focus()
+        await pilot.pause()
+        help_text = text(s, "#help")
+        assert help_text.startswith("training.learning_rate: 한 번에 가중치를 바꾸는 크기입니다. LoRA는 2e-4")
+        assert help_text.endswith("\nThe initial learning rate for AdamW.")  # the library's help stays English
+        box.value = "-1"
+        await pilot.pause()
+        assert s.errors() and all(p.startswith("training.learning_rate:") for p in s.errors())
+        app.cfg.dataset.eval_size = 0
+        s.query_one("#f-eval_strategy", Field).set_text("epoch")
+        await pilot.pause()
+        assert any("데이터셋 단계에서 평가 크기를 정하거나" in p for p in s.errors())
+
+
+async def test_every_field_shows_korean_help_for_each_method(korean):
+    """Each field of the form (SFT, DPO, KTO, ORPO) has newcomer help, shown in Korean beside it."""
+    for method in ("sft", "dpo", "kto", "orpo"):
+        cfg = config.from_dict({"model": {"method": method},
+                                "dataset": {"path": "sample:identity" if method == "sft" else "sample:preferences"}})
+        app = TunewizApp(cfg)
+        async with app.run_test(size=(80, 24)) as pilot:
+            s = await open_training(app, pilot)
+            shown = [f for f in s.query(Field) if f.id != "adv-edit" and f.display and f.parent.display]
+            assert len(shown) == len(s._common()), method
+            for f in shown:
+                assert f.newcomer, f"{f.key} ({method}) has no newcomer help"
+                assert text(s, f"#{f.id} .field-help") == fieldhelp.first_sentence(i18n._(f.newcomer)) != f.newcomer
 
 
 DPO_PRESET = "presets/smollm2-concise-dpo.yaml"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -15,24 +15,24 @@ from textual.message import Message
 from textual.widgets import RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
-from engine import config, fields
+from engine import config, fieldhelp, fields
 from engine.config import Config
+from engine.i18n import N_, _
 from engine.paste import Pasted
 from tui import heavy
 from tui.messages import ModelInspected
 from tui.step import StepScreen
 from tui.widgets.advanced import AdvancedFields
-from tui.widgets.field import Field, fmt, library_check
+from tui.widgets.field import Field, fmt, full_help, library_check
 from tui.widgets.paste_dialog import PasteDialog, apply_pasted
 from tui.widgets.targets import TargetPicker, head_of
 from tui.widgets.toggles import Radio
 
-METHODS = [("full", "Full fine-tuning"), ("lora", "LoRA"), ("qlora", "QLoRA (4-bit base + LoRA)")]
+METHODS = [("full", N_("Full fine-tuning")), ("lora", N_("LoRA")), ("qlora", N_("QLoRA (4-bit base + LoRA)"))]
 SHOWN = ["r", "lora_alpha", "lora_dropout", "bias"]
-LABELS = {"r": "Rank r", "lora_alpha": "Alpha", "lora_dropout": "Dropout", "bias": "Bias"}
-# tunewiz's word after the library's (whose LoRA help texts are one or two words)
-MORE_HELP = {"r": "Higher r = more capacity and more trainable parameters; 8-64 is usual.",
-             "lora_alpha": "The update is scaled by lora_alpha / r; 2 x r is a common choice."}
+LABELS = {"r": N_("Rank r"), "lora_alpha": N_("Alpha"), "lora_dropout": N_("Dropout"), "bias": N_("Bias")}
+# what the help pane says while the method choice or the target picker has focus
+AREA_HELP = {"method": "lora.enabled", "picker": "lora.target_modules"}
 # LoraConfig fields that peft or tunewiz fill in themselves
 NOT_OFFERED = {"target_modules", "peft_type", "peft_version", "auto_mapping", "base_model_name_or_path", "revision",
                "inference_mode", "runtime_config"}
@@ -49,7 +49,7 @@ class HardwareChecked(Message):
 class LoraScreen(StepScreen):
     STEP = "lora"
     CSS_PATH = "lora.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", "Paste code", show=True)]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", N_("Paste code"), show=True)]
 
     def compose_body(self) -> ComposeResult:
         specs = fields.fields("lora")
@@ -57,18 +57,20 @@ class LoraScreen(StepScreen):
             yield Static("", id="paste-notes", markup=False)
             with RadioSet(id="method", compact=True):
                 for key, label in METHODS:
-                    yield Radio(label, id=f"m-{key}", disabled=key == "qlora")
-            yield Static("QLoRA: checking for a CUDA GPU and bitsandbytes...", id="qlora-reason")
+                    yield Radio(_(label), id=f"m-{key}", disabled=key == "qlora")
+            yield Static(_("QLoRA: checking for a CUDA GPU and bitsandbytes..."), id="qlora-reason")
             for key in SHOWN:
                 spec = specs[key]
                 choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
-                yield Field(key, LABELS[key], " ".join([spec["help"].rstrip(".") + ".", MORE_HELP.get(key, "")]).strip(),
+                # (peft's LoRA help texts are one or two words: tunewiz's newcomer help says the rest)
+                yield Field(key, _(LABELS[key]), spec["help"].rstrip(".") + ".",
                             choices=choices, check=library_check("lora", key), id=f"f-{key}",
-                            placeholder=f"default {fmt(config.LORA_DEFAULTS.get(key, spec.get('default')))}")
+                            placeholder=_("default {value}").format(value=fmt(config.LORA_DEFAULTS.get(key, spec.get("default")))),
+                            newcomer=fieldhelp.source(f"lora.{key}") or "")
             yield TargetPicker(id="picker")
             yield AdvancedFields("lora", [k for k in specs if k not in NOT_OFFERED and k not in SHOWN], id="advanced")
         yield Static("", id="trainable")
-        yield Static("r, alpha, dropout: Tab to move; Space ticks a layer.", id="help", markup=False)
+        yield Static(_("r, alpha, dropout: Tab to move; Space ticks a layer."), id="help", markup=False)
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -96,7 +98,8 @@ class LoraScreen(StepScreen):
             self._show_model(info, None)
         elif self._info is None or self._info.ref != cfg.model.name_or_path or self._info.task != cfg.model.task:
             self._info = None
-            self.query_one("#trainable", Static).update(f"[dim]Reading the layers of {cfg.model.name_or_path} (no weights)...[/]")
+            self.query_one("#trainable", Static).update(
+                "[dim]" + _("Reading the layers of {model} (no weights)...").format(model=cfg.model.name_or_path) + "[/]")
             self._inspect(cfg.model.name_or_path, cfg.model.task, cfg.model.trust_remote_code)
         self._update()
 
@@ -152,9 +155,9 @@ class LoraScreen(StepScreen):
         except ImportError:
             cuda = False
         if not cuda:
-            reason = "no CUDA GPU here (torch.cuda.is_available() is False)"
+            reason = _("no CUDA GPU here (torch.cuda.is_available() is False)")
         elif importlib.util.find_spec("bitsandbytes") is None:
-            reason = "bitsandbytes is not installed (pip install bitsandbytes)"
+            reason = _("bitsandbytes is not installed (pip install bitsandbytes)")
         else:
             reason = None
         if not get_current_worker().is_cancelled:
@@ -211,7 +214,15 @@ class LoraScreen(StepScreen):
     @on(Field.Focused)
     def _focused(self, event: Field.Focused) -> None:
         if event.field.id != "adv-edit":
-            self.query_one("#help", Static).update(f"lora.{event.field.key}: {event.field.help}")
+            self.query_one("#help", Static).update(event.field.full_help(f"lora.{event.field.key}"))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The method choice or the target picker got focus: its newcomer help, and the library's for the targets."""
+        for area, name in AREA_HELP.items():
+            if any(node.id == area for node in event.widget.ancestors_with_self):
+                key = name.split(".", 1)[1]
+                spec = fields.fields("lora").get(key, {})
+                self.query_one("#help", Static).update(full_help(name, fieldhelp.source(name) or "", spec.get("help", "")))
 
     def _update(self) -> None:
         method = self.method
@@ -219,32 +230,32 @@ class LoraScreen(StepScreen):
             w.disabled = method == "full"
         reason = self.query_one("#qlora-reason", Static)
         if self._qlora_reason is None:
-            reason.update("[dim]QLoRA is available: a CUDA GPU and bitsandbytes were found.[/]")
+            reason.update("[dim]" + _("QLoRA is available: a CUDA GPU and bitsandbytes were found.") + "[/]")
         elif self._qlora_reason == "checking":
-            reason.update("[dim]QLoRA: checking for a CUDA GPU and bitsandbytes...[/]")
+            reason.update("[dim]" + _("QLoRA: checking for a CUDA GPU and bitsandbytes...") + "[/]")
         elif method == "qlora":
-            reason.update(f"[yellow]QLoRA cannot run on this machine: {self._qlora_reason}. "
-                          "The preset will run on a CUDA machine with bitsandbytes.[/]")
+            reason.update("[yellow]" + _("QLoRA cannot run on this machine: {reason}. "
+                                         "The preset will run on a CUDA machine with bitsandbytes.").format(reason=self._qlora_reason) + "[/]")
         else:
-            reason.update(f"[dim]QLoRA is unavailable: {self._qlora_reason}.[/]")
+            reason.update("[dim]" + _("QLoRA is unavailable: {reason}.").format(reason=self._qlora_reason) + "[/]")
         if method == "lora" and self._quant == "8bit":
-            reason.update("[dim]The base model loads in 8 bit (model.quantization: 8bit, from the preset).[/]")
+            reason.update("[dim]" + _("The base model loads in 8 bit (model.quantization: 8bit, from the preset).") + "[/]")
         self.query_one("#trainable", Static).update(self._trainable(method))
 
     def _trainable(self, method: str) -> str:
         info = self._info
         if info is None:
             if self._info_error:
-                return f"[red]Trainable parameters unknown: {self._info_error}[/]"
-            return f"[dim]Reading the layers of {self.cfg.model.name_or_path} (no weights)...[/]"
+                return "[red]" + _("Trainable parameters unknown: {error}").format(error=self._info_error) + "[/]"
+            return "[dim]" + _("Reading the layers of {model} (no weights)...").format(model=self.cfg.model.name_or_path) + "[/]"
         if method == "full":
-            return f"Trainable: all [b]{info.parameters:,}[/] parameters (100%)"
+            return _("Trainable: all [b]{n:,}[/] parameters (100%)").format(n=info.parameters)
         r = config.LORA_DEFAULTS["r"] if self._field("r").blank else self._field("r").value
         if not isinstance(r, int) or r <= 0:
-            return "Trainable parameters: fix r first"
+            return _("Trainable parameters: fix r first")
         targets = self._picker.targets
         if isinstance(targets, str) and targets != "all-linear":
-            return "Trainable parameters: unknown for a pattern; tick the layers to see the count"
+            return _("Trainable parameters: unknown for a pattern; tick the layers to see the count")
         head = head_of(info)
         names = [lin.name for lin in info.linears if lin.name != head] if targets == "all-linear" else targets
         n = info.lora_parameters(r, names)
@@ -252,7 +263,8 @@ class LoraScreen(StepScreen):
             # peft trains a copy of the classification head in full (modules_to_save)
             lin = next(lin for lin in info.linears if lin.name == head)
             n += lin.in_features * lin.out_features + lin.out_features
-        return f"Trainable: [b]{n:,}[/] of {info.parameters + n:,} parameters ([b]{100 * n / (info.parameters + n):.2f}%[/])"
+        return _("Trainable: [b]{n:,}[/] of {total:,} parameters ([b]{share:.2f}%[/])").format(
+            n=n, total=info.parameters + n, share=100 * n / (info.parameters + n))
 
     # ----------------------------------------------------------------------------------------- paste
     def action_paste(self) -> None:

@@ -15,8 +15,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from engine import config, fields
+from engine import config, fieldhelp, fields
 from engine.config import Config
+from engine.i18n import N_, _, ngettext
 from engine.paste import Pasted
 from tui.step import StepScreen
 from tui.widgets.advanced import AdvancedFields
@@ -24,35 +25,35 @@ from tui.widgets.field import Field, fmt, library_check, placeholder_for
 from tui.widgets.paste_dialog import PasteDialog, apply_pasted
 
 COMMON = [
-    ("num_train_epochs", "Epochs"),
-    ("max_steps", "Max steps"),
-    ("learning_rate", "Learning rate"),
-    ("lr_scheduler_type", "Scheduler"),
-    ("warmup_steps", "Warmup steps"),
-    ("per_device_train_batch_size", "Batch size / device"),
-    ("gradient_accumulation_steps", "Grad. accumulation"),
-    ("max_length", "Max length"),
-    ("precision", "Precision"),
-    ("logging_strategy", "Log"),
-    ("logging_steps", "Log every (steps)"),
-    ("eval_strategy", "Evaluate"),
-    ("eval_steps", "Evaluate every"),
-    ("save_strategy", "Save checkpoints"),
-    ("save_steps", "Save every (steps)"),
-    ("seed", "Seed"),
-    ("output_dir", "Output dir"),
+    ("num_train_epochs", N_("Epochs")),
+    ("max_steps", N_("Max steps")),
+    ("learning_rate", N_("Learning rate")),
+    ("lr_scheduler_type", N_("Scheduler")),
+    ("warmup_steps", N_("Warmup steps")),
+    ("per_device_train_batch_size", N_("Batch size / device")),
+    ("gradient_accumulation_steps", N_("Grad. accumulation")),
+    ("max_length", N_("Max length")),
+    ("precision", N_("Precision")),
+    ("logging_strategy", N_("Log")),
+    ("logging_steps", N_("Log every (steps)")),
+    ("eval_strategy", N_("Evaluate")),
+    ("eval_steps", N_("Evaluate every")),
+    ("save_strategy", N_("Save checkpoints")),
+    ("save_steps", N_("Save every (steps)")),
+    ("seed", N_("Seed")),
+    ("output_dir", N_("Output dir")),
 ]
 PRECISIONS = [("auto", "auto"), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
-PRECISION_HELP = ("auto leaves bf16/fp16 unset so tunewiz picks per machine: bf16 on a GPU that has it, fp16 on older GPUs, "
-                  "fp32 on CPU. bf16/fp16 set training.bf16 / training.fp16 (mixed precision); fp32 sets both false.")
+PRECISION_HELP = N_("auto leaves bf16/fp16 unset so tunewiz picks per machine: bf16 on a GPU that has it, fp16 on older GPUs, "
+                    "fp32 on CPU. bf16/fp16 set training.bf16 / training.fp16 (mixed precision); fp32 sets both false.")
 # a strategy field and the steps field it switches on
 STEPS_OF = {"logging_strategy": "logging_steps", "eval_strategy": "eval_steps", "save_strategy": "save_steps"}
 # the fields a preference method adds to the form (its trl config's own; the rest are under Advanced)
 METHOD_COMMON: dict[str, list[tuple[str, str]]] = {
-    "dpo": [("beta", "Beta (β)"), ("loss_type", "Loss type")],
-    "kto": [("beta", "Beta (β)"), ("loss_type", "Loss type"), ("desirable_weight", "Desirable weight"),
-            ("undesirable_weight", "Undesirable weight")],
-    "orpo": [("beta", "Beta (λ)")],
+    "dpo": [("beta", N_("Beta (β)")), ("loss_type", N_("Loss type"))],
+    "kto": [("beta", N_("Beta (β)")), ("loss_type", N_("Loss type")), ("desirable_weight", N_("Desirable weight")),
+            ("undesirable_weight", N_("Undesirable weight"))],
+    "orpo": [("beta", N_("Beta (λ)"))],
 }
 METHOD_TITLES = {"dpo": "DPO (trl.DPOConfig)", "kto": "KTO (trl.KTOConfig)", "orpo": "ORPO (trl ORPOConfig)"}
 
@@ -73,14 +74,14 @@ HIDDEN = hidden("sft")
 class TrainingScreen(StepScreen):
     STEP = "training"
     CSS_PATH = "training.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", "Paste code", show=True)]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+t", "paste", N_("Paste code"), show=True)]
 
     def compose_body(self) -> ComposeResult:
         specs = fields.fields("training")  # (SFT: each step's load switches the checks and help to the method's)
         with VerticalScroll(id="training-body"):
             with Horizontal(id="training-top"):
-                yield Button("Paste code (ctrl+t)", id="paste", compact=True)
-                yield Static("a tutorial's TrainingArguments(...) fills the form", classes="hint")
+                yield Button(_("Paste code (ctrl+t)"), id="paste", compact=True)
+                yield Static(_("a tutorial's TrainingArguments(...) fills the form"), classes="hint")
             yield Static("", id="paste-notes", markup=False)
             for method, keys in METHOD_COMMON.items():
                 mspecs = specs_of(method)
@@ -89,17 +90,19 @@ class TrainingScreen(StepScreen):
                     for key, label in keys:
                         spec = mspecs[key]
                         choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
-                        yield Field(key, label, spec["help"], choices=choices, check=library_check("training", key, "causal-lm", method),
-                                    placeholder=placeholder_for(spec), id=f"f-{method}-{key}")
+                        yield Field(key, _(label), spec["help"], choices=choices, check=library_check("training", key, "causal-lm", method),
+                                    placeholder=placeholder_for(spec), id=f"f-{method}-{key}",
+                                    newcomer=fieldhelp.source(f"training.{key}", method) or "")
             for key, label in COMMON:
+                newcomer = fieldhelp.source(f"training.{key}") or ""
                 if key == "precision":
-                    yield Field(key, label, PRECISION_HELP, choices=PRECISIONS, id="f-precision")
+                    yield Field(key, _(label), _(PRECISION_HELP), choices=PRECISIONS, id="f-precision", newcomer=newcomer)
                     continue
                 spec = specs[key]
                 choices = [(c, c) for c in spec["choices"]] if spec["kind"] == "choice" else None
                 placeholder = "runs/<preset>-<time>" if key == "output_dir" else placeholder_for(spec)
-                yield Field(key, label, spec["help"], choices=choices, check=library_check("training", key),
-                            placeholder=placeholder, id=f"f-{key}")
+                yield Field(key, _(label), spec["help"], choices=choices, check=library_check("training", key),
+                            placeholder=placeholder, id=f"f-{key}", newcomer=newcomer)
             yield AdvancedFields("training", [], id="advanced")
         yield Static("", id="derived")
         yield Static("", id="help", markup=False)
@@ -111,7 +114,7 @@ class TrainingScreen(StepScreen):
         self._method = "sft"
 
     def on_mount(self) -> None:
-        self.query_one("#help", Static).update("Tab moves between fields; the full help of the field you are on shows here.")
+        self.query_one("#help", Static).update(_("Tab moves between fields; the full help of the field you are on shows here."))
 
     # ---------------------------------------------------------------------------------------- config
     def load(self, cfg: Config) -> None:
@@ -119,7 +122,7 @@ class TrainingScreen(StepScreen):
         specs = specs_of(self._method)
         t = cfg.training
         self._set_keys = set(t)
-        for key, _ in self._common():
+        for key, _label in self._common():
             if key == "precision":
                 self._field(key).set_text(_precision_of(t))
             else:
@@ -138,7 +141,7 @@ class TrainingScreen(StepScreen):
         specs = specs_of(method)
         for m in METHOD_COMMON:
             self.query_one(f"#m-{m}").display = m == method
-        for key, _ in COMMON:
+        for key, _label in COMMON:
             if key != "precision":
                 f = self._field(key)
                 f.check = library_check("training", key, task, method)
@@ -155,14 +158,14 @@ class TrainingScreen(StepScreen):
         problems += self.query_one("#advanced", AdvancedFields).result()[1]
         strategy = self._field("eval_strategy").text
         if strategy != "no" and not self.cfg.dataset.eval_size:
-            problems.append(f"training.eval_strategy: {strategy} needs held-out rows and dataset.eval_size is 0; "
-                            "set an eval size on the Dataset step, or Evaluate: no")
+            problems.append(_("training.eval_strategy: {strategy} needs held-out rows and dataset.eval_size is 0; "
+                              "set an eval size on the Dataset step, or Evaluate: no").format(strategy=strategy))
         return problems
 
     def store(self, cfg: Config) -> None:
         t = dict(cfg.training)
         specs = specs_of(self._method)
-        for key, _ in self._common():
+        for key, _label in self._common():
             f = self._field(key)
             if key == "precision":
                 t.pop("bf16", None)
@@ -198,7 +201,7 @@ class TrainingScreen(StepScreen):
         if f.id == "adv-edit":
             return
         name = "training.bf16 / training.fp16" if f.key == "precision" else f"training.{f.key}"
-        self.query_one("#help", Static).update(f"{name}: {f.help}")
+        self.query_one("#help", Static).update(f.full_help(name))
 
     def _update(self) -> None:
         for strategy, steps in STEPS_OF.items():
@@ -214,24 +217,30 @@ class TrainingScreen(StepScreen):
     def _derived(self) -> str:
         bs, ga = self._number("per_device_train_batch_size"), self._number("gradient_accumulation_steps")
         if not (isinstance(bs, int) and bs > 0 and isinstance(ga, int) and ga > 0):
-            return "Effective batch: fix the batch size and accumulation first"
+            return _("Effective batch: fix the batch size and accumulation first")
         eff = bs * ga
-        head = f"Effective batch [b]{eff}[/] ({bs} per device × {ga} accumulation, on one device)"
+        head = _("Effective batch [b]{eff}[/] ({bs} per device × {ga} accumulation, on one device)").format(eff=eff, bs=bs, ga=ga)
         rows = train_rows(self.wizard.dataset_info, self.cfg)
         if rows is None:
-            return head + "\nSteps per epoch: unknown until the dataset step"
+            return head + "\n" + _("Steps per epoch: unknown until the dataset step")
         if rows == 0:
-            return head + "\n[red]No training rows are left after the eval split[/]"
+            return head + "\n[red]" + _("No training rows are left after the eval split") + "[/]"
         per_epoch = math.ceil(rows / eff)
         max_steps, epochs = self._number("max_steps"), self._number("num_train_epochs")
         if isinstance(max_steps, int) and max_steps > 0:
-            total = f"[b]{max_steps}[/] {_s(max_steps, 'step')} in total (max_steps; epochs ignored)"
+            total = ngettext("[b]{n}[/] step in total (max_steps; epochs ignored)",
+                             "[b]{n}[/] steps in total (max_steps; epochs ignored)", max_steps).format(n=max_steps)
         elif isinstance(epochs, int | float) and epochs > 0:
             steps = math.ceil(epochs * per_epoch)
-            total = f"{fmt(epochs)} {_s(epochs, 'epoch')} = [b]{steps}[/] {_s(steps, 'step')} in total"
+            # (1.5 epochs: plural; ngettext takes a whole number)
+            n_epochs = ngettext("{n} epoch", "{n} epochs", 1 if epochs == 1 else 2).format(n=fmt(epochs))
+            total = _("{epochs} = {steps} in total").format(
+                epochs=n_epochs, steps=ngettext("[b]{n}[/] step", "[b]{n}[/] steps", steps).format(n=steps))
         else:
-            total = "total steps: fix the epochs first"
-        return f"{head}\n{rows} training {_s(rows, 'row')} → [b]{per_epoch}[/] {_s(per_epoch, 'step')} per epoch; {total}"
+            total = _("total steps: fix the epochs first")
+        n_rows = ngettext("{n} training row", "{n} training rows", rows).format(n=rows)
+        n_per = ngettext("[b]{n}[/] step per epoch", "[b]{n}[/] steps per epoch", per_epoch).format(n=per_epoch)
+        return f"{head}\n{n_rows} → {n_per}; {total}"
 
     # ----------------------------------------------------------------------------------------- paste
     def action_paste(self) -> None:
@@ -289,7 +298,3 @@ def train_rows(info: Any, cfg: Config) -> int | None:
     n_eval = (int(size) if size >= 1 else max(1, round(size * rows))) if size else 0
     return max(rows - n_eval, 0)
 
-
-def _s(n: float, word: str) -> str:
-    """`step` for 1, `steps` for any other count (1.5 epochs, 0 steps)."""
-    return word if n == 1 else word + "s"

@@ -12,7 +12,8 @@ from textual import on
 from textual.widgets import Collapsible, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine import fields
+from engine import fieldhelp, fields
+from engine.i18n import _
 from tui.widgets.field import Field, fmt, library_check
 
 
@@ -25,7 +26,7 @@ class AdvancedFields(Collapsible):
         Contents { padding: 0 0 0 1; }
         #adv-filter { width: 1fr; margin-bottom: 1; }
         #adv-list { height: 8; margin-bottom: 1; }
-        #adv-help { height: auto; max-height: 4; color: $text-muted; }
+        #adv-help { height: auto; max-height: 8; color: $text-muted; }
     }
     """
 
@@ -39,7 +40,7 @@ class AdvancedFields(Collapsible):
         self.loaded: set[str] = set()
         self._current: str | None = None
         self._built = False
-        super().__init__(title="Advanced", collapsed=True, id=id)
+        super().__init__(title=_("Advanced"), collapsed=True, id=id)
 
     # ----------------------------------------------------------------------------------- state
     def set_method(self, task: str, method: str, keys: list[str]) -> None:
@@ -80,8 +81,10 @@ class AdvancedFields(Collapsible):
 
     def _title_text(self) -> str:
         n = sum(1 for t in self.texts.values() if t.strip()) if hasattr(self, "texts") else 0
-        hint = " (Enter opens)" if getattr(self, "collapsed", True) else ""
-        return f"Advanced: {len(self.keys)} more fields" + (f", {n} set" if n else "") + hint
+        title = _("Advanced: {n} more fields").format(n=len(self.keys))
+        if n:
+            title = _("{title}, {n} set").format(title=title, n=n)
+        return _("{title} (Enter opens)").format(title=title) if getattr(self, "collapsed", True) else title
 
     # ------------------------------------------------------------------------------------- view
     def _refresh(self) -> None:
@@ -100,9 +103,9 @@ class AdvancedFields(Collapsible):
             return
         self._built = True
         self.query_one(Collapsible.Contents).mount_all([
-            Input(placeholder="filter: part of a name or its help (e.g. warmup, hub, gradient)", compact=True, id="adv-filter"),
+            Input(placeholder=_("filter: part of a name or its help (e.g. warmup, hub, gradient)"), compact=True, id="adv-filter"),
             OptionList(id="adv-list", compact=True),
-            Field("", "Value", id="adv-edit"),
+            Field("", _("Value"), id="adv-edit"),
             Static("", id="adv-help", markup=False),
         ])
         self.call_after_refresh(self._fill_list)
@@ -110,7 +113,8 @@ class AdvancedFields(Collapsible):
     def _fill_list(self) -> None:
         box = self.query_one("#adv-list", OptionList)
         words = self.query_one("#adv-filter", Input).value.lower().split()
-        shown = [k for k in self.keys if all(w in k or w in self.specs[k].get("help", "").lower() for w in words)]
+        shown = [k for k in self.keys if all(w in k or w in self.specs[k].get("help", "").lower() or w in self._newcomer(k).lower()
+                                             for w in words)]
         box.clear_options()
         box.add_options([self._option(k) for k in shown])
         if shown:
@@ -121,7 +125,12 @@ class AdvancedFields(Collapsible):
             bad = library_check(self.section, key, self.for_task, self.for_method)(self.texts[key])[1]
             mark = "[red]✗[/]" if bad else "[b]●[/]"
             return Option(f"{mark} {key} = [b]{_esc(self.texts[key])}[/]", id=key)
-        return Option(f"  {key} [dim]= {_esc(fmt(self.specs[key].get('default'))) or '(not set)'}[/]", id=key)
+        default = _esc(fmt(self.specs[key].get("default"))) or _("(not set)")
+        return Option(f"  {key} [dim]= {default}[/]", id=key)
+
+    def _newcomer(self, key: str) -> str:
+        """tunewiz's newcomer help of the key in the user's language, or ""."""
+        return fieldhelp.text(f"{self.section}.{key}", self.for_method)
 
     @on(Input.Changed, "#adv-filter")
     def _filter(self) -> None:
@@ -134,10 +143,14 @@ class AdvancedFields(Collapsible):
         spec = self.specs[key]
         editor = self.query_one("#adv-edit", Field)
         editor.key, editor.check = key, library_check(self.section, key, self.for_task, self.for_method)
-        editor.query_one(".field-help", Static).update("blank = default" + (f" ({fmt(spec.get('default'))})" if spec.get("default") is not None else ""))
+        editor.query_one(".field-help", Static).update(
+            _("blank = default ({value})").format(value=fmt(spec.get("default"))) if spec.get("default") is not None
+            else _("blank = default"))
         editor.set_text(self.texts.get(key, ""))
         kind = spec["kind"] + (f": {', '.join(spec['choices'])}" if spec.get("choices") else "")
-        self.query_one("#adv-help", Static).update(f"{self.section}.{key} ({kind}): {spec.get('help', '')}")
+        newcomer = self._newcomer(key)
+        self.query_one("#adv-help", Static).update(f"{self.section}.{key} ({kind}): "
+                                                   + (f"{newcomer}\n{spec.get('help', '')}" if newcomer else spec.get("help", "")))
 
     @on(OptionList.OptionSelected, "#adv-list")
     def _selected(self) -> None:

@@ -17,7 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from engine import config, fields
+from engine import config, fieldhelp, fields, i18n
+from engine.i18n import _
 
 Check = Callable[[str], tuple[Any, str | None]]
 
@@ -63,13 +64,20 @@ def library_check(section: str, key: str, task: str = "causal-lm", method: str =
 def placeholder_for(spec: dict[str, Any]) -> str:
     """What a blank box means: the library default, or not set."""
     default = spec.get("default")
-    return "not set" if default is None else f"default {fmt(default)}"
+    return _("not set") if default is None else _("default {value}").format(value=fmt(default))
 
 
 def first_sentence(text: str) -> str:
     """The first sentence of a library help text."""
-    head, sep, _ = text.partition(". ")
-    return head + ("." if sep else "")
+    return fieldhelp.first_sentence(text)
+
+
+def full_help(name: str, newcomer: str, help: str) -> str:
+    """The help pane of a field: `name: ` then tunewiz's newcomer help (engine.fieldhelp, English source) in the
+    user's language where it has one, then the library's own help as the library wrote it."""
+    if not newcomer:
+        return f"{name}: {help}"
+    return f"{name}: {_(newcomer)}" + (f"\n{help}" if help else "")
 
 
 class Field(Vertical):
@@ -112,11 +120,12 @@ class Field(Vertical):
             self.field = field
 
     def __init__(self, key: str, label: str, help: str = "", *, value: str = "", choices: list[tuple[str, str]] | None = None,
-                 check: Check | None = None, placeholder: str = "", id: str | None = None) -> None:
+                 check: Check | None = None, placeholder: str = "", id: str | None = None, newcomer: str = "") -> None:
         super().__init__(id=id)
         self.key = key
         self.label = label
         self.help = help
+        self.newcomer = newcomer  # tunewiz's help for a newcomer (engine.fieldhelp's English source), or ""
         self.choices = choices
         self.check = check
         self._initial = value
@@ -133,7 +142,7 @@ class Field(Vertical):
             else:
                 yield Input(self._initial, placeholder=self._placeholder, compact=True, select_on_focus=False,
                             id=f"{self.id}-input" if self.id else None)
-            yield Static(first_sentence(self.help), classes="field-help", markup=False)
+            yield Static(self.line, classes="field-help", markup=False)
         yield Static("", classes="field-error", markup=False)
 
     def on_mount(self) -> None:
@@ -146,10 +155,22 @@ class Field(Vertical):
             return str(self.query_one(Select).value)
         return self.query_one(Input).value
 
+    @property
+    def line(self) -> str:
+        """The short help beside the box: the library's first sentence, or in another language than English the
+        first sentence of tunewiz's newcomer help in that language (the library's help is English)."""
+        if self.newcomer and i18n.language() != "en":
+            return first_sentence(_(self.newcomer))
+        return first_sentence(self.help)
+
+    def full_help(self, name: str) -> str:
+        """The help pane's text for this field, named `name` (training.learning_rate)."""
+        return full_help(name, self.newcomer, self.help)
+
     def set_help(self, help: str) -> None:
         """Another library's help for the same key (the method changed)."""
         self.help = help
-        self.query_one(".field-help", Static).update(first_sentence(help))
+        self.query_one(".field-help", Static).update(self.line)
 
     def set_text(self, text: str) -> None:
         """Fill the box (checked at once, and a Changed message follows)."""

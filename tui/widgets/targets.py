@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Label, SelectionList, Static
 
+from engine.i18n import _
 from tui.widgets.field import fmt
 from tui.widgets.toggles import TickList
 
@@ -57,9 +58,9 @@ class TargetPicker(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="targets-row"):
-            yield Label("Target modules", classes="targets-label")
-            yield Button("Attention only", id="pick-attention", compact=True)
-            yield Button("All linear", id="pick-all", compact=True)
+            yield Label(_("Target modules"), classes="targets-label")
+            yield Button(_("Attention only"), id="pick-attention", compact=True)
+            yield Button(_("All linear"), id="pick-all", compact=True)
         yield Static("", id="targets-mode", markup=False)
         yield TickList(id="targets", compact=True)
 
@@ -79,12 +80,13 @@ class TargetPicker(Vertical):
         if not isinstance(self.targets, list):
             return []
         if not self.targets:
-            return ["lora.target_modules: no layer is ticked; tick some, or press All linear"]
+            return [_("lora.target_modules: no layer is ticked; tick some, or press All linear")]
         if self.info is None:
             return []
         missing = [t for t in self.targets if t not in {lin.name for lin in self.info.linears}]
         if missing:
-            return [f"lora.target_modules: {', '.join(missing)} is not a linear layer of {self.info.ref}; untick it"]
+            return [_("lora.target_modules: {names} is not a linear layer of {model}; untick it").format(
+                names=", ".join(missing), model=self.info.ref)]
         return []
 
     def _fill(self) -> None:
@@ -98,22 +100,22 @@ class TargetPicker(Vertical):
         for lin in self.info.linears:
             note = ""
             if lin.name == head:
-                note = "  [dim](output layer)[/]" if lin.name == self.info.output_layer else "  [dim](head: trained in full)[/]"
-            shape = f"{lin.in_features}→{lin.out_features}" if lin.shapes == 1 else f"{lin.shapes} shapes"
+                note = "  [dim]" + (_("(output layer)") if lin.name == self.info.output_layer else _("(head: trained in full)")) + "[/]"
+            shape = f"{lin.in_features}→{lin.out_features}" if lin.shapes == 1 else _("{n} shapes").format(n=lin.shapes)
             box.add_option((f"{lin.name:<12} {shape} ×{lin.count}{note}", lin.name, lin.name in chosen))
         names = {lin.name for lin in self.info.linears}
         for name in self.targets if isinstance(self.targets, list) else []:
             if name not in names:
-                box.add_option((f"{name:<12} [red](not in this model)[/]", name, True))
+                box.add_option((f"{name:<12} [red]" + _("(not in this model)") + "[/]", name, True))
 
     def _show_mode(self) -> None:
         mode = self.query_one("#targets-mode", Static)
         if self.targets == "all-linear":
             head = head_of(self.info) if self.info is not None else None
-            out = f" but {head}" if head else ""
-            mode.update(f"all-linear: every linear layer{out}")
+            mode.update(_("all-linear: every linear layer but {head}").format(head=head) if head
+                        else _("all-linear: every linear layer"))
         elif isinstance(self.targets, str):
-            mode.update(f"pattern {self.targets!r}: ticking a layer replaces it")
+            mode.update(_("pattern {pattern}: ticking a layer replaces it").format(pattern=repr(self.targets)))
         else:
             mode.update(fmt(self.targets))
 
@@ -142,7 +144,7 @@ class TargetPicker(Vertical):
         event.stop()
         names = sorted(lin.name for lin in self.info.linears if lin.name in ATTENTION) if self.info else []
         if not names:
-            self.notify("No attention layer names recognised in this model; tick them in the list", severity="warning")
+            self.notify(_("No attention layer names recognised in this model; tick them in the list"), severity="warning")
             return
         self.set_targets(names)
 
