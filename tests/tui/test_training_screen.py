@@ -265,7 +265,7 @@ async def test_korean_labels_help_and_numbers(korean):
         s = await open_training(app, pilot)
         assert str(s.query_one("#f-learning_rate Label", Label).render()) == "학습률"
         assert text(s, "#f-learning_rate .field-help") == "한 번에 가중치를 바꾸는 크기입니다."
-        assert s.query_one("#f-eval_steps Input", Input).placeholder == "설정 안 함"
+        assert s.query_one("#f-eval_steps Input", Input).placeholder == "설정 안 됨"
         assert "유효 배치 8 (장치당 8 × 누적 1, 장치 1개 기준)" in text(s, "#derived")
         assert "학습 행 58개 → 에폭당 8스텝; 3.0에폭 = 총 24스텝" in text(s, "#derived")
         box = s.query_one("#f-learning_rate Input", Input)
