@@ -130,3 +130,18 @@ def test_default_system_prompt_of_the_template_is_a_notice(smol_tok):
 
     assert _default_system_prompt(smol_tok, smol_tok.chat_template) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
     assert _default_system_prompt(smol_tok, FALLBACKS["chatml"]) is None
+
+
+def test_checks_and_their_fixes_speak_korean(tmp_path, smol_tok, korean):
+    """#18: `tunewiz --lang ko` (the wizard's checks pane, `tunewiz preview`, preflight's summary): each check's message
+    and fix in Korean, with the values the English one has."""
+    prepared = pipeline.prepare(cfg_for(tmp_path, dataset={"path": "sample:identity"}, training={"max_length": 40}), smol_tok)
+    found = by_name(checks.data_checks(prepared, smol_tok))
+    st = preview.stats(prepared)
+    n, rows = st["truncated"], st["rows"]
+    assert found["truncated"].message == f"행 {rows}개 중 {n}개({n / rows:.1%})가 max_length 40보다 길어 잘렸습니다 (keep_start)"
+    assert found["truncated"].fix == f"모든 행을 온전히 남기려면 training.max_length를 {st['longest']}(가장 긴 행)로 올리세요"
+    assert found["dropped: truncated"].message.startswith(
+        f"행 {st['dropped']['truncated']}개를 학습에서 제외했습니다: 40토큰으로 자르면서 답변 전체가 잘려 나갔습니다")
+    assert found["pad is eos"].message.startswith("pad 토큰 = eos 토큰 '<|im_end|>': 괜찮습니다") and found["pad is eos"].fix == "할 일은 없습니다"
+    assert checks.length_histogram([10, 50], bins=2, width=4, limit=40)[-1].endswith(" 잘림")

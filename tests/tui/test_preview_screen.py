@@ -405,7 +405,7 @@ async def test_dpo_pair_shows_chosen_above_rejected_exactly_as_the_collator_made
             shown = s.shown
             assert [r["sequence"] for r, _ in shown.pair] == ["chosen", "rejected"]
             assert [r for r, _ in shown.pair] == rows[2 * index:2 * index + 2]  # preview.rows as they are, no re-tokenizing
-            for (row, view), chips_id, label_id in zip(shown.pair, ("#pv-chips", "#pv-chips-1"), ("#pv-seq-0", "#pv-seq-1")):
+            for (row, view), chips_id, label_id in zip(shown.pair, ("#pv-chips", "#pv-chips-1"), ("#pv-seq-0", "#pv-seq-1"), strict=True):
                 assert s.query_one(chips_id, TokenChips).row is view and view.ids == row["input_ids"]
                 assert dict(view.values)["mask"] == row["attention_mask"] and dict(view.values)["label"] == row["labels"]
                 prompt = next(i for i, lab in enumerate(row["labels"]) if lab != -100)
@@ -443,5 +443,94 @@ def test_snapshot_dpo_pair(snap_compare):
     async def run_before(pilot):
         await show_preview(pilot.app, pilot)
         await press(pilot.app, pilot, "v", "v")  # the text view: chosen and rejected both on screen at 80x24
+
+    assert snap_compare(TunewizApp(dpo_cfg()), terminal_size=(80, 24), run_before=run_before)
+
+
+# ------------------------------------------------------------------------------------- in Korean (#18)
+async def test_the_walkthrough_teaches_in_korean(tmp_path, korean):
+    """`tunewiz --lang ko`: the walk-through's steps, their notes and values, the legend and the keys in Korean; the
+    field names a newcomer meets in code (input_ids, attention_mask) stay as they are."""
+    app = TunewizApp(cfg_for(tmp_path / "run", model=MINILM, dataset={"path": "sample:sentiment"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        assert text_of(screen, "#pv-where").startswith("예시 1/216 · 배치 0의 0번 행 · 원본 ")
+        assert "레이블 0 = negative" in text_of(screen, "#pv-where")
+        assert text_of(screen, "#pv-legend").startswith("표 보기 │ ")
+        keys = {key: bs[0].description for key, bs in screen._bindings.key_to_bindings.items()}
+        assert keys["w"] == "토큰화" and keys["right"] == "다음 예시" and keys["ctrl+n"] == "다음"
+        await press(app, pilot, "w")
+        walk = str(screen.query_one("#pv-walk", WalkThrough).render())
+        assert "1. 입력 텍스트 · 토크나이저에 들어가는 텍스트입니다" in walk
+        assert "2. 정규화 · 텍스트를 다듬습니다 (uncased 모델은 소문자로 바꿈)" in walk
+        assert "4. 서브워드 토큰 · 어휘 사전의 조각으로 나눕니다 (## = 앞 조각에 이어짐)" in walk
+        assert "6. 특수 토큰 붙이기" in walk and "붙인 토큰: [CLS], [SEP]" in walk
+        assert "attention_mask · 1 = 실제 토큰, 0 = 패딩 (모델이 보지 않음)" in walk
+        assert text_of(screen, "#pv-legend").startswith("토큰화 과정 │ 토크나이저가 이 예시의 input_ids를 만드는 단계")
+
+
+async def test_korean_text_split_into_bytes_is_explained_in_korean(tmp_path, korean):
+    app = TunewizApp(cfg_for(tmp_path / "run", dataset={"path": korean_chat(tmp_path), "eval_size": 0}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        await press(app, pilot, "w")
+        walk = str(screen.query_one("#pv-walk", WalkThrough).render())
+        assert "바이트 수준 BPE: 어휘 사전에 없는 글자는 UTF-8 바이트로 쪼개집니다 (당: 3바이트)" in walk
+        assert "당 = <EB><8B> <B9>" in walk and "개 더)" in walk
+        assert "(␣ = 앞에 공백, 사전에는 Ġ로 적음)" in walk  # this tokenizer's own marker
+
+
+async def test_the_checks_pane_speaks_korean(tmp_path, korean):
+    app = TunewizApp(cfg_for(tmp_path / "run", training={"max_length": 40}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await show_preview(app, pilot)
+        st = screen.data.stats
+        found = text_of(screen, "#pv-checks")
+        assert found.startswith(f"토큰 {st['tokens']:,}개 중 {st['trained_share']:.1%} 학습")
+        assert f"행 {st['dropped']['truncated']}개를 학습에서 제외했습니다: 40토큰으로 자르면서" in found
+        assert "해결: 모든 행을 온전히 남기려면 training.max_length를 102(가장 긴 행)로 올리세요" in found
+        assert text_of(screen, "#pv-hist").startswith(f"행 {st['rows']}개: 토큰 수") and " 잘림" in text_of(screen, "#pv-hist")
+        assert "토큰 90개 중 40개만 남기고 잘림" in text_of(screen, "#pv-where")
+        await press(app, pilot, "g", "9", "9", "9", "enter")
+        assert "이동: '999': 예시 번호가 아닙니다. 1부터 53 사이의 번호를 입력하세요" in text_of(screen, "#problems")
+
+
+def test_snapshot_smollm2_identity_example_0_ko(snap_compare, tmp_path, monkeypatch, korean):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(), terminal_size=(80, 24), run_before=_open_preview)
+
+
+def test_snapshot_walkthrough_ko(snap_compare, tmp_path, monkeypatch, korean):
+    monkeypatch.chdir(tmp_path)
+
+    async def walk(pilot):
+        await show_preview(pilot.app, pilot)
+        await press(pilot.app, pilot, "w")
+        await asyncio.sleep(0)
+
+    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=walk)
+
+
+def test_snapshot_checks_with_problems_ko(snap_compare, tmp_path, monkeypatch, korean):
+    """A max_length that cuts most rows: the histogram's cut bins, the checks pane's warnings and fixes."""
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_snap_app(training={"max_length": 40}), terminal_size=(80, 24), run_before=_open_preview)
+
+
+def test_snapshot_every_check_ko(snap_compare, tmp_path, monkeypatch, korean):
+    """The same checks in full (c)."""
+    monkeypatch.chdir(tmp_path)
+
+    async def every_check(pilot):
+        await show_preview(pilot.app, pilot)
+        await press(pilot.app, pilot, "c")
+
+    assert snap_compare(_snap_app(training={"max_length": 40}), terminal_size=(80, 24), run_before=every_check)
+
+
+def test_snapshot_dpo_pair_ko(snap_compare, korean):
+    async def run_before(pilot):
+        await show_preview(pilot.app, pilot)
+        await press(pilot.app, pilot, "v", "v")
 
     assert snap_compare(TunewizApp(dpo_cfg()), terminal_size=(80, 24), run_before=run_before)
