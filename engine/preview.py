@@ -88,12 +88,6 @@ def joined(tokenizer: Any, tokens: list[str]) -> list[list[Any]]:
     return out
 
 
-def legend() -> str:
-    """What the marks of `text_row` mean: the line `tunewiz preview` prints above the rows."""
-    return _("tokens between · · are not seen by the loss (label -100: a prompt, a template's markers, padding); "
-             "↵ = newline, ␣ = space")
-
-
 def text_row(row: dict[str, Any]) -> str:
     """A row of `rows` as one line of readable tokens for a terminal: tokens whose label is -100 (not
     trained) between dots; tokens that spell characters only together written as those characters with the
