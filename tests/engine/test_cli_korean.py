@@ -242,3 +242,39 @@ def test_a_foreground_run_prints_its_lines_in_korean(home):
     assert lines[-1] == f"완료: {run}/final"
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     assert events[-1]["type"] == "end" and events[-1]["state"] == "finished"  # the files keep their English keys
+
+
+def test_rm_asks_in_korean_on_a_terminal(home):
+    """The confirmation is a prompt on a real terminal (a pty): 'n' deletes nothing, '예' deletes."""
+    import pty
+    import select
+
+    tmp, env = home
+    run = make_run(tmp / "runs" / "asked", "finished", registry=Path(env["TUNEWIZ_REGISTRY"]))
+
+    def answer(reply: str) -> tuple[int, str]:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: tunewiz on the terminal
+            os.chdir(tmp)
+            os.execve(sys.executable, [sys.executable, "-m", "engine.cli", "--lang", "ko", "rm", "asked"], env)
+        out = b""
+        while b"[y/N]" not in out:
+            ready, _w, _x = select.select([fd], [], [], 60)
+            assert ready, out
+            out += os.read(fd, 4096)
+        os.write(fd, reply.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return os.waitpid(pid, 0)[1] >> 8, out.decode()
+
+    rc, out = answer("n")
+    assert f"{run.resolve()} 폴더와 그 안의 파일을 삭제할까요? [y/N] " in out and "아무것도 삭제하지 않았습니다" in out
+    assert rc == 1 and run.exists()
+    rc, out = answer("예")
+    assert rc == 0 and f"{run.resolve()} 삭제함" in out and not run.exists()
