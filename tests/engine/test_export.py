@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import cli, config, export, launch, rundir, runs, train
+from engine import cli, config, export, launch, models, rundir, runs, train
 from engine.errors import TunewizError
 from tests.conftest import REPO
 
@@ -197,6 +197,8 @@ class FakeApi:
 
 def test_push_uploads_the_export_with_a_model_card(smol_run, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # the hub counts as reachable (this machine has no internet: asked for real, the probe would turn the hub off)
+    monkeypatch.setattr(models, "hub_unreachable", lambda: None)
     run = tmp_path / "run"
     run.mkdir()
     for name in (rundir.CONFIG, rundir.EVENTS):
