@@ -492,3 +492,27 @@ async def test_kto_reads_the_pairs_sample():
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_step(app, pilot)
         assert screen.errors() == [], summary(screen)
+
+
+# ---------------------------------------------------------------------------------------------- Korean
+def test_snapshot_sample_ko(korean, snap_compare):
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=snap_step("tab-rows"))
+
+
+def test_snapshot_alpaca_file_ko(korean, snap_compare, workdir):
+    assert snap_compare(TunewizApp(make_cfg()), terminal_size=(80, 24), run_before=snap_step("tab-source", "alpaca_en_demo.json"))
+
+
+async def test_dataset_step_in_korean(korean):
+    app = TunewizApp(make_cfg())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step(app, pilot)
+        assert "64행, 1열 (처음 50행은 행 탭에)" in summary(screen)
+        screen.query_one("#tabs").active = "tab-split"
+        screen.query_one("#eval-size", Input).value = "abc"
+        screen.query_one("#max-rows", Input).value = "0"
+        await pilot.pause()
+        # the problems are in Korean and still mark their own fields
+        assert screen.query_one("#eval-size", Input).has_class("-bad") and screen.query_one("#max-rows", Input).has_class("-bad")
+        shown = await next_blocked(app, pilot)
+        assert "평가 크기: 'abc'은(는) 숫자가 아닙니다" in shown and "최대 행 수: 0은(는) 1보다 작습니다" in shown

@@ -111,3 +111,39 @@ async def test_a_dpo_preset_opens_on_its_method():
         await settle(app, pilot)
         assert app.screen.query_one("#task", Select).value == "dpo"
         assert app.cfg.model.method == "dpo"
+
+
+# ---------------------------------------------------------------------------------------------- Korean
+def test_snapshot_model_step_ko(korean, snap_compare):
+    async def run_before(pilot):
+        await settle(pilot.app, pilot)
+        pilot.app.screen.set_focus(None)
+        await pilot.pause()
+
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_model_step_in_korean(korean, tmp_path, monkeypatch):
+    from rich.cells import cell_len
+
+    from engine.i18n import _
+    from tui.screens.model import METHOD_HELP
+
+    assert all(cell_len(_(line)) <= 67 for line in METHOD_HELP.values())  # one line at 80 columns, Hangul 2 cells
+    monkeypatch.chdir(tmp_path)
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        info = str(app.screen.query_one("#model-info", Static).render())
+        assert "파라미터 134.5M개" in info and "채팅 템플릿: 있음" in info and "선형 레이어" in info
+        assert str(app.screen.query_one("#method-help", Static).render()).startswith("데이터: 채팅")
+        box = app.screen.query_one("#model-ref", Input)
+        box.value = "./no/such/model"
+        box.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "쓸 수 없습니다" in str(app.screen.query_one("#model-info", Static).render())
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        problems = str(app.screen.query_one("#problems", Static).render())
+        assert app.step == "model" and problems.startswith("모델: ") and "해결: " in problems

@@ -125,3 +125,53 @@ def test_snapshot_presets_list(snap_compare, tmp_path, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+# ---------------------------------------------------------------------------------------------- Korean
+def test_snapshot_presets_list_ko(korean, snap_compare, tmp_path, monkeypatch):
+    mine(tmp_path, monkeypatch)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("minilm-sentiment-lora", "qwen2.5-7b-instruct-qlora-24gb", "smollm2-identity-lora"):
+        shutil.copy(PRESETS / f"{name}.yaml", shipped)
+    monkeypatch.setattr(presets, "SHIPPED_DIR", shipped)
+
+    async def run_before(pilot):
+        await open_presets(pilot.app, pilot)
+        pilot.app.screen.query_one("#preset-list", OptionList).highlighted = 2
+        await pilot.pause()
+
+    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_save_preset_ko(korean, snap_compare, tmp_path, monkeypatch):
+    from engine import config
+    from tui.screens.presets import SavePresetScreen
+
+    folder = mine(tmp_path, monkeypatch)
+    smol = PRESETS / "smollm2-identity-lora.yaml"
+
+    async def run_before(pilot):
+        await settle(pilot.app, pilot)  # the model step's inspection shows behind the dialog
+        pilot.app.screen.set_focus(None)  # and no blinking input cursor
+        pilot.app.push_screen(SavePresetScreen(pilot.app.cfg.model_copy(deep=True), "my-smol", Path("mine")))
+        await pilot.pause()
+        pilot.app.screen.query_one("#save-ok").press()  # my-smol.yaml exists: it asks before replacing it
+        await pilot.pause()
+        pilot.app.screen.set_focus(None)
+        await pilot.pause()
+
+    assert snap_compare(TunewizApp(config.load(smol), source=str(smol), preset_dir=folder), terminal_size=(80, 24),
+                        run_before=run_before)
+
+
+async def test_presets_dialog_in_korean(korean, tmp_path, monkeypatch):
+    mine(tmp_path, monkeypatch)
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        box = await open_presets(app, pilot)
+        assert plain(box, 0) == "tunewiz 기본 제공" and "내 프리셋 (mine)" in plain(box, box.option_count - 2)
+        assert "프리셋 불러오기" in str(app.screen.query_one("#presets-title").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.name == "model"

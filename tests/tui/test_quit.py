@@ -85,3 +85,46 @@ async def test_r_on_a_finished_run_starts_nothing_and_says_how_to_train_on(tmp_p
         assert "Resuming" not in shown and "has finished: there is nothing to resume" in shown
         assert "tunewiz resume sentiment --set training.max_steps=48" in shown
     assert not started and not (Path(tmp_path / "sentiment") / rundir.STOP).exists()
+
+
+# ---------------------------------------------------------------------------------------------- Korean
+def test_snapshot_quit_dialog_ko(korean, snap_compare):
+    async def run_before(pilot):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()  # the model step's inspection shows behind the dialog
+        pilot.app.screen.set_focus(None)  # and no blinking input cursor
+        await pilot.pause()
+        cfg = pilot.app.cfg
+        cfg.training["learning_rate"], cfg.training["num_train_epochs"], cfg.training["seed"] = 1e-3, 5, 7
+        cfg.lora["r"], cfg.dataset.eval_size = 32, 0.2
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        pilot.app.screen.set_focus(None)
+        await pilot.pause()
+
+    assert snap_compare(smol_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_quit_dialog_in_korean(korean):
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for key, value in {"learning_rate": 1e-3, "num_train_epochs": 5, "seed": 7, "max_steps": 9}.items():
+            app.cfg.training[key] = value
+        app.cfg.lora["r"] = 32
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        assert "그 밖에 1개" in str(app.screen.query_one("#quit-changes").render())
+        assert str(app.screen.query_one("#quit-quit", Button).label) == "저장하지 않고 종료"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and app.screen.name == "model"
+
+
+def test_after_a_launch_the_terminal_names_the_run_in_korean(korean, tmp_path, monkeypatch, capsys):
+    run = recorded(tmp_path, "running", live=True)
+    monkeypatch.setattr(TunewizApp, "run", lambda self: setattr(self, "launched", run))
+    assert cli.wizard(str(SMOL)) == 0
+    out = capsys.readouterr().out
+    assert f"실행 {run.name}은(는) 계속 진행됩니다" in out and f"보기: tunewiz attach {run.name}" in out
