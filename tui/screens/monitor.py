@@ -23,15 +23,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
-from engine import presets
+from engine import presets, runs
 from engine.fmt import duration
 from engine.i18n import N_, _
 from engine.monitor import RunReader, RunView, diagnose
 from tui.lang import translate_bindings
-
-# a run's state as the title shows it (status.json keeps the English word)
-STATES = {"starting": N_("starting"), "running": N_("running"), "stopping": N_("stopping"), "stopped": N_("stopped"),
-          "finished": N_("finished"), "failed": N_("failed"), "unknown": N_("unknown")}
 
 
 class Evaluated(Message):
@@ -111,7 +107,7 @@ class MonitorScreen(Screen):
     def _title(self, view: RunView) -> None:
         colour = {"running": "green", "finished": "blue", "failed": "red", "stopped": "yellow", "stopping": "yellow"}.get(view.state, "white")
         model = view.start.get("model", "")
-        state = _(STATES[view.state]) if view.state in STATES else view.state
+        state = runs.state_text(view.state)  # status.json keeps the English word
         self.query_one("#mon-title", Static).update(
             f"[b]{self.run_dir.name}[/] · [{colour}]{state}[/] · {model} · [dim]{view.start.get('device', '')}[/]")
 
@@ -191,9 +187,10 @@ class MonitorScreen(Screen):
         box = self.query_one("#mon-alerts", Static)
         parts = []
         if view.state == "failed":
-            message = view.error.get("message") or view.cause or _("the run failed")
+            raw = view.error.get("message") or view.cause  # English where tunewiz kept it: what diagnose reads
+            message = view.error.get("message") or (runs.cause_text(view.cause) if view.cause else _("the run failed"))
             parts.append("[b red]" + _("Failed:") + f"[/] {message}")
-            found = diagnose(message, view.error.get("traceback", "") + "\n".join(view.log_tail))
+            found = diagnose(raw or message, view.error.get("traceback", "") + "\n".join(view.log_tail))
             if found:
                 parts.append("[b]" + _("likely cause:") + f"[/] {found[0]}. [b]" + _("fix:") + f"[/] {found[1]}")
             if view.saves:
