@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine import fields
+from engine.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from engine.config import Config
@@ -107,23 +108,30 @@ class Estimate:
 
     def rows(self) -> list[tuple[str, int]]:
         """(what, bytes) in display order, without the total."""
-        return [("weights", self.weights), ("LoRA adapters", self.adapters), ("gradients", self.gradients),
-                ("optimizer states", self.optimizer), ("activations", self.activations),
-                ("LM head and loss", self.logits), ("CUDA context" if self.gpu_gib else "runtime", self.overhead)]
+        return [(N_("weights"), self.weights), (N_("LoRA adapters"), self.adapters), (N_("gradients"), self.gradients),
+                (N_("optimizer states"), self.optimizer), (N_("activations"), self.activations),
+                (N_("LM head and loss"), self.logits), (N_("CUDA context") if self.gpu_gib else N_("runtime"), self.overhead)]
 
-    def basis(self) -> str:
+    def basis(self, english: bool = False) -> str:
         """What the figure assumes, said wherever it is shown (validate / run, the review, a preset header; a smoke
         test shows its measured peak beside it): the data's real lengths, or every row at max_length before the
-        data is measured."""
+        data is measured. In the user's language; `english`: as a preset file's header writes it."""
         if self.plan.batch_tokens is None:
-            return "estimate with every row at max_length"
-        return (f"estimate at the data's real lengths: the largest of the run's {count_of(self.plan.draws, 'micro-batch')}"
-                if self.plan.draws else "estimate at the data's real lengths")
+            text = N_("estimate with every row at max_length")
+            return text if english else _(text)
+        if not self.plan.draws:
+            text = N_("estimate at the data's real lengths")
+            return text if english else _(text)
+        n = self.plan.draws
+        if english:
+            return f"estimate at the data's real lengths: the largest of the run's {count_of(n, 'micro-batch')}"
+        return ngettext("estimate at the data's real lengths: the largest of the run's {n:,} micro-batch",
+                        "estimate at the data's real lengths: the largest of the run's {n:,} micro-batches", n).format(n=n)
 
     def hardware_line(self) -> str:
-        """One line for a preset header."""
+        """One line for a preset header (a file tunewiz writes: English whatever the language)."""
         where = "one GPU" if self.gpu_gib else "CPU"
-        line = f"about {gib(self.total)} on {where} (tunewiz {self.basis()})"
+        line = f"about {gib(self.total)} on {where} (tunewiz {self.basis(english=True)})"
         if self.gpu_gib:
             line += f"; {'fits' if self.fits else 'does not fit'} a {self.gpu_gib:g} GiB GPU"
         return line
@@ -140,26 +148,36 @@ def gib(n: float) -> str:
 
 
 def explain(est: Estimate, info: ModelInfo) -> list[tuple[str, str, str]]:
-    """(what, GiB, how it was counted) for each row, then the total."""
+    """(what, GiB, how it was counted) for each row, then the total, in the user's language."""
     p = est.plan
-    dtype = {2: "bf16", 4: "fp32"}.get(p.weight_bytes, f"{p.weight_bytes} bytes")
-    weights = f"{count(info.parameters)} params x {p.weight_bytes} bytes ({dtype})"
+    dtype = {2: "bf16", 4: "fp32"}.get(p.weight_bytes) or _("{n} bytes").format(n=p.weight_bytes)
+    weights = _("{params} params x {n} bytes ({dtype})").format(params=count(info.parameters), n=p.weight_bytes, dtype=dtype)
     if p.quantization != "none":
-        weights = f"linear layers in {p.quantization}, the rest in {dtype}"
+        weights = _("linear layers in {quantization}, the rest in {dtype}").format(quantization=p.quantization, dtype=dtype)
     pb = est.gradients // est.trainable if est.trainable else 0
-    trained = f"{count(est.trainable)} trainable x {pb} bytes"
-    adapters = f"{trained} ({'fp32' if pb == 4 else 'bf16'})" if p.lora else "none: full fine-tuning"
+    trained = _("{params} trainable x {n} bytes").format(params=count(est.trainable), n=pb)
+    adapters = f"{trained} ({'fp32' if pb == 4 else 'bf16'})" if p.lora else _("none: full fine-tuning")
     states = est.optimizer // est.trainable if est.trainable else 0
-    optim = f"{p.optim}: {states} bytes a trained param" + (" (m and v)" if states == 2 * pb else "")
-    tokens = (f"{est.tokens:,} tokens (the largest batch of {p.batch} rows in this data)" if p.batch_tokens is not None
-              else f"{p.batch} x {p.max_length} tokens")
-    acts = (f"{tokens}, {est.layers} layers x {est.hidden}, " + ("checkpointed" if p.checkpointing else "no checkpointing")
-            + ("" if p.liger or not p.on_gpu else ", no Liger")) if est.hidden else "not counted (shape unknown)"
-    logits = f"tiles over the {info.vocab_size or 0:,}-token vocabulary" if p.causal else "classification head: small"
-    how = [weights, adapters, trained, optim, acts, logits, "CUDA context and kernels" if p.on_gpu else "Python and torch"]
-    out = [(what, gib(n), h) for (what, n), h in zip(est.rows(), how, strict=True)]
-    verdict = "" if est.fits is None else f"{'fits' if est.fits else 'does NOT fit'} {est.gpu_gib:g} GiB (95% usable)"
-    return [*out, ("total", gib(est.total), verdict)]
+    optim = (_("{optim}: {n} bytes a trained param (m and v)") if states == 2 * pb
+             else _("{optim}: {n} bytes a trained param")).format(optim=p.optim, n=states)
+    tokens = (_("{tokens:,} tokens (the largest batch of {rows} rows in this data)").format(tokens=est.tokens, rows=p.batch)
+              if p.batch_tokens is not None else _("{rows} x {length} tokens").format(rows=p.batch, length=p.max_length))
+    if est.hidden:
+        shape = (_("{tokens}, {layers} layers x {hidden}, checkpointed") if p.checkpointing
+                 else _("{tokens}, {layers} layers x {hidden}, no checkpointing"))
+        acts = shape.format(tokens=tokens, layers=est.layers, hidden=est.hidden)
+        if not p.liger and p.on_gpu:
+            acts += _(", no Liger")
+    else:
+        acts = _("not counted (shape unknown)")
+    logits = (_("tiles over the {vocab:,}-token vocabulary").format(vocab=info.vocab_size or 0) if p.causal
+              else _("classification head: small"))
+    how = [weights, adapters, trained, optim, acts, logits,
+           _("CUDA context and kernels") if p.on_gpu else _("Python and torch")]
+    out = [(_(what), gib(n), h) for (what, n), h in zip(est.rows(), how, strict=True)]
+    verdict = "" if est.fits is None else (_("fits {gpu:g} GiB (95% usable)") if est.fits
+                                           else _("does NOT fit {gpu:g} GiB (95% usable)")).format(gpu=est.gpu_gib)
+    return [*out, (_("total"), gib(est.total), verdict)]
 
 
 def count(n: int) -> str:
@@ -273,11 +291,11 @@ def estimate(cfg: Config, info: ModelInfo, gpu_gib: float | None, hidden: int | 
                                                             draws=draws), draws=min(draws or DRAWS, MAX_DRAWS))
     est = compute(plan, info, hidden, layers, gpu_gib)
     if not hidden:
-        est.notes.append("hidden size and layer count not found in the model's linear layers: activations not counted")
+        est.notes.append(_("hidden size and layer count not found in the model's linear layers: activations not counted"))
     if plan.quantization != "none" and gpu_gib is None:
-        est.notes.append(f"{plan.quantization} loading needs a CUDA GPU; counted as if it ran")
+        est.notes.append(_("{quantization} loading needs a CUDA GPU; counted as if it ran").format(quantization=plan.quantization))
     if plan.on_gpu and cfg.model.dtype == "auto":
-        est.notes.append("assumes a GPU with bf16 (Ampere or newer); older GPUs load fp32 weights")
+        est.notes.append(_("assumes a GPU with bf16 (Ampere or newer); older GPUs load fp32 weights"))
     if est.fits is False:
         est.advice = advise(plan, info, hidden, layers, gpu_gib)
     return est
@@ -316,11 +334,12 @@ def _methods(plan: Plan) -> list[tuple[str, Plan]]:
     """The plan as it is, then the cheaper training methods (they change what is trained)."""
     out = [("", plan)]
     if not plan.lora:
-        out.append(("lora.enabled: true (LoRA adapters, r=16 on all-linear, instead of every weight)",
+        out.append((_("lora.enabled: true (LoRA adapters, r=16 on all-linear, instead of every weight)"),
                     replace(plan, lora=True, r=16, targets="all-linear")))
     if plan.quantization != "4bit" and plan.on_gpu:
         lora = out[-1][1]
-        out.append(("model.quantization: 4bit (QLoRA; needs bitsandbytes)" + ("" if plan.lora else " with lora.enabled: true"),
+        out.append((_("model.quantization: 4bit (QLoRA; needs bitsandbytes)") if plan.lora
+                    else _("model.quantization: 4bit (QLoRA; needs bitsandbytes) with lora.enabled: true"),
                     replace(lora, quantization="4bit")))
     return out
 
@@ -338,16 +357,16 @@ def advise(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: float
                 if est.fits:
                     steps = [method_text] if method_text else []
                     if checkpointing and not plan.checkpointing:
-                        steps.append("training.gradient_checkpointing: true (about 30% slower, same result)")
+                        steps.append(_("training.gradient_checkpointing: true (about 30% slower, same result)"))
                     if batch != plan.batch:
-                        steps.append(f"training.per_device_train_batch_size: {batch} and gradient_accumulation_steps: "
-                                     f"{acc} (same effective batch, slower)")
-                    return "set " + "; and ".join(steps) + f": about {gib(est.total)}"
+                        steps.append(_("training.per_device_train_batch_size: {batch} and gradient_accumulation_steps: "
+                                       "{accumulation} (same effective batch, slower)").format(batch=batch, accumulation=acc))
+                    return _("set {changes}: about {size}").format(changes=_("; and ").join(steps), size=gib(est.total))
             if batch == 1:
                 break
             batch, acc = batch // 2, acc * 2
-    return (f"does not fit even with every change ({gib(compute(last, info, hidden, layers, gpu_gib).total)}): "
-            "pick a GPU with more memory, a smaller model, or a shorter training.max_length")
+    return _("does not fit even with every change ({size}): pick a GPU with more memory, a smaller model, or a shorter "
+             "training.max_length").format(size=gib(compute(last, info, hidden, layers, gpu_gib).total))
 
 
 def detect_gpus() -> list[tuple[str, float]]:

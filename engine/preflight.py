@@ -12,9 +12,32 @@ from typing import TYPE_CHECKING, Any
 from engine import build, models
 from engine.config import Config
 from engine.errors import TunewizError
+from engine.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from engine.build import Hardware
+
+# the labels of the summary's lines (a column 10 cells wide), translated where the summary is made
+WARNING, NOTE = N_("warning"), N_("note")
+LABEL_WIDTH = 10
+
+
+def cells(text: str) -> int:
+    """Terminal cells `text` takes (Hangul and other wide characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def label(name: str, text: str) -> str:
+    """One summary line: `name` (a marked label, translated here) in a 10-cell column, then `text`."""
+    shown = _(name)
+    return shown + " " * max(1, LABEL_WIDTH - cells(shown)) + text
+
+
+def is_warning(line: str) -> bool:
+    """Whether a summary line is a warning (its label says so, in the language the summary was made in)."""
+    return line.startswith(_(WARNING) + " ")
 
 
 @dataclass
@@ -43,8 +66,8 @@ class Checked:
         if self.prepared is None:
             return []
         found = sorted(checks.data_checks(self.prepared, self.tokenizer), key=lambda c: c.level != "warning")
-        return [f"{'warning' if c.level == 'warning' else 'note':<9} {c.message}; {c.fix}" for c in found
-                if c.level == "warning" or c.name.startswith("dropped") or c.name in checks.FLAGS]
+        return [label(WARNING if c.level == "warning" else NOTE, _("{message}; {fix}").format(message=c.message, fix=c.fix))
+                for c in found if c.level == "warning" or c.name.startswith("dropped") or c.name in checks.FLAGS]
 
     def run_warnings(self) -> list[str]:
         """Values that make the run useless although they are valid (a pasted blog's warm-up for a 1-step run)."""
@@ -54,25 +77,31 @@ class Checked:
                             method=self.cfg.model.method if self.cfg.model.task == "causal-lm" else "sft")
 
     def summary(self) -> list[str]:
+        """What the run will be, a line per fact (warnings among them: `is_warning`), in the user's language."""
         p, hw = self.plan, self.hardware
+        columns = ", ".join(f"{r}={c}" for r, c in p.format.columns.items()) or "-"
         lines = [
-            f"model     {self.cfg.model.name_or_path} ({self.cfg.model.task})",
-            f"dataset   {self.cfg.dataset.path}: {len(self.raw)} rows, format {p.format.name} ({p.format.reason})",
-            f"columns   {', '.join(f'{r}={c}' for r, c in p.format.columns.items()) or '-'}",
+            label(N_("model"), f"{self.cfg.model.name_or_path} ({self.cfg.model.task})"),
+            label(N_("dataset"), _("{path}: {n} rows, format {format} ({reason})").format(
+                path=self.cfg.dataset.path, n=len(self.raw), format=p.format.name, reason=p.format.reason)),
+            label(N_("columns"), columns),
         ]
         if self.cfg.model.task == "causal-lm" and p.method != "sft" and not p.conversational:
-            lines.append("template  none: the rows are plain text (TRL's standard preference format, no chat template)")
+            lines.append(label(N_("template"), _("none: the rows are plain text (TRL's standard preference format, no chat "
+                                                 "template)")))
         elif self.cfg.model.task == "causal-lm":
-            lines.append(f"template  {p.template_source}")
+            lines.append(label(N_("template"), str(p.template_source)))
         elif p.regression:
-            lines.append(f"labels    {p.label_names[0]}: a score (float) to predict: regression, one output, MSE loss")
+            lines.append(label(N_("labels"), _("{label}: a score (float) to predict: regression, one output, MSE loss"
+                                               ).format(label=p.label_names[0])))
         else:
-            lines.append(f"labels    {', '.join(p.label_names)}")
+            lines.append(label(N_("labels"), ", ".join(p.label_names)))
         targets = self.lora.target_modules if self.lora is not None else None
         targets = ", ".join(sorted(targets)) if isinstance(targets, set | list) else targets
-        method = "full fine-tuning" if self.lora is None else f"LoRA r={self.lora.r} alpha={self.lora.lora_alpha} on {targets}"
+        method = (_("full fine-tuning") if self.lora is None else
+                  _("LoRA r={r} alpha={alpha} on {targets}").format(r=self.lora.r, alpha=self.lora.lora_alpha, targets=targets))
         if self.cfg.model.quantization != "none":
-            method += f" ({self.cfg.model.quantization} base: QLoRA)"
+            method += _(" ({quantization} base: QLoRA)").format(quantization=self.cfg.model.quantization)
         pref = self.cfg.model.method if self.cfg.model.task == "causal-lm" else "sft"
         if pref != "sft":
             from engine.data import preference
@@ -80,32 +109,43 @@ class Checked:
             a = self.args
             loss = getattr(a, "loss_type", None)
             loss = ", ".join(loss) if isinstance(loss, list) else loss
-            method = (f"{preference.NAMES[pref]} (beta {a.beta:g}" + (f", loss {loss}" if loss else "") + f"), {method}; "
-                      + preference.reference_note(pref, self.lora is not None))
-        lines.append(f"method    {method}")
+            method = ((_("{name} (beta {beta:g}, loss {loss}), {method}; {note}") if loss
+                       else _("{name} (beta {beta:g}), {method}; {note}")).format(
+                name=preference.NAMES[pref], beta=a.beta, loss=loss, method=method,
+                note=preference.reference_note(pref, self.lora is not None)))
+        lines.append(label(N_("method"), method))
         a = self.args
-        steps = f"max_steps={a.max_steps}" if a.max_steps > 0 else f"{a.num_train_epochs:g} epoch{'' if a.num_train_epochs == 1 else 's'}"
-        lines.append(f"training  {steps}, lr {a.learning_rate:g}, batch {a.per_device_train_batch_size} x accum {a.gradient_accumulation_steps}")
+        steps = (f"max_steps={a.max_steps}" if a.max_steps > 0 else
+                 ngettext("{n:g} epoch", "{n:g} epochs", 1 if a.num_train_epochs == 1 else 2).format(n=a.num_train_epochs))
+        lines.append(label(N_("training"), _("{steps}, lr {lr:g}, batch {batch} x accum {accum}").format(
+            steps=steps, lr=a.learning_rate, batch=a.per_device_train_batch_size, accum=a.gradient_accumulation_steps)))
         precision = "bf16" if a.bf16 else "fp16" if a.fp16 else "fp32"
-        lines.append(f"device    {', '.join(hw.devices) or 'cpu'} ({precision})")
+        lines.append(label(N_("device"), f"{', '.join(hw.devices) or 'cpu'} ({precision})"))
         if self.launch is not None and self.launch.world_size > 1:
             from engine.distributed import batch_lines
 
-            lines.append(f"launch    {self.launch.launcher}, {self.launch.world_size} processes, {self.cfg.launch.strategy}"
-                         + (f" on GPUs {','.join(map(str, self.launch.gpus))}" if self.launch.gpus else ""))
+            gpus = ",".join(map(str, self.launch.gpus))
+            lines.append(label(N_("launch"), (_("{launcher}, {n} processes, {strategy} on GPUs {gpus}") if self.launch.gpus
+                                              else _("{launcher}, {n} processes, {strategy}")).format(
+                launcher=self.launch.launcher, n=self.launch.world_size, strategy=self.cfg.launch.strategy, gpus=gpus)))
             lines += batch_lines(self.cfg, self.launch)
-        lines += [f"warning   {w}" for w in self.run_warnings()]
+        lines += [label(WARNING, w) for w in self.run_warnings()]
         lines += self.data_lines()
-        lines.append(f"output    {a.output_dir}")
+        lines.append(label(N_("output"), str(a.output_dir)))
         if self.speed is not None:
             for i, d in enumerate(self.speed.applied):
-                lines.append(("defaults  " if i == 0 else "          ") + d.line())
-            lines += [f"note      {n}" for n in self.speed.notes]
+                lines.append(label(N_("defaults"), d.line()) if i == 0 else " " * LABEL_WIDTH + d.line())
+            lines += [label(NOTE, n) for n in self.speed.notes]
             if self.speed.estimate is not None:
                 e = self.speed.estimate
-                fit = "" if e.fits is None else f"; {'fits' if e.fits else 'does NOT fit'} {e.gpu_gib:.0f} GiB"
-                lines.append(f"memory    about {e.total / 1024**3:.1f} GiB a device ({e.basis()}{fit}; "
-                             "`tunewiz smoke` measures it)")
+                size = f"{e.total / 1024**3:.1f}"
+                if e.fits is None:
+                    memory = _("about {size} GiB a device ({basis}; `tunewiz smoke` measures it)")
+                elif e.fits:
+                    memory = _("about {size} GiB a device ({basis}; fits {gpu:.0f} GiB; `tunewiz smoke` measures it)")
+                else:
+                    memory = _("about {size} GiB a device ({basis}; does NOT fit {gpu:.0f} GiB; `tunewiz smoke` measures it)")
+                lines.append(label(N_("memory"), memory.format(size=size, basis=e.basis(), gpu=e.gpu_gib or 0)))
         return lines
 
 
@@ -126,43 +166,53 @@ def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, give
     out: list[str] = []
     pref = {"dpo": "DPO", "kto": "KTO", "orpo": "ORPO"}.get(method, "")
     if pref and lora is not None and args.learning_rate > PREF_LR_HIGH[lora]:
-        typical = "5e-6 to 5e-5; 5e-5 is common" if lora else "5e-7 to 5e-6; 5e-7 is TRL's example"
-        out.append(f"learning_rate {args.learning_rate:g} is far above what {pref} {'with LoRA' if lora else 'full fine-tuning'} "
-                   f"uses ({typical}): preference losses pull the model away from its reference fast, and answers "
-                   f"degenerate within a few steps (an SFT rate carried over?); fix: learning_rate: {'5e-5' if lora else '5e-7'}")
+        out.append((_("learning_rate {lr:g} is far above what {method} with LoRA uses (5e-6 to 5e-5; 5e-5 is common): "
+                      "preference losses pull the model away from its reference fast, and answers degenerate within a few "
+                      "steps (an SFT rate carried over?); fix: learning_rate: 5e-5") if lora else
+                    _("learning_rate {lr:g} is far above what {method} full fine-tuning uses (5e-7 to 5e-6; 5e-7 is TRL's "
+                      "example): preference losses pull the model away from its reference fast, and answers degenerate "
+                      "within a few steps (an SFT rate carried over?); fix: learning_rate: 5e-7")
+                    ).format(lr=args.learning_rate, method=pref))
     elif lora is not None and args.learning_rate > LR_HIGH[lora]:
-        method = "LoRA" if lora else "full fine-tuning"
-        typical = "1e-4 to 1e-3; 2e-4 is common" if lora else "1e-6 to 1e-4; 2e-5 is common"
-        out.append(f"learning_rate {args.learning_rate:g} is far above what {method} uses ({typical}): the loss diverges "
-                   f"or turns to NaN within a few steps; fix: learning_rate: {'2e-4' if lora else '2e-5'}")
+        out.append((_("learning_rate {lr:g} is far above what LoRA uses (1e-4 to 1e-3; 2e-4 is common): the loss diverges "
+                      "or turns to NaN within a few steps; fix: learning_rate: 2e-4") if lora else
+                    _("learning_rate {lr:g} is far above what full fine-tuning uses (1e-6 to 1e-4; 2e-5 is common): the loss "
+                      "diverges or turns to NaN within a few steps; fix: learning_rate: 2e-5")).format(lr=args.learning_rate))
     t = {k: getattr(args, k) for k in ("max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps")}
     steps = speed.optimizer_steps(t, rows, world)
     if not steps:
         return out
-    s = f"{steps} optimizer step{'s' if steps != 1 else ''}"
+    s = ngettext("{n} optimizer step", "{n} optimizer steps", steps).format(n=steps)
     warm = args.warmup_steps
     if warm >= 1 and warm >= steps:
-        out.append(f"warmup_steps {warm:g} >= the run's {s}: the learning rate never leaves warm-up (it never reaches "
-                   "learning_rate); fix: warmup_steps: 0.1 (a tenth of the run)")
+        out.append(_("warmup_steps {warm:g} >= the run's {steps}: the learning rate never leaves warm-up (it never reaches "
+                     "learning_rate); fix: warmup_steps: 0.1 (a tenth of the run)").format(warm=warm, steps=s))
     if "logging_steps" in given and args.logging_steps >= 1 and args.logging_steps > steps:
-        out.append(f"logging_steps {args.logging_steps:g} > the run's {s}: no training loss is logged during the run; "
-                   f"fix: logging_steps: {max(1, steps // 10)}")
+        out.append(_("logging_steps {every:g} > the run's {steps}: no training loss is logged during the run; "
+                     "fix: logging_steps: {fix}").format(every=args.logging_steps, steps=s, fix=max(1, steps // 10)))
     if "save_steps" in given and str(args.save_strategy).endswith(("steps", "STEPS")) and args.save_steps >= 1 and args.save_steps > steps:
-        out.append(f"save_steps {args.save_steps:g} > the run's {s}: no checkpoint before the end, so a stop or a crash "
-                   f"keeps nothing to resume from; fix: save_steps: {max(1, steps // 4)}")
+        out.append(_("save_steps {every:g} > the run's {steps}: no checkpoint before the end, so a stop or a crash "
+                     "keeps nothing to resume from; fix: save_steps: {fix}").format(every=args.save_steps, steps=s,
+                                                                                   fix=max(1, steps // 4)))
     if "eval_steps" in given and str(args.eval_strategy).endswith(("steps", "STEPS")) and (args.eval_steps or 0) >= 1 and args.eval_steps > steps:
-        out.append(f"eval_steps {args.eval_steps:g} > the run's {s}: evaluated only once, at the end; fix: eval_steps: "
-                   f"{max(1, steps // 4)}")
+        out.append(_("eval_steps {every:g} > the run's {steps}: evaluated only once, at the end; fix: eval_steps: "
+                     "{fix}").format(every=args.eval_steps, steps=s, fix=max(1, steps // 4)))
     if not hw.cuda and args.fp16:
-        out.append("fp16: true on a machine without a CUDA GPU: float16 mixed precision is made for GPUs (on a CPU it is slow "
-                   "or unsupported); fix: fp16: false (the CPU trains in fp32), or bf16: true on a CPU that has bfloat16")
+        out.append(_("fp16: true on a machine without a CUDA GPU: float16 mixed precision is made for GPUs (on a CPU it is "
+                     "slow or unsupported); fix: fp16: false (the CPU trains in fp32), or bf16: true on a CPU that has "
+                     "bfloat16"))
     if rows and args.max_steps <= 0:
         per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
         if rows > args.per_device_train_batch_size * world and rows <= per_step:
             fit = max(1, rows // (10 * args.per_device_train_batch_size * world))
-            out.append(f"a batch of {per_step} rows ({args.per_device_train_batch_size} x {args.gradient_accumulation_steps} "
-                       f"accumulation{f' x {world} processes' if world > 1 else ''}) holds all {rows} rows: each epoch is one "
-                       f"optimizer step, {s} in all, and the model barely moves; fix: gradient_accumulation_steps: {fit}")
+            message = (_("a batch of {per_step} rows ({batch} x {accumulation} accumulation x {world} processes) holds all "
+                         "{rows} rows: each epoch is one optimizer step, {steps} in all, and the model barely moves; fix: "
+                         "gradient_accumulation_steps: {fix}") if world > 1 else
+                       _("a batch of {per_step} rows ({batch} x {accumulation} accumulation) holds all {rows} rows: each "
+                         "epoch is one optimizer step, {steps} in all, and the model barely moves; fix: "
+                         "gradient_accumulation_steps: {fix}"))
+            out.append(message.format(per_step=per_step, batch=args.per_device_train_batch_size,
+                                      accumulation=args.gradient_accumulation_steps, world=world, rows=rows, steps=s, fix=fit))
     return out
 
 
@@ -185,8 +235,9 @@ def check(cfg: Config) -> Checked:
     ref = models.resolve(cfg.model.name_or_path, cfg.model.revision)
     path = models.materialize(ref)
     if ref.task and ref.task != cfg.model.task:
-        raise TunewizError.at("model.task", f"{ref.display} is a {ref.task} model but the task is {cfg.model.task}",
-                              f"set model.task: {ref.task}, or pick another model")
+        raise TunewizError.at("model.task", _("{model} is a {model_task} model but the task is {task}").format(
+            model=ref.display, model_task=ref.task, task=cfg.model.task),
+            _("set model.task: {model_task}, or pick another model").format(model_task=ref.task))
     _check_model_config(cfg, path)
     try:
         info = inspect_model(path, trust_remote_code=cfg.model.trust_remote_code, task=cfg.model.task)
@@ -217,21 +268,21 @@ def check_output_dir(output_dir: str | Path) -> None:
     d = Path(output_dir).expanduser()
     where = "training.output_dir"
     if d.exists() and not d.is_dir():
-        raise TunewizError.at(where, f"{d} is a file, not a folder", "choose another output_dir (a folder tunewiz makes), "
-                              "or move the file away")
+        raise TunewizError.at(where, _("{path} is a file, not a folder").format(path=d),
+                              _("choose another output_dir (a folder tunewiz makes), or move the file away"))
     parent = d
     while not parent.exists():
         if parent.parent == parent:
             break
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
-        raise TunewizError.at(where, f"{parent} is a file, so {d} cannot be made under it",
-                              "choose an output_dir whose folders are folders, e.g. runs/my-run")
+        raise TunewizError.at(where, _("{parent} is a file, so {path} cannot be made under it").format(parent=parent, path=d),
+                              _("choose an output_dir whose folders are folders, e.g. runs/my-run"))
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        raise TunewizError.at(where, f"cannot write in {parent} (no write permission, or a read-only filesystem), so the "
-                              f"run directory {d} cannot be made there",
-                              "choose an output_dir where you can write, e.g. runs/my-run in your own folder, "
-                              f"or fix the permissions (ls -ld {parent})")
+        raise TunewizError.at(where, _("cannot write in {parent} (no write permission, or a read-only filesystem), so the "
+                                       "run directory {path} cannot be made there").format(parent=parent, path=d),
+                              _("choose an output_dir where you can write, e.g. runs/my-run in your own folder, "
+                                "or fix the permissions (ls -ld {parent})").format(parent=parent))
 
 
 def _check_eval(cfg: Config, training: dict[str, Any]) -> None:
@@ -243,28 +294,32 @@ def _check_eval(cfg: Config, training: dict[str, Any]) -> None:
 
     held_out = bool(cfg.dataset.eval_size)
     ev, save = value("eval_strategy", "no"), value("save_strategy", "steps")
-    fix_split = "set dataset.eval_size (e.g. 0.1 holds out a tenth of the rows)"
     if ev != "no" and not held_out:
-        raise TunewizError.at("training.eval_strategy", f"{ev} evaluates on held-out rows, and dataset.eval_size is 0: "
-                              "there are none", f"{fix_split}, or set eval_strategy: no")
+        raise TunewizError.at("training.eval_strategy", _("{strategy} evaluates on held-out rows, and dataset.eval_size is "
+                                                          "0: there are none").format(strategy=ev),
+                              _("set dataset.eval_size (e.g. 0.1 holds out a tenth of the rows), or set eval_strategy: no"))
     if cfg.evaluate.at_end and not held_out:
-        raise TunewizError.at("evaluate.at_end", "measures the result on the rows the run held out, and dataset.eval_size "
-                              "is 0: there are none", f"{fix_split}, or set evaluate.at_end: false")
+        raise TunewizError.at("evaluate.at_end", _("measures the result on the rows the run held out, and "
+                                                   "dataset.eval_size is 0: there are none"),
+                              _("set dataset.eval_size (e.g. 0.1 holds out a tenth of the rows), or set evaluate.at_end: "
+                                "false"))
     if not training.get("load_best_model_at_end"):
         return
     if not held_out:
-        raise TunewizError.at("training.load_best_model_at_end", "keeps the checkpoint with the best eval score, and "
-                              "dataset.eval_size is 0: nothing is evaluated", f"{fix_split} and set eval_strategy: steps "
-                              "(or epoch), or remove load_best_model_at_end")
+        raise TunewizError.at("training.load_best_model_at_end", _("keeps the checkpoint with the best eval score, and "
+                                                                   "dataset.eval_size is 0: nothing is evaluated"),
+                              _("set dataset.eval_size (e.g. 0.1 holds out a tenth of the rows) and set eval_strategy: "
+                                "steps (or epoch), or remove load_best_model_at_end"))
     if ev == "no":
-        raise TunewizError.at("training.load_best_model_at_end", "keeps the checkpoint with the best eval score, and "
-                              "eval_strategy is no: nothing is evaluated during the run",
-                              f"set eval_strategy: {save if save in ('steps', 'epoch') else 'epoch'} (the same as "
-                              "save_strategy), or remove load_best_model_at_end")
+        raise TunewizError.at("training.load_best_model_at_end", _("keeps the checkpoint with the best eval score, and "
+                                                                   "eval_strategy is no: nothing is evaluated during the run"),
+                              _("set eval_strategy: {strategy} (the same as save_strategy), or remove "
+                                "load_best_model_at_end").format(strategy=save if save in ("steps", "epoch") else "epoch"))
     if save not in (ev, "best"):
-        raise TunewizError.at("training.load_best_model_at_end", f"needs a checkpoint at each evaluation, and save_strategy "
-                              f"is {save} while eval_strategy is {ev}",
-                              f"set save_strategy: {ev} (with steps: save_steps a multiple of eval_steps)")
+        raise TunewizError.at("training.load_best_model_at_end", _("needs a checkpoint at each evaluation, and "
+                                                                   "save_strategy is {save} while eval_strategy is {eval}"
+                                                                   ).format(save=save, eval=ev),
+                              _("set save_strategy: {eval} (with steps: save_steps a multiple of eval_steps)").format(eval=ev))
 
 
 def _check_targets(cfg: Config, info: Any) -> None:
@@ -281,20 +336,23 @@ def _check_targets(cfg: Config, info: Any) -> None:
         try:
             hits = [p for p in info.linear_paths if re.fullmatch(targets, p)]
         except re.error as e:
-            raise TunewizError.at("lora.target_modules", f"{targets!r} is not a valid regular expression ({e})",
-                                  "fix the pattern, or give a list of layer names") from None
+            raise TunewizError.at("lora.target_modules", _("{pattern!r} is not a valid regular expression ({error})").format(
+                pattern=targets, error=e), _("fix the pattern, or give a list of layer names")) from None
         if not hits:
             example = info.linear_paths[0] if info.linear_paths else ""
-            raise TunewizError.at("lora.target_modules", f"the pattern {targets!r} matches no linear layer of {cfg.model.name_or_path} "
-                                  f"(it must match a whole name, such as {example!r})",
-                                  f"e.g. '.*\\.(q_proj|v_proj)' or a list of names; the model's linear layers are: {', '.join(names)}")
+            raise TunewizError.at("lora.target_modules", _("the pattern {pattern!r} matches no linear layer of {model} (it must "
+                                                           "match a whole name, such as {example!r})").format(
+                pattern=targets, model=cfg.model.name_or_path, example=example),
+                _("e.g. '.*\\.(q_proj|v_proj)' or a list of names; the model's linear layers are: {names}").format(
+                    names=", ".join(names)))
         return
     if not isinstance(targets, list):
         return
     missing = [t for t in targets if str(t).rsplit(".", 1)[-1] not in names]
     if missing:
-        raise TunewizError.at("lora.target_modules", f"{', '.join(map(str, missing))}: no such layer in {cfg.model.name_or_path}",
-                              f"the model's linear layers are: {', '.join(names)} (or use all-linear)")
+        raise TunewizError.at("lora.target_modules", _("{targets}: no such layer in {model}").format(
+            targets=", ".join(map(str, missing)), model=cfg.model.name_or_path),
+            _("the model's linear layers are: {names} (or use all-linear)").format(names=", ".join(names)))
 
 
 def _check_model_config(cfg: Config, path: str) -> None:
@@ -307,10 +365,11 @@ def _check_model_config(cfg: Config, path: str) -> None:
         AutoConfig.from_pretrained(path, **kw)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        fix = "check the id and your connection (or HF_TOKEN for gated models)"
+        fix = _("check the id and your connection (or HF_TOKEN for gated models)")
         if "trust_remote_code" in str(e):
-            fix = "this model ships its own code: set model.trust_remote_code: true if you trust the repository"
-        raise TunewizError.at("model.name_or_path", f"could not read the model config of {cfg.model.name_or_path}: {msg}", fix) from e
+            fix = _("this model ships its own code: set model.trust_remote_code: true if you trust the repository")
+        raise TunewizError.at("model.name_or_path", _("could not read the model config of {model}: {error}").format(
+            model=cfg.model.name_or_path, error=msg), fix) from e
 
 
 def _load_tokenizer(cfg: Config, path: str) -> Any:
@@ -318,5 +377,5 @@ def _load_tokenizer(cfg: Config, path: str) -> Any:
         return models.load_tokenizer(cfg, path)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TunewizError.at("model.name_or_path", f"could not load the tokenizer of {cfg.model.name_or_path}: {msg}",
-                              "check that the model folder has its tokenizer files") from e
+        raise TunewizError.at("model.name_or_path", _("could not load the tokenizer of {model}: {error}").format(
+            model=cfg.model.name_or_path, error=msg), _("check that the model folder has its tokenizer files")) from e

@@ -23,15 +23,22 @@ from pathlib import Path
 from typing import Any
 
 from engine import fields
-from engine.fmt import duration, plural
+from engine.fmt import duration
+from engine.i18n import N_, _, ngettext
 
 RESULT = "smoke.json"
 DEFAULT_STEPS = 10
 MAX_MICRO_BATCHES = 24  # forward/backward passes, whatever the accumulation
 BUDGET_S = 60.0  # seconds of training (loading excluded); the test ends at the first optimizer step past it
 BUDGET_ENV = "TUNEWIZ_SMOKE_SECONDS"
-TIMED = (f"optimizer steps, at most {MAX_MICRO_BATCHES} micro-batches and about {BUDGET_S:.0f} s of training, never "
-         "more than the run itself; the speed is timed after the first third of the micro-batches")
+TIMED_MESSAGE = N_("optimizer steps, at most {micro_batches} micro-batches and about {seconds:.0f} s of training, never "
+                   "more than the run itself; the speed is timed after the first third of the micro-batches")
+TIMED = TIMED_MESSAGE.format(micro_batches=MAX_MICRO_BATCHES, seconds=BUDGET_S)  # English (see timed())
+
+
+def timed() -> str:
+    """What a smoke test runs (after "up to N"), in the user's language."""
+    return _(TIMED_MESSAGE).format(micro_batches=MAX_MICRO_BATCHES, seconds=BUDGET_S)
 
 
 def run_dir_for(output_dir: str | Path) -> Path:
@@ -214,37 +221,50 @@ def lines(res: dict[str, Any]) -> list[str]:
     """The result, a line per fact, for the terminal and the wizard."""
     n = res.get("micro_batches", res.get("steps", 0))
     steps, per = res.get("steps", 0), res.get("accumulation", 1)
-    ran = f"{plural(n, 'micro-batch', 'micro-batches')} run ({plural(steps, 'optimizer step')}" + (
-        f" of {per})" if per and per > 1 else ")")
+    micro = ngettext("{n:,} micro-batch", "{n:,} micro-batches", n).format(n=n)
+    stepped = ngettext("{n:,} optimizer step", "{n:,} optimizer steps", steps).format(n=steps)
+    ran = (_("{micro_batches} run ({steps} of {per})").format(micro_batches=micro, steps=stepped, per=per) if per and per > 1
+           else _("{micro_batches} run ({steps})").format(micro_batches=micro, steps=stepped))
     if res.get("stopped_by") == "time":
-        ran += f", ended by the {res.get('budget_s') or BUDGET_S:.0f} s budget"
+        ran += _(", ended by the {seconds:.0f} s budget").format(seconds=res.get("budget_s") or BUDGET_S)
     warm = res.get("warmup_micro_batches", res.get("warmup_steps"))
     if warm:
-        ran += f"; the speed is timed after the first {warm} ({res.get('warmup_s') or 0:.1f} s: kernel choice, compilation, allocator growth)"
+        ran += _("; the speed is timed after the first {n} ({seconds:.1f} s: kernel choice, compilation, allocator growth)"
+                 ).format(n=warm, seconds=res.get("warmup_s") or 0)
     out = [ran]
     full, full_micro = res.get("full_steps", 0), res.get("full_micro_batches")
-    run = plural(full, "step") + (f" ({plural(full_micro, 'micro-batch', 'micro-batches')})" if full_micro and full_micro != full else "")
+    run = ngettext("{n:,} step", "{n:,} steps", full).format(n=full)
+    if full_micro and full_micro != full:
+        run = _("{steps} ({micro_batches})").format(
+            steps=run, micro_batches=ngettext("{n:,} micro-batch", "{n:,} micro-batches", full_micro).format(n=full_micro))
     if res.get("step_s") is not None:
         tps = res.get("tokens_per_s")
-        out.append(f"speed: {res['step_s']:.3f} s an optimizer step of the run" + (f", {tps:,.0f} tokens/s" if tps else ""))
+        out.append(_("speed: {seconds:.3f} s an optimizer step of the run").format(seconds=res["step_s"])
+                   + (_(", {tokens:,.0f} tokens/s").format(tokens=tps) if tps else ""))
     if res.get("covered") and res.get("eta_s") is not None:
-        out.append(f"full run: {run}, no longer than this test: about {duration(res['eta_s'])} (evaluation and saving not included)")
+        out.append(_("full run: {run}, no longer than this test: about {time} (evaluation and saving not included)"
+                     ).format(run=run, time=duration(res["eta_s"])))
     elif res.get("step_s") is not None and res.get("eta_s") is not None:
-        out.append(f"full run: {run}, about {duration(res['eta_s'])} at this speed (evaluation and saving not included)")
+        out.append(_("full run: {run}, about {time} at this speed (evaluation and saving not included)"
+                     ).format(run=run, time=duration(res["eta_s"])))
     else:
-        out.append("speed: needs at least 2 micro-batches")
+        out.append(_("speed: needs at least 2 micro-batches"))
     est = res.get("estimate_gib")
     if res.get("device") == "cuda":
-        line = (f"peak GPU memory: {res['peak_gib']:.2f} GiB (allocated {res['peak_allocated_gib']:.2f} + CUDA context "
-                f"{res.get('context_gib') or 0:.2f}); reserved by the allocator {res['peak_reserved_gib']:.2f} GiB")
+        line = _("peak GPU memory: {peak:.2f} GiB (allocated {allocated:.2f} + CUDA context {context:.2f}); reserved by "
+                 "the allocator {reserved:.2f} GiB").format(peak=res["peak_gib"], allocated=res["peak_allocated_gib"],
+                                                             context=res.get("context_gib") or 0,
+                                                             reserved=res["peak_reserved_gib"])
     else:
-        line = f"peak memory of the process (RSS, libraries included): {res.get('peak_gib', 0):.2f} GiB"
+        line = _("peak memory of the process (RSS, libraries included): {peak:.2f} GiB").format(peak=res.get("peak_gib", 0))
     # the estimate is the one validate, run and the review show (engine.speed.for_data: the data's real lengths over
     # the run's steps); the peak is measured, so each says which it is (#14)
     if est and res.get("device") == "cuda":
-        line += f"; estimated before launch at the data's real lengths: {est:.2f} GiB ({(res['peak_gib'] - est) / est:+.0%})"
+        line += _("; estimated before launch at the data's real lengths: {estimate:.2f} GiB ({error:+.0%})").format(
+            estimate=est, error=(res["peak_gib"] - est) / est)
     elif est:
-        line += f"; the training itself (without the libraries) estimated at the data's real lengths: {est:.2f} GiB"
+        line += _("; the training itself (without the libraries) estimated at the data's real lengths: {estimate:.2f} GiB"
+                  ).format(estimate=est)
     out.append(line)
     return out
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine import attention, estimate, fields
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from engine.build import Hardware
@@ -47,7 +48,7 @@ class Applied:
     off: str
 
     def line(self) -> str:
-        return f"{self.key}: {_yaml(self.value)}  ({self.why}; off: {self.off})"
+        return _("{key}: {value}  ({why}; off: {off})").format(key=self.key, value=_yaml(self.value), why=self.why, off=self.off)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
     _precision(res, hw)
     if not (cfg.speed.auto and hw.cuda):
         if cfg.speed.auto and not hw.cuda:
-            res.notes.append("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply")
+            res.notes.append(_("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply"))
         res.estimate = _estimate(out, info, hw, lengths, steps)
         return res
     t, lora = out.training, dict(out.lora)
@@ -119,11 +120,12 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
             # compiled layers under gradient checkpointing are not measured: not a default there
             out.speed.compile_layers = None
             res.applied = [a for a in res.applied if a.key != "speed.compile_layers"]
-            res.notes.append("speed.compile_layers off: the run needs gradient checkpointing, and compiling checkpointed layers is not measured")
+            res.notes.append(_("speed.compile_layers off: the run needs gradient checkpointing, and compiling checkpointed layers "
+                               "is not measured"))
             _liger(res, t, hw, info)
     else:
         if "gradient_checkpointing" not in t:
-            res.notes.append("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)")
+            res.notes.append(_("gradient checkpointing left to the library's default (no memory estimate without the model's shapes)"))
         res.estimate = _estimate(out, info, hw, lengths, steps)
     return res
 
@@ -139,17 +141,17 @@ def _precision(res: Resolved, hw: Hardware) -> None:
 
     before = dict(res.cfg.training)
     t = build.resolve_training(res.cfg, hw)
-    for key, why in (("bf16", "this GPU computes in bf16: half the memory of fp32, tensor cores"),
-                     ("fp16", "this GPU has no bf16: fp16 mixed precision")):
+    for key, why in (("bf16", N_("this GPU computes in bf16: half the memory of fp32, tensor cores")),
+                     ("fp16", N_("this GPU has no bf16: fp16 mixed precision"))):
         if key not in before and t.get(key):
-            res.applied.append(Applied(f"training.{key}", t[key], why, f"training.{key}: false"))
+            res.applied.append(Applied(f"training.{key}", t[key], _(why), f"training.{key}: false"))
     res.cfg.training = t
 
 
 def _tf32(res: Resolved, t: dict[str, Any], hw: Hardware) -> None:
     if hw.capability >= 8 and "tf32" not in t:
         t["tf32"] = True
-        res.applied.append(Applied("training.tf32", True, "Ampere or newer: fp32 matmuls on TF32 tensor cores",
+        res.applied.append(Applied("training.tf32", True, _("Ampere or newer: fp32 matmuls on TF32 tensor cores"),
                                    "training.tf32: false"))
 
 
@@ -166,17 +168,17 @@ def _padding_free(res: Resolved, t: dict[str, Any], hw: Hardware, lengths: Any) 
         wants_pf = True
         share = _padding_share(lengths, int(t.get("per_device_train_batch_size", fields.default("per_device_train_batch_size"))),
                                t.get("max_length", fields.default("max_length")))
-        why = "rows are concatenated without pad tokens" + (f" ({share:.0%} of a padded batch would be padding here)"
-                                                             if share is not None else "")
+        why = (_("rows are concatenated without pad tokens ({share:.0%} of a padded batch would be padding here)"
+                 ).format(share=share) if share is not None else _("rows are concatenated without pad tokens"))
         res.applied.append(Applied("training.padding_free", True, why, "training.padding_free: false"))
     if wants_pf and not out.model.attn_implementation and kernel:
         out.model.attn_implementation = kernel
         res.applied.append(Applied("model.attn_implementation", kernel,
-                                   "padding-free batches need varlen attention (sdpa over a packed row is slower than padding)",
+                                   _("padding-free batches need varlen attention (sdpa over a packed row is slower than padding)"),
                                    "model.attn_implementation: sdpa (with training.padding_free: false)"))
     elif wants_pf and out.model.attn_implementation in (None, "sdpa", "eager"):
-        res.notes.append("padding-free batches with sdpa/eager attention build a block-diagonal mask a step: "
-                         "slower than padding; install flash-attn, or use torch >= 2.10 for its varlen kernel")
+        res.notes.append(_("padding-free batches with sdpa/eager attention build a block-diagonal mask a step: "
+                           "slower than padding; install flash-attn, or use torch >= 2.10 for its varlen kernel"))
 
 
 def _adapters(res: Resolved, t: dict[str, Any], lora: dict[str, Any], cfg: Config) -> None:
@@ -185,16 +187,17 @@ def _adapters(res: Resolved, t: dict[str, Any], lora: dict[str, Any], cfg: Confi
     if out.lora_enabled and out.model.quantization == "none" and "autocast_adapter_dtype" not in lora and (t.get("bf16") or t.get("fp16")):
         lora["autocast_adapter_dtype"] = False
         res.applied.append(Applied("lora.autocast_adapter_dtype", False,
-                                   "adapters in the model's 16-bit dtype (peft keeps fp32 copies otherwise: slower, more memory)",
+                                   _("adapters in the model's 16-bit dtype (peft keeps fp32 copies otherwise: slower, more memory)"),
                                    "lora.autocast_adapter_dtype: true"))
     if lora.get("lora_dropout", 0.0) and "lora_dropout" in cfg.lora:
-        res.notes.append(f"lora.lora_dropout: {lora['lora_dropout']} adds a dropout pass to every adapter (0.0 is faster)")
+        res.notes.append(_("lora.lora_dropout: {dropout} adds a dropout pass to every adapter (0.0 is faster)").format(
+            dropout=lora["lora_dropout"]))
 
 
 def _liger(res: Resolved, t: dict[str, Any], hw: Hardware, info: ModelInfo | None) -> None:
     if _sft_lm(res.cfg) and hw.liger and "use_liger_kernel" not in t and info is not None and liger_supports(info.model_type):
         t["use_liger_kernel"] = True
-        res.applied.append(Applied("training.use_liger_kernel", True, "liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE",
+        res.applied.append(Applied("training.use_liger_kernel", True, _("liger-kernel is installed: fused RMSNorm, SwiGLU and RoPE"),
                                    "training.use_liger_kernel: false"))
 
 
@@ -202,7 +205,7 @@ def _allocator(res: Resolved, cfg: Config) -> None:
     res.env = allocator_env(cfg)
     if res.env:
         res.applied.append(Applied("PYTORCH_CUDA_ALLOC_CONF", EXPANDABLE,
-                                   "batch shapes change every step: less memory lost to fragmentation",
+                                   _("batch shapes change every step: less memory lost to fragmentation"),
                                    "speed.expandable_segments: false"))
 
 
@@ -225,28 +228,32 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
     if sp.compile_layers is True and t.get("use_liger_kernel") is True:
         from engine.errors import TunewizError
 
-        raise TunewizError.at("speed.compile_layers", "true together with training.use_liger_kernel: true; torch.compile "
-                              "cannot trace Liger's Triton kernels", "keep one: speed.compile_layers: false, or remove use_liger_kernel")
+        raise TunewizError.at("speed.compile_layers", _("true together with training.use_liger_kernel: true; torch.compile "
+                                                        "cannot trace Liger's Triton kernels"),
+                              _("keep one: speed.compile_layers: false, or remove use_liger_kernel"))
     if sp.compile_layers is not None:
         return
     if not out.lora_enabled or out.model.quantization != "none" or out.model.task != "causal-lm" \
             or out.model.method not in ("sft", "dpo"):
         return  # measured on bf16 LoRA SFT and DPO (bench/RESULTS.md: DPO 1.21x a step, 107 s to compile) only: full fine-tuning gained nothing (GPU-bound), 4-bit layers untested
     if t.get("use_liger_kernel") is True:
-        res.notes.append("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace Liger's kernels")
+        res.notes.append(_("speed.compile_layers stays off: training.use_liger_kernel is set, and torch.compile cannot trace "
+                           "Liger's kernels"))
         return
     if t.get("gradient_checkpointing") is True:
         return  # compiling checkpointed layers is not measured
     n = steps if steps is not None else optimizer_steps(t, len(lengths) if lengths is not None else None)
     if n is None or n < COMPILE_MIN_STEPS:
         if n is not None:
-            res.notes.append(f"speed.compile_layers off: {n} optimizer steps do not pay back the compile "
-                             f"(about a minute; from {COMPILE_MIN_STEPS} steps it is on); speed.compile_layers: true forces it")
+            res.notes.append(_("speed.compile_layers off: {n} optimizer steps do not pay back the compile (about a minute; "
+                               "from {min_steps} steps it is on); speed.compile_layers: true forces it"
+                               ).format(n=n, min_steps=COMPILE_MIN_STEPS))
         return
     sp.compile_layers = True
     res.applied.append(Applied("speed.compile_layers", True,
-                               f"{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; "
-                               "about a minute to compile at the start) pays back; Liger's layer kernels are left off",
+                               _("{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; "
+                                 "about a minute to compile at the start) pays back; Liger's layer kernels are left off"
+                                 ).format(n=n),
                                "speed.compile_layers: false"))
 
 
@@ -298,20 +305,27 @@ def _fit(out: Config, cfg: Config, info: ModelInfo, hw: Hardware, lengths: Any, 
         b, a = splits[-1] if cfg.speed.split_batch else (micro, accum)
         gc = gc_options[-1]
         chosen = (b, a, gc, est_for(b, a, gc))
-        res.notes.append(f"does not fit {hw.gpu_gib:.0f} GiB by the estimate even at micro-batch {b}"
-                         + (" with gradient checkpointing" if gc else "") + ": " + (chosen[3].advice or "see the memory table"))
+        advice = chosen[3].advice or _("see the memory table")
+        res.notes.append((_("does not fit {gpu:.0f} GiB by the estimate even at micro-batch {batch} with gradient "
+                            "checkpointing: {advice}") if gc
+                          else _("does not fit {gpu:.0f} GiB by the estimate even at micro-batch {batch}: {advice}")
+                          ).format(gpu=hw.gpu_gib, batch=b, advice=advice))
     b, a, gc, e = chosen
     if not user_gc:
         t["gradient_checkpointing"] = gc
-        why = (f"the run fits without it (about {estimate.gib(e.total)} of {hw.gpu_gib:.0f} GiB): no forward recomputed"
-               if not gc else f"needed to fit {hw.gpu_gib:.0f} GiB (about {estimate.gib(e.total)} with it)")
+        why = (_("the run fits without it (about {size} of {gpu:.0f} GiB): no forward recomputed") if not gc
+               else _("needed to fit {gpu:.0f} GiB (about {size} with it)")).format(size=estimate.gib(e.total), gpu=hw.gpu_gib)
         res.applied.append(Applied("training.gradient_checkpointing", gc, why,
                                    f"training.gradient_checkpointing: {_yaml(not gc)}"))
     if (b, a) != (micro, accum):
         t["per_device_train_batch_size"], t["gradient_accumulation_steps"] = b, a
         res.applied.append(Applied("training.per_device_train_batch_size", b,
-                                   f"{b} x {a} instead of {micro} x {accum}: the same {per_device} rows an optimizer step "
-                                   f"in {'one pass' if a == 1 else f'{a} passes'} (fits: about {estimate.gib(e.total)})",
+                                   (_("{batch} x {accumulation} instead of {micro} x {accum}: the same {rows} rows an "
+                                      "optimizer step in one pass (fits: about {size})") if a == 1 else
+                                    _("{batch} x {accumulation} instead of {micro} x {accum}: the same {rows} rows an "
+                                      "optimizer step in {accumulation} passes (fits: about {size})")
+                                    ).format(batch=b, accumulation=a, micro=micro, accum=accum, rows=per_device,
+                                             size=estimate.gib(e.total)),
                                    "speed.split_batch: false"))
     res.estimate = e
 

@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from engine import config, estimate, presets, smoke
 from engine.config import Config
 from engine.errors import TunewizError
+from engine.i18n import N_, _
 from tui import heavy
 from tui.messages import ModelInspected
 from tui.step import StepScreen
@@ -32,12 +33,15 @@ def settled(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-TABS = [("YAML", "yaml"), ("Command", "command"), ("Memory", "memory"), ("Diff", "diff"), ("Warnings", "warnings")]
+TABS = [(N_("YAML"), "yaml"), (N_("Command"), "command"), (N_("Memory"), "memory"), (N_("Diff"), "diff"),
+        (N_("Warnings"), "warnings")]
+SMOKE_KEYS = N_("esc cancels it; Launch stops it and launches the run")
 
 
 def problem_text(e: TunewizError) -> list[str]:
     """Each problem as markup: where and what in red, then the fix."""
-    return [f"[red]{escape(f'{p.where}: {p.what}' if p.where else p.what)}[/]" + (f"\n  [dim]fix:[/] {escape(p.fix)}" if p.fix else "")
+    fix = escape(_("fix:"))
+    return [f"[red]{escape(f'{p.where}: {p.what}' if p.where else p.what)}[/]" + (f"\n  [dim]{fix}[/] {escape(p.fix)}" if p.fix else "")
             for p in e.problems]
 
 
@@ -51,11 +55,11 @@ class GpusDetected(Message):
 
 class PresetChecked(Message):
     """Preflight ran on the choices dumped as `text` (from a worker): the problems that block the launch, or the
-    summary lines (warnings first)."""
+    summary lines and those of them that are warnings."""
 
-    def __init__(self, text: str, problems: list[str], summary: list[str]) -> None:
+    def __init__(self, text: str, problems: list[str], summary: list[str], warned: list[str]) -> None:
         super().__init__()
-        self.text, self.problems, self.summary = text, problems, summary
+        self.text, self.problems, self.summary, self.warned = text, problems, summary, warned
 
 
 class LengthsMeasured(Message):
@@ -116,16 +120,17 @@ class ReviewScreen(StepScreen):
 
     STEP = "review"
     CSS_PATH = "review.tcss"
-    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", "Save preset"), Binding("ctrl+t", "smoke", "Smoke test"),
-                Binding("ctrl+r", "launch", "Launch"), Binding("ctrl+right", "tab(1)", "Tabs", key_display="^←→"),
-                Binding("ctrl+left", "tab(-1)", "Previous tab", show=False),
-                Binding("escape", "cancel_smoke", "Cancel smoke test")]
+    BINDINGS = [*StepScreen.BINDINGS, Binding("ctrl+s", "save", N_("Save preset")),
+                Binding("ctrl+t", "smoke", N_("Smoke test")), Binding("ctrl+r", "launch", N_("Launch")),
+                Binding("ctrl+right", "tab(1)", N_("Tabs"), key_display="^←→"),
+                Binding("ctrl+left", "tab(-1)", N_("Previous tab"), show=False),
+                Binding("escape", "cancel_smoke", N_("Cancel smoke test"))]
     smoke_steps = smoke.DEFAULT_STEPS  # (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="review-tabs"):
             for title, key in TABS:
-                with TabPane(title, id=f"tab-{key}"):
+                with TabPane(_(title), id=f"tab-{key}"):
                     if key == "memory":
                         with Horizontal(classes="row"):
                             yield Label("GPU", classes="field-label")
@@ -136,16 +141,17 @@ class ReviewScreen(StepScreen):
             with VerticalScroll(id="launch-scroll"):  # a long refusal scrolls; the choices stay in view
                 yield Static("", id="launch-msg")
             with Choices(id="launch-choices"):
-                yield Button("New folder", id="choice-new")
-                yield Button("Overwrite (deletes it)", id="choice-overwrite", variant="error")
-                yield Button("Resume", id="choice-resume")
-                yield Button("Cancel smoke test (esc)", id="choice-cancel", variant="warning")
+                yield Button(_("New folder"), id="choice-new")
+                yield Button(_("Overwrite (deletes it)"), id="choice-overwrite", variant="error")
+                yield Button(_("Resume"), id="choice-resume")
+                yield Button(_("Cancel smoke test (esc)"), id="choice-cancel", variant="warning")
 
     def on_mount(self) -> None:
         self._saved: tuple[Path, dict[str, Any]] | None = None  # the file last saved here and what it holds
         self._checked_yaml: str | None = None
         self._problems: list[str] | None = None  # None while preflight runs
         self._summary: list[str] = []
+        self._warned: list[str] = []  # the summary's warnings
         self._info: Any = None
         self._info_error: str | None = None
         self._lengths: Any = None  # token count of each training row, once the check worker has tokenized the data
@@ -157,8 +163,8 @@ class ReviewScreen(StepScreen):
         self._smoke_cancel: str | None = None  # "cancel" or "launch" (Launch stops it, then launches)
         self._smoke_shown: str | None = None  # the choices whose smoke result the launch box shows
         self._smoke_started = False
-        self.query_one(".nav").mount(Button("Save as preset", id="save"), Button("Smoke test", id="smoke"),
-                                     Button("Launch", id="launch", variant="success"), after="#back")
+        self.query_one(".nav").mount(Button(_("Save as preset"), id="save"), Button(_("Smoke test"), id="smoke"),
+                                     Button(_("Launch"), id="launch", variant="success"), after="#back")
         self.query_one("#review-tabs Tabs").focus()  # left/right move between the tabs at once
         self._detect_gpus()
 
@@ -187,10 +193,10 @@ class ReviewScreen(StepScreen):
         warnings = self._warnings(est)
         self.query_one("#warnings", Static).update("\n".join(warnings) or "[dim]...[/]")
         tabs = self.query_one("#review-tabs", TabbedContent)
-        tabs.get_tab("tab-diff").label = f"Diff ({len(changes)})" if changes else "Diff"
-        warned = sum(1 for line in self._summary if line.startswith("warning"))
-        n = 0 if self._problems is None else len(self._problems) + warned + (est is not None and est.fits is False)
-        tabs.get_tab("tab-warnings").label = "Warnings ..." if self._problems is None else f"Warnings ({n})" if n else "Warnings"
+        tabs.get_tab("tab-diff").label = _("Diff ({n})").format(n=len(changes)) if changes else _("Diff")
+        n = 0 if self._problems is None else len(self._problems) + len(self._warned) + (est is not None and est.fits is False)
+        tabs.get_tab("tab-warnings").label = (_("Warnings ...") if self._problems is None else
+                                              _("Warnings ({n})").format(n=n) if n else _("Warnings"))
         if self._smoke_shown is not None and self._smoke_shown != config.dump(cfg):  # other values: not theirs
             self._smoke_shown = None
             self._show_launch("")
@@ -211,31 +217,32 @@ class ReviewScreen(StepScreen):
     def _command_text(self) -> str:
         argv, removed = self._command(self.cfg)
         if argv is None:
-            return ("These choices are not in a preset file yet. Save them ([b]ctrl+s[/]) and run them headless with\n\n"
-                    "  [b]tunewiz run <the saved file>[/]")
+            return (_("These choices are not in a preset file yet. Save them ([b]ctrl+s[/]) and run them headless with")
+                    + "\n\n  [b]tunewiz run " + escape(_("<the saved file>")) + "[/]")
         lines = [presets.shell(argv[:3])] + [f"  --set {presets.shell([a])}" for a in argv[4::2]]
-        text = "Run the same thing headless (from this folder):\n\n[b]" + escape(" \\\n".join(lines)) + "[/]\n"
-        text += "\n[dim]--set overrides a key of the preset file; add --detach to return at once.[/]"
+        text = _("Run the same thing headless (from this folder):") + "\n\n[b]" + escape(" \\\n".join(lines)) + "[/]\n"
+        text += "\n[dim]" + _("--set overrides a key of the preset file; add --detach to return at once.") + "[/]"
         run = escape(argv[2])
-        text += (f"\n\nAfter the run: [b]tunewiz chat {run}[/] (tuned | base, side by side), [b]tunewiz eval {run}[/] "
-                 f"(the held-out rows), [b]tunewiz export {run} --merge[/] (a model to ship).")
+        text += "\n\n" + _("After the run: [b]tunewiz chat {run}[/] (tuned | base, side by side), [b]tunewiz eval {run}[/] "
+                           "(the held-out rows), [b]tunewiz export {run} --merge[/] (a model to ship).").format(run=run)
         if removed:
-            text += f"\n[yellow]--set cannot remove {', '.join(removed)}: save the preset (ctrl+s) for an exact command.[/]"
+            text += "\n[yellow]" + escape(_("--set cannot remove {keys}: save the preset (ctrl+s) for an exact command.").format(
+                keys=", ".join(removed))) + "[/]"
         return text
 
     # -------------------------------------------------------------------------------------- the diff
     def _diff(self) -> tuple[list[tuple[str, Any, Any]], str]:
         base, source = self.wizard.loaded_preset, self.wizard.source
         if base is None:
-            return presets.diff(config.to_dict(config.load(None)), config.to_dict(self.cfg)), "tunewiz's defaults"
-        name = "the loaded preset" if source is None else presets.preset_arg(source)
+            return presets.diff(config.to_dict(config.load(None)), config.to_dict(self.cfg)), _("tunewiz's defaults")
+        name = _("the loaded preset") if source is None else presets.preset_arg(source)
         return presets.diff(base, config.to_dict(self.cfg)), name
 
     @staticmethod
     def _diff_text(changes: list[tuple[str, Any, Any]], base_name: str) -> str:
         if not changes:
-            return f"No change from {escape(base_name)}."
-        lines = [f"Changed from {escape(base_name)}:"]
+            return escape(_("No change from {name}.").format(name=base_name))
+        lines = [escape(_("Changed from {name}:").format(name=base_name))]
         for key, old, new in changes:
             lines.append(f"  [b]{escape(key)}[/]: [red]{escape(presets.yaml_value(old))}[/] -> [green]{escape(presets.yaml_value(new))}[/]")
         return "\n".join(lines)
@@ -258,7 +265,7 @@ class ReviewScreen(StepScreen):
                     speed.for_data(self.cfg, hw, self._info, self._lengths, self._world))
         est = resolved.estimate
         if est is None:
-            box.show_missing("no estimate for this model")
+            box.show_missing(_("no estimate for this model"))
         elif gib is None:  # (no GPU defaults to list, nor the note that says so)
             box.show(est, self._info, measured=measured)
         else:
@@ -312,11 +319,12 @@ class ReviewScreen(StepScreen):
         checked = None
         try:
             checked = settled(preflight.check, cfg)
-            outcome = PresetChecked(text, [], checked.summary())
+            summary = checked.summary()
+            outcome = PresetChecked(text, [], summary, [line for line in summary if preflight.is_warning(line)])
         except TunewizError as e:
-            outcome = PresetChecked(text, problem_text(e), [])
+            outcome = PresetChecked(text, problem_text(e), [], [])
         except Exception as e:
-            outcome = PresetChecked(text, [f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [])
+            outcome = PresetChecked(text, [f"[red]{escape(f'{type(e).__name__}: {e}')}[/]"], [], [])
         if worker.is_cancelled:
             return
         self.post_message(outcome)
@@ -331,7 +339,7 @@ class ReviewScreen(StepScreen):
     @on(PresetChecked)
     def _checked(self, message: PresetChecked) -> None:
         if message.text == self._checked_yaml:
-            self._problems, self._summary = message.problems, message.summary
+            self._problems, self._summary, self._warned = message.problems, message.summary, message.warned
             self.refresh_view()
 
     @on(LengthsMeasured)
@@ -342,18 +350,19 @@ class ReviewScreen(StepScreen):
 
     def _warnings(self, est: estimate.Estimate | None) -> list[str]:
         if self._problems is None:
-            out = ["[dim]Checking the preset: config, model, tokenizer, dataset and its first rows (no weights)...[/]"]
+            out = ["[dim]" + _("Checking the preset: config, model, tokenizer, dataset and its first rows (no weights)...")
+                   + "[/]"]
         elif self._problems:
-            out = [f"[b]{len(self._problems)} problem(s) block the launch:[/]", *self._problems]
+            out = ["[b]" + _("{n} problem(s) block the launch:").format(n=len(self._problems)) + "[/]", *self._problems]
         else:
-            warned = [line for line in self._summary if line.startswith("warning")]
-            head = (f"[yellow]{len(warned)} warning(s)[/]: the run can start, but read them first (no weights loaded):" if warned
-                    else "[green]Every check passed[/] (no weights loaded):")
+            warned = self._warned
+            head = (_("[yellow]{n} warning(s)[/]: the run can start, but read them first (no weights loaded):").format(
+                n=len(warned)) if warned else _("[green]Every check passed[/] (no weights loaded):"))
             out = [head, *[f"  [yellow]{escape(line)}[/]" for line in warned],
-                   *[f"  {escape(line)}" for line in self._summary if not line.startswith("warning")]]
+                   *[f"  {escape(line)}" for line in self._summary if line not in warned]]
         if est is not None and est.fits is False:
-            out.append(f"[yellow]Memory: about {estimate.gib(est.total)} does not fit the chosen {est.gpu_gib:g} GiB GPU.[/]\n"
-                       f"  {escape(est.advice)}")
+            out.append("[yellow]" + _("Memory: about {size} does not fit the chosen {gpu:g} GiB GPU.").format(
+                size=estimate.gib(est.total), gpu=est.gpu_gib) + f"[/]\n  {escape(est.advice)}")
         return out
 
     # ------------------------------------------------------------------------------- save and launch
@@ -412,7 +421,7 @@ class ReviewScreen(StepScreen):
                 self.cfg.training["output_dir"] = snapshot.training["output_dir"]
                 self._saved = (Path(result), config.to_dict(snapshot))
                 self.wizard.saved = config.to_dict(snapshot)
-                self.notify(f"Saved {presets.display_path(result)}", title="Preset")
+                self.notify(_("Saved {path}").format(path=presets.display_path(result)), title=_("Preset"))
                 self.refresh_view()
 
         self.app.push_screen(SavePresetScreen(snapshot, name, folder, est.hardware_line() if est else ""), saved)
@@ -423,7 +432,7 @@ class ReviewScreen(StepScreen):
     def action_tab(self, step: int) -> None:
         """The next or previous tab, wherever the focus is."""
         tabs = self.query_one("#review-tabs", TabbedContent)
-        keys = [f"tab-{key}" for _, key in TABS]
+        keys = [f"tab-{key}" for _title, key in TABS]
         tabs.active = keys[(keys.index(tabs.active) + step) % len(keys)]
 
     # ------------------------------------------------------------------------------------ smoke test
@@ -446,8 +455,8 @@ class ReviewScreen(StepScreen):
             return
         self._launching, self._smoke_started, self._smoke_cancel, self._smoke_shown = True, True, None, None
         self.refresh_bindings()
-        self._show_launch(f"[b]Smoke test[/]: checking the preset, then up to {self.smoke_steps} {smoke.TIMED}...\n"
-                          "[dim]esc cancels it; Launch stops it and launches the run[/]", ("cancel",))
+        self._show_launch("[b]" + _("Smoke test") + "[/]: " + escape(_("checking the preset, then up to {n} {what}...").format(
+            n=self.smoke_steps, what=smoke.timed())) + "\n[dim]" + _(SMOKE_KEYS) + "[/]", ("cancel",))
         path, base = self._base()
         self._run_smoke(self.cfg.model_copy(deep=True), self.wizard.source,
                         (path, base) if path is not None and base is not None else None, config.dump(self.cfg))
@@ -466,8 +475,11 @@ class ReviewScreen(StepScreen):
                 launch.stop(run_dir, force=again)
             except Exception as e:  # already gone: the worker sees it end
                 self.notify(f"{type(e).__name__}: {e}", severity="warning")
-        what = "then the launch starts" if self._smoke_cancel == "launch" else "esc again kills it"
-        self._show_launch(f"[b]Smoke test[/]: {'killing' if again else 'stopping'} it ({what})...", ("cancel",))
+        if self._smoke_cancel == "launch":
+            what = _("killing it (then the launch starts)...") if again else _("stopping it (then the launch starts)...")
+        else:
+            what = _("killing it (esc again kills it)...") if again else _("stopping it (esc again kills it)...")
+        self._show_launch("[b]" + _("Smoke test") + "[/]: " + what, ("cancel",))
 
     @work(thread=True, exclusive=True, group="review-launch")
     def _run_smoke(self, cfg: Config, source: str | None, base: tuple[Any, dict[str, Any]] | None, text: str) -> None:
@@ -481,9 +493,9 @@ class ReviewScreen(StepScreen):
         if self._smoke_cancel is None:
             run_dir, proc, error = settled(start_smoke, cfg, source, base, self.smoke_steps)
         else:  # cancelled while the preset was checked
-            run_dir, proc, error = None, None, TunewizError.at("smoke test", "cancelled before it started")
+            run_dir, proc, error = None, None, TunewizError.at(_("smoke test"), _("cancelled before it started"))
         if error is not None or run_dir is None or proc is None:
-            self.post_message(SmokeEnded(text, None, ["[b]Smoke test not started.[/]", *problem_text(error)]))
+            self.post_message(SmokeEnded(text, None, ["[b]" + _("Smoke test not started.") + "[/]", *problem_text(error)]))
             return
         self._smoke_run = run_dir
         if self._smoke_cancel is not None:  # cancelled while it started
@@ -501,26 +513,32 @@ class ReviewScreen(StepScreen):
                 loading = loading and ev.get("type") not in ("start", "log")
                 step = max(step, int(ev.get("step") or 0))
             if self._smoke_cancel is None:
-                what = ("loading the model and data" if loading else
-                        f"step {step}/{steps}, {time.monotonic() - began:.0f} s of at most about {smoke.budget():.0f} s")
-                self.post_message(SmokeProgressed(f"[b]Smoke test[/] in {escape(presets.display_path(run_dir))}: {what}...\n"
-                                                  "[dim]esc cancels it; Launch stops it and launches the run[/]"))
+                what = (_("loading the model and data") if loading else
+                        _("step {step}/{steps}, {seconds:.0f} s of at most about {budget:.0f} s").format(
+                            step=step, steps=steps, seconds=time.monotonic() - began, budget=smoke.budget()))
+                self.post_message(SmokeProgressed(
+                    _("[b]Smoke test[/] in {path}: {what}...").format(path=escape(presets.display_path(run_dir)), what=what)
+                    + "\n[dim]" + _(SMOKE_KEYS) + "[/]"))
         result = run_dir / smoke.RESULT
         if self._smoke_cancel is None and result.is_file():
             res = json.loads(result.read_text())
             gone = smoke.remove(run_dir)
             self.post_message(SmokeEnded(text, res, [
-                "[b]Smoke test[/] (measured on this machine" + (", its folder deleted: it saves nothing" if gone else "") + "):",
+                _("[b]Smoke test[/] (measured on this machine, its folder deleted: it saves nothing):") if gone
+                else _("[b]Smoke test[/] (measured on this machine):"),
                 *[escape(line) for line in smoke.lines(res)]]))
             return
         status = rundir.read_status(run_dir)
         if self._smoke_cancel is not None or status.get("state") == "stopped":
             smoke.remove(run_dir)
-            self.post_message(SmokeEnded(text, None, ["[b]Smoke test cancelled[/] (its folder deleted)."]))
+            self.post_message(SmokeEnded(text, None, [_("[b]Smoke test cancelled[/] (its folder deleted).")]))
             return
         self.post_message(SmokeEnded(text, None, [
-            f"[b]Smoke test {status.get('state') or 'failed'}[/]: [red]{escape(str(status.get('error') or 'see the log'))}[/]",
-            f"  [dim]log (kept until the next smoke test):[/] {escape(presets.display_path(run_dir / rundir.STDOUT))}"]))
+            "[b]" + escape(_("Smoke test {state}").format(state=status["state"]) if status.get("state") not in (None, "", "failed")
+                           else _("Smoke test failed")) + "[/]: [red]"
+            + escape(str(status.get("error") or _("see the log"))) + "[/]",
+            "  [dim]" + escape(_("log (kept until the next smoke test):")) + "[/] "
+            + escape(presets.display_path(run_dir / rundir.STDOUT))]))
 
     @on(SmokeStarted)
     def _smoke_running(self) -> None:
@@ -559,7 +577,7 @@ class ReviewScreen(StepScreen):
         if self._launching:
             return
         self._launching = True
-        self._show_launch("[dim]Checking the preset before the launch (no weights loaded)...[/]")
+        self._show_launch("[dim]" + escape(_("Checking the preset before the launch (no weights loaded)...")) + "[/]")
         path, base = self._base()
         self._launch(self.cfg.model_copy(deep=True), self.wizard.source,
                      (path, base) if path is not None and base is not None else None, mode)
@@ -581,7 +599,7 @@ class ReviewScreen(StepScreen):
             run_dir, proc, argv, error, choices = settled(start_run, cfg, source, base, mode)
             attempted = LaunchAttempted(run_dir, proc, argv, error, choices)
         except Exception as e:
-            attempted = LaunchAttempted(Path("."), None, [], TunewizError.at("launch", f"{type(e).__name__}: {e}"), ())
+            attempted = LaunchAttempted(Path("."), None, [], TunewizError.at(_("launch"), f"{type(e).__name__}: {e}"), ())
         self.post_message(attempted)
 
     @on(LaunchAttempted)
@@ -591,7 +609,7 @@ class ReviewScreen(StepScreen):
         run_dir, error, choices = message.run_dir, message.error, message.choices
         self._launching = False
         if error is not None:
-            head = "[b]Not launched.[/] " + ("Choose what to do with the run directory:" if choices else "")
+            head = "[b]" + _("Not launched.") + "[/] " + (_("Choose what to do with the run directory:") if choices else "")
             self._show_launch("\n".join([head, *problem_text(error)]), choices)
             return
         self._show_launch("")

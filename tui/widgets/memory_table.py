@@ -12,14 +12,15 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from engine import estimate
+from engine.i18n import _
 
 CPU = "cpu"
 
 
 def gpu_options(detected: list[tuple[str, float]]) -> list[tuple[str, str]]:
     """This machine's GPUs, the common cards, and CPU; values are 'gpu:GiB' or 'cpu'."""
-    mine = [(f"{name}: {gib:.0f} GiB (this machine)", f"gpu:{gib:.1f}") for name, gib in detected]
-    return [*mine, *[(label, f"gpu:{gib:g}") for gib, label in estimate.COMMON_GPUS], ("CPU: no GPU (fp32)", CPU)]
+    mine = [(_("{name}: {gib:.0f} GiB (this machine)").format(name=name, gib=gib), f"gpu:{gib:.1f}") for name, gib in detected]
+    return [*mine, *[(label, f"gpu:{gib:g}") for gib, label in estimate.COMMON_GPUS], (_("CPU: no GPU (fp32)"), CPU)]
 
 
 def gpu_gib(value: Any) -> float | None:
@@ -46,26 +47,29 @@ class MemoryTable(Static):
         table.add_row(Text(what, style="bold"), Text(size, style="bold"), Text(how, style=f"bold {verdict}"))
         parts: list[Any] = [table]
         if measured:
-            parts.append(Text("Measured by the smoke test of these choices:", style="bold"))
+            parts.append(Text(_("Measured by the smoke test of these choices:"), style="bold"))
             parts += [Text("  " + line) for line in measured]
         if est.advice:
-            parts.append(Text(f"To fit: {est.advice}", style="yellow"))
+            parts.append(Text(_("To fit: {advice}").format(advice=est.advice), style="yellow"))
         parts += [Text(note, style="dim") for note in [*est.notes, *(notes or [])]]
         basis = est.basis()
-        parts.append(Text(basis[0].upper() + basis[1:] + ("" if est.plan.batch_tokens is not None else
-                                                          ", until the data is measured")
-                          + " (as validate and the run say). Calibrated on an H200 against measured peaks (bench/RESULTS.md).",
-                          style="dim"))
+        basis = basis[0].upper() + basis[1:]
+        parts.append(Text((_("{basis} (as validate and the run say). Calibrated on an H200 against measured peaks "
+                             "(bench/RESULTS.md).") if est.plan.batch_tokens is not None else
+                           _("{basis}, until the data is measured (as validate and the run say). Calibrated on an H200 "
+                             "against measured peaks (bench/RESULTS.md).")).format(basis=basis), style="dim"))
         if est.plan.on_gpu:
             if not auto:
-                parts.append(Text("speed.auto is false: no fast defaults (the libraries' own defaults apply).", style="yellow"))
+                parts.append(Text(_("speed.auto is false: no fast defaults (the libraries' own defaults apply)."), style="yellow"))
             elif applied:
-                parts.append(Text("Fast defaults tunewiz applies on this GPU (each can be turned off):", style="bold"))
+                parts.append(Text(_("Fast defaults tunewiz applies on this GPU (each can be turned off):"), style="bold"))
                 for a in applied:
                     value = "true" if a.value is True else "false" if a.value is False else str(a.value)
-                    parts.append(Text.assemble(("  " + a.key + ": ", "bold"), (value, "green"), (f" - {a.why}; off: {a.off}", "dim")))
+                    parts.append(Text.assemble(("  " + a.key + ": ", "bold"), (value, "green"),
+                                               (_(" - {why}; off: {off}").format(why=a.why, off=a.off), "dim")))
         self.update(Group(*parts))
 
     def show_missing(self, error: str | None) -> None:
         """No model facts yet (being inspected), or the inspection failed."""
-        self.update(f"[red]Cannot estimate: {escape(error)}[/]" if error else "[dim]Inspecting the model (no weights loaded)...[/]")
+        self.update("[red]" + escape(_("Cannot estimate: {error}").format(error=error)) + "[/]" if error
+                    else "[dim]" + escape(_("Inspecting the model (no weights loaded)...")) + "[/]")
