@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import TunewizError
+from engine.i18n import _, pgettext
 
 FALLBACKS = {
     # ChatML, as used by Qwen and SmolLM, without a default system prompt.
@@ -33,9 +34,9 @@ def resolve_template(tokenizer: Any, setting: str | None) -> tuple[str | None, s
     """(template text, where it came from): the preset's choice, else the tokenizer's own, else None."""
     if setting:
         if setting in FALLBACKS:
-            return FALLBACKS[setting], f"tunewiz fallback {setting!r} (model.chat_template)"
+            return FALLBACKS[setting], _("tunewiz fallback {name!r} (model.chat_template)").format(name=setting)
         if "{%" in setting or "{{" in setting:
-            return setting, "model.chat_template (inline Jinja)"
+            return setting, _("model.chat_template (inline Jinja)")
         p = Path(setting).expanduser()
         if p.is_file():
             try:
@@ -43,15 +44,17 @@ def resolve_template(tokenizer: Any, setting: str | None) -> tuple[str | None, s
             except UnicodeDecodeError:
                 from engine.data.tabular import encoding_problem
 
-                raise encoding_problem(p) or TunewizError.at(f"model.chat_template ({p})", "not UTF-8 text") from None
-        raise TunewizError.at("model.chat_template", f"{setting!r} is not a named template, Jinja text, or a file",
-                              f"use one of {', '.join(FALLBACKS)}, a .jinja file path, or null for the tokenizer's own")
+                raise encoding_problem(p) or TunewizError.at(f"model.chat_template ({p})", _("not UTF-8 text")) from None
+        raise TunewizError.at("model.chat_template", _("{setting!r} is not a named template, Jinja text, or a file")
+                              .format(setting=setting),
+                              _("use one of {names}, a .jinja file path, or null for the tokenizer's own")
+                              .format(names=", ".join(FALLBACKS)))
     own = getattr(tokenizer, "chat_template", None)
     if isinstance(own, dict):  # several named templates: the default one
         own = own.get("default") or next(iter(own.values()))
     if own:
-        return own, "the tokenizer's own chat template"
-    return None, "none"
+        return own, _("the tokenizer's own chat template")
+    return None, pgettext("chat template", "none")
 
 
 def check_syntax(template: str, setting: str | None, model_ref: str) -> None:
@@ -69,17 +72,20 @@ def check_syntax(template: str, setting: str | None, model_ref: str) -> None:
             where = f"model.chat_template (line {e.lineno} of the template)"
         else:
             where = f"model.name_or_path (line {e.lineno} of {model_ref}'s own chat template)"
-        fix = ("fix the Jinja at that line (an unclosed {% for %} / {% if %} needs its {% endfor %} / {% endif %}; "
-               "{{ ... }} and {% ... %} must close)")
-        if not setting:
-            fix += ", or set model.chat_template: chatml (or your own template) to use another"
-        raise TunewizError.at(where, f"the chat template is not valid Jinja: {e.message}", fix) from None
+        fix = (_("fix the Jinja at that line (an unclosed {{% for %}} / {{% if %}} needs its {{% endfor %}} / {{% endif %}}; "
+                 "{{{{ ... }}}} and {{% ... %}} must close)") if setting else
+               _("fix the Jinja at that line (an unclosed {{% for %}} / {{% if %}} needs its {{% endfor %}} / {{% endif %}}; "
+                 "{{{{ ... }}}} and {{% ... %}} must close), or set model.chat_template: chatml (or your own template) to "
+                 "use another")).format()
+        raise TunewizError.at(where, _("the chat template is not valid Jinja: {error}").format(error=e.message), fix) from None
 
 
 def require_template(template: str | None, model_ref: str, fmt: str) -> str:
     if template is None:
-        raise TunewizError.at("model.chat_template", f"{fmt} data is a conversation, but {model_ref} has no chat template",
-                              "set model.chat_template: chatml (or plain, or your own Jinja), or use format text / prompt-completion")
+        raise TunewizError.at("model.chat_template", _("{fmt} data is a conversation, but {model} has no chat template")
+                              .format(fmt=fmt, model=model_ref),
+                              _("set model.chat_template: chatml (or plain, or your own Jinja), or use format text / "
+                                "prompt-completion"))
     return template
 
 
@@ -144,7 +150,7 @@ def trained(m: dict) -> bool:
 
 def render(tokenizer: Any, messages: list[dict], tools: list | None, template: str) -> tuple[str, list[tuple[int, int]]]:
     """The conversation as the template writes it, and the [start, end) character spans to train."""
-    messages, tools, _ = conversation(messages, tools, template)
+    messages, tools, _flags = conversation(messages, tools, template)
     keep = [trained(m) for m in messages]
     messages = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
     full = _apply(tokenizer, messages, tools, template, gen=False)
@@ -164,7 +170,7 @@ def render(tokenizer: Any, messages: list[dict], tools: list | None, template: s
         content = m.get("content") or ""
         start = full.find(content, spans[-1][1] if spans else 0) if content else -1
         if start < 0:
-            raise ValueError(f"assistant turn {i} is not in the rendered text; the chat template drops it")
+            raise ValueError(_("assistant turn {i} is not in the rendered text; the chat template drops it").format(i=i))
         end = start + len(content)
         eos = getattr(tokenizer, "eos_token", None)
         if eos and full[end:].lstrip(" \n").startswith(eos):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 # Roles each format reads, required ones first; defaults are the usual column names.
 ROLES: dict[str, dict[str, bool]] = {
@@ -71,14 +72,15 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
     for role, col in columns.items():
         if col not in cols:
             hint = did_you_mean(col, column_names)
-            raise TunewizError.at(f"dataset.columns.{role}", f"column {col!r} is not in the dataset" + (f"; {hint}" if hint else ""),
-                                  f"columns are: {', '.join(column_names)}")
+            raise TunewizError.at(f"dataset.columns.{role}", _("column {col!r} is not in the dataset").format(col=col)
+                                  + (f"; {hint}" if hint else ""),
+                                  _("columns are: {columns}").format(columns=", ".join(column_names)))
     if template:
         return _template_format(template, column_names)
     if fmt == "auto":
         fmt, reason = _guess(column_names, first_row, columns, task)
     else:
-        reason = f"chosen: dataset.format is {fmt}"
+        reason = _("chosen: dataset.format is {fmt}").format(fmt=fmt)
     roles = ROLES[fmt]
     resolved: dict[str, str] = {}
     for role, required in roles.items():
@@ -88,22 +90,28 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
         elif required:
             if preference_kind(column_names, first_row) and not columns:  # SFT's format set, preference data given
                 _refuse_preference(column_names, first_row)
-            raise TunewizError.at("dataset.columns", f"format {fmt} needs a {role!r} column and the dataset has none",
-                                  f"map one with dataset.columns.{role}: <column>; columns are: {', '.join(column_names)}")
+            raise TunewizError.at("dataset.columns", _("format {fmt} needs a {role!r} column and the dataset has none")
+                                  .format(fmt=fmt, role=role),
+                                  _("map one with dataset.columns.{role}: <column>; columns are: {columns}")
+                                  .format(role=role, columns=", ".join(column_names)))
     unknown = set(columns) - set(roles)
     if unknown:
         role = sorted(unknown)[0]
         hint = did_you_mean(role, roles)
-        raise TunewizError.at(f"dataset.columns.{role}", f"{fmt} data has no role {role!r}" + (f"; {hint}" if hint else ""),
-                              f"roles of {fmt}: {', '.join(roles)}")
+        raise TunewizError.at(f"dataset.columns.{role}", _("{fmt} data has no role {role!r}").format(fmt=fmt, role=role)
+                              + (f"; {hint}" if hint else ""),
+                              _("roles of {fmt}: {roles}").format(fmt=fmt, roles=", ".join(roles)))
     _refuse_media(column_names, first_row)
     if task == "sequence-classification" and fmt != "classification":
-        raise TunewizError.at("model.task", f"a sequence-classification model needs labelled data, and this looks like {fmt} ({reason})",
-                              "to train on this data, set model.task: causal-lm with a causal LM (e.g. demo:smollm2-135m-instruct); "
-                              "for labelled data, map dataset.columns: {text: ..., label: ...} with format: classification")
+        raise TunewizError.at("model.task", _("a sequence-classification model needs labelled data, and this looks like "
+                                              "{fmt} ({reason})").format(fmt=fmt, reason=reason),
+                              _("to train on this data, set model.task: causal-lm with a causal LM (e.g. "
+                                "demo:smollm2-135m-instruct); for labelled data, map dataset.columns: {{text: ..., label: ...}} "
+                                "with format: classification").format())
     if task == "causal-lm" and fmt == "classification":
-        raise TunewizError.at("model.task", f"the data is labelled for classification ({reason}) but the task is causal-lm",
-                              "set model.task: sequence-classification (and a classifier model, e.g. demo:minilm-l6)")
+        raise TunewizError.at("model.task", _("the data is labelled for classification ({reason}) but the task is causal-lm")
+                              .format(reason=reason),
+                              _("set model.task: sequence-classification (and a classifier model, e.g. demo:minilm-l6)"))
     return Format(fmt, resolved, reason)
 
 
@@ -137,51 +145,61 @@ def _default_column(fmt: str, role: str, names: list[str]) -> str | None:
 def _guess(names: list[str], row: dict[str, Any], columns: dict[str, str], task: str) -> tuple[str, str]:
     has = set(names) | set(columns)
     if "input_ids" in has:
-        return "tokenized", "it has an input_ids column (already tokenized)"
+        return "tokenized", _("it has an input_ids column (already tokenized)")
     _refuse_preference(names, row)
     for col in ("messages", "conversations"):
         turns = row.get(columns.get(col, col))
         if isinstance(turns, list) and turns and isinstance(turns[0], dict):
             if {"role", "content"} <= set(turns[0]):
-                return "messages", f"column {col!r} holds turns with role/content"
+                return "messages", _("column {col!r} holds turns with role/content").format(col=col)
             if {"from", "value"} <= set(turns[0]):
-                return "sharegpt", f"column {col!r} holds turns with from/value (ShareGPT)"
+                return "sharegpt", _("column {col!r} holds turns with from/value (ShareGPT)").format(col=col)
     if {"instruction", "output"} <= has:
-        return "alpaca", "it has instruction and output columns (Alpaca)"
+        return "alpaca", _("it has instruction and output columns (Alpaca)")
     if {"prompt", "completion"} <= has:
-        return "prompt-completion", "it has prompt and completion columns"
+        return "prompt-completion", _("it has prompt and completion columns")
     ask = next((n for n in ALPACA_ALIASES["instruction"] if n in has), None)
     answer = next((n for n in ALPACA_ALIASES["output"] if n in has), None)
     if ask and answer and all(isinstance(row.get(columns.get(c, c)), str | None) for c in (ask, answer)):
-        return "alpaca", f"it has {ask} and {answer} columns: each row trained as a chat ({ask} = the user turn, {answer} = the answer)"
+        return "alpaca", _("it has {ask} and {answer} columns: each row trained as a chat ({ask} = the user turn, "
+                           "{answer} = the answer)").format(ask=ask, answer=answer)
     lowered = {n.lower() for n in has}
     label = next((n for n in LABEL_NAMES if n in lowered), None)
     if label and (task == "sequence-classification" or len(names) <= 3):
         value = row.get(columns.get("label") or _named(names, label) or label)
         if isinstance(value, float) and value != int(value):
-            return "classification", f"it has a {label!r} column of numbers beside text: regression (a score to predict)"
-        return "classification", f"it has a {label!r} column beside text"
+            return "classification", _("it has a {label!r} column of numbers beside text: regression (a score to predict)"
+                                       ).format(label=label)
+        return "classification", _("it has a {label!r} column beside text").format(label=label)
     mapped = [r for r in ("text", "label") if r in columns]
     if task == "sequence-classification" and mapped:
-        return "classification", f"the model is a classifier and dataset.columns maps its {' and '.join(mapped)}"
+        return "classification", (_("the model is a classifier and dataset.columns maps its {role}").format(role=mapped[0])
+                                  if len(mapped) == 1 else
+                                  _("the model is a classifier and dataset.columns maps its {a} and {b}").format(a=mapped[0], b=mapped[1]))
     if "text" in lowered:
-        return "text", "it has a text column (plain language modelling: every token trained)"
+        return "text", _("it has a text column (plain language modelling: every token trained)")
     if len(names) == 1 and names[0].lower() in ALPACA_ALIASES["instruction"]:
-        raise TunewizError.at("dataset.format", f"prompt-only data: its only column {names[0]!r} holds prompts with no "
-                              "responses (a prompt set for RL/PPO), so there is nothing to learn to answer",
-                              "use data with the answers too (prompt/completion, messages, instruction/output)")
+        raise TunewizError.at("dataset.format", _("prompt-only data: its only column {column!r} holds prompts with no "
+                                                  "responses (a prompt set for RL/PPO), so there is nothing to learn to answer")
+                              .format(column=names[0]),
+                              _("use data with the answers too (prompt/completion, messages, instruction/output)"))
     strings = [n for n in names if isinstance(row.get(n), str)]
     if len(names) == 1 and strings:
-        return "text", f"its only column {names[0]!r} holds text"
+        return "text", _("its only column {column!r} holds text").format(column=names[0])
     if task == "sequence-classification":  # a classifier reads a text and a label, whatever the columns are called
         text = max(strings or names, key=lambda n: len(str(row.get(n) or "")))
         label = next((n for n in names if n != text), "<column>")
-        raise TunewizError.at("dataset.columns", f"could not tell which column holds the text and which the label "
-                              f"({', '.join(names)})", f"map them, e.g. dataset.columns: {{text: {text}, label: {label}}} "
-                              "with format: classification")
-    raise TunewizError.at("dataset.format", f"could not tell the format from the columns ({', '.join(names)})",
-                          "set dataset.format and map columns with dataset.columns, or give dataset.template "
-                          "{prompt: '...{column}...', completion: '{column}'}")
+        raise TunewizError.at("dataset.columns", _("could not tell which column holds the text and which the label "
+                                                   "({columns})").format(columns=", ".join(names)),
+                              _("map them, e.g. dataset.columns: {{text: {text}, label: {label}}} with format: classification")
+                              .format(text=text, label=label))
+    raise TunewizError.at("dataset.format", _("could not tell the format from the columns ({columns})")
+                          .format(columns=", ".join(names)),
+                          _("set dataset.format and map columns with dataset.columns, or give dataset.template "
+                            "{{prompt: '...{{column}}...', completion: '{{column}}'}}").format())
+
+
+KTO_KIND = N_("KTO labelled answers (a true/false label: desirable or undesirable)")
 
 
 def preference_kind(names: list[str], row: dict[str, Any]) -> tuple[str, str] | None:
@@ -190,33 +208,33 @@ def preference_kind(names: list[str], row: dict[str, Any]) -> tuple[str, str] | 
     if {"chosen", "rejected"} <= cols:
         if "conversations" in cols or "messages" in cols:
             ctx = "conversations" if "conversations" in cols else "messages"
-            return (f"DPO pairs (chosen/rejected answers to the conversation in {ctx!r})",
-                    f"format: prompt-completion with dataset.columns {{prompt: {ctx}, completion: chosen}}")
+            return (_("DPO pairs (chosen/rejected answers to the conversation in {column!r})").format(column=ctx),
+                    _("format: prompt-completion with dataset.columns {{prompt: {column}, completion: chosen}}").format(column=ctx))
         if "prompt" in cols:
-            return "DPO pairs (prompt with chosen/rejected answers)", \
-                "format: prompt-completion with dataset.columns {prompt: prompt, completion: chosen}"
-        return ("DPO pairs (chosen/rejected, each holding the prompt too)",
-                "format: text with dataset.columns {text: chosen} (trains every token of it, the prompt too)")
+            return _("DPO pairs (prompt with chosen/rejected answers)"), \
+                _("format: prompt-completion with dataset.columns {{prompt: prompt, completion: chosen}}").format()
+        return (_("DPO pairs (chosen/rejected, each holding the prompt too)"),
+                _("format: text with dataset.columns {{text: chosen}} (trains every token of it, the prompt too)").format())
     if {"chosen_messages", "rejected_messages"} <= cols:
-        return ("DPO pairs (chosen_messages/rejected_messages)",
-                "format: messages with dataset.columns {messages: chosen_messages}")
+        return (_("DPO pairs (chosen_messages/rejected_messages)"),
+                _("format: messages with dataset.columns {{messages: chosen_messages}}").format())
     if {"preferred_output", "non_preferred_output"} <= cols:
-        return ("DPO pairs (OpenAI's preference format: preferred_output / non_preferred_output)",
-                "format: prompt-completion with dataset.columns {prompt: input, completion: preferred_output}")
+        return (_("DPO pairs (OpenAI's preference format: preferred_output / non_preferred_output)"),
+                _("format: prompt-completion with dataset.columns {{prompt: input, completion: preferred_output}}").format())
     if {"response_j", "response_k"} <= cols:
-        return ("DPO pairs (response_j preferred over response_k)",
-                "format: alpaca with dataset.columns {instruction: question, output: response_j}")
+        return (_("DPO pairs (response_j preferred over response_k)"),
+                _("format: alpaca with dataset.columns {{instruction: question, output: response_j}}").format())
     if "rejected_response" in cols and "messages" in cols:
-        return ("DPO pairs (messages ending with the chosen answer, and a rejected_response)",
-                "format: messages (the rejected_response column is then not read)")
+        return (_("DPO pairs (messages ending with the chosen answer, and a rejected_response)"),
+                _("format: messages (the rejected_response column is then not read)"))
     if "instruction" in cols and isinstance(row.get("output"), list) and len(row["output"]) >= 2 \
             and all(isinstance(x, str) for x in row["output"]):
-        return ("ranked answers (output: [preferred, other, ...], LLaMA-Factory's ranking data)",
-                "keep the first answer of output, then train as alpaca")
+        return (_("ranked answers (output: [preferred, other, ...], LLaMA-Factory's ranking data)"),
+                _("keep the first answer of output, then train as alpaca"))
     if "kto_tag" in cols or (isinstance(row.get("label"), bool) or isinstance(row.get("tag"), bool)) \
             and cols & {"completion", "messages", "conversations", "output"}:
-        return ("KTO labelled answers (a true/false label: desirable or undesirable)",
-                "keep only the rows labelled true (desirable), then train them as SFT data")
+        return (_(KTO_KIND),
+                _("keep only the rows labelled true (desirable), then train them as SFT data"))
     return None
 
 
@@ -224,38 +242,43 @@ def _refuse_preference(names: list[str], row: dict[str, Any]) -> None:
     found = preference_kind(names, row)
     if found:
         kind, sft = found
-        method = "kto" if kind.startswith("KTO") else "dpo (or orpo)"
-        raise TunewizError.at("dataset.format", f"preference data: {kind}, not SFT data (trained as chat, the rejected or "
-                              "undesirable answers would be learned as targets, or the preferred ones dropped)",
-                              f"set model.method: {method} to train on the preferences; or, to train only the preferred "
-                              f"answers as SFT: {sft}")
+        method = "kto" if kind == _(KTO_KIND) else "dpo (or orpo)"
+        raise TunewizError.at("dataset.format", _("preference data: {kind}, not SFT data (trained as chat, the rejected or "
+                                                  "undesirable answers would be learned as targets, or the preferred ones "
+                                                  "dropped)").format(kind=kind),
+                              _("set model.method: {method} to train on the preferences; or, to train only the preferred "
+                                "answers as SFT: {sft}").format(method=method, sft=sft))
 
 
 def _refuse_media(names: list[str], row: dict[str, Any]) -> None:
     for col in MEDIA_COLUMNS:
         if col in names and row.get(col) not in (None, "", []):
-            raise TunewizError.at(f"dataset.columns ({col})", f"multimodal data: the {col!r} column holds media files for the "
-                                  "text (<image>-style placeholders), and the model reads text only",
-                                  "use a vision-language model's own training tools for this data, or text-only data; "
-                                  "tunewiz would train the placeholders as text")
+            raise TunewizError.at(f"dataset.columns ({col})", _("multimodal data: the {column!r} column holds media files "
+                                                                "for the text (<image>-style placeholders), and the model "
+                                                                "reads text only").format(column=col),
+                                  _("use a vision-language model's own training tools for this data, or text-only data; "
+                                    "tunewiz would train the placeholders as text"))
 
 
 def _template_format(template: dict[str, str], names: list[str]) -> Format:
     import string
 
     if set(template) - {"prompt", "completion"} or "completion" not in template:
-        raise TunewizError.at("dataset.template", "a template has a prompt and a completion", "e.g. {prompt: '### Question: {q}\\n### Answer: ', completion: '{a}'}")
+        raise TunewizError.at("dataset.template", _("a template has a prompt and a completion"),
+                              _("e.g. {{prompt: '### Question: {{q}}\\n### Answer: ', completion: '{{a}}'}}").format())
     for part, text in template.items():
         try:
             keys = {k for _, k, _, _ in string.Formatter().parse(text) if k}
         except ValueError as e:
-            raise TunewizError.at(f"dataset.template.{part}", f"bad template ({e})", "write {column}; double braces {{ }} for literal ones") from e
+            raise TunewizError.at(f"dataset.template.{part}", _("bad template ({error})").format(error=e),
+                                  _("write {{column}}; double braces {{{{ }}}} for literal ones").format()) from e
         for k in keys:
             if k not in names:
                 hint = did_you_mean(k, names)
-                raise TunewizError.at(f"dataset.template.{part}", f"{{{k}}} is not a column" + (f"; {hint}" if hint else ""),
-                                      f"columns are: {', '.join(names)}")
-    return Format("template", {}, "dataset.template is set", template=dict(template))
+                raise TunewizError.at(f"dataset.template.{part}", _("{{{key}}} is not a column").format(key=k)
+                                      + (f"; {hint}" if hint else ""),
+                                      _("columns are: {columns}").format(columns=", ".join(names)))
+    return Format("template", {}, _("dataset.template is set"), template=dict(template))
 
 
 # ------------------------------------------------------------------------------------------ conversion
@@ -292,7 +315,8 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
         if row.get(c.get("parallel_tool_calls", "")) is False:
             for i, m in enumerate(msgs):
                 if len(m.get("tool_calls") or []) > 1:
-                    raise ValueError(f"message {i} makes {len(m['tool_calls'])} tool calls but parallel_tool_calls is false")
+                    raise ValueError(_("message {i} makes {n} tool calls but parallel_tool_calls is false")
+                                     .format(i=i, n=len(m["tool_calls"])))
         tools = _tools(row.get(c["tools"])) if "tools" in c else None
         if tools is None and "functions" in c:  # OpenAI's older function-calling format
             tools = [{"type": "function", "function": fn} for fn in _tools(row.get(c["functions"])) or []] or None
@@ -302,7 +326,7 @@ def canonical(row: dict[str, Any], f: Format) -> dict[str, Any]:
         for turn in row[c["conversations"]]:
             msgs.append(_sharegpt_turn(turn, len(msgs)))
         return {"messages": msgs, "tools": _tools(row.get(c["tools"])) if "tools" in c else None}
-    raise ValueError(f"unknown format {f.name}")
+    raise ValueError(_("unknown format {name}").format(name=f.name))
 
 
 def _sharegpt_turn(turn: dict[str, Any], i: int) -> dict[str, Any]:
@@ -310,7 +334,8 @@ def _sharegpt_turn(turn: dict[str, Any], i: int) -> dict[str, Any]:
     so it is written and trained as the template writes tool calls, like OpenAI's."""
     role = SHAREGPT_ROLES.get(str(turn.get("from")))
     if role is None:
-        raise ValueError(f"unknown ShareGPT role {turn.get('from')!r} (known: {', '.join(SHAREGPT_ROLES)})")
+        raise ValueError(_("unknown ShareGPT role {role!r} (known: {known})").format(role=turn.get("from"),
+                                                                                     known=", ".join(SHAREGPT_ROLES)))
     if turn.get("from") == "function_call":
         try:
             call = json.loads(turn.get("value") or "")
@@ -326,7 +351,7 @@ def message(m: Any, i: int) -> dict[str, Any]:
     tool calls with their arguments as objects, the older `function_call` / `function` role as tool calls / tool;
     OpenAI's per-message `weight` (0 = not trained) kept for the data path."""
     if not isinstance(m, dict):
-        raise ValueError(f"message {i} is a {type(m).__name__}, not an object with role and content")
+        raise ValueError(_("message {i} is a {type}, not an object with role and content").format(i=i, type=type(m).__name__))
     out = {k: v for k, v in m.items() if v is not None}
     if "from" in out and "role" not in out:  # a ShareGPT turn where messages are expected
         turn = _sharegpt_turn(out, i)
@@ -347,14 +372,14 @@ def message(m: Any, i: int) -> dict[str, Any]:
     role = out.get("role")
     out["role"] = ROLE_ALIASES.get(str(role).lower(), str(role).lower()) if isinstance(role, str) else role
     if out["role"] not in ROLES_KNOWN:
-        raise ValueError(f"message {i} has the role {role!r}; roles are {', '.join(sorted(ROLES_KNOWN))} "
-                         f"(also read: {', '.join(ROLE_ALIASES)})")
+        raise ValueError(_("message {i} has the role {role!r}; roles are {roles} (also read: {aliases})")
+                         .format(i=i, role=role, roles=", ".join(sorted(ROLES_KNOWN)), aliases=", ".join(ROLE_ALIASES)))
     if "function_call" in out and "tool_calls" not in out:
         out["tool_calls"] = [{"type": "function", "function": out.pop("function_call")}]
     if "tool_calls" in out:
         out["tool_calls"] = [_tool_call(tc) for tc in out["tool_calls"]]
     if "weight" in out and out["weight"] not in (0, 1):
-        raise ValueError(f"message {i} has weight {out['weight']!r}; a weight is 0 (not trained) or 1")
+        raise ValueError(_("message {i} has weight {weight!r}; a weight is 0 (not trained) or 1").format(i=i, weight=out["weight"]))
     return out
 
 
@@ -364,9 +389,9 @@ def _call_part(value: Any, i: int) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as e:
-            raise ValueError(f"message {i}: a tool_call part is not JSON ({e.msg})") from e
+            raise ValueError(_("message {i}: a tool_call part is not JSON ({error})").format(i=i, error=e.msg)) from e
     if not isinstance(value, dict) or "name" not in value:
-        raise ValueError(f"message {i}: a tool_call part without a name")
+        raise ValueError(_("message {i}: a tool_call part without a name").format(i=i))
     return {"type": "function", "function": value}
 
 
@@ -374,7 +399,7 @@ def _tool_call(tc: Any) -> dict[str, Any]:
     """{"type": "function", "function": {"name", "arguments": {...}}}: templates write the arguments as JSON
     themselves, so arguments given as a JSON string (OpenAI's way) are parsed."""
     if not isinstance(tc, dict):
-        raise ValueError(f"a tool call is a {type(tc).__name__}, not an object")
+        raise ValueError(_("a tool call is a {type}, not an object").format(type=type(tc).__name__))
     fn = dict(tc.get("function") or {k: v for k, v in tc.items() if k in ("name", "arguments")})
     args = fn.get("arguments")
     if isinstance(args, str):
@@ -397,16 +422,16 @@ def _content(v: Any, i: int) -> str:
             continue
         kind = part.get("type", "text") if isinstance(part, dict) else None
         if kind in MEDIA_PARTS:
-            raise ValueError(f"message {i} has a {kind!r} part: multimodal data, and the model reads text only "
-                             "(use text-only data, or a vision-language model's own training tools)")
+            raise ValueError(_("message {i} has a {kind!r} part: multimodal data, and the model reads text only "
+                               "(use text-only data, or a vision-language model's own training tools)").format(i=i, kind=kind))
         if kind in TEXT_PARTS:
             text = part.get("text", part.get("value"))
             if not isinstance(text, str):
-                raise ValueError(f"message {i}: a {kind!r} part without text")
+                raise ValueError(_("message {i}: a {kind!r} part without text").format(i=i, kind=kind))
             texts.append(text)
             continue
-        raise ValueError(f"message {i} has a content part of type {kind!r}, which tunewiz cannot put into text "
-                         f"(known: {', '.join(sorted(TEXT_PARTS))})")
+        raise ValueError(_("message {i} has a content part of type {kind!r}, which tunewiz cannot put into text "
+                           "(known: {known})").format(i=i, kind=kind, known=", ".join(sorted(TEXT_PARTS))))
     return "".join(texts)
 
 
@@ -427,5 +452,5 @@ def _tools(v: Any) -> list[Any] | None:
         try:
             v = json.loads(v)
         except json.JSONDecodeError as e:
-            raise ValueError(f"the tools column is not valid JSON ({e.msg})") from e
+            raise ValueError(_("the tools column is not valid JSON ({error})").format(error=e.msg)) from e
     return v if isinstance(v, list) else [v]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data import tabular
 from engine.errors import TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 SAMPLES = {
-    "identity": ("identity.jsonl", "64 chats that teach a model its name (Tunewiz Assistant); messages format"),
-    "sentiment": ("sentiment.csv", "240 review sentences labelled positive / negative; classification"),
-    "preferences": ("preferences.jsonl", "48 questions: a short correct answer preferred over the demo model's own "
-                                         "rambling one; DPO / ORPO pairs (KTO unpairs them)"),
+    "identity": ("identity.jsonl", N_("64 chats that teach a model its name (Tunewiz Assistant); messages format")),
+    "sentiment": ("sentiment.csv", N_("240 review sentences labelled positive / negative; classification")),
+    "preferences": ("preferences.jsonl", N_("48 questions: a short correct answer preferred over the demo model's own "
+                                            "rambling one; DPO / ORPO pairs (KTO unpairs them)")),
 }
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "text"}
 # "csv" files (and .txt files that are TSVs) are read by engine/data/tabular.py, not the datasets csv builder:
@@ -35,15 +36,16 @@ def local_path(spec: str) -> Path | None:
         name = spec.removeprefix("sample:")
         if name not in SAMPLES:
             hint = did_you_mean(name, SAMPLES)
-            raise TunewizError.at(WHERE, f"unknown sample {name!r}" + (f"; {hint}" if hint else ""),
-                                  f"samples: {', '.join('sample:' + s for s in SAMPLES)}")
+            raise TunewizError.at(WHERE, _("unknown sample {name!r}").format(name=name) + (f"; {hint}" if hint else ""),
+                                  _("samples: {samples}").format(samples=", ".join("sample:" + s for s in SAMPLES)))
         return SAMPLES_DIR / SAMPLES[name][0]
     p = Path(spec).expanduser()
     if p.exists():
         return p
     if spec.startswith((".", "/", "~")) or Path(spec).suffix.lower() in BUILDERS or spec.count("/") != 1:
-        raise TunewizError.at(WHERE, f"no such file or folder: {spec}",
-                              "check the path (relative paths start from the folder you run tunewiz in), or give a hub id like tatsu-lab/alpaca")
+        raise TunewizError.at(WHERE, _("no such file or folder: {path}").format(path=spec),
+                              _("check the path (relative paths start from the folder you run tunewiz in), or give a hub id "
+                                "like tatsu-lab/alpaca"))
     return None
 
 
@@ -68,8 +70,9 @@ def _split_files(p: Path, files: list[Path], split: str) -> list[Path]:
     chosen = [f for f, s in found.items() if s == want]
     if not chosen:
         names = sorted({s for s in found.values() if s})
-        raise TunewizError.at("dataset.split", f"{p} holds the splits {', '.join(names)} and no {split!r} files",
-                              f"set dataset.split to one of {', '.join(names)}")
+        raise TunewizError.at("dataset.split", _("{path} holds the splits {splits} and no {split!r} files")
+                              .format(path=p, splits=", ".join(names), split=split),
+                              _("set dataset.split to one of {splits}").format(splits=", ".join(names)))
     return chosen
 
 
@@ -85,12 +88,14 @@ def load_saved(p: Path, split: str = "train") -> Dataset:
     try:
         data = datasets.load_from_disk(str(p))
     except Exception as e:
-        raise TunewizError.at(str(p), f"could not read the saved dataset: {str(e).splitlines()[0] if str(e) else e}",
-                              "check that the folder is a complete Dataset.save_to_disk() output") from e
+        raise TunewizError.at(str(p), _("could not read the saved dataset: {error}")
+                              .format(error=str(e).splitlines()[0] if str(e) else e),
+                              _("check that the folder is a complete Dataset.save_to_disk() output")) from e
     if isinstance(data, datasets.DatasetDict):
         if split not in data:
-            raise TunewizError.at("dataset.split", f"{p} holds the splits {', '.join(data)} and no {split!r}",
-                                  f"set dataset.split to one of {', '.join(data)}")
+            raise TunewizError.at("dataset.split", _("{path} holds the splits {splits} and no {split!r}")
+                                  .format(path=p, splits=", ".join(data), split=split),
+                                  _("set dataset.split to one of {splits}").format(splits=", ".join(data)))
         data = data[split]
     return data
 
@@ -103,16 +108,19 @@ def data_files(p: Path, split: str = "train") -> tuple[str, list[str]]:
     else:
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in BUILDERS)
         if not files:
-            raise TunewizError.at(WHERE, f"{p} holds no data files", f"put {', '.join(BUILDERS)} files in it, or name one file")
+            raise TunewizError.at(WHERE, _("{path} holds no data files").format(path=p),
+                                  _("put {types} files in it, or name one file").format(types=", ".join(BUILDERS)))
         files = _split_files(p, files, split or "train")
     suffixes = {f.suffix.lower() for f in files}
     if any(s not in BUILDERS for s in suffixes):
         odd = next(f.suffix for f in files if f.suffix.lower() not in BUILDERS)
-        hint = " (save a spreadsheet as CSV: File > Save as > CSV UTF-8)" if odd.lower() in (".xlsx", ".xls", ".ods") else ""
-        raise TunewizError.at(WHERE, f"{p}: unsupported file type {odd!r}", f"supported: {', '.join(BUILDERS)}{hint}")
+        hint = _(" (save a spreadsheet as CSV: File > Save as > CSV UTF-8)") if odd.lower() in (".xlsx", ".xls", ".ods") else ""
+        raise TunewizError.at(WHERE, _("{path}: unsupported file type {suffix!r}").format(path=p, suffix=odd),
+                              _("supported: {types}").format(types=", ".join(BUILDERS)) + hint)
     builders = {"csv" if tabular.is_tabular(f) else BUILDERS[f.suffix.lower()] for f in files}
     if len(builders) > 1 or suffixes == {".csv", ".tsv"}:
-        raise TunewizError.at(WHERE, f"{p} mixes file types ({', '.join(sorted(suffixes))})", "keep one type per folder")
+        raise TunewizError.at(WHERE, _("{path} mixes file types ({types})").format(path=p, types=", ".join(sorted(suffixes))),
+                              _("keep one type per folder"))
     return builders.pop(), [str(f) for f in files]
 
 
@@ -140,7 +148,7 @@ def load_dataset(ds: DatasetSection) -> Dataset:
     else:
         data = _load_hub(ds)
     if len(data) == 0:
-        raise TunewizError.at(WHERE, f"{ds.path} has no rows", "check the file is not empty (or the split name)")
+        raise TunewizError.at(WHERE, _("{path} has no rows").format(path=ds.path), _("check the file is not empty (or the split name)"))
     if ds.max_rows is not None and ds.max_rows < len(data):
         data = data.select(range(ds.max_rows))
     return data
@@ -164,17 +172,20 @@ def hub_error(path: str, e: Exception) -> TunewizError:
 
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     if hub_offline():
-        return TunewizError.at(WHERE, f"could not load hub dataset {path!r} ({msg}); the hub is offline ({offline_reason()})",
-                               f"check the id, or download it where there is internet: hf download --repo-type dataset {path} "
-                               "(then unset HF_HUB_OFFLINE), or use a local file" if hub_unreachable() is None else
-                               "connect this machine to the internet, or copy the dataset into its Hugging Face cache (hf "
-                               f"download --repo-type dataset {path} where there is internet), or use a local file")
+        return TunewizError.at(WHERE, _("could not load hub dataset {path!r} ({error}); the hub is offline ({why})")
+                               .format(path=path, error=msg, why=offline_reason()),
+                               _("check the id, or download it where there is internet: hf download --repo-type dataset "
+                                 "{path} (then unset HF_HUB_OFFLINE), or use a local file").format(path=path)
+                               if hub_unreachable() is None else
+                               _("connect this machine to the internet, or copy the dataset into its Hugging Face cache (hf "
+                                 "download --repo-type dataset {path} where there is internet), or use a local file")
+                               .format(path=path))
     if "offline" in msg.lower() or "connect" in msg.lower():
-        return TunewizError.at(WHERE, f"could not load hub dataset {path!r} ({msg})",
-                               "check the id and the network, or download it where there is internet: hf download "
-                               f"--repo-type dataset {path}, or use a local file")
-    return TunewizError.at(WHERE, f"could not load hub dataset {path!r}: {msg}",
-                           "check the id, the config name (dataset.name) and the split (dataset.split)")
+        return TunewizError.at(WHERE, _("could not load hub dataset {path!r} ({error})").format(path=path, error=msg),
+                               _("check the id and the network, or download it where there is internet: hf download "
+                                 "--repo-type dataset {path}, or use a local file").format(path=path))
+    return TunewizError.at(WHERE, _("could not load hub dataset {path!r}: {error}").format(path=path, error=msg),
+                           _("check the id, the config name (dataset.name) and the split (dataset.split)"))
 
 
 def _check_not_empty(files: list[str], builder: str) -> None:
@@ -188,8 +199,13 @@ def _check_not_empty(files: list[str], builder: str) -> None:
                 next(lines, None)  # the header
             if next(lines, None) is not None:
                 return
-    names = files[0] if len(files) == 1 else f"{len(files)} files in {Path(files[0]).parent}"
-    raise TunewizError.at(names, "has no rows", "add data rows (a CSV needs rows below its header line)")
+    raise no_rows(files)
+
+
+def no_rows(files: list[str]) -> TunewizError:
+    """The files hold no data rows (the loader's and the dataset step's words)."""
+    names = files[0] if len(files) == 1 else f"{len(files)} files in {Path(files[0]).parent}"  # a place: as written
+    return TunewizError.at(names, _("has no rows"), _("add data rows (a CSV needs rows below its header line)"))
 
 
 def load_tabular(files: list[str]) -> Dataset:
@@ -203,8 +219,9 @@ def load_tabular(files: list[str]) -> Dataset:
         d = tabular.dialect(p)
         cols = tabular.header_of(p, d)
         if header is not None and cols != header:
-            raise TunewizError.at(f, f"its columns ({', '.join(cols)}) differ from {files[0]}'s ({', '.join(header)})",
-                                  "give the files of a folder the same header line")
+            raise TunewizError.at(f, _("its columns ({columns}) differ from {first}'s ({header})")
+                                  .format(columns=", ".join(cols), first=files[0], header=", ".join(header)),
+                                  _("give the files of a folder the same header line"))
         header = cols
         records += [row for _, row in tabular.rows(p, d)]
     assert header is not None
@@ -219,8 +236,8 @@ def _explain_local(files: list[str], builder: str, err: Exception) -> TunewizErr
             if problem:
                 return problem
     msg = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    return TunewizError.at(files[0], f"could not read the {builder} data: {msg}",
-                           "check that every row has the same columns with the same types")
+    return TunewizError.at(files[0], _("could not read the {builder} data: {error}").format(builder=builder, error=msg),
+                           _("check that every row has the same columns with the same types"))
 
 
 def json_lines(p: Path) -> Iterator[dict[str, Any]]:
@@ -235,8 +252,8 @@ def json_lines(p: Path) -> Iterator[dict[str, Any]]:
             except json.JSONDecodeError as e:
                 raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], e.colno, jsonl=True) from None
             if not isinstance(row, dict):
-                raise TunewizError.at(f"{p}:{n}", f"a JSON {type(row).__name__} where an object was expected",
-                                      'each line must be an object like {"text": "..."}')
+                raise TunewizError.at(f"{p}:{n}", _("a JSON {type} where an object was expected").format(type=type(row).__name__),
+                                      _('each line must be an object like {{"text": "..."}}').format())
             yield row
 
 
@@ -260,28 +277,31 @@ def find_bad_json(path: Path) -> TunewizError | None:
 
 def _check_rows(path: Path, rows: Any) -> TunewizError | None:
     if not isinstance(rows, list):
-        return TunewizError.at(str(path), "the JSON file is not a list of rows", "use a JSON array of objects, or JSON Lines")
+        return TunewizError.at(str(path), _("the JSON file is not a list of rows"), _("use a JSON array of objects, or JSON Lines"))
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            return TunewizError.at(f"{path}: row {i}", f"a JSON {type(row).__name__} where an object was expected", "")
+            return TunewizError.at(f"{path}: row {i}",
+                                   _("a JSON {type} where an object was expected").format(type=type(row).__name__), "")
     return None
 
 
-# What Python's json messages mean in a data file, and what to do (its own words end in "at", for its ": line 1 column 50").
+# What Python's json messages mean in a data file, and what to do (its own words end in "at", for its ": line 1 column 50");
+# the explanations are messages with no fields (a brace doubled), shown with _(...).format().
 JSON_ERRORS = (
-    ("Unterminated string", "a string that is not closed", "close it with a double quote; a line break inside a string is written \\n"),
-    ("Expecting property name", "a key not in double quotes, or a comma before }",
-     "JSON puts keys and strings in double quotes ('single' quotes are Python's) and has no comma before } or ]"),
-    ("Expecting ',' delimiter", "a missing comma, or a double quote inside a string that ends it early",
-     'put a comma between the items; a double quote inside a string is written \\"'),
-    ("Expecting ':' delimiter", "a key without a ':' after it", 'write "key": value'),
-    ("Expecting value", "a value that is missing or is not JSON (a trailing comma, True / None, 'single' quotes)",
-     'values are "strings" in double quotes, numbers, true, false, null, [lists] and {objects}'),
-    ("Invalid \\uXXXX escape", "a \\u not followed by 4 hex digits", "write \\u00e9-style escapes, or the character itself"),
-    ("Invalid \\escape", "a backslash that starts no JSON escape (a Windows path, a regular expression)",
-     "write a backslash as \\\\ (C:\\\\data), or use /"),
+    ("Unterminated string", N_("a string that is not closed"),
+     N_("close it with a double quote; a line break inside a string is written \\n")),
+    ("Expecting property name", N_("a key not in double quotes, or a comma before }}"),
+     N_("JSON puts keys and strings in double quotes ('single' quotes are Python's) and has no comma before }} or ]")),
+    ("Expecting ',' delimiter", N_("a missing comma, or a double quote inside a string that ends it early"),
+     N_('put a comma between the items; a double quote inside a string is written \\"')),
+    ("Expecting ':' delimiter", N_("a key without a ':' after it"), N_('write "key": value')),
+    ("Expecting value", N_("a value that is missing or is not JSON (a trailing comma, True / None, 'single' quotes)"),
+     N_('values are "strings" in double quotes, numbers, true, false, null, [lists] and {{objects}}')),
+    ("Invalid \\uXXXX escape", N_("a \\u not followed by 4 hex digits"), N_("write \\u00e9-style escapes, or the character itself")),
+    ("Invalid \\escape", N_("a backslash that starts no JSON escape (a Windows path, a regular expression)"),
+     N_("write a backslash as \\\\ (C:\\\\data), or use /")),
 )
-RAW_CHARACTERS = {"\t": ("a raw tab", "\\t"), "\n": ("a raw line break", "\\n"), "\r": ("a raw carriage return", "\\r")}
+RAW_CHARACTERS = {"\t": (N_("a raw tab"), "\\t"), "\n": (N_("a raw line break"), "\\n"), "\r": (N_("a raw carriage return"), "\\r")}
 
 
 def bad_json(where: str, msg: str, char: str, column: int, jsonl: bool) -> TunewizError:
@@ -290,13 +310,18 @@ def bad_json(where: str, msg: str, char: str, column: int, jsonl: bool) -> Tunew
     what, fix = msg.removesuffix(" at"), ""
     if msg.startswith("Invalid control character"):
         code = ord(char or chr(0))
-        raw, escaped = RAW_CHARACTERS.get(char, (f"a raw control character (U+{code:04X})", f"\\u{code:04x}"))
+        named = RAW_CHARACTERS.get(char)
+        raw = _(named[0]) if named else _("a raw control character (U+{code:04X})").format(code=code)
+        escaped = named[1] if named else f"\\u{code:04x}"
         split = jsonl and char == "\n"
-        what = f"{raw} inside a string" + (", which splits the row over two lines" if split else "")
-        fix = f"write it as {escaped} inside the string (json.dumps does)" + ("; a JSON Lines row is one line" if split else "")
+        what = (_("{raw} inside a string, which splits the row over two lines") if split else
+                _("{raw} inside a string")).format(raw=raw)
+        fix = (_("write it as {escaped} inside the string (json.dumps does); a JSON Lines row is one line") if split else
+               _("write it as {escaped} inside the string (json.dumps does)")).format(escaped=escaped)
     elif jsonl and msg == "Extra data":
-        what, fix = "more than one JSON value on the line", "one object a line; a file holding one JSON array is named .json"
+        what, fix = _("more than one JSON value on the line"), _("one object a line; a file holding one JSON array is named .json")
     else:
-        what, fix = next(((w, f) for start, w, f in JSON_ERRORS if msg.startswith(start)), (what, fix))
-    fix = f"{fix}; or delete that line" if fix and jsonl else fix or ("fix or delete that line" if jsonl else "fix that line")
-    return TunewizError.at(where, f"not valid JSON at column {column}: {what}", fix)
+        what, fix = next(((_(w).format(), _(f).format()) for start, w, f in JSON_ERRORS if msg.startswith(start)), (what, fix))
+    fix = _("{fix}; or delete that line").format(fix=fix) if fix and jsonl else \
+        fix or (_("fix or delete that line") if jsonl else _("fix that line"))
+    return TunewizError.at(where, _("not valid JSON at column {column}: {what}").format(column=column, what=what), fix)

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.data import load, tabular
 from engine.errors import TunewizError
+from engine.i18n import _
 
 Rows = list[dict[str, Any]]
 # A JSONL file up to this size is parsed line by line while counting (so a bad line far down is found);
@@ -58,8 +59,7 @@ def peek(path_or_sample: str, n: int = 50, split: str = "train") -> tuple[list[s
         if len(rows) >= n:
             break
     if not rows:
-        names = files[0] if len(files) == 1 else f"{len(files)} files in {Path(files[0]).parent}"
-        raise TunewizError.at(names, "has no rows", "add data rows (a CSV needs rows below its header line)")
+        raise load.no_rows(files)
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
@@ -86,7 +86,7 @@ def count_rows(path_or_sample: str, should_stop: Callable[[], bool] = lambda: Fa
             rows = _lines(p)
         else:
             rows = _rows(p)
-        for i, _ in enumerate(rows, 1):
+        for i, _row in enumerate(rows, 1):
             if i % 1000 == 0 and should_stop():
                 return None
             total += 1
@@ -106,7 +106,7 @@ def peek_hub(path: str, name: str | None = None, split: str = "train", n: int = 
     except Exception as e:
         raise load.hub_error(path, e) from e
     if not rows:
-        raise TunewizError.at(load.WHERE, f"{path} has no rows", "check the split name (dataset.split)")
+        raise TunewizError.at(load.WHERE, _("{path} has no rows").format(path=path), _("check the split name (dataset.split)"))
     columns = list(ds.features) if ds.features else list(dict.fromkeys(k for r in rows for k in r))
     splits = getattr(ds.info, "splits", None) or {}
     count = splits[split].num_examples if split in splits and splits[split].num_examples else None
@@ -117,7 +117,8 @@ def peek_hub(path: str, name: str | None = None, split: str = "train", n: int = 
 def _files(spec: str, split: str = "train") -> list[str]:
     p = load.local_path(spec)
     if p is None:
-        raise TunewizError.at(load.WHERE, f"{spec} is not a local file or folder", "hub datasets are read with peek_hub")
+        raise TunewizError.at(load.WHERE, _("{path} is not a local file or folder").format(path=spec),
+                              _("hub datasets are read with peek_hub"))
     return load.data_files(p, split)[1]
 
 
@@ -190,11 +191,11 @@ def _json_array(p: Path) -> Iterator[dict[str, Any]]:
 
         def not_object(at: int, row: Any) -> TunewizError:
             line = lines_before + buf.count("\n", 0, at) + 1
-            return TunewizError.at(f"{p}:{line}", f"a JSON {type(row).__name__} where an object was expected",
-                                   'each element of the array must be an object like {"text": "..."}')
+            return TunewizError.at(f"{p}:{line}", _("a JSON {type} where an object was expected").format(type=type(row).__name__),
+                                   _('each element of the array must be an object like {{"text": "..."}}').format())
 
         if skip_ws() != "[":
-            raise fail(pos, "expected '[' at the start of a JSON array")
+            raise fail(pos, _("expected '[' at the start of a JSON array"))
         pos += 1
         if skip_ws() == "]":
             return
@@ -219,7 +220,7 @@ def _json_array(p: Path) -> Iterator[dict[str, Any]]:
             if sep == "]":
                 return
             if sep != ",":
-                raise fail(pos, "Expecting ',' delimiter" if sep else "the array is not closed with ']'")
+                raise fail(pos, "Expecting ',' delimiter" if sep else _("the array is not closed with ']'"))
             pos += 1
 
 
@@ -243,7 +244,12 @@ def _parquet_count(p: Path) -> int:
     try:
         return pq.ParquetFile(p).metadata.num_rows
     except Exception as e:
-        raise TunewizError.at(str(p), f"could not read the parquet data: {e}", "check that it is a complete parquet file") from e
+        raise bad_parquet(p, e) from e
+
+
+def bad_parquet(p: Path, e: Exception) -> TunewizError:
+    return TunewizError.at(str(p), _("could not read the parquet data: {error}").format(error=e),
+                           _("check that it is a complete parquet file"))
 
 
 def _parquet_rows(p: Path) -> Iterator[dict[str, Any]]:
@@ -253,4 +259,4 @@ def _parquet_rows(p: Path) -> Iterator[dict[str, Any]]:
         for batch in pq.ParquetFile(p).iter_batches(batch_size=64):
             yield from batch.to_pylist()
     except Exception as e:  # a truncated or foreign file: pyarrow's reason, with the file
-        raise TunewizError.at(str(p), f"could not read the parquet data: {e}", "check that it is a complete parquet file") from e
+        raise bad_parquet(p, e) from e

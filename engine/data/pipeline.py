@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from engine import fields
 from engine.data import chat, formats, load, preference
 from engine.errors import TunewizError
+from engine.i18n import N_, _, ngettext, pgettext
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -61,15 +62,15 @@ class Prepared:
     batch: int | None = None  # the micro-batch a preference method's rows were prepared for (KTO pairs neighbours in it)
 
 
-# Why a row is left out of training, and what to do about it.
+# Why a row is left out of training, and what to do about it (messages: shown as _(what), _(fix)).
 DROPS = {
-    "blank": ("were blank (an empty line or text)", "nothing to do; remove blank lines to silence this"),
-    "no answer": ("had no answer to train (no assistant turn, or only empty or weight-0 ones; an empty completion)",
-                  "check the format/columns: the responses may be missing or empty in the data"),
-    "truncated": ("had their whole answer cut off by truncation", "raise training.max_length (or shorten the prompts)"),
-    "no text": ("had no text to classify (a null or empty cell)", "fill in or remove those rows"),
-    "masked": ("had every label -100 (pre-tokenized rows with no token to train)",
-               "check the labels column: -100 marks a token that is not trained; leave labels out to train every token"),
+    "blank": (N_("were blank (an empty line or text)"), N_("nothing to do; remove blank lines to silence this")),
+    "no answer": (N_("had no answer to train (no assistant turn, or only empty or weight-0 ones; an empty completion)"),
+                  N_("check the format/columns: the responses may be missing or empty in the data")),
+    "truncated": (N_("had their whole answer cut off by truncation"), N_("raise training.max_length (or shorten the prompts)")),
+    "no text": (N_("had no text to classify (a null or empty cell)"), N_("fill in or remove those rows")),
+    "masked": (N_("had every label -100 (pre-tokenized rows with no token to train)"),
+               N_("check the labels column: -100 marks a token that is not trained; leave labels out to train every token")),
 }
 ROWS_SHOWN = 5  # source rows named per reason a row is left out
 
@@ -77,8 +78,10 @@ ROWS_SHOWN = 5  # source rows named per reason a row is left out
 def row_list(rows: list[int], total: int | None = None) -> str:
     """'source rows 3, 7, 12' (and how many more), for a message that names the rows."""
     more = (total if total is not None else len(rows)) - len(rows[:ROWS_SHOWN])
-    return (f"source row{'s' if len(rows) > 1 or more else ''} {', '.join(map(str, rows[:ROWS_SHOWN]))}"
-            + (f" and {more} more" if more > 0 else ""))
+    shown = ", ".join(map(str, rows[:ROWS_SHOWN]))
+    if more > 0:
+        return _("source rows {rows} and {more} more").format(rows=shown, more=more)
+    return ngettext("source row {rows}", "source rows {rows}", max(len(rows), 1)).format(rows=shown)
 
 
 def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
@@ -92,8 +95,7 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
         chat.check_syntax(template, cfg.model.chat_template, cfg.model.name_or_path)  # type: ignore[arg-type]
     if cfg.model.task == "causal-lm" and not getattr(tokenizer, "eos_token", None):
-        raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
-                              "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
+        raise no_eos(cfg.model.name_or_path)
     max_length = t.get("max_length", fields.default("max_length") if cfg.model.task == "causal-lm" else None)
     if cfg.model.task != "causal-lm":
         from engine.fields import CLASSIFIER_MAX_LENGTH
@@ -111,12 +113,19 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
         label = fmt.columns["label"]
         for role in ("text", "text_pair"):
             if fmt.columns.get(role) == label:
-                raise TunewizError.at("dataset.columns.label", f"the label column is the {role} column ({label!r}): every "
-                                      "text would be its own class", "map dataset.columns.label to the column that holds the "
-                                      f"classes; columns are: {', '.join(raw.column_names)}")
+                raise TunewizError.at("dataset.columns.label", _("the label column is the {role} column ({label!r}): every "
+                                                                 "text would be its own class").format(role=role, label=label),
+                                      _("map dataset.columns.label to the column that holds the classes; columns are: "
+                                        "{columns}").format(columns=", ".join(raw.column_names)))
         plan.regression = is_regression(raw, label)
         plan.label_names = [label] if plan.regression else label_names(raw, label)
     return plan
+
+
+def no_eos(model: str) -> TunewizError:
+    return TunewizError.at("model.name_or_path", _("the tokenizer of {model} has no eos token, so the model could never "
+                                                   "learn to stop").format(model=model),
+                           _("use a causal language model whose tokenizer has an eos token (a chat or instruct model)"))
 
 
 def _check_template_overhead(plan: Plan, tokenizer: Any) -> None:
@@ -131,11 +140,12 @@ def _check_template_overhead(plan: Plan, tokenizer: Any) -> None:
         return
     n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
     if n >= plan.max_length:
-        raise TunewizError.at("training.max_length", f"{plan.max_length} tokens is shorter than what the chat template "
-                              f"writes before any answer: {n} tokens for an empty question (its system prompt and role "
-                              "markers), so no answer would ever be trained",
-                              f"raise training.max_length well above {n} (room for the question and the answer), e.g. "
-                              f"{max(512, 1 << (2 * n - 1).bit_length())}")
+        raise TunewizError.at("training.max_length", _("{max_length} tokens is shorter than what the chat template writes "
+                                                       "before any answer: {n} tokens for an empty question (its system "
+                                                       "prompt and role markers), so no answer would ever be trained")
+                              .format(max_length=plan.max_length, n=n),
+                              _("raise training.max_length well above {n} (room for the question and the answer), e.g. "
+                                "{suggested}").format(n=n, suggested=max(512, 1 << (2 * n - 1).bit_length())))
 
 
 def _is_number(v: Any) -> bool:
@@ -151,8 +161,9 @@ def label_names(raw: Dataset, column: str) -> list[str]:
     where = f"dataset.columns.label ({column})"
     missing = [i for i, v in enumerate(col) if v is None or (isinstance(v, str) and not v.strip())]
     if missing:
-        raise TunewizError.at(where, f"{len(missing)} of {len(col)} rows have no label ({row_list(missing)})",
-                              "fill in or drop those rows")
+        raise TunewizError.at(where, _("{n} of {total} rows have no label ({rows})")
+                              .format(n=len(missing), total=len(col), rows=row_list(missing)),
+                              _("fill in or drop those rows"))
     values = set(col)
     if not names:
         kinds = [_is_number(v) for v in col]
@@ -161,19 +172,24 @@ def label_names(raw: Dataset, column: str) -> list[str]:
             words = sorted({str(v) for v, k in zip(col, kinds, strict=True) if not k})
             few_numbers = kinds.count(True) <= kinds.count(False)
             odd = [i for i, k in enumerate(kinds) if k == few_numbers]
-            raise TunewizError.at(where, f"the labels mix numbers ({', '.join(numbers[:4])}) and words "
-                                  f"({', '.join(map(repr, words[:4]))}): they would train as {len(values)} unrelated classes "
-                                  f"({'numbers' if few_numbers else 'words'} in {row_list(odd)})",
-                                  "use one kind of label in every row: class names (negative, positive) or class ids (0, 1)")
+            what = (_("the labels mix numbers ({numbers}) and words ({words}): they would train as {n} unrelated classes "
+                      "(numbers in {rows})") if few_numbers else
+                    _("the labels mix numbers ({numbers}) and words ({words}): they would train as {n} unrelated classes "
+                      "(words in {rows})"))
+            raise TunewizError.at(where, what.format(numbers=", ".join(numbers[:4]), words=", ".join(map(repr, words[:4])),
+                                                     n=len(values), rows=row_list(odd)),
+                                  _("use one kind of label in every row: class names (negative, positive) or class ids (0, 1)"))
         names = [str(v) for v in sorted(values, key=lambda v: (isinstance(v, str), v))]
     if len(values) < 2:
-        raise TunewizError.at(where, f"only one class ({names[0] if names else values!r}) in {len(raw)} rows",
-                              "a classifier needs at least two classes: check the label column mapping, or the data")
+        raise TunewizError.at(where, _("only one class ({label}) in {n} rows").format(label=repr(names[0] if names else values),
+                                                                                     n=len(raw)),
+                              _("a classifier needs at least two classes: check the label column mapping, or the data"))
     if len(values) == len(col) >= UNIQUE_LABELS_MIN:
-        raise TunewizError.at(where, f"{len(values)} classes in {len(col)} rows: every row has a label of its own, so "
-                              f"nothing learned carries over to a new text (is {column!r} a text or id column?)",
-                              "map dataset.columns.label to the column that holds the classes; columns are: "
-                              f"{', '.join(raw.column_names)}")
+        raise TunewizError.at(where, _("{n} classes in {total} rows: every row has a label of its own, so nothing learned "
+                                       "carries over to a new text (is {column!r} a text or id column?)")
+                              .format(n=len(values), total=len(col), column=column),
+                              _("map dataset.columns.label to the column that holds the classes; columns are: "
+                                "{columns}").format(columns=", ".join(raw.column_names)))
     return names
 
 
@@ -266,14 +282,16 @@ def _tokenized(example: dict[str, Any], tokenizer: Any) -> tuple[list[int], list
     ids = list(example["input_ids"])
     labels = list(example["labels"]) if example.get("labels") is not None else list(ids)
     if len(labels) != len(ids):
-        raise ValueError(f"labels has {len(labels)} entries and input_ids {len(ids)}: each token needs its label "
-                         "(-100 = not trained)")
+        raise ValueError(_("labels has {labels} entries and input_ids {ids}: each token needs its label "
+                           "(-100 = not trained)").format(labels=len(labels), ids=len(ids)))
     vocab = len(tokenizer)
     for name, values, allowed in (("input_ids", ids, ()), ("labels", labels, (IGNORE,))):
         bad = next((t for t in values if not isinstance(t, int) or not (0 <= t < vocab or t in allowed)), None)
         if bad is not None:
-            raise ValueError(f"{name} holds {bad!r}, outside the tokenizer's vocabulary (ids 0 to {vocab - 1}"
-                             + (", or -100" if allowed else "") + "): was the data tokenized with another tokenizer?")
+            raise ValueError((_("{name} holds {bad!r}, outside the tokenizer's vocabulary (ids 0 to {last}, or -100): was "
+                                "the data tokenized with another tokenizer?") if allowed else
+                              _("{name} holds {bad!r}, outside the tokenizer's vocabulary (ids 0 to {last}): was the data "
+                                "tokenized with another tokenizer?")).format(name=name, bad=bad, last=vocab - 1))
     return ids, labels
 
 
@@ -311,13 +329,14 @@ def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any, code: str = "")
         if plan.format.name == "tokenized" and (mask := row.get("attention_mask")) is not None:
             n = len(row[plan.format.columns["input_ids"]])
             if len(mask) != n:  # the collator makes its own mask, but a row whose columns disagree is broken
-                raise ValueError(f"attention_mask has {len(mask)} entries and input_ids {n}: they must be as long")
+                raise ValueError(_("attention_mask has {mask} entries and input_ids {ids}: they must be as long")
+                                 .format(mask=len(mask), ids=n))
         return encode(formats.canonical(row, plan.format), plan, tokenizer)
     except TunewizError:
         raise
     except Exception as e:
-        raise TunewizError.at(f"dataset row {row.get('_row')}", f"could not be prepared: {e}",
-                              "fix or remove that row (dataset.max_rows limits the rows read)") from e
+        raise TunewizError.at(f"dataset row {row.get('_row')}", _("could not be prepared: {error}").format(error=e),
+                              _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
 
 
 def tokenize(raw: Dataset, plan: Plan, tokenizer: Any) -> Dataset:
@@ -337,7 +356,8 @@ def split(raw: Dataset, cfg: Config) -> tuple[Dataset, Dataset | None]:
         return raw, None
     n_eval = int(size) if size >= 1 else max(1, round(size * len(raw)))
     if n_eval >= len(raw):
-        raise TunewizError.at("dataset.eval_size", f"{size} leaves no training rows out of {len(raw)}", "use a smaller eval_size, or 0")
+        raise TunewizError.at("dataset.eval_size", _("{size} leaves no training rows out of {n}").format(size=size, n=len(raw)),
+                              _("use a smaller eval_size, or 0"))
     parts = raw.train_test_split(test_size=n_eval, seed=seed)
     return parts["train"], parts["test"]
 
@@ -367,9 +387,10 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
                 flags[flag] = flags.get(flag, 0) + 1
         train = train.filter(_kept, desc="Dropping rows with no trained token")
         if len(train) == 0:
-            why = "; ".join(f"{n} {DROPS[r][0]}" for r, n in drops.items())
-            raise TunewizError.at("dataset", f"none of the {before} rows has {'a token to train' if plan.task == 'causal-lm' else 'a text to classify'}: {why}",
-                                  DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")  # type: ignore[arg-type]
+            why = "; ".join(pgettext("rows left out", "{n} {what}").format(n=n, what=_(DROPS[r][0])) for r, n in drops.items())
+            raise TunewizError.at("dataset", (_("none of the {n} rows has a token to train: {why}") if plan.task == "causal-lm" else
+                                              _("none of the {n} rows has a text to classify: {why}")).format(n=before, why=why),
+                                  _(DROPS[max(drops, key=drops.get)][1]) if drops else _("check the format/columns"))  # type: ignore[arg-type]
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
     if evald is not None and "_drop" in evald.column_names:
         evald = evald.filter(_kept)
@@ -392,12 +413,12 @@ def preference_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     fmt = preference.detect(raw.column_names, raw[0], method, cfg.dataset.format, cfg.dataset.columns)
     template, source = chat.resolve_template(tokenizer, cfg.model.chat_template)
     if not getattr(tokenizer, "eos_token", None):
-        raise TunewizError.at("model.name_or_path", f"the tokenizer of {cfg.model.name_or_path} has no eos token, so the model could never learn to stop",
-                              "use a causal language model whose tokenizer has an eos token (a chat or instruct model)")
+        raise no_eos(cfg.model.name_or_path)
     try:
         first = preference.canonical(raw[0], fmt)
     except ValueError as e:
-        raise TunewizError.at("dataset row 0", f"could not be read as {fmt.name} data: {e}", "check dataset.columns") from e
+        raise TunewizError.at("dataset row 0", _("could not be read as {format} data: {error}").format(format=fmt.name, error=e),
+                              _("check dataset.columns")) from e
     conversational = isinstance(first["prompt"], list)
     if conversational:
         chat.require_template(template, cfg.model.name_or_path, fmt.name)
@@ -413,8 +434,9 @@ def _canonical_pref(row: dict[str, Any], fmt: formats.Format) -> dict[str, Any]:
     except TunewizError:
         raise
     except Exception as e:
-        raise TunewizError.at(f"dataset row {row.get('_row')}", f"could not be read as {fmt.name} data: {e}",
-                              "fix or remove that row (dataset.max_rows limits the rows read)") from e
+        raise TunewizError.at(f"dataset row {row.get('_row')}", _("could not be read as {format} data: {error}")
+                              .format(format=fmt.name, error=e),
+                              _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
     answers = [out["chosen"], out["rejected"]] if "chosen" in out else [out["completion"]]
     drop = "no answer" if any(preference.empty_answer(a) for a in answers) else \
         "same answer" if "chosen" in out and out["chosen"] == out["rejected"] else ""
@@ -488,9 +510,9 @@ def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) ->
         if any(reasons):
             train = train.select([i for i, r in enumerate(reasons) if not r])
     if len(train) == 0:
-        why = "; ".join(f"{n} {preference.DROPS[r][0]}" for r, n in drops.items())
-        raise TunewizError.at("dataset", f"none of the {before} rows can be trained: {why}",
-                              preference.DROPS[max(drops, key=drops.get)][1] if drops else "check the format/columns")  # type: ignore[arg-type]
+        why = "; ".join(pgettext("rows left out", "{n} {what}").format(n=n, what=_(preference.DROPS[r][0])) for r, n in drops.items())
+        raise TunewizError.at("dataset", _("none of the {n} rows can be trained: {why}").format(n=before, why=why),
+                              _(preference.DROPS[max(drops, key=drops.get)][1]) if drops else _("check the format/columns"))  # type: ignore[arg-type]
     evald = None
     if eval_raw is not None:
         ev = canon(eval_raw)
@@ -508,8 +530,9 @@ def _kept(row: dict[str, Any]) -> bool:
 def drop_lines(prepared: Prepared) -> list[str]:
     """One line per reason rows were left out of training, with the fix (for validate, preview and run)."""
     table = DROPS if prepared.plan.method == "sft" else preference.DROPS
-    return [f"{n} of {prepared.source_rows} rows left out ({row_list(prepared.drop_rows.get(r, []), n)}): they {table[r][0]}; "
-            f"{table[r][1]}" for r, n in prepared.drops.items()]
+    return [_("{n} of {total} rows left out ({rows}): they {what}; {fix}").format(
+        n=n, total=prepared.source_rows, rows=row_list(prepared.drop_rows.get(r, []), n), what=_(table[r][0]), fix=_(table[r][1]))
+        for r, n in prepared.drops.items()]
 
 
 def pack(ds: Dataset, plan: Plan) -> Dataset:
@@ -517,7 +540,7 @@ def pack(ds: Dataset, plan: Plan) -> Dataset:
     from trl.data_utils import pack_dataset
 
     if plan.max_length is None:
-        raise TunewizError.at("training.max_length", "packing needs a max_length", "set training.max_length, e.g. 1024")
+        raise TunewizError.at("training.max_length", _("packing needs a max_length"), _("set training.max_length, e.g. 1024"))
     return pack_dataset(ds.select_columns(["input_ids", "labels"]), plan.max_length, plan.packing_strategy, {})
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data import formats
 from engine.errors import TunewizError, did_you_mean
+from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -46,16 +47,17 @@ KTO_ANSWERS = ("completion", "messages", "conversations", "response", "output")
 # Anthropic HH-RLHF transcripts: "\n\nHuman: ...\n\nAssistant: ..."
 HH_TURNS = {"Human": "user", "Assistant": "assistant"}
 
-# Why a preference row is left out, and the fix (shown with the source rows, as engine/data/pipeline.DROPS)
+# Why a preference row is left out, and the fix (shown with the source rows, as engine/data/pipeline.DROPS; messages:
+# shown as _(what), _(fix))
 DROPS = {
-    "same answer": ("had the same chosen and rejected answer (nothing to prefer: the loss stays at log 2)",
-                    "fix or remove those rows"),
-    "no answer": ("had an empty answer (chosen, rejected or completion)", "fill in or remove those rows"),
-    "truncated": ("had a prompt of training.max_length tokens or more: the answers would be cut away (TRL drops them)",
-                  "raise training.max_length, or shorten those prompts"),
-    "same within max_length": ("had chosen and rejected answers that differ only after training.max_length tokens "
-                               "(the model would see two identical sequences)",
-                               "raise training.max_length, or use training.truncation_mode: keep_end"),
+    "same answer": (N_("had the same chosen and rejected answer (nothing to prefer: the loss stays at log 2)"),
+                    N_("fix or remove those rows")),
+    "no answer": (N_("had an empty answer (chosen, rejected or completion)"), N_("fill in or remove those rows")),
+    "truncated": (N_("had a prompt of training.max_length tokens or more: the answers would be cut away (TRL drops them)"),
+                  N_("raise training.max_length, or shorten those prompts")),
+    "same within max_length": (N_("had chosen and rejected answers that differ only after training.max_length tokens "
+                                  "(the model would see two identical sequences)"),
+                               N_("raise training.max_length, or use training.truncation_mode: keep_end")),
 }
 
 
@@ -66,28 +68,35 @@ def detect(names: list[str], row: dict[str, Any], method: str, fmt: str = "auto"
     for role, col in columns.items():
         if col not in names:
             hint = did_you_mean(col, names)
-            raise TunewizError.at(f"dataset.columns.{role}", f"column {col!r} is not in the dataset" + (f"; {hint}" if hint else ""),
-                                  f"columns are: {', '.join(names)}")
+            raise TunewizError.at(f"dataset.columns.{role}", _("column {col!r} is not in the dataset").format(col=col)
+                                  + (f"; {hint}" if hint else ""),
+                                  _("columns are: {columns}").format(columns=", ".join(names)))
     want = "preference" if method in PAIRED else "kto"
     cols = set(names) | set(columns)
     if fmt not in ("auto", "preference", "kto"):
-        raise TunewizError.at("dataset.format", f"{fmt} is SFT data, and model.method is {method} ({NAMES[method]} "
-                              f"trains on {'chosen/rejected pairs' if method in PAIRED else 'answers labelled desirable or not'})",
-                              "set dataset.format: auto (or " + want + "), or model.method: sft to train this data as SFT")
+        raise TunewizError.at("dataset.format", (_("{fmt} is SFT data, and model.method is {method} ({name} trains on "
+                                                   "chosen/rejected pairs)") if method in PAIRED else
+                                                 _("{fmt} is SFT data, and model.method is {method} ({name} trains on "
+                                                   "answers labelled desirable or not)")).format(fmt=fmt, method=method,
+                                                                                                 name=NAMES[method]),
+                              _("set dataset.format: auto (or {format}), or model.method: sft to train this data as SFT")
+                              .format(format=want))
     guess = "preference" if is_pairs(names, row) else \
         "kto" if any(n in cols for n in KTO_LABELS) and any(n in cols for n in KTO_ANSWERS) else ""
     if fmt == "auto" or (not guess and not columns):  # a preset's format: preference on SFT data says what it is
         fmt = guess
         if not fmt:
-            raise TunewizError.at("dataset.format", f"{NAMES[method]} needs preference data, and these columns "
-                                  f"({', '.join(names)}) hold none: no chosen/rejected pair, no labelled answer",
-                                  "pairs: prompt / chosen / rejected columns (strings or message lists); KTO: prompt / "
-                                  "completion / label (true = desirable); map others with dataset.columns; or, to train "
-                                  "this data as SFT, model.method: sft")
+            raise TunewizError.at("dataset.format", _("{name} needs preference data, and these columns ({columns}) hold "
+                                                      "none: no chosen/rejected pair, no labelled answer")
+                                  .format(name=NAMES[method], columns=", ".join(names)),
+                                  _("pairs: prompt / chosen / rejected columns (strings or message lists); KTO: prompt / "
+                                    "completion / label (true = desirable); map others with dataset.columns; or, to train "
+                                    "this data as SFT, model.method: sft"))
     if fmt == "kto" and method in PAIRED:
-        raise TunewizError.at("model.method", f"the data holds single answers labelled desirable or not (KTO), and "
-                              f"{NAMES[method]} needs a chosen and a rejected answer to the same prompt",
-                              "set model.method: kto")
+        raise TunewizError.at("model.method", _("the data holds single answers labelled desirable or not (KTO), and "
+                                                "{name} needs a chosen and a rejected answer to the same prompt")
+                              .format(name=NAMES[method]),
+                              _("set model.method: kto"))
     roles = ROLES[fmt]
     resolved: dict[str, str] = {}
     for role, required in roles.items():
@@ -95,12 +104,15 @@ def detect(names: list[str], row: dict[str, Any], method: str, fmt: str = "auto"
         if found:
             resolved[role] = found
         elif required:
-            raise TunewizError.at("dataset.columns", f"{fmt} data needs a {role!r} column and the dataset has none",
-                                  f"map one with dataset.columns.{role}: <column>; columns are: {', '.join(names)}")
+            raise TunewizError.at("dataset.columns", _("{fmt} data needs a {role!r} column and the dataset has none")
+                                  .format(fmt=fmt, role=role),
+                                  _("map one with dataset.columns.{role}: <column>; columns are: {columns}")
+                                  .format(role=role, columns=", ".join(names)))
     unknown = set(columns) - set(roles)
     if unknown:
         role = sorted(unknown)[0]
-        raise TunewizError.at(f"dataset.columns.{role}", f"{fmt} data has no role {role!r}", f"roles of {fmt}: {', '.join(roles)}")
+        raise TunewizError.at(f"dataset.columns.{role}", _("{fmt} data has no role {role!r}").format(fmt=fmt, role=role),
+                              _("roles of {fmt}: {roles}").format(fmt=fmt, roles=", ".join(roles)))
     formats._refuse_media(names, row)
     return formats.Format(fmt, resolved, _reason(fmt, resolved, row, method, columns))
 
@@ -148,12 +160,18 @@ def _default(fmt: str, role: str, names: list[str], row: dict[str, Any]) -> str 
 
 
 def _reason(fmt: str, c: dict[str, str], row: dict[str, Any], method: str, chosen_cols: dict[str, str]) -> str:
-    how = "the roles you mapped (dataset.columns)" if chosen_cols else "its columns"
+    how = _("the roles you mapped (dataset.columns)") if chosen_cols else _("its columns")
     if fmt == "kto":
-        return (f"{how}: {c['completion']} labelled by {c['label']} (true = desirable): KTO answers"
-                + (f", after the prompt in {c['prompt']}" if "prompt" in c else ", the last turn the answer"))
-    prompt = f"the prompt in {c['prompt']!r}" if "prompt" in c else "the prompt is what chosen and rejected share"
-    return f"{how}: {c['chosen']} / {c['rejected']} answer pairs, {prompt}"
+        if "prompt" in c:
+            return _("{how}: {completion} labelled by {label} (true = desirable): KTO answers, after the prompt in "
+                     "{prompt}").format(how=how, completion=c["completion"], label=c["label"], prompt=c["prompt"])
+        return _("{how}: {completion} labelled by {label} (true = desirable): KTO answers, the last turn the answer"
+                 ).format(how=how, completion=c["completion"], label=c["label"])
+    if "prompt" in c:
+        return _("{how}: {chosen} / {rejected} answer pairs, the prompt in {prompt!r}").format(
+            how=how, chosen=c["chosen"], rejected=c["rejected"], prompt=c["prompt"])
+    return _("{how}: {chosen} / {rejected} answer pairs, the prompt is what chosen and rejected share").format(
+        how=how, chosen=c["chosen"], rejected=c["rejected"])
 
 
 # ------------------------------------------------------------------------------------------ conversion
@@ -170,7 +188,8 @@ def canonical(row: dict[str, Any], f: formats.Format) -> dict[str, Any]:
         if "prompt" not in c:  # a whole conversation: the last turn is the answer
             turns = _messages(answer, "assistant")
             if len(turns) < 2:
-                raise ValueError(f"{c['completion']} holds {len(turns)} turn(s): no prompt before the answer")
+                raise ValueError(_("{column} holds {n} turn(s): no prompt before the answer").format(column=c["completion"],
+                                                                                                     n=len(turns)))
             prompt_v, answer = turns[:-1], turns[-1:]
         prompt, (done,) = _pair_up(prompt_v, [answer], system, chat=c.get("prompt") in ("instruction", "question"))
         return {"prompt": prompt, "completion": done, "label": _label(row.get(c["label"]), c["label"]), "tools": tools}
@@ -181,13 +200,13 @@ def canonical(row: dict[str, Any], f: formats.Format) -> dict[str, Any]:
         prompt_v = prompt_v["messages"]
     if c["chosen"] == c["rejected"]:  # LLaMA-Factory's ranking: output [preferred, other, ...]
         if not _ranked(chosen):
-            raise ValueError(f"{c['chosen']} is not a list of two or more answers (the first preferred)")
+            raise ValueError(_("{column} is not a list of two or more answers (the first preferred)").format(column=c["chosen"]))
         assert isinstance(chosen, list)
         chosen, rejected = chosen[0], chosen[1]
     elif c["chosen"] == c.get("prompt"):  # ms-swift: messages end with the chosen answer
         turns = _messages(chosen, "assistant")
         if len(turns) < 2 or turns[-1]["role"] != "assistant":
-            raise ValueError(f"{c['chosen']} does not end with an assistant turn (the chosen answer)")
+            raise ValueError(_("{column} does not end with an assistant turn (the chosen answer)").format(column=c["chosen"]))
         prompt_v, chosen = turns[:-1], turns[-1:]
     if prompt_v is not None and c.get("input") and row.get(c["input"]):
         prompt_v = f"{formats._str(prompt_v)}\n{formats._str(row[c['input']])}"
@@ -239,7 +258,7 @@ def _label(v: Any, col: str) -> bool:
         return bool(v)
     if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return v.strip().lower() in ("true", "1", "yes")
-    raise ValueError(f"{col} is {v!r}; a KTO label is true (desirable) or false (undesirable)")
+    raise ValueError(_("{column} is {value!r}; a KTO label is true (desirable) or false (undesirable)").format(column=col, value=v))
 
 
 def _is_hh(text: str) -> bool:
@@ -270,7 +289,7 @@ def _implicit(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
         while n > 0 and chosen[n - 1].get("role") == "assistant":  # the answers start after the last prompt turn
             n -= 1
         if n == 0:
-            raise ValueError("chosen and rejected share no prompt turn (the first turns differ) and no prompt column is mapped")
+            raise ValueError(_("chosen and rejected share no prompt turn (the first turns differ) and no prompt column is mapped"))
         return chosen[:n], chosen[n:], rejected[n:]
     if isinstance(chosen, str) and isinstance(rejected, str):
         n = 0
@@ -280,9 +299,10 @@ def _implicit(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
             cut = max(chosen.rfind("\n", 0, n), chosen.rfind(" ", 0, n))
             n = cut + 1 if cut >= 0 else 0
         if n == 0:
-            raise ValueError("chosen and rejected share no prompt text and no prompt column is mapped")
+            raise ValueError(_("chosen and rejected share no prompt text and no prompt column is mapped"))
         return chosen[:n], chosen[n:], rejected[n:]
-    raise ValueError(f"chosen is a {type(chosen).__name__} and rejected a {type(rejected).__name__}: both text, or both message lists")
+    raise ValueError(_("chosen is a {chosen} and rejected a {rejected}: both text, or both message lists")
+                     .format(chosen=type(chosen).__name__, rejected=type(rejected).__name__))
 
 
 def empty_answer(answer: Any) -> bool:
@@ -372,7 +392,7 @@ def adapters_in_model_dtype(model: Any) -> None:
     dtype = next((p.dtype for n, p in model.named_parameters() if not p.requires_grad and p.is_floating_point()), None)
     if dtype not in (torch.bfloat16, torch.float16):
         return
-    for _, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         if p.requires_grad and p.dtype == torch.float32:
             p.data = p.data.to(dtype)
 
@@ -432,7 +452,7 @@ def drop_reason(method: str, row: dict[str, Any], max_length: int | None, trunca
 def reference_note(method: str, lora: bool) -> str:
     """How the run gets its reference model (for the review and the start event)."""
     if method == "orpo":
-        return "ORPO needs no reference model (one model in memory)"
+        return _("ORPO needs no reference model (one model in memory)")
     if lora:
-        return "reference = the base with the adapter switched off (no second copy in memory)"
-    return "reference = a second frozen copy of the model (full fine-tuning): twice the weights in memory"
+        return _("reference = the base with the adapter switched off (no second copy in memory)")
+    return _("reference = a second frozen copy of the model (full fine-tuning): twice the weights in memory")

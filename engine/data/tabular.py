@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import TunewizError
+from engine.i18n import _
 
 SNIFF_LINES = 200_000  # the dialect is decided from this many lines (the whole file, for most)
 TXT_LINES = 2_000  # a .txt is a TSV when this many first lines agree (a corpus of long lines is not read whole)
@@ -56,8 +57,9 @@ def encoding_problem(p: Path, limit: int | None = None) -> TunewizError | None:
         head = fh.read(4)
         for bom, name in BOMS.items():
             if head.startswith(bom):
-                return TunewizError.at(f"{p}:1", f"{name.upper()} text (Windows' \"Unicode\"), not UTF-8",
-                                       f"convert it: iconv -f {name} -t utf-8 {p.name} > utf8-{p.name} (or save it as UTF-8)")
+                return TunewizError.at(f"{p}:1", _("{encoding} text (Windows' \"Unicode\"), not UTF-8").format(encoding=name.upper()),
+                                       _("convert it: iconv -f {encoding} -t utf-8 {file} > utf8-{file} (or save it as UTF-8)")
+                                       .format(encoding=name, file=p.name))
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         line, read = 1, 0
@@ -80,11 +82,11 @@ def not_utf8(p: Path, line: int, why: str) -> TunewizError:
         with open(p, "rb") as fh:
             enc, name = guess_encoding(fh.read(1 << 20))
     except OSError:
-        enc, name = "cp949", "another encoding"
-    return TunewizError.at(f"{p}:{line}", f"not UTF-8 text ({why}); it looks like {name}",
-                           f"convert the file to UTF-8: iconv -f {enc} -t utf-8 {p.name} > utf8-{p.name} "
-                           "(or save it as UTF-8; cp949 is common for Korean files from Windows, cp1252 / latin1 for "
-                           "European ones)")
+        enc, name = "cp949", _("another encoding")
+    return TunewizError.at(f"{p}:{line}", _("not UTF-8 text ({why}); it looks like {encoding}").format(why=why, encoding=name),
+                           _("convert the file to UTF-8: iconv -f {encoding} -t utf-8 {file} > utf8-{file} (or save it as "
+                             "UTF-8; cp949 is common for Korean files from Windows, cp1252 / latin1 for European ones)")
+                           .format(encoding=enc, file=p.name))
 
 
 def guess_encoding(head: bytes) -> tuple[str, str]:
@@ -92,10 +94,10 @@ def guess_encoding(head: bytes) -> tuple[str, str]:
     (every other byte 0), Korean cp949 (decodes, with Hangul), else Windows-1252 / Latin-1 (decodes anything)."""
     sample = head[: 1 << 16]
     if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4:
-        return "utf-16le", "UTF-16 (little-endian, no BOM)"
+        return "utf-16le", _("UTF-16 (little-endian, no BOM)")
     if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4:
-        return "utf-16be", "UTF-16 (big-endian, no BOM)"
-    for enc, name in (("cp949", "Korean cp949 / EUC-KR"),):
+        return "utf-16be", _("UTF-16 (big-endian, no BOM)")
+    for enc, name in (("cp949", _("Korean cp949 / EUC-KR")),):
         try:
             text = sample.decode(enc)
         except UnicodeDecodeError as e:
@@ -107,7 +109,7 @@ def guess_encoding(head: bytes) -> tuple[str, str]:
             return enc, name
     try:
         sample.decode("cp1252")
-        return "cp1252", "Windows-1252 / Latin-1 (Western European)"
+        return "cp1252", _("Windows-1252 / Latin-1 (Western European)")
     except UnicodeDecodeError:
         return "latin1", "Latin-1 (ISO-8859-1)"
 
@@ -187,7 +189,8 @@ def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any
         try:
             header = next(reader, None)
             if not header:
-                raise TunewizError.at(str(p), "the file is empty", f"a {d.name.upper()} needs a header line with column names")
+                raise TunewizError.at(str(p), _("the file is empty"),
+                                      _("a {kind} needs a header line with column names").format(kind=d.name.upper()))
             header = _named(p, [h.strip() for h in header])
             start = reader.line_num + 1
             ends: set[str] = set()  # last-column values of one-line rows (labels, usually)
@@ -201,14 +204,14 @@ def rows(p: Path, d: Dialect | None = None) -> Iterator[tuple[int, dict[str, Any
                 elif len(ends) <= 50:
                     ends.add(row[-1].strip())
                 if len(row) != len(header):
-                    fix = ("quote fields that contain the delimiter or line breaks (\"a, b\")" if d.quoting else
-                           "each line is one row: check for a tab inside a field, or a missing one")
-                    raise TunewizError.at(f"{p}:{first}", f"{len(row)} fields where the header has {len(header)} "
-                                          f"({'; '.join(_short(c) for c in row[:4])})", fix)
+                    fix = (_("quote fields that contain the delimiter or line breaks (\"a, b\")") if d.quoting else
+                           _("each line is one row: check for a tab inside a field, or a missing one"))
+                    raise TunewizError.at(f"{p}:{first}", _("{n} fields where the header has {header} ({cells})")
+                                          .format(n=len(row), header=len(header), cells="; ".join(_short(c) for c in row[:4])), fix)
                 yield first, {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
         except csv.Error as e:
-            raise TunewizError.at(f"{p}:{reader.line_num}", f"not a valid {d.name.upper()} line ({e})",
-                                  "check the quotes on that line") from None
+            raise TunewizError.at(f"{p}:{reader.line_num}", _("not a valid {kind} line ({error})").format(kind=d.name.upper(), error=e),
+                                  _("check the quotes on that line")) from None
 
 
 def _named(p: Path, header: list[str]) -> list[str]:
@@ -223,11 +226,11 @@ def _check_header(p: Path, header: list[str]) -> None:
     seen: set[str] = set()
     for i, h in enumerate(header, 1):
         if not h or h[0].isdigit():
-            raise TunewizError.at(f"{p}:1", f"column {i} of the first line is {h!r}, not a column name: the file seems to "
-                                  "have no header line", "add a header line naming the columns (e.g. sentence<TAB>label) "
-                                  "as the file's first line")
+            raise TunewizError.at(f"{p}:1", _("column {i} of the first line is {name!r}, not a column name: the file seems "
+                                              "to have no header line").format(i=i, name=h),
+                                  _("add a header line naming the columns (e.g. sentence<TAB>label) as the file's first line"))
         if h in seen:
-            raise TunewizError.at(f"{p}:1", f"two columns are named {h!r}", "give each column its own name")
+            raise TunewizError.at(f"{p}:1", _("two columns are named {name!r}").format(name=h), _("give each column its own name"))
         seen.add(h)
 
 
@@ -241,11 +244,12 @@ def _check_span(p: Path, d: Dialect, lines: list[str], first: int, last: int, wi
         if len(cells) == width and (cells[-1].strip() in ends if len(ends) <= 50 else False) or (width >= 3 and len(cells) >= width):
             rowlike.append(first + 1 + i)
     if rowlike:
-        raise TunewizError.at(f"{p}:{first}", f"a quote opened on line {first} runs to line {last}, so lines "
-                              f"{', '.join(map(str, rowlike[:5]))} (which look like rows of their own) would become part of "
-                              "one field: an unbalanced \" in the text",
-                              'double a quote inside a quoted field (""), or quote the whole field; a TSV whose quotes are '
-                              "text is read as written when no field is wrapped in quotes")
+        raise TunewizError.at(f"{p}:{first}", _("a quote opened on line {first} runs to line {last}, so lines {lines} (which "
+                                                "look like rows of their own) would become part of one field: an "
+                                                "unbalanced \" in the text")
+                              .format(first=first, last=last, lines=", ".join(map(str, rowlike[:5]))),
+                              _('double a quote inside a quoted field (""), or quote the whole field; a TSV whose quotes are '
+                                "text is read as written when no field is wrapped in quotes"))
 
 
 def _short(cell: str) -> str:
@@ -270,7 +274,7 @@ class _Lines:
         try:
             line = raw.decode("utf-8-sig" if self.n == 1 else "utf-8")
         except UnicodeDecodeError as e:
-            raise not_utf8(self.p, self.n, f"{e.reason} at byte {e.start + 1} of the line") from None
+            raise not_utf8(self.p, self.n, _("{reason} at byte {byte} of the line").format(reason=e.reason, byte=e.start + 1)) from None
         self.recent[self.n] = line
         self.recent.pop(self.n - 10_000, None)
         return line
