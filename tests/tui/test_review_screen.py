@@ -481,3 +481,67 @@ async def test_review_shows_the_method_in_the_yaml_diff_and_command(here):
         # the SFT preset's learning rate carried over to DPO is said (new-user finding), and nothing else
         warnings = text(screen, "#warnings")
         assert "1 warning(s)" in warnings and "learning_rate 0.0005 is far above what DPO with LoRA uses" in warnings
+
+
+# ------------------------------------------------------------------------------------------------ Korean (#18)
+def korean_app() -> TunewizApp:
+    """A changed preset (a diff) whose warm-up outlasts the run (a warning), for the Korean screens."""
+    return smol_app(learning_rate=1e-3, warmup_steps=1000)
+
+
+@pytest.mark.parametrize("tab", ["yaml", "command", "memory", "diff", "warnings"])
+def test_snapshot_review_ko(snap_compare, here, korean, tab):
+    async def run_before(pilot):
+        screen = await at_review(pilot.app, pilot)
+        if tab == "memory":
+            screen.query_one("#gpu", Select).value = "gpu:24"
+        screen.query_one(TabbedContent).active = f"tab-{tab}"
+        await pilot.pause()
+
+    assert snap_compare(korean_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_the_review_speaks_korean(here, korean):
+    from engine import smoke
+    from tui.screens.review import SmokeEnded
+
+    app = korean_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        tabs = screen.query_one(TabbedContent)
+        assert [str(tabs.get_tab(f"tab-{key}").label) for key in ("yaml", "command", "memory", "diff", "warnings")] == [
+            "YAML", "명령", "메모리", "변경 (2)", "경고 (1)"]
+        assert [str(screen.query_one(f"#{b}", Button).label) for b in ("back", "save", "smoke", "launch")] == [
+            "이전", "프리셋으로 저장", "스모크 테스트", "실행"]
+        warnings = text(screen, "#warnings")
+        assert warnings.startswith("경고 1개: 실행은 할 수 있지만 먼저 읽어 보세요")
+        assert "  경고      warmup_steps 1000 >= 실행 전체의 옵티마이저 스텝 24개" in warnings  # the label column, in cells
+        assert "  모델      demo:smollm2-135m-instruct (causal-lm)" in warnings
+        assert "  데이터셋  sample:identity: 64행" in warnings
+        assert "같은 실행을 화면 없이 하려면 (이 폴더에서):" in text(screen, "#command")
+        assert "smollm2-identity-lora에서 바뀐 값:" in text(screen, "#diff")
+        memory = " ".join(text(screen, "#memory").split())
+        assert "가중치" in memory and "합계" in memory and "데이터의 실제 길이로 본 추정치" in memory
+        screen.query_one("#gpu", Select).value = "gpu:24"
+        await pilot.pause()
+        memory = " ".join(text(screen, "#memory").split())
+        assert "24 GiB에 들어감 (95% 사용 가능)" in memory and "이 GPU에서 tunewiz가 적용하는 빠른 기본값" in memory
+        assert "training.padding_free: true - 행을 패딩 토큰 없이 이어 붙입니다" in memory
+        # a smoke test's result: in the launch box and in the memory table
+        res = {"micro_batches": 10, "steps": 10, "accumulation": 1, "full_steps": 24, "full_micro_batches": 24,
+               "warmup_micro_batches": 3, "warmup_s": 1.5, "step_s": 0.21, "tokens_per_s": 5123.0, "eta_s": 6.4,
+               "device": "cpu", "peak_gib": 1.7, "estimate_gib": 1.6}
+        screen.post_message(SmokeEnded(config.dump(app.cfg), res, ["스모크 테스트", *smoke.lines(res)]))
+        await pilot.pause()
+        launch = text(screen, "#launch-msg")
+        assert "마이크로배치 10개 실행 (옵티마이저 스텝 10개)" in launch and "전체 실행: 24 스텝, 이 속도로 약 0m06s" in launch
+        assert "이 설정의 스모크 테스트 측정값:" in " ".join(text(screen, "#memory").split())
+
+
+async def test_the_preset_header_stays_english_in_korean(here, korean):
+    """A saved preset's header is a file tunewiz writes: English whatever the language."""
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        header = screen._render_memory().hardware_line()
+    assert header.startswith("about ") and " on CPU (tunewiz estimate " in header, header
