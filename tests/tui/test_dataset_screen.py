@@ -516,3 +516,29 @@ async def test_dataset_step_in_korean(korean):
         assert screen.query_one("#eval-size", Input).has_class("-bad") and screen.query_one("#max-rows", Input).has_class("-bad")
         shown = await next_blocked(app, pilot)
         assert "평가 크기: 'abc'은(는) 숫자가 아닙니다" in shown and "최대 행 수: 0은(는) 1보다 작습니다" in shown
+
+
+@pytest.mark.parametrize("lang, words", [("en", "held out"), ("ko", "떼어 두는")])
+async def test_the_split_fields_show_tunewizs_help_while_they_have_focus(lang, words):
+    """dataset.eval_size / max_rows carry the newcomer help (engine.fieldhelp) in the user's language; the format,
+    column, template, path and model fields carry it as their tooltip."""
+    from engine import i18n
+
+    i18n.set_language(lang)
+    try:
+        app = TunewizApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_step(app, pilot)
+            screen.query_one("#tabs").active = "tab-split"
+            await pilot.pause()
+            screen.query_one("#eval-size", Input).focus()
+            await pilot.pause()
+            shown = str(screen.query_one("#split-help", Static).render())
+            assert shown.startswith("dataset.eval_size: ") and words in shown
+            screen.query_one("#max-rows", Input).focus()
+            await pilot.pause()
+            assert str(screen.query_one("#split-help", Static).render()).startswith("dataset.max_rows: ")
+            assert words not in str(screen.query_one("#split-help", Static).render())
+            assert screen.query_one("#format", Select).tooltip and screen.query_one("#path", Input).tooltip
+    finally:
+        i18n.set_language("en")

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from engine import fieldhelp
 from engine.config import Config
 from engine.data import formats, load, peek
 from engine.errors import Problem, TunewizError
@@ -85,7 +86,7 @@ class DatasetScreen(StepScreen):
             with Horizontal(classes="row"):
                 yield Label(_("Data"), classes="field-label")
                 yield Select([(_(label), value) for label, value in KINDS], allow_blank=False, compact=True, id="kind")
-                yield Input(compact=True, id="path")
+                yield Input(compact=True, id="path", tooltip=fieldhelp.text("dataset.path"))  # tunewiz's help (mouse over it)
             with TabbedContent(id="tabs"):
                 with TabPane(_("Source"), id="tab-source"):
                     yield SourcePanel(initial="pick-sample", id="pickers")

@@ -15,7 +15,7 @@ from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from engine import fields
+from engine import fieldhelp, fields
 from engine.i18n import N_, _, pgettext
 from tui import heavy
 from tui.messages import ModelInspected
@@ -70,10 +70,12 @@ class ModelScreen(StepScreen):
         with Vertical(id="model-body"):
             with Horizontal(classes="row"):
                 yield Label(_("Model"), classes="field-label")
-                yield Input(ref, placeholder=_("hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME"), id="model-ref")
+                yield Input(ref, placeholder=_("hub id (Qwen/Qwen2.5-0.5B-Instruct), folder, .gguf, or demo:NAME"), id="model-ref",
+                            tooltip=fieldhelp.text("model.name_or_path"))  # tunewiz's help on the field (mouse over it)
             with Horizontal(classes="row"):
                 yield Label(_("Method"), classes="field-label")
-                yield Select([(_(label), value) for label, value in TASKS], value=task, allow_blank=False, id="task")
+                yield Select([(_(label), value) for label, value in TASKS], value=task, allow_blank=False, id="task",
+                             tooltip=fieldhelp.text("model.method"))
             yield Static(_(METHOD_HELP.get(task, "")), id="method-help", markup=False)
             yield Label(_("Bundled demos and models in your Hugging Face cache (Enter picks one):"), classes="hint")
             yield OptionList(id="choices")

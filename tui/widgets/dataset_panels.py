@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, ContentSwitcher, DirectoryTree, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from engine import fieldhelp
 from engine.config import FORMATS
 from engine.data import load
 from engine.i18n import _, pgettext
@@ -146,12 +147,15 @@ class FormatPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label(_("Format"), classes="field-label")
-            yield Select([(f, f) for f in FORMATS], allow_blank=False, compact=True, id="format")
+            yield Select([(f, f) for f in FORMATS], allow_blank=False, compact=True, id="format",
+                         tooltip=fieldhelp.text("dataset.format"))  # tunewiz's help on the field (mouse over it)
         for i in range(MAX_ROLES):
             with Horizontal(classes="row role-row -off"):
                 yield Label("", classes="field-label")
-                yield Select([], prompt="auto", compact=True, id=f"role-{i}", classes="role")
-        yield Tick(_("Template for other data (only the completion is trained)"), compact=True, id="use-template")
+                yield Select([], prompt="auto", compact=True, id=f"role-{i}", classes="role",
+                             tooltip=fieldhelp.text("dataset.columns"))
+        yield Tick(_("Template for other data (only the completion is trained)"), compact=True, id="use-template",
+                   tooltip=fieldhelp.text("dataset.template"))
         with Vertical(id="template-box", classes="-off"):
             with Horizontal(classes="row"):
                 yield Label(_("Prompt"), classes="field-label")
@@ -243,8 +247,10 @@ class SplitPanel(Vertical):
         Input { width: 10; margin-right: 2; }
         Input.-bad { background: $error 30%; }
         #split-msg { color: $error; height: auto; }
+        #split-help { color: $text-muted; height: auto; }
     }
     """
+    FIELD_HELP = {"eval-size": "dataset.eval_size", "max-rows": "dataset.max_rows"}  # the field whose newcomer help shows
 
     available: int | None = None
     """Rows in the dataset once counted: an eval split of that many rows or more is an error."""
@@ -259,6 +265,15 @@ class SplitPanel(Vertical):
             yield Input(placeholder=pgettext("max rows", "all"), compact=True, id="max-rows")
             yield Label(_("use only the first N rows; empty = all"), classes="hint")
         yield Static("", id="split-msg")
+        yield Static("", id="split-help", markup=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A field got focus: tunewiz's help on it (engine.fieldhelp), in the user's language, under the fields."""
+        key = self.FIELD_HELP.get(event.widget.id or "")
+        self.query_one("#split-help", Static).update(f"{key}: {fieldhelp.text(key)}" if key else "")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.query_one("#split-help", Static).update("")
 
     def fill(self, eval_size: float, max_rows: int | None) -> None:
         quietly(self.query_one("#eval-size", Input), f"{eval_size:g}")
