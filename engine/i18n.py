@@ -14,8 +14,10 @@ LC_MESSAGES, LANG, in gettext's order). `set_language` also sets TUNEWIZ_LANG, s
 from __future__ import annotations
 
 import gettext as _gettext
+import hashlib
 import io
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -53,10 +55,36 @@ def catalog_files(lang: str) -> list[Path]:
 
 
 def load(lang: str) -> _gettext.NullTranslations:
-    """The language's catalog as gettext translations (English: none, every message as written)."""
+    """The language's catalog as gettext translations (English: none, every message as written). The .po files are
+    compiled once into a .mo file in the tunewiz cache, named by their sizes and times (reading 1,600 entries with
+    Babel takes ~0.1 s; the compiled file, a few ms); a cache that cannot be read or written is skipped."""
     files = catalog_files(lang) if lang != "en" else []
     if not files:
         return _gettext.NullTranslations()
+    stamp = hashlib.sha1(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]).encode()).hexdigest()[:16]
+    cached = (Path(os.environ.get("TUNEWIZ_HOME") or Path.home() / ".cache" / "tunewiz") / "locale" /
+              f"{DOMAIN}-{lang}-{stamp}.mo")
+    try:
+        with open(cached, "rb") as f:
+            return _gettext.GNUTranslations(f)
+    except (OSError, ValueError, IndexError, struct.error, UnicodeDecodeError):
+        pass
+    data = compile_catalog(lang, files)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+        for old in cached.parent.glob(f"{DOMAIN}-{lang}-*.mo"):  # compiled from earlier versions of the catalog
+            if old != cached:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return _gettext.GNUTranslations(io.BytesIO(data))
+
+
+def compile_catalog(lang: str, files: list[Path]) -> bytes:
+    """The .po files of a language as one compiled .mo (entries left empty or marked fuzzy are left out)."""
     from babel.messages.catalog import Catalog
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
@@ -69,8 +97,7 @@ def load(lang: str) -> _gettext.NullTranslations:
                     merged[message.id] = message
     buf = io.BytesIO()
     write_mo(buf, merged)
-    buf.seek(0)
-    return _gettext.GNUTranslations(buf)
+    return buf.getvalue()
 
 
 def set_language(lang: str) -> str:

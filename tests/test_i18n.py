@@ -154,3 +154,19 @@ def test_lang_flag_reaches_the_messages_and_a_wrong_one_names_the_choices(tmp_pa
     bad = subprocess.run([sys.executable, "-m", "engine.cli", "--lang", "fr", "runs"], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert bad.returncode == 2 and "'fr'" in bad.stderr and "en, ko" in bad.stderr
+
+
+def test_the_compiled_catalog_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEWIZ_HOME", str(tmp_path))
+    first = i18n.load("ko")
+    [mo] = (tmp_path / "locale").glob("tunewiz-ko-*.mo")
+    assert first.gettext("Next") == i18n.load("ko").gettext("Next") == "다음"
+    mo.write_bytes(b"\x00garbage")  # a cut write, a full disk
+    assert i18n.load("ko").gettext("Next") == "다음"
+    assert mo.read_bytes()[:4] in (b"\xde\x12\x04\x95", b"\x95\x04\x12\xde")  # rebuilt: a gettext .mo again
+    (tmp_path / "locale").chmod(0o500)  # a cache that cannot be written: the catalog still loads
+    try:
+        monkeypatch.setenv("TUNEWIZ_HOME", str(tmp_path / "locale" / "ro"))
+        assert i18n.load("ko").gettext("Next") == "다음"
+    finally:
+        (tmp_path / "locale").chmod(0o700)
