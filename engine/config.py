@@ -9,193 +9,45 @@ rewrite what the user wrote. Precedence: `--set section.key=value` > preset file
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from engine import fields
+from engine.defaults import DEFAULT_DATASET as DEFAULT_DATASET  # the preset's names, read as config.X too
+from engine.defaults import DEFAULT_MODEL as DEFAULT_MODEL
+from engine.defaults import FORMATS as FORMATS
+from engine.defaults import METHODS, SCHEMA_VERSION
+from engine.defaults import TASKS as TASKS
 from engine.errors import Problem, TunewizError, did_you_mean
 from engine.i18n import N_, _
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-SCHEMA_VERSION = 1
-DEFAULT_MODEL = "demo:smollm2-135m-instruct"
-DEFAULT_DATASET = "sample:identity"
-FORMATS = ("auto", "alpaca", "messages", "sharegpt", "prompt-completion", "text", "classification", "tokenized",
-           "preference", "kto")
-TASKS = ("causal-lm", "sequence-classification")
-# How a causal LM is trained: SFT on answers, or preference tuning on pairs (DPO, ORPO) or labelled answers (KTO)
-METHODS = ("sft", "dpo", "kto", "orpo")
+    from engine.schema import Config as Config  # at run time: module __getattr__ below
+    from engine.schema import DatasetSection as DatasetSection
+    from engine.schema import EvaluateSection as EvaluateSection
+    from engine.schema import LaunchSection as LaunchSection
+    from engine.schema import ModelSection as ModelSection
+    from engine.schema import Section as Section
+    from engine.schema import SpeedSection as SpeedSection
+
 # SFTConfig fields that also make sense for classification (tunewiz tokenizes with them).
 SHARED_SFT_KEYS = {"max_length"}
 
 
-# The typed sections are pydantic models, built on first use rather than at import: importing pydantic
-# and building these classes (with their attribute docstrings as help) takes a noticeable part of a
-# second, and `import engine.config` is on the path of every command and of the wizard's first screen.
-# `config.Config`, `from engine.config import ModelSection`, ... build them (module __getattr__ below);
-# the functions here that need them call _models() first. They are the same classes as if defined at
-# module level (same names, qualified names, module, docstrings and help).
-_MODEL_NAMES = ("Section", "ModelSection", "DatasetSection", "LaunchSection", "SpeedSection", "EvaluateSection", "Config",
-                "_SECTION_MODELS")
-_models_lock = threading.RLock()
-_models_built = False
-
-
-def _models() -> None:
-    """Define the pydantic models (once, thread-safe)."""
-    global _models_built, Section, ModelSection, DatasetSection, LaunchSection, SpeedSection, EvaluateSection, Config, \
-        _SECTION_MODELS
-    if _models_built:
-        return
-    with _models_lock:
-        if _models_built:
-            return
-        from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-        class Section(BaseModel):
-            model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
-
-        class ModelSection(Section):
-            name_or_path: str = DEFAULT_MODEL
-            """Hub id (org/name), local folder, a .gguf file, or a bundled demo (demo:smollm2-135m-instruct, demo:minilm-l6)."""
-            task: Literal["causal-lm", "sequence-classification"] = "causal-lm"
-            """causal-lm: a language model (trained by model.method); sequence-classification: text -> label."""
-            method: Literal["sft", "dpo", "kto", "orpo"] = "sft"
-            """How a causal LM learns: sft (supervised: the answers are targets), dpo (pairs: prefer the chosen answer over the rejected one, against the base as reference), kto (answers labelled desirable or not), orpo (pairs, no reference model). training: then takes trl's SFTConfig / DPOConfig / KTOConfig / ORPOConfig fields."""
-            revision: str | None = None
-            """Hub branch, tag or commit to load."""
-            trust_remote_code: bool = False
-            """Run Python code shipped with the model repository. Off unless you trust the repository."""
-            dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-            """Weight dtype: auto = bfloat16 on a GPU that supports it, float32 on CPU."""
-            attn_implementation: str | None = None
-            """Attention kernel (sdpa, eager, flash_attention_2, ...); null lets transformers choose."""
-            quantization: Literal["none", "4bit", "8bit"] = "none"
-            """Load the base model quantized with bitsandbytes (4bit + LoRA = QLoRA). Needs a CUDA GPU."""
-            chat_template: str | None = None
-            """null = the tokenizer's own; chatml or plain = a named fallback; or a Jinja template (text or .jinja path)."""
-
-        class DatasetSection(Section):
-            path: str = DEFAULT_DATASET
-            """Local file or folder (.json .jsonl .csv .tsv .parquet .txt), hub id, or a bundled sample (sample:identity, sample:sentiment)."""
-            name: str | None = None
-            """Hub dataset configuration name."""
-            split: str = "train"
-            """Split to train on (hub datasets and folders)."""
-            format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
-            """auto | alpaca | messages | sharegpt | prompt-completion | text | classification | tokenized."""
-            columns: dict[str, str] = Field(default_factory=dict)
-            """Role -> column, e.g. {text: sentence1, text_pair: sentence2, label: label} or {messages: dialog}."""
-            template: dict[str, str] | None = None
-            """For data in no known format: {prompt: '### Question: {instruction}\\n### Answer: ', completion: '{output}'}; only the completion is trained."""
-            max_rows: int | None = None
-            """Use only the first N rows (null = all)."""
-            eval_size: float = 0.1
-            """Held-out evaluation share (0 < x < 1) or row count (x >= 1); 0 = no evaluation split."""
-
-            @field_validator("max_rows")
-            @classmethod
-            def _positive_rows(cls, v: int | None) -> int | None:
-                if v is not None and v < 1:
-                    raise ValueError(N_("must be at least 1 (or null for all rows)"))
-                return v
-
-            @field_validator("eval_size")
-            @classmethod
-            def _eval_size(cls, v: float) -> float:
-                if v < 0 or (v >= 1 and v != int(v)):
-                    raise ValueError(N_("must be a share between 0 and 1 (e.g. 0.1) or a whole number of rows"))
-                return v
-
-        class LaunchSection(Section):
-            processes: int | Literal["auto"] = "auto"
-            """Processes on this machine: auto = one per visible GPU (one on CPU); on CPU, N > 1 runs N gloo processes."""
-            gpus: list[int] | None = None
-            """GPU indices to use (null = all visible)."""
-            strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
-            """How processes share the work: ddp (a full copy per GPU, best for LoRA), fsdp or DeepSpeed ZeRO (sharded, for big full fine-tunes)."""
-            offload: bool = False
-            """Offload optimizer states (and ZeRO-3/FSDP parameters) to CPU memory: fits bigger models, runs slower."""
-            num_machines: int = 1
-            """Machines in the job; each runs the same command with its own machine_rank."""
-            machine_rank: int = 0
-            """This machine's rank (0 = the main machine)."""
-            main_address: str | None = None
-            """Address of machine 0, reachable from every machine (several machines only)."""
-            main_port: int = 29500
-            """A free TCP port on machine 0 for the processes to meet."""
-
-            @field_validator("num_machines", "main_port")
-            @classmethod
-            def _positive(cls, v: int) -> int:
-                if v < 1:
-                    raise ValueError(N_("must be at least 1"))
-                return v
-
-        class SpeedSection(Section):
-            auto: bool = True
-            """Fill in the fast defaults for this machine where the preset leaves a key out (padding-free batches with varlen attention, no gradient checkpointing when it fits, bf16 adapters, Liger kernels when installed, bf16/tf32); the review and the run's start event list each one and why. false = the libraries' own defaults."""
-            split_batch: bool = True
-            """Re-split the effective batch (per_device_train_batch_size x gradient_accumulation_steps) into the largest micro-batch that fits the GPU: the same optimizer steps in fewer, bigger passes. false = keep both numbers as written."""
-            expandable_segments: bool = True
-            """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
-            compile_layers: bool | None = None
-            """Compile each of the model's repeated decoder layers with torch.compile (regional compilation, dynamic shapes; the saved weights are unchanged): fewer kernel launches and fused RMSNorm/SwiGLU/RoPE (instead of Liger's kernels, which torch.compile cannot trace), after a compile at the start. null = on for LoRA on a CUDA GPU when the run has enough steps to pay the compile back; true / false = always / never. CUDA only."""
-
-        class EvaluateSection(Section):
-            at_end: bool = False
-            """When the run finishes: measure the result on the rows it held out, tuned vs base (what `tunewiz eval RUN` does; eval.json), shown in the monitor and in `tunewiz runs`. Needs dataset.eval_size > 0."""
-            rows: int | None = 50
-            """Held-out rows to measure at the end (null = all of them)."""
-            max_new_tokens: int = 128
-            """Longest generated answer a row, in tokens (a language model's ROUGE-L / chrF)."""
-
-            @field_validator("rows", "max_new_tokens")
-            @classmethod
-            def _positive_count(cls, v: int | None) -> int | None:
-                if v is not None and v < 1:
-                    raise ValueError(N_("must be at least 1"))
-                return v
-
-        class Config(Section):
-            """A whole preset."""
-
-            version: int = SCHEMA_VERSION
-            """Preset schema version."""
-            model: ModelSection = Field(default_factory=ModelSection)
-            dataset: DatasetSection = Field(default_factory=DatasetSection)
-            lora: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
-            """peft.LoraConfig fields plus `enabled` (false = full fine-tuning)."""
-            training: dict[str, Any] = Field(default_factory=dict)
-            """trl.SFTConfig / transformers.TrainingArguments fields."""
-            launch: LaunchSection = Field(default_factory=LaunchSection)
-            """Processes, GPUs, strategy and machines (accelerate launch / torchrun)."""
-            speed: SpeedSection = Field(default_factory=SpeedSection)
-            """tunewiz's fast defaults for the hardware (each one can be turned off)."""
-            evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
-            """What is measured after the run (on the rows it held out)."""
-
-            @property
-            def lora_enabled(self) -> bool:
-                return bool(self.lora.get("enabled", True))
-
-            @property
-            def output_dir(self) -> Path:
-                return Path(self.training["output_dir"])
-
-        _SECTION_MODELS = {"model": ModelSection, "dataset": DatasetSection, "launch": LaunchSection,
-                           "speed": SpeedSection, "evaluate": EvaluateSection}
-        _models_built = True
+# The typed sections are pydantic models in engine.schema, imported on first use rather than here: importing pydantic
+# and building them costs ~0.1 s, and `import engine.config` is on the path of every command and of the wizard's
+# first screen. `config.Config`, `from engine.config import ModelSection`, ... import it (module __getattr__ below).
+_MODEL_NAMES = ("Section", "ModelSection", "DatasetSection", "LaunchSection", "SpeedSection", "EvaluateSection", "Config")
 
 
 def __getattr__(name: str) -> Any:
     if name in _MODEL_NAMES:
-        _models()
-        return globals()[name]
+        from engine import schema
+
+        return getattr(schema, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -331,7 +183,8 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
     """Validate a raw mapping (as read from YAML) into a Config."""
     from pydantic import ValidationError
 
-    _models()
+    from engine import schema
+
     problems = list(_check_sections(data, source))
     raw_training = data.get("training") or {}
     raw_lora = data.get("lora")
@@ -342,7 +195,7 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
     base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed", "evaluate")}
     cfg = None
     try:
-        cfg = Config.model_validate(base)
+        cfg = schema.Config.model_validate(base)
     except ValidationError as e:
         problems.extend(_pydantic_problems(e, source))
     model = data.get("model")  # not a mapping (model: foo) is a problem of its own, reported above
@@ -386,11 +239,13 @@ def _check_sections(data: dict[str, Any], source: str):
 
 
 def _pydantic_problems(err: ValidationError, source: str):
+    from engine import schema
+
     for e in err.errors():
         loc = [str(x) for x in e["loc"]]
         where = f"{source}: {'.'.join(loc)}"
-        if e["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] in _SECTION_MODELS:
-            valid = _SECTION_MODELS[loc[0]].model_fields
+        if e["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] in schema.SECTION_MODELS:
+            valid = schema.SECTION_MODELS[loc[0]].model_fields
             hint = did_you_mean(loc[1], valid)
             yield Problem(where, _("unknown key; {hint}").format(hint=hint) if hint else _("unknown key"),
                           _("valid keys: {keys}").format(keys=", ".join(valid)))
@@ -435,8 +290,10 @@ def _pydantic_message(e: Any) -> str:
 
 
 def _field_doc(loc: list[str]) -> str:
-    if len(loc) == 2 and loc[0] in _SECTION_MODELS:
-        f = _SECTION_MODELS[loc[0]].model_fields.get(loc[1])
+    from engine import schema
+
+    if len(loc) == 2 and loc[0] in schema.SECTION_MODELS:
+        f = schema.SECTION_MODELS[loc[0]].model_fields.get(loc[1])
         if f and f.description:
             return f.description
     return ""

@@ -616,6 +616,8 @@ def export(run_dir: Path, merge_it: bool = True, out: Path | None = None, gguf_t
             mf = None
     if push_repo:
         folder = merged or res.folder
+        if res.cfg is None:  # find_result reads the run's config.yaml: a run always has one
+            raise TunewizError.at(str(run_dir), _("the run has no config.yaml to describe in the model card"))
         card = model_card(res.cfg, run_dir, adapter=merged is None, repo=push_repo)
         done["pushed"] = push(folder, push_repo, card, private=private, extra_files=[gguf_file] if gguf_file else None, api=api)
         log(_("pushed: {url}").format(url=done["pushed"]))

@@ -1,5 +1,5 @@
-"""engine.config builds its pydantic models on first use: importing it (every command, the wizard's first
-screen) costs no pydantic; the models are the same as if defined at module level."""
+"""engine.config imports its pydantic models (engine.schema, defined at module level) on first use: importing it
+(every command, the wizard's first screen) costs no pydantic; config.Config and the sections are schema's classes."""
 
 import pickle
 import subprocess
@@ -14,13 +14,14 @@ def test_import_needs_neither_pydantic_nor_yaml():
     assert out.stdout.strip() == "-"
 
 
-def test_models_look_defined_at_module_level():
+def test_models_are_schemas_classes_defined_at_module_level():
+    from engine import schema
     from engine.config import Config, ModelSection, SpeedSection
 
     for cls in (config.Section, ModelSection, config.DatasetSection, config.LaunchSection, SpeedSection, Config):
-        assert cls.__module__ == "engine.config" and cls.__qualname__ == cls.__name__
-        assert getattr(config, cls.__name__) is cls
-    assert config._SECTION_MODELS["speed"] is SpeedSection
+        assert cls.__module__ == "engine.schema" and cls.__qualname__ == cls.__name__
+        assert getattr(config, cls.__name__) is cls is getattr(schema, cls.__name__)
+    assert schema.SECTION_MODELS["speed"] is SpeedSection
     # attribute docstrings are the help texts
     assert ModelSection.model_fields["trust_remote_code"].description.startswith("Run Python code shipped")
     assert SpeedSection.model_fields["split_batch"].description.startswith("Re-split the effective batch")

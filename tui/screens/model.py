@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine import fieldhelp, fields
+from engine.defaults import Method, Task
 from engine.i18n import N_, _, pgettext
 from tui import heavy
 from tui.messages import ModelInspected
@@ -49,14 +50,17 @@ class ChoicesListed(Message):
         self.options = options
 
 
-def task_of(choice: str) -> str:
+def task_of(choice: str) -> Task:
     """model.task of a method choice."""
-    return "causal-lm" if choice in PREFERENCE else choice
+    return "sequence-classification" if choice == "sequence-classification" else "causal-lm"
 
 
-def method_of(choice: str) -> str:
+def method_of(choice: str) -> Method:
     """model.method of a method choice."""
-    return choice if choice in PREFERENCE else "sft"
+    return METHOD_OF.get(choice, "sft")
+
+
+METHOD_OF: dict[str, Method] = {"dpo": "dpo", "kto": "kto", "orpo": "orpo"}
 
 
 class ModelScreen(StepScreen):
