@@ -255,7 +255,8 @@ class TunewizApp(App):
         """Quit; with unsaved changes, ask first (save a preset / quit without saving / cancel)."""
         from tui.screens.quit import QuitScreen
 
-        if isinstance(self.screen, QuitScreen):
+        if isinstance(self.screen, QuitScreen):  # ctrl+q again in the dialog: quit without saving, as its legend says
+            self.screen.dismiss("quit")
             return
         try:
             changes = self.unsaved_changes()

@@ -47,6 +47,21 @@ async def test_ctrl_q_with_unsaved_changes_asks_and_cancel_keeps_them():
         assert not app.is_running
 
 
+async def test_ctrl_q_twice_quits_without_saving():
+    """The dialog's legend says ctrl+q quits without saving: the app's own ctrl+q (a priority binding) must not swallow
+    the second press (a new user's finding: the dialog stayed open)."""
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.cfg.training["learning_rate"] = 1e-3
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+
+
 async def test_save_preset_from_the_quit_dialog_then_quits(tmp_path):
     app = TunewizApp(config.load(SMOL), source=str(SMOL), preset_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
