@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,10 +142,17 @@ def load_dataset(ds: DatasetSection) -> Dataset:
         if builder == "csv":
             data = load_tabular(files)
         else:
+            # the json builder logs its own reading of a bad file first (pyarrow's words, another row number): a
+            # failure here is explained by _explain_local, so that line is left out of the terminal
+            json_log = logging.getLogger("datasets.packaged_modules.json.json")
+            level = json_log.level
+            json_log.setLevel(logging.CRITICAL)
             try:
                 data = datasets.load_dataset(builder, data_files=files, split="train")
             except Exception as e:
                 raise _explain_local(files, builder, e) from e
+            finally:
+                json_log.setLevel(level)
     else:
         data = _load_hub(ds)
     if len(data) == 0:
@@ -250,7 +258,13 @@ def json_lines(p: Path) -> Iterator[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], e.colno, jsonl=True) from None
+                # a line break ending the line inside a string: a string left open (the next line starts a new row)
+                # or a row split over two lines by a raw line break (the next line goes on with it)
+                unclosed = False
+                if e.msg.startswith("Invalid control character") and e.pos >= len(line.rstrip("\r\n")):
+                    nxt = next(fh, "")
+                    unclosed = not nxt.strip() or nxt.lstrip().startswith("{")
+                raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], e.colno, jsonl=True, unclosed=unclosed) from None
             if not isinstance(row, dict):
                 raise TunewizError.at(f"{p}:{n}", _("a JSON {type} where an object was expected").format(type=type(row).__name__),
                                       _('each line must be an object like {{"text": "..."}}').format())
@@ -304,10 +318,13 @@ JSON_ERRORS = (
 RAW_CHARACTERS = {"\t": (N_("a raw tab"), "\\t"), "\n": (N_("a raw line break"), "\\n"), "\r": (N_("a raw carriage return"), "\\r")}
 
 
-def bad_json(where: str, msg: str, char: str, column: int, jsonl: bool) -> TunewizError:
+def bad_json(where: str, msg: str, char: str, column: int, jsonl: bool, unclosed: bool = False) -> TunewizError:
     """A JSON decoding error told as a located problem with its likely cause and fix: `msg` is Python's (e.msg),
-    `char` the character at the error, `column` 1-based; `jsonl`: a JSON Lines file (one row a line)."""
+    `char` the character at the error, `column` 1-based; `jsonl`: a JSON Lines file (one row a line); `unclosed`: the
+    line ends inside a string and the next line starts a new row (a missing closing quote, not a raw line break)."""
     what, fix = msg.removesuffix(" at"), ""
+    if unclosed:
+        msg = "Unterminated string"
     if msg.startswith("Invalid control character"):
         code = ord(char or chr(0))
         named = RAW_CHARACTERS.get(char)

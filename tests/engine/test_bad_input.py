@@ -118,8 +118,9 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path, capsys):
 
     rc, err = tunewiz(capsys, "validate", p)
 
-    assert_input_error(rc, err, "train.jsonl:3", "not valid JSON", "fix:")
+    assert_input_error(rc, err, "train.jsonl:3", "not valid JSON", "a string that is not closed", "close it with a double quote")
     assert "train.jsonl:1" not in err and "train.jsonl:5" not in err
+    assert "raw line break" not in err  # the line break ending the line is not the fault: the missing quote is (new-user finding)
     assert_no_run(tmp_path)
 
 
