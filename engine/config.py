@@ -192,7 +192,9 @@ def from_dict(data: dict[str, Any], source: str = "preset") -> Config:
         raw_lora = {"enabled": False} if "lora" in data else {}
     if raw_lora is False:
         raw_lora = {"enabled": False}
-    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed", "evaluate")}
+    # a section that is not a mapping is reported once, above (pydantic would add its own words and class name)
+    base = {k: v for k, v in data.items() if k in ("version", "model", "dataset", "launch", "speed", "evaluate")
+            and (k == "version" or v is None or isinstance(v, dict))}
     cfg = None
     try:
         cfg = schema.Config.model_validate(base)
@@ -235,7 +237,12 @@ def _check_sections(data: dict[str, Any], source: str):
                           _("sections are {sections}").format(sections=", ".join(sorted(SECTIONS))))
     for key in ("model", "dataset", "training", "launch", "speed", "evaluate"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
-            yield Problem(f"{source}: {key}", _("must be a mapping of keys"), _("write it as\n{key}:\n  key: value").format(key=key))
+            named = {"model": "name_or_path", "dataset": "path"}.get(key)  # `model: foo` meant the model's name
+            if named and isinstance(data[key], str | int | float):
+                example = f"{key}:\n  {named}: {data[key]}"
+                yield Problem(f"{source}: {key}", _("must be a mapping of keys"), _("write it as\n{example}").format(example=example))
+            else:
+                yield Problem(f"{source}: {key}", _("must be a mapping of keys"), _("write it as\n{key}:\n  key: value").format(key=key))
 
 
 def _pydantic_problems(err: ValidationError, source: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,7 +20,12 @@ class Problem:
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.what}" if self.where else self.what
-        return text + "\n    " + _("fix: {fix}").format(fix=self.fix) if self.fix else text
+        if not self.fix:
+            return text
+        # a fix of several lines (a YAML example) lines up under its first line, after "fix: " in any language
+        head = _("fix: {fix}").partition("{fix}")[0]
+        indent = " " * (4 + sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in head))
+        return text + "\n    " + _("fix: {fix}").format(fix=self.fix.replace("\n", "\n" + indent))
 
 
 class TunewizError(Exception):

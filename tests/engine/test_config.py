@@ -87,3 +87,19 @@ def test_header_comment(tmp_path):
 def test_yaml_no_is_the_strategy_not_false(tmp_path):
     cfg = config.load(write(tmp_path, "training:\n  eval_strategy: no\n  save_strategy: no\n"), ["training.logging_strategy=no"])
     assert cfg.training == {"eval_strategy": "no", "save_strategy": "no", "logging_strategy": "no"}
+
+
+@pytest.mark.parametrize("text, example", [("model: foo\n", "model:\n  name_or_path: foo"),
+                                           ("dataset: data.jsonl\n", "dataset:\n  path: data.jsonl"),
+                                           ("speed: 5\n", "speed:\n  key: value")])
+def test_a_section_that_is_not_a_mapping_is_one_problem_with_an_example(tmp_path, text, example):
+    """`model: foo` (a new user's preset): one problem whose fix shows what they meant, lined up under the fix; not a
+    second one in pydantic's words naming its class (ModelSection)."""
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    with pytest.raises(TunewizError) as e:
+        config.load(p)
+    [problem] = e.value.problems
+    assert problem.what == "must be a mapping of keys" and problem.fix == "write it as\n" + example
+    assert str(problem).endswith("fix: write it as\n" + "\n".join(" " * 9 + line for line in example.split("\n")))
+    assert "Section" not in str(e.value)

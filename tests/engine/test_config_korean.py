@@ -79,7 +79,8 @@ def test_a_preset_problem_is_said_in_english_as_before(tmp_path, case):
     text, key, what, fix, _ko_what, _ko_fix = CASES[case]
     path, problems = load_problems(tmp_path, text)
     assert problems == [Problem(f"{path}: {key}", what, fix)]
-    assert str(problems[0]) == f"{path}: {key}: {what}\n    fix: {fix}"
+    # a fix of several lines (a YAML example) lines up under its first line
+    assert str(problems[0]) == f"{path}: {key}: {what}\n    fix: " + fix.replace("\n", "\n" + " " * 9)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -88,7 +89,7 @@ def test_a_preset_problem_is_said_in_korean_at_the_same_place(tmp_path, korean, 
     path, problems = load_problems(tmp_path, text)
     assert problems == [Problem(f"{path}: {key}", ko_what, ko_fix)]  # the file and the key as written
     assert HANGUL.search(problems[0].what)
-    assert str(problems[0]) == f"{path}: {key}: {ko_what}\n    해결: {ko_fix}"
+    assert str(problems[0]) == f"{path}: {key}: {ko_what}\n    해결: " + ko_fix.replace("\n", "\n" + " " * 10)  # 해결: is 6 cells
 
 
 def test_a_model_path_that_does_not_exist(korean):
