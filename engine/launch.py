@@ -433,6 +433,11 @@ PROGRESS = (("loss", N_("loss {value:.4f}")), ("rewards/margins", N_("margin {va
             ("grad_norm", N_("grad {value:.3f}")), ("epoch", N_("epoch {value:.2f}")))
 
 
+# an eval line's numbers, by event key: their names in the user's language
+EVAL_NAMES = {"loss": N_("loss"), "accuracy": N_("accuracy"), "f1": N_("f1"), "rewards/accuracies": N_("accuracies"),
+              "rewards/margins": N_("margins")}
+
+
 def held_out_line(ev: dict[str, Any]) -> str:
     """The evaluation at the end of a run (evaluate.at_end), as one line."""
     if ev.get("error"):
@@ -483,9 +488,8 @@ def event_line(ev: dict[str, Any]) -> str | None:
         return _("training: {rows} rows, {params:,} trainable parameters on {device}").format(
             rows=ev.get("train_rows"), params=ev.get("trainable_params", 0), device=ev.get("device"))
     if kind == "eval":
-        shown = {k.removeprefix("rewards/"): v for k, v in ev.items()
-                 if k in ("loss", "accuracy", "f1", "rewards/accuracies", "rewards/margins") and v is not None}
-        return _("eval: {metrics}").format(metrics=", ".join(f"{k} {v:.4f}" for k, v in shown.items())) if shown else None
+        shown = {EVAL_NAMES[k]: v for k, v in ev.items() if k in EVAL_NAMES and v is not None}
+        return _("eval: {metrics}").format(metrics=", ".join(f"{_(k)} {v:.4f}" for k, v in shown.items())) if shown else None
     if kind == "save":
         return _("saved {checkpoint}").format(checkpoint=ev.get("checkpoint"))
     if kind == "error":
