@@ -9,11 +9,15 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+from engine.i18n import _
+
 
 def duration(s: float) -> str:
     """Seconds as 12m05s, or 3h07m from an hour on (progress lines, the monitor, the smoke test's ETA)."""
     s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    if s >= 3600:
+        return _("{hours}h{minutes:02d}m").format(hours=s // 3600, minutes=s % 3600 // 60)
+    return _("{minutes}m{seconds:02d}s").format(minutes=s // 60, seconds=s % 60)
 
 
 def plural(n: int | float, word: str, many: str | None = None) -> str:
@@ -72,8 +76,6 @@ def translated(text: str, templates: Iterable[str]) -> str:
     """An English message that tunewiz keeps as data (status.json's error, an event, `--json`) made from one of
     `templates` (N_() constants whose fields have no format spec), in the user's language; its fields are looked
     up the same way (a message inside a message). Any other text comes back as it is."""
-    from engine.i18n import _
-
     templates = tuple(templates)
     for template in templates:
         m = _pattern(template).fullmatch(text)
