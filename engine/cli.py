@@ -492,7 +492,17 @@ class HelpFormatter(argparse.HelpFormatter):
         return wrap(flat, width, indent, indent) if cells(flat) != len(flat) else super()._fill_text(text, width, indent)
 
 
+# argparse's own words that a user meets (its usage line, headings, and the errors of a wrong command line), read
+# through tunewiz's catalog: argparse looks each up with gettext, and parser() hands it ours
+ARGPARSE_WORDS = (N_("usage: "), N_("positional arguments"), N_("options"), N_("show this help message and exit"),
+                  N_("the following arguments are required: %s"), N_("unrecognized arguments: %s"),
+                  N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("invalid %(type)s value: %(value)r"),
+                  N_("argument %(argument_name)s: %(message)s"), N_("%(prog)s: error: %(message)s\n"),
+                  N_("expected one argument"), N_("ambiguous option: %(option)s could match %(matches)s"))
+
+
 def parser() -> argparse.ArgumentParser:
+    argparse._ = _  # type: ignore[attr-defined]  # argparse's words (ARGPARSE_WORDS) in the user's language
     ap = argparse.ArgumentParser(prog="tunewiz", formatter_class=HelpFormatter, description=_("Fine-tune Hugging Face models from a terminal."))
     ap.add_argument("--lang", choices=list(i18n.LANGS), help=_("language of the wizard and the messages (default: "
                                                                  "TUNEWIZ_LANG, else the terminal's locale); anywhere on the line"))

@@ -154,6 +154,9 @@ def test_lang_flag_reaches_the_messages_and_a_wrong_one_names_the_choices(tmp_pa
     bad = subprocess.run([sys.executable, "-m", "engine.cli", "--lang", "fr", "runs"], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert bad.returncode == 2 and "'fr'" in bad.stderr and "en, ko" in bad.stderr
+    usage = subprocess.run([sys.executable, "-m", "engine.cli", "--lang", "ko", "run"], cwd=ROOT, capture_output=True,
+                           text=True, env=env)  # argparse's own words come through the catalog too
+    assert usage.returncode == 2 and "사용법: tunewiz run" in usage.stderr and "다음 인자가 필요합니다: preset" in usage.stderr
 
 
 def test_the_compiled_catalog_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
