@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import fields
+from engine import fieldhelp, fields, i18n
 from engine.defaults import DEFAULT_DATASET as DEFAULT_DATASET  # the preset's names, read as config.X too
 from engine.defaults import DEFAULT_MODEL as DEFAULT_MODEL
 from engine.defaults import FORMATS as FORMATS
@@ -297,8 +297,12 @@ def _pydantic_message(e: Any) -> str:
 
 
 def _field_doc(loc: list[str]) -> str:
+    """The fix line of a typed section's field: its docstring (English documentation); in another language,
+    tunewiz's newcomer help on the field where it has one (engine.fieldhelp, translated)."""
     from engine import schema
 
+    if i18n.language() != "en" and len(loc) == 2 and fieldhelp.source(".".join(loc)):
+        return fieldhelp.text(".".join(loc))
     if len(loc) == 2 and loc[0] in schema.SECTION_MODELS:
         f = schema.SECTION_MODELS[loc[0]].model_fields.get(loc[1])
         if f and f.description:
