@@ -54,10 +54,13 @@ class MemoryTable(Static):
         parts += [Text(note, style="dim") for note in [*est.notes, *(notes or [])]]
         basis = est.basis()
         basis = basis[0].upper() + basis[1:]
-        parts.append(Text((_("{basis} (as validate and the run say). Calibrated on an H200 against measured peaks "
-                             "(bench/RESULTS.md).") if est.plan.batch_tokens is not None else
-                           _("{basis}, until the data is measured (as validate and the run say). Calibrated on an H200 "
-                             "against measured peaks (bench/RESULTS.md).")).format(basis=basis), style="dim"))
+        # validate and the run estimate for the machine they run on; this table, for the hardware picked above it
+        parts.append(Text((_("{basis}, for the hardware chosen above (validate and the run estimate for the machine "
+                             "they run on). Calibrated on an H200 against measured peaks (bench/RESULTS.md).")
+                           if est.plan.batch_tokens is not None else
+                           _("{basis}, until the data is measured, for the hardware chosen above (validate and the run "
+                             "estimate for the machine they run on). Calibrated on an H200 against measured peaks "
+                             "(bench/RESULTS.md).")).format(basis=basis), style="dim"))
         if est.plan.on_gpu:
             if not auto:
                 parts.append(Text(_("speed.auto is false: no fast defaults (the libraries' own defaults apply)."), style="yellow"))
