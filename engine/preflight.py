@@ -5,6 +5,7 @@ dataset, format, chat template, labels, the first rows through the data path. Us
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,7 @@ class Checked:
 # Learning rates above these are far outside what the method uses (LoRA: 1e-4 to 1e-3; full fine-tuning: 1e-6 to
 # 1e-4): the loss diverges, or the weights turn to NaN, within a few steps.
 LR_HIGH = {True: 1e-2, False: 1e-3}
+LORA_LR_LOW = 5e-5  # below this, LoRA learns little (TRL's SFT default, 2e-5, is a full fine-tuning rate)
 PREF_LR_HIGH = {True: 1e-4, False: 1e-5}  # DPO / KTO / ORPO: TRL's examples use 5e-7 (full) to 5e-6 (LoRA); 5e-5 is common
 
 
@@ -178,6 +180,10 @@ def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, give
                       "or turns to NaN within a few steps; fix: learning_rate: 2e-4") if lora else
                     _("learning_rate {lr:g} is far above what full fine-tuning uses (1e-6 to 1e-4; 2e-5 is common): the loss "
                       "diverges or turns to NaN within a few steps; fix: learning_rate: 2e-5")).format(lr=args.learning_rate))
+    elif lora and method == "sft" and "learning_rate" not in given and args.learning_rate < LORA_LR_LOW:
+        # the preset leaves it to TRL, whose default (2e-5) is a full fine-tuning rate: LoRA then barely moves
+        out.append(_("learning_rate is not set: TRL's default {lr:g} is a full fine-tuning rate, and LoRA learns little "
+                     "at it (it uses 1e-4 to 1e-3; 2e-4 is common); fix: learning_rate: 2e-4").format(lr=args.learning_rate))
     t = {k: getattr(args, k) for k in ("max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps")}
     steps = speed.optimizer_steps(t, rows, world)
     if not steps:
@@ -187,6 +193,10 @@ def run_warnings(args: Any, hw: Hardware, rows: int | None, world: int = 1, give
     if warm >= 1 and warm >= steps:
         out.append(_("warmup_steps {warm:g} >= the run's {steps}: the learning rate never leaves warm-up (it never reaches "
                      "learning_rate); fix: warmup_steps: 0.1 (a tenth of the run)").format(warm=warm, steps=s))
+    elif 0 < warm < 1 and math.ceil(warm * steps) >= steps:  # a share rounds up to whole steps (transformers)
+        out.append(_("warmup_steps {warm:g} is a share of the run, and of its {steps} it takes them all: the learning "
+                     "rate stays in warm-up (the first step trains at 0); fix: warmup_steps: 0 for a run this "
+                     "short").format(warm=warm, steps=s))
     if "logging_steps" in given and args.logging_steps >= 1 and args.logging_steps > steps:
         out.append(_("logging_steps {every:g} > the run's {steps}: no training loss is logged during the run; "
                      "fix: logging_steps: {fix}").format(every=args.logging_steps, steps=s, fix=max(1, steps // 10)))

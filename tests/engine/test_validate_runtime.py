@@ -123,6 +123,22 @@ def test_values_that_defeat_the_run_are_warned_by_validate(capsys):
         assert needle in out, out
 
 
+def test_lora_left_at_trls_learning_rate_and_a_warmup_share_that_takes_the_whole_run_are_warned(capsys):
+    """New-user findings: a LoRA preset with no learning_rate trains at TRL's 2e-5 (a full fine-tuning rate: LoRA barely
+    moves); warmup_steps 0.1 on a 1-step run rounds up to one warm-up step, so that step trains at learning rate 0."""
+    from engine import cli
+
+    p = preset("training:\n  max_steps: 1\n  warmup_steps: 0.1\n")
+    capsys.readouterr()
+    assert cli.main(["validate", p]) == 0
+    out = capsys.readouterr().out
+    assert "learning_rate is not set: TRL's default 2e-05 is a full fine-tuning rate" in out and "learning_rate: 2e-4" in out
+    assert "warmup_steps 0.1 is a share of the run, and of its 1 optimizer step it takes them all" in out, out
+    p = preset("training:\n  max_steps: 20\n  warmup_steps: 0.1\n  learning_rate: 2.0e-4\n")
+    assert cli.main(["validate", p]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
 def test_a_sensible_preset_has_no_run_warnings(capsys):
     from engine import cli
 
