@@ -233,7 +233,11 @@ class TunewizApp(App):
         screen = self.step_screen
         if screen is None or screen.STEP not in KEYS or KEYS.index(screen.STEP) == 0:
             return
-        if not screen.errors():
+        problems = screen.errors()
+        if problems:  # Back is always open; what cannot be stored is said, not dropped silently (a new user's finding)
+            self.notify(_("this step's changes were not kept: {problem}").format(problem=problems[0]),
+                        title=_("Back"), severity="warning")
+        else:
             screen.store(self.cfg)
         self.goto(KEYS[KEYS.index(screen.STEP) - 1])
 

@@ -84,6 +84,24 @@ async def test_bad_learning_rate_is_shown_inline_and_blocks_next():
         assert app.cfg.training == {"learning_rate": 2e-4}  # only what the user set
 
 
+async def test_back_with_a_bad_value_says_the_changes_were_not_kept():
+    """Back is always open, and a value that cannot be stored is named, not dropped silently (a new user's finding)."""
+    app = TunewizApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        s = await open_training(app, pilot)
+        before = app.cfg.training.get("learning_rate")
+        box = s.query_one("#f-learning_rate Input", Input)
+        box.focus()
+        box.value = "-1"
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.step == "preview" and app.cfg.training.get("learning_rate") == before
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("this step's changes were not kept: training.learning_rate: must be greater than 0")
+                   for m in said), said
+
+
 async def test_paste_of_the_hf_course_snippet_fills_the_form_and_explains():
     app = TunewizApp()
     async with app.run_test(size=(80, 24)) as pilot:
