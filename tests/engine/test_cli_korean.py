@@ -83,9 +83,9 @@ def test_runs_in_korean_keeps_its_columns_aligned_by_terminal_cells(home):
     assert any(line.startswith("긴-한국어-이름의-실행-…") and " 실패 " in line for line in rows)  # cut at 24 cells
     assert any(line.startswith("smk ") and " 완료* " in line for line in rows)
     assert "  이름: 긴-한국어-이름의-실행-폴더입니다-정말로" in lines
-    assert "  원인: 학습 프로세스가 SIGKILL(으)로 끝났습니다 (kill -9 또는 메모리 부족(OOM)" in lines  # wrapped at 80 cells
+    assert "  원인: 학습 프로세스가 SIGKILL 신호로 끝났습니다 (kill -9 또는 메모리 부족(OOM)" in lines  # wrapped at 80 cells
     assert "* 스모크 테스트(tunewiz smoke): 몇 스텝만 돌리고 아무것도 저장하지 않습니다" in lines
-    assert "경로: tunewiz runs --json, 실행 삭제: tunewiz rm NAME" in lines
+    assert "폴더 경로 보기: tunewiz runs --json; 실행 삭제: tunewiz rm NAME" in lines
 
     wide = tunewiz(env, "runs", cwd=tmp, COLUMNS="120")
     assert "(스모크 테스트 1개 숨김: tunewiz runs --all)" in wide.stdout
@@ -168,12 +168,18 @@ def test_stop_and_rm_of_a_finished_run_in_korean(home):
     assert r.returncode == 0 and r.stdout == f"{run.resolve()} 삭제함\n" and not run.exists()
 
 
-def test_help_texts_are_korean_and_the_library_words_stay(home):
+def test_help_texts_and_argparse_words_are_korean(home):
     tmp, env = home
     r = tunewiz(env, "run", "--help", cwd=tmp)
     assert r.returncode == 0
     assert "백그라운드에서 시작하고 바로 돌아옵니다" in r.stdout and "프로세스" not in r.stdout.split("\n")[0]
-    assert "usage: tunewiz run" in r.stdout  # argparse's own words are its own
+    # argparse's own words (cli.ARGPARSE_WORDS) are read through tunewiz's catalog; the command line itself stays
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("사용법: tunewiz run [-h] [--set SECTION.KEY=VALUE]") and "usage:" not in r.stdout
+    assert "위치 인자:" in lines and "옵션:" in lines and "options:" not in lines
+    assert "  -h, --help            이 도움말을 보여 주고 끝냅니다" in lines
+    en = tunewiz(env, "run", "--help", cwd=tmp, lang="en")  # English stays argparse's words
+    assert en.stdout.startswith("usage: tunewiz run") and "\noptions:\n" in en.stdout
     r = tunewiz(env, "--help", cwd=tmp)
     assert "터미널에서 Hugging Face 모델을 파인튜닝합니다." in r.stdout and "프리셋으로 학습합니다" in r.stdout
     for verb in ("smoke", "eval", "chat", "export"):  # help texts wrap by terminal cells: 80 columns hold them
@@ -185,7 +191,7 @@ def test_progress_and_event_lines_in_korean_and_the_log_stays_english(korean, tm
     ev = {"type": "log", "step": 2, "max_steps": 10, "loss": 1.5, "learning_rate": 1e-4, "grad_norm": 0.5, "epoch": 0.25,
           "time": 110.0}
     assert launch.progress_line(ev, 100.0, 0) == ("스텝 2/10 | 손실 1.5000 | 학습률 1.00e-04 | grad 0.500 | 에폭 0.25 | "
-                                                  "5.00초/스텝, 남은 시간 0m40s")
+                                                  "5.00초/스텝, 남은 시간 0분 40초")
     assert launch.event_line({"type": "start", "train_rows": 58, "trainable_params": 4884480, "device": "cpu"}) == \
         "학습: 58행, 학습 가능한 파라미터 4,884,480개, 장치 cpu"
     assert launch.event_line({"type": "save", "checkpoint": "checkpoint-2"}) == "checkpoint-2 저장함"
@@ -209,9 +215,9 @@ def test_causes_kept_in_english_are_shown_translated(korean, tmp_path):
     disk = rundir.disk_full_message(tmp_path, english=True)
     assert disk.startswith("disk full at ")
     text = runs.cause_text(runs.EXITED_DISK.format(code=1, disk=disk))
-    assert text.startswith("학습 프로세스가 종료 기록 없이 코드 1(으)로 끝났습니다. ") and "의 디스크가 가득 찼습니다 (남은 공간 " in text
+    assert text.startswith("학습 프로세스가 종료 기록 없이 끝났습니다 (종료 코드 1). ") and "의 디스크가 가득 찼습니다 (남은 공간 " in text
     gone = runs.PROCESS_GONE.format(why="pid 42 is now another process (sleep 300)")
-    assert runs.cause_text(gone) == "실행의 프로세스가 사라졌습니다 (pid 42은(는) 이제 다른 프로세스입니다 (sleep 300))"
+    assert runs.cause_text(gone) == "실행의 프로세스가 사라졌습니다 (pid 42: 이제 다른 프로세스입니다 (sleep 300))"
     assert runs.cause_text("CUDA out of memory. Tried to allocate 2 GiB") == "CUDA out of memory. Tried to allocate 2 GiB"
     assert runs.state_text("unknown") == "미확인" and runs.state_text("running") == "실행 중" and runs.state_text("odd") == "odd"
     assert rundir.disk_full_message(tmp_path).startswith(f"{tmp_path.resolve()}의 디스크가 가득 찼습니다")

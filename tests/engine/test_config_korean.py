@@ -36,27 +36,30 @@ CASES = {
         "training:\n  num_train_epochs: many\n", "training.num_train_epochs",
         "'many' is not a number",
         "e.g. 1 to 3 (fractions are allowed: 0.5 is half an epoch)",
-        "'many'은(는) 숫자가 아닙니다",
+        "'many' 값은 숫자가 아닙니다",
         "예: 1~3 (소수도 됩니다. 0.5는 반 에폭)"),
     "wrong type of a typed section": (
-        # pydantic's message in Korean; the fix is the field's help text, English documentation in both languages
+        # pydantic's message in Korean; the fix is the field's help text: its English documentation in English, the
+        # Korean newcomer help (engine.fieldhelp.text) in Korean
         "model:\n  trust_remote_code: maybe\n", "model.trust_remote_code",
         "Input should be a valid boolean, unable to interpret input (got 'maybe')",
         "Run Python code shipped with the model repository. Off unless you trust the repository.",
         "true 또는 false여야 합니다. 입력값을 해석할 수 없습니다 (입력값: 'maybe')",
-        "Run Python code shipped with the model repository. Off unless you trust the repository."),
+        "모델 저장소에 딸린 Python 코드를 실행합니다. 모델에 꼭 필요하고 만든 사람을 믿을 때만 켜세요. 켜면 그 코드가 내 권한으로 "
+        "내 컴퓨터에서 실행됩니다."),
     "negative learning rate": (
         "training:\n  learning_rate: -1e-4\n", "training.learning_rate",
         "must be greater than 0 (got -0.0001)",
         "typical values: 2e-4 for LoRA, 2e-5 for full fine-tuning",
         "0보다 커야 합니다 (입력값: -0.0001)",
-        "흔히 쓰는 값: LoRA는 2e-4, 전체 미세조정은 2e-5"),
+        "흔히 쓰는 값: LoRA는 2e-4, 전체 파인튜닝은 2e-5"),
     "a validator's value error": (
         "dataset:\n  max_rows: 0\n", "dataset.max_rows",
         "Value error, must be at least 1 (or null for all rows) (got 0)",
         "Use only the first N rows (null = all).",
         "1 이상이어야 합니다 (모든 행을 쓰려면 null) (입력값: 0)",
-        "Use only the first N rows (null = all)."),
+        "앞에서부터 N행만 씁니다. 비우면 모두 씁니다. 처음에 빠르게 돌려 보려면 200~1000행으로 두고, 나중에 지우세요. 그대로 두면 "
+        "데이터의 일부로만 학습합니다."),
     "a section that is not a mapping": (
         "training: 5\n", "training",
         "must be a mapping of keys",
@@ -88,7 +91,7 @@ def test_a_preset_problem_is_said_in_korean_at_the_same_place(tmp_path, korean, 
     text, key, _what, _fix, ko_what, ko_fix = CASES[case]
     path, problems = load_problems(tmp_path, text)
     assert problems == [Problem(f"{path}: {key}", ko_what, ko_fix)]  # the file and the key as written
-    assert HANGUL.search(problems[0].what)
+    assert HANGUL.search(problems[0].what) and HANGUL.search(problems[0].fix)
     assert str(problems[0]) == f"{path}: {key}: {ko_what}\n    해결: " + ko_fix.replace("\n", "\n" + " " * 10)  # 해결: is 6 cells
 
 
@@ -136,4 +139,4 @@ def test_tunewiz_validate_says_the_problems_in_korean(tmp_path):
     assert out.returncode == 2, out.stderr
     assert f"{preset}: training.learning_rate: 0보다 커야 합니다 (입력값: -0.0001)" in out.stderr
     assert f"{preset}: training.lr: 알 수 없는 키입니다. 혹시 learning_rate인가요?" in out.stderr
-    assert "해결: 흔히 쓰는 값: LoRA는 2e-4, 전체 미세조정은 2e-5" in out.stderr
+    assert "해결: 흔히 쓰는 값: LoRA는 2e-4, 전체 파인튜닝은 2e-5" in out.stderr

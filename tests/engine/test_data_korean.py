@@ -47,7 +47,7 @@ def test_a_raw_line_break_and_a_non_object_line_in_korean(tmp_path, korean):
     assert pr.where == f"{p}:1" and "이스케이프하지 않은 탭 문자" in pr.what and "\\t" in pr.fix
     p.write_text('[1, 2]\n')
     pr = problem(peek.peek, str(p))
-    assert pr.where == f"{p}:1" and pr.what == "객체가 와야 할 자리에 JSON list이(가) 있습니다"
+    assert pr.where == f"{p}:1" and pr.what == "객체가 와야 할 자리에 JSON list 값이 있습니다"
     assert pr.fix == '각 줄은 {"text": "..."} 같은 객체여야 합니다'
 
 
@@ -101,8 +101,8 @@ def test_an_unknown_format_lists_the_columns_in_korean(korean):
     pr = problem(formats.detect, ["a", "b"], {"a": "x", "b": "y"})
     assert pr.where == "dataset.format"
     assert pr.what == "열만으로는 형식을 알 수 없습니다(a, b)"
-    assert pr.fix == ("dataset.format을 설정하고 dataset.columns로 열을 지정하거나, dataset.template "
-                      "{prompt: '...{column}...', completion: '{column}'}을 쓰세요")
+    assert pr.fix == ("dataset.format을 설정하고 dataset.columns로 열을 지정하거나, dataset.template에 "
+                      "{prompt: '...{column}...', completion: '{column}'} 형태의 값을 쓰세요")
 
 
 def test_an_unknown_format_in_english_is_todays_text():
@@ -123,9 +123,9 @@ def test_detection_reasons_name_the_columns_in_korean(korean):
     assert pairs.reason == "열 이름: chosen / rejected 답변 쌍, 프롬프트는 'prompt'"
     pr = problem(formats.detect, ["prompt", "chosen", "rejected"], {"prompt": "q", "chosen": "a", "rejected": "b"})
     assert pr.what.startswith("SFT 데이터가 아니라 선호 데이터입니다: DPO 쌍(프롬프트와 chosen/rejected 답변)")
-    assert pr.fix.startswith("선호로 학습하려면 model.method: dpo (or orpo)로 설정하세요")
+    assert pr.fix.startswith("선호로 학습하려면 model.method: dpo (or orpo) 설정을 쓰세요")
     pr = problem(formats.detect, ["completion", "kto_tag"], {"completion": "a", "kto_tag": True})
-    assert "model.method: kto로" in pr.fix  # the method is told from the data, not from the translated words
+    assert "model.method: kto 설정을" in pr.fix  # the method is told from the data, not from the translated words
 
 
 def test_detection_reasons_in_english_are_todays_text():
@@ -195,5 +195,5 @@ def test_a_file_that_is_not_utf8_in_korean_keeps_the_command(tmp_path, korean):
     p.write_bytes(b"document\tlabel\n" + "좋아요\t1\n".encode("cp949"))
     pr = tabular.encoding_problem(p).problems[0]  # type: ignore[union-attr]
     assert pr.where == f"{p}:2"
-    assert pr.what.startswith("UTF-8 텍스트가 아닙니다(") and pr.what.endswith("한국어 cp949 / EUC-KR(으)로 보입니다")
+    assert pr.what.startswith("UTF-8 텍스트가 아닙니다(") and pr.what.endswith("한국어 cp949 / EUC-KR 인코딩으로 보입니다")
     assert "iconv -f cp949 -t utf-8 ratings.tsv > utf8-ratings.tsv" in pr.fix

@@ -22,7 +22,7 @@ def test_validate_prints_the_summary_in_korean(tmp_path):
                  "  학습      3에폭, 학습률 0.05, 배치 8 x 누적 1"):
         assert line in lines, out.stdout
     warning = next(line for line in lines if line.startswith("  경고      "))
-    assert "learning_rate 0.05는 LoRA에서 쓰는 값(1e-4~1e-3, 흔히 2e-4)보다 훨씬 큽니다" in warning
+    assert "learning_rate 0.05 값은 LoRA에서 쓰는 값(1e-4~1e-3, 흔히 2e-4)보다 훨씬 큽니다" in warning
     assert warning.endswith("해결: learning_rate: 2e-4")
     assert any(line.startswith("  메모리    장치당 약 ") and "`tunewiz smoke`" in line for line in lines), out.stdout
 
@@ -42,7 +42,7 @@ def test_run_warnings_and_their_fixes_in_korean(korean):
     cfg.training.update(warmup_steps=100, logging_steps=200)
     args = build.training_args(cfg, build.resolve_training(cfg, Hardware()))
     warned = preflight.run_warnings(args, Hardware(), rows=64, lora=True)
-    assert warned[0].startswith("warmup_steps 100 >= 실행 전체의 옵티마이저 스텝 24개: 학습률이 워밍업을 벗어나지 못합니다")
+    assert warned[0].startswith("warmup_steps 100 >= 실행 전체의 옵티마이저 24스텝: 학습률이 워밍업을 벗어나지 못합니다")
     assert warned[1].endswith("해결: logging_steps: 2")
 
 
@@ -52,10 +52,10 @@ def test_smoke_result_lines_in_korean(korean):
            "device": "cuda", "peak_gib": 2.2, "peak_allocated_gib": 1.5, "context_gib": 0.7, "peak_reserved_gib": 1.8,
            "estimate_gib": 2.0, "stopped_by": "time", "budget_s": 60.0}
     assert smoke.lines(res) == [
-        "마이크로배치 12개 실행 (옵티마이저 스텝 3개, 스텝당 4개), 시간 예산 60초에 도달해 끝남; 속도는 처음 4개 이후부터 측정 "
+        "마이크로배치 12개 실행 (옵티마이저 3스텝, 스텝당 4개), 시간 예산 60초에 도달해 끝남; 속도는 처음 4개 이후부터 측정 "
         "(2.0초: 커널 선택, 컴파일, 할당자 확장)",
         "속도: 실행의 옵티마이저 스텝당 0.500초, 초당 토큰 2,000개",
-        "전체 실행: 1,200 스텝 (마이크로배치 4,800개), 이 속도로 약 10m04s (평가와 저장 제외)",
+        "전체 실행: 1,200스텝 (마이크로배치 4,800개), 이 속도로 약 10분 04초 (평가와 저장 제외)",
         "최대 GPU 메모리: 2.20 GiB (할당 1.50 + CUDA 컨텍스트 0.70); 할당자가 예약한 양 1.80 GiB; 실행 전에 데이터 실제 "
         "길이로 추정한 값: 2.00 GiB (+10%)"]
     assert smoke.timed().startswith("마이크로배치 최대 24개") and smoke.TIMED.startswith("optimizer steps, at most 24")

@@ -515,7 +515,7 @@ async def test_dataset_step_in_korean(korean):
         # the problems are in Korean and still mark their own fields
         assert screen.query_one("#eval-size", Input).has_class("-bad") and screen.query_one("#max-rows", Input).has_class("-bad")
         shown = await next_blocked(app, pilot)
-        assert "평가 크기: 'abc'은(는) 숫자가 아닙니다" in shown and "최대 행 수: 0은(는) 1보다 작습니다" in shown
+        assert "평가 크기: 'abc' 값은 숫자가 아닙니다" in shown and "최대 행 수: 0 값은 1보다 작습니다" in shown
 
 
 @pytest.mark.parametrize("lang, words", [("en", "held out"), ("ko", "떼어 두는")])

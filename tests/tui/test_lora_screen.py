@@ -198,7 +198,7 @@ async def test_korean_lora_step(korean):
     app = TunewizApp()
     async with app.run_test(size=(80, 24)) as pilot:
         s = await open_lora(app, pilot)
-        assert str(s.query_one("#m-full", RadioButton).label) == "전체 미세조정"
+        assert str(s.query_one("#m-full", RadioButton).label) == "전체 파인튜닝"
         assert "학습 대상: 파라미터 139,399,488개 중 4,884,480개 (3.50%)" in text(s, "#trainable")
         for key in ("r", "lora_alpha", "lora_dropout", "bias"):
             f = s.query_one(f"#f-{key}", Field)

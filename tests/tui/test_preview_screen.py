@@ -477,7 +477,7 @@ async def test_korean_text_split_into_bytes_is_explained_in_korean(tmp_path, kor
         walk = str(screen.query_one("#pv-walk", WalkThrough).render())
         assert "바이트 수준 BPE: 어휘 사전에 없는 글자는 UTF-8 바이트로 쪼개집니다 (당: 3바이트)" in walk
         assert "당 = <EB><8B> <B9>" in walk and "개 더)" in walk
-        assert "(␣ = 앞에 공백, 사전에는 Ġ로 적음)" in walk  # this tokenizer's own marker
+        assert "(␣ = 앞에 공백, 사전에는 Ġ 기호로 적음)" in walk  # this tokenizer's own marker
 
 
 async def test_the_checks_pane_speaks_korean(tmp_path, korean):

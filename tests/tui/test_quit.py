@@ -142,4 +142,4 @@ def test_after_a_launch_the_terminal_names_the_run_in_korean(korean, tmp_path, m
     monkeypatch.setattr(TunewizApp, "run", lambda self: setattr(self, "launched", run))
     assert cli.wizard(str(SMOL)) == 0
     out = capsys.readouterr().out
-    assert f"실행 {run.name}은(는) 계속 진행됩니다" in out and f"보기: tunewiz attach {run.name}" in out
+    assert f"{run.name} 실행은 계속 진행됩니다 (" in out and f"보기: tunewiz attach {run.name}" in out

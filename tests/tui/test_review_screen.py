@@ -515,7 +515,7 @@ async def test_the_review_speaks_korean(here, korean):
             "이전", "프리셋으로 저장", "스모크 테스트", "실행"]
         warnings = text(screen, "#warnings")
         assert warnings.startswith("경고 1개: 실행은 할 수 있지만 먼저 읽어 보세요")
-        assert "  경고      warmup_steps 1000 >= 실행 전체의 옵티마이저 스텝 24개" in warnings  # the label column, in cells
+        assert "  경고      warmup_steps 1000 >= 실행 전체의 옵티마이저 24스텝" in warnings  # the label column, in cells
         assert "  모델      demo:smollm2-135m-instruct (causal-lm)" in warnings
         assert "  데이터셋  sample:identity: 64행" in warnings
         assert "같은 실행을 화면 없이 하려면 (이 폴더에서):" in text(screen, "#command")
@@ -534,7 +534,7 @@ async def test_the_review_speaks_korean(here, korean):
         screen.post_message(SmokeEnded(config.dump(app.cfg), res, ["스모크 테스트", *smoke.lines(res)]))
         await pilot.pause()
         launch = text(screen, "#launch-msg")
-        assert "마이크로배치 10개 실행 (옵티마이저 스텝 10개)" in launch and "전체 실행: 24 스텝, 이 속도로 약 0m06s" in launch
+        assert "마이크로배치 10개 실행 (옵티마이저 10스텝)" in launch and "전체 실행: 24스텝, 이 속도로 약 0분 06초" in launch
         assert "이 설정의 스모크 테스트 측정값:" in " ".join(text(screen, "#memory").split())
 
 
