@@ -436,6 +436,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("\n".join(evaluate.tasks_table(result)))
         print(_("written: {path}").format(path=run_dir / evaluate.TASKS_RESULT))
         return 0
+    refused = evaluate.unmeasurable(run_dir)  # said before "evaluating ...", not after it
+    if refused is not None:
+        raise refused
     print(_("evaluating {name} on the rows it held out ...").format(name=run_dir.name), flush=True)
     result = evaluate.run_eval(run_dir, rows=args.rows, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     print("\n".join(evaluate.table(result)))

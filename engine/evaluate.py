@@ -453,6 +453,22 @@ def _eval_classifier(models: Models, tok: Any, plan: Any, examples: list[tuple[i
 MAIN_METRIC = {"causal-lm": "rougeL", "classification": "accuracy", "regression": "spearman"}
 
 
+def unmeasurable(run_dir: Path, cfg: Config | None = None) -> TunewizError | None:
+    """Why run_eval cannot measure this run on its held-out rows (a preference run), or None: asked before anything
+    is loaded or announced (`tunewiz eval`, the monitor's e)."""
+    from engine import config
+
+    run_dir = Path(run_dir)
+    cfg = cfg or config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
+    if cfg.model.task == "causal-lm" and cfg.model.method != "sft":
+        return TunewizError.at(f"{run_dir.name}: model.method", _("{method} runs are not measured on their held-out rows yet "
+                                                                  "(their held-out loss and reward accuracy are in the run's "
+                                                                  "eval lines)").format(method=cfg.model.method),
+                               _("compare answers side by side: tunewiz chat {run} (tuned next to base); or benchmarks: "
+                                 "tunewiz eval {run} --tasks ...").format(run=run_dir))
+    return None
+
+
 def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAULT_NEW_TOKENS,
              batch_size: int = 8) -> dict[str, Any]:
     """Evaluate the run on its held-out rows; writes RUN/eval.json and RUN/eval.jsonl; returns eval.json's content."""
@@ -463,12 +479,9 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
     t0 = time.time()
     run_dir = Path(run_dir)
     cfg = config.load(run_dir / rundir.CONFIG, source=str(run_dir / rundir.CONFIG))
-    if cfg.model.task == "causal-lm" and cfg.model.method != "sft":
-        raise TunewizError.at(f"{run_dir.name}: model.method", _("{method} runs are not measured on their held-out rows yet "
-                                                                 "(their held-out loss and reward accuracy are in the run's "
-                                                                 "eval lines)").format(method=cfg.model.method),
-                              _("compare answers side by side: tunewiz chat {run} (tuned next to base); or benchmarks: "
-                                "tunewiz eval {run} --tasks ...").format(run=run_dir))
+    refused = unmeasurable(run_dir, cfg)
+    if refused is not None:
+        raise refused
     split = read_split(run_dir, cfg)
     weights = weights_dir(run_dir)
     raw = load.load_dataset(cfg.dataset)

@@ -79,3 +79,13 @@ def test_an_answer_line_in_korean(korean):
     ans = generate.Answer("tuned", "hi", tokens=42, seconds=2.0, first_token_s=0.21, stopped=True)
     assert generate.summary(ans) == "42 토큰, 21.0 토큰/초, 첫 토큰 0.21초, 중지됨"
     assert generate.summary(ans, short=True) == "42토큰 · 21.0/초 · 첫 토큰 0.21초 · 중지됨"
+
+
+def test_eval_of_a_dpo_run_refuses_before_it_announces_anything(tmp_path):
+    """A new user's finding: `tunewiz eval` printed "evaluating ..." and then refused a DPO run."""
+    run = tmp_path / "dpo"
+    shutil.copytree(RECORDED / "dpo-finished", run)
+    shutil.copy(PRESETS / "smollm2-concise-dpo.yaml", run / "config.yaml")
+    en = _cli(tmp_path, "eval", str(run))
+    assert en.returncode == 2 and "dpo runs are not measured on their held-out rows yet" in en.stderr, en.stderr
+    assert "evaluating" not in en.stdout and "tunewiz chat" in en.stderr

@@ -253,6 +253,25 @@ async def test_a_dpo_run_plots_its_rewards_beside_the_loss(tmp_path):
         assert len(view.rewards["rewards/margins"]) == 15 and view.rewards["rewards/accuracies"][-1] == (15, 1.0)
 
 
+async def test_e_on_a_dpo_run_says_at_once_that_it_is_not_measured(tmp_path):
+    """A new user's finding: e on a DPO run said "Evaluating ..." and then failed; now it says why at once."""
+    from tests.conftest import PRESETS
+
+    run = recorded(tmp_path, "dpo-finished")
+    shutil.copy(PRESETS / "smollm2-concise-dpo.yaml", run / "config.yaml")
+    (run / "final").mkdir()
+    (run / "final" / "adapter_config.json").write_text("{}")
+    (run / "final" / "adapter_model.safetensors").write_bytes(b"")  # a result to find (never loaded: refused first)
+    app = Host(run, interval=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        said = [str(n.message) for n in app._notifications]
+        assert any("dpo runs are not measured on their held-out rows yet" in m for m in said), said
+        assert not any(m.startswith("Evaluating") for m in said) and not app.screen.evaluating
+
+
 def test_preference_alerts():
     """Margins exploding, accuracy stuck at 0.5, the chosen answers collapsing: each is said once with its fix."""
     from engine.monitor import RunView

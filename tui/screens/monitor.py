@@ -252,6 +252,16 @@ class MonitorScreen(Screen):
             return
         if not self._result_ready(_("evaluate it when it has finished or stopped")):
             return
+        from engine import evaluate
+        from engine.errors import TunewizError
+
+        try:
+            refused = evaluate.unmeasurable(self.run_dir)  # a preference run: said at once, not after "Evaluating ..."
+        except TunewizError as e:
+            refused = e
+        if refused is not None:
+            self.notify(str(refused.problems[0]), title=_("Eval"), severity="warning", timeout=12)
+            return
         self.evaluating = True
         self.notify(_("Evaluating on up to {rows} held-out rows, tuned and base (all of them: tunewiz eval {run}) ...").format(
             rows=self.EVAL_ROWS, run=presets.shell([self.run_dir.name])), timeout=8)
