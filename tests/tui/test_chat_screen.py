@@ -152,15 +152,17 @@ async def test_a_load_failure_is_shown(tmp_path):
         await until(pilot, lambda: "no weights here" in str(app.screen.query_one("#chat-title", Static).render()))
 
 
-def test_snapshot_chat(snap_compare, tmp_path):
-    async def exchange(pilot):
-        screen = pilot.app.screen
-        await until(pilot, lambda: screen.chat is not None)
-        await send(pilot, "What is your name?")
-        await until(pilot, lambda: not screen.generating)
-        await pilot.pause()
+async def _exchange(pilot):
+    """The snapshots' one question, answered (English and Korean)."""
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.chat is not None)
+    await send(pilot, "What is your name?")
+    await until(pilot, lambda: not screen.generating)
+    await pilot.pause()
 
-    assert snap_compare(host(FakeChat(), tmp_path), terminal_size=(80, 24), run_before=exchange)
+
+def test_snapshot_chat(snap_compare, tmp_path):
+    assert snap_compare(host(FakeChat(), tmp_path), terminal_size=(80, 24), run_before=_exchange)
 
 
 class MonitorHost(App):
@@ -248,14 +250,7 @@ async def test_the_system_prompt_is_edited_and_starts_a_new_chat_that_uses_it(tm
 
 # ------------------------------------------------------------------------------------------------- Korean (#18)
 def test_snapshot_chat_ko(snap_compare, tmp_path, korean):
-    async def exchange(pilot):
-        screen = pilot.app.screen
-        await until(pilot, lambda: screen.chat is not None)
-        await send(pilot, "What is your name?")
-        await until(pilot, lambda: not screen.generating)
-        await pilot.pause()
-
-    assert snap_compare(host(FakeChat(), tmp_path), terminal_size=(80, 24), run_before=exchange)
+    assert snap_compare(host(FakeChat(), tmp_path), terminal_size=(80, 24), run_before=_exchange)
 
 
 async def test_the_chat_speaks_korean(tmp_path, korean):

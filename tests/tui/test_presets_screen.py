@@ -111,7 +111,8 @@ async def test_empty_user_folder_says_how_to_fill_it(tmp_path, monkeypatch):
         assert plain(box, box.option_count - 2) == "Yours (empty)"
 
 
-def test_snapshot_presets_list(snap_compare, tmp_path, monkeypatch):
+def presets_list_snapshot(snap_compare, tmp_path, monkeypatch) -> bool:
+    """The presets dialog over a fixed set of shipped presets and yours, the third highlighted (both languages)."""
     mine(tmp_path, monkeypatch)
     shipped = tmp_path / "shipped"  # a fixed set: presets added later do not change this picture
     shipped.mkdir()
@@ -124,24 +125,16 @@ def test_snapshot_presets_list(snap_compare, tmp_path, monkeypatch):
         pilot.app.screen.query_one("#preset-list", OptionList).highlighted = 2
         await pilot.pause()
 
-    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+    return snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_presets_list(snap_compare, tmp_path, monkeypatch):
+    assert presets_list_snapshot(snap_compare, tmp_path, monkeypatch)
 
 
 # ---------------------------------------------------------------------------------------------- Korean
 def test_snapshot_presets_list_ko(korean, snap_compare, tmp_path, monkeypatch):
-    mine(tmp_path, monkeypatch)
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    for name in ("minilm-sentiment-lora", "qwen2.5-7b-instruct-qlora-24gb", "smollm2-identity-lora"):
-        shutil.copy(PRESETS / f"{name}.yaml", shipped)
-    monkeypatch.setattr(presets, "SHIPPED_DIR", shipped)
-
-    async def run_before(pilot):
-        await open_presets(pilot.app, pilot)
-        pilot.app.screen.query_one("#preset-list", OptionList).highlighted = 2
-        await pilot.pause()
-
-    assert snap_compare(TunewizApp(), terminal_size=(80, 24), run_before=run_before)
+    assert presets_list_snapshot(snap_compare, tmp_path, monkeypatch)
 
 
 def test_snapshot_save_preset_ko(korean, snap_compare, tmp_path, monkeypatch):

@@ -299,15 +299,17 @@ def test_snapshot_korean_chat(snap_compare, tmp_path, monkeypatch):
     assert snap_compare(_snap_app(dataset={"path": korean_chat(tmp_path), "eval_size": 0}), terminal_size=(80, 24), run_before=_open_preview)
 
 
+async def _walk(pilot):
+    """The preview, then w: the tokenizer walk-through (the snapshots in both languages)."""
+    await show_preview(pilot.app, pilot)
+    await press(pilot.app, pilot, "w")
+    await asyncio.sleep(0)
+
+
 def test_snapshot_walkthrough(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    async def walk(pilot):
-        await show_preview(pilot.app, pilot)
-        await press(pilot.app, pilot, "w")
-        await asyncio.sleep(0)
-
-    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=walk)
+    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=_walk)
 
 
 def test_chips_and_the_text_preview_show_tokens_with_one_function():
@@ -503,12 +505,7 @@ def test_snapshot_smollm2_identity_example_0_ko(snap_compare, tmp_path, monkeypa
 def test_snapshot_walkthrough_ko(snap_compare, tmp_path, monkeypatch, korean):
     monkeypatch.chdir(tmp_path)
 
-    async def walk(pilot):
-        await show_preview(pilot.app, pilot)
-        await press(pilot.app, pilot, "w")
-        await asyncio.sleep(0)
-
-    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=walk)
+    assert snap_compare(_snap_app(model=MINILM, dataset={"path": "sample:sentiment"}), terminal_size=(80, 24), run_before=_walk)
 
 
 def test_snapshot_checks_with_problems_ko(snap_compare, tmp_path, monkeypatch, korean):
