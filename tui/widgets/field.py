@@ -67,11 +67,6 @@ def placeholder_for(spec: dict[str, Any]) -> str:
     return _("not set") if default is None else _("default {value}").format(value=fmt(default))
 
 
-def first_sentence(text: str) -> str:
-    """The first sentence of a library help text."""
-    return fieldhelp.first_sentence(text)
-
-
 def full_help(name: str, newcomer: str, help: str) -> str:
     """The help pane of a field: `name: ` then tunewiz's newcomer help (engine.fieldhelp, English source) in the
     user's language where it has one, then the library's own help as the library wrote it."""
@@ -160,8 +155,8 @@ class Field(Vertical):
         """The short help beside the box: the library's first sentence, or in another language than English the
         first sentence of tunewiz's newcomer help in that language (the library's help is English)."""
         if self.newcomer and i18n.language() != "en":
-            return first_sentence(_(self.newcomer))
-        return first_sentence(self.help)
+            return fieldhelp.first_sentence(_(self.newcomer))
+        return fieldhelp.first_sentence(self.help)
 
     def full_help(self, name: str) -> str:
         """The help pane's text for this field, named `name` (training.learning_rate)."""
