@@ -264,7 +264,9 @@ def json_lines(p: Path) -> Iterator[dict[str, Any]]:
                 if e.msg.startswith("Invalid control character") and e.pos >= len(line.rstrip("\r\n")):
                     nxt = next(fh, "")
                     unclosed = not nxt.strip() or nxt.lstrip().startswith("{")
-                raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], e.colno, jsonl=True, unclosed=unclosed) from None
+                # an error met only in the line's own line break (a row cut short) is at the end of the line's text
+                column = e.colno if e.lineno == 1 else len(line.rstrip("\r\n")) + 1
+                raise bad_json(f"{p}:{n}", e.msg, line[e.pos:e.pos + 1], column, jsonl=True, unclosed=unclosed) from None
             if not isinstance(row, dict):
                 raise TunewizError.at(f"{p}:{n}", _("a JSON {type} where an object was expected").format(type=type(row).__name__),
                                       _('each line must be an object like {{"text": "..."}}').format())

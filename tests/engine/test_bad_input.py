@@ -121,6 +121,9 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path, capsys):
     assert_input_error(rc, err, "train.jsonl:3", "not valid JSON", "a string that is not closed", "close it with a double quote")
     assert "train.jsonl:1" not in err and "train.jsonl:5" not in err
     assert "raw line break" not in err  # the line break ending the line is not the fault: the missing quote is (new-user finding)
+    write("data/cut.jsonl", '{"text": "a"}\n{"text": "b", "n": 5\n')  # the closing brace missing
+    rc, err = tunewiz(capsys, "validate", preset("dataset: {path: data/cut.jsonl}\n"))
+    assert_input_error(rc, err, "cut.jsonl:2: not valid JSON at column 21")  # the line's end, not "column 1"
     assert_no_run(tmp_path)
 
 
