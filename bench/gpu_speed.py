@@ -56,9 +56,29 @@ CASES = {
     "tw-llama1-full-compile": ("llama1", "full", "tunewiz"),
     "tw-llama1-full-compile-nl": ("llama1", "full", "tunewiz"),
     "plain-qwen05-lora": ("qwen05", "lora", "plain"),
+    # issue 16. -fp8: speed.fp8: true; -eager: speed.compile_layers: false; -c200: a 200-step run with compiled layers
+    # (its wall time, compile included, is what counts), -c200w the same again (the compile cache is then warm), -e200 eager
+    "tw-qwen05-lora-c200": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-c200w": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-e200": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-fp8-eager": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-fp8-long": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen7-lora-long": ("qwen7", "lora", "tunewiz"),
+    "tw-qwen7-lora-eager": ("qwen7", "lora", "tunewiz"),
+    "tw-qwen7-lora-fp8-long": ("qwen7", "lora", "tunewiz"),
+    "tw-qwen7-lora-fp8-eager": ("qwen7", "lora", "tunewiz"),
+    # memory on long rows (max_length 4096, rows of ~1,500 tokens): -lr
+    "tw-qwen05-lora-lr": ("qwen05", "lora", "tunewiz"),
+    "tw-qwen05-lora-long-lr": ("qwen05", "lora", "tunewiz"),
+    "tw-llama1-full-lr": ("llama1", "full", "tunewiz"),
+    "tw-qwen7-lora-long-lr": ("qwen7", "lora", "tunewiz"),
+    "tw-qwen7-lora-fp8-long-lr": ("qwen7", "lora", "tunewiz"),
     # loss parity: the same LoRA run through tunewiz and through stock TRL (two seeds) on learnable data
     "parity-tw": ("qwen05", "lora", "tunewiz"),
     "parity-tw-compile": ("qwen05", "lora", "tunewiz"),  # the same with speed.compile_layers: true
+    "parity-tw-s2": ("qwen05", "lora", "tunewiz"),  # tunewiz's defaults, seed 43: the seed noise
+    "parity-tw-fp8": ("qwen05", "lora", "tunewiz"),  # speed.fp8: true
+    "parity-tw-fp8-compile": ("qwen05", "lora", "tunewiz"),
     "parity-plain": ("qwen05", "lora", "plain"),
     "parity-plain-s2": ("qwen05", "lora", "plain"),
 }
@@ -77,19 +97,20 @@ def load_anchor(path: str):
 
 
 # ------------------------------------------------------------------------------------------------- prepare
-def prepare(out: Path, anchor_path: str, shape: str, tiny: bool, markov: bool = False) -> tuple[Path, Path]:
+def prepare(out: Path, anchor_path: str, shape: str, tiny: bool, markov: bool = False, longrows: bool = False) -> tuple[Path, Path]:
     """The anchor's model (saved once as a folder tunewiz loads) and its rows as a tokenized parquet file.
     markov: the same lengths and prompt/completion split, but tokens from a Markov chain over 2,000 ids
     (next = a fixed successor 3 times in 4, else a Zipf draw), so the loss has something to learn."""
     anchor = load_anchor(anchor_path)
     key = "tiny" if tiny else shape
-    mdir, data = out / f"model-{shape}", out / f"data-{shape}{'-markov' if markov else ''}.parquet"
+    mdir = out / f"model-{shape}"
+    data = out / f"data-{shape}{'-markov' if markov else ''}{'-longrows' if longrows else ''}.parquet"
     if not (mdir / "config.json").is_file():
         import torch
 
         dev = "cuda" if torch.cuda.is_available() else "cpu"
         model = anchor.build_model(key, "sdpa", dev, torch.bfloat16)
-        tok = anchor.make_tokenizer()
+        tok = _tokenizer(min(model.config.vocab_size, 32000))
         model.config.eos_token_id, model.config.pad_token_id = tok.eos_token_id, tok.pad_token_id
         model.save_pretrained(mdir)
         tok.save_pretrained(mdir)
@@ -102,10 +123,42 @@ def prepare(out: Path, anchor_path: str, shape: str, tiny: bool, markov: bool = 
                                    median=40 if tiny else anchor.LEN_MEDIAN)
         if markov:
             rows["input_ids"] = _markov_like(rows["input_ids"], min(vocab, 2003))
+        if longrows:
+            rows = _long_rows(64 if tiny else 1000, vocab, 256 if tiny else LONG_MAX)
         labels = [[t if m else -100 for t, m in zip(ids, mask, strict=True)] for ids, mask in zip(rows["input_ids"], rows["completion_mask"], strict=True)]
         pq.write_table(pa.table({"input_ids": rows["input_ids"], "labels": labels,
                                  "completion_mask": rows["completion_mask"]}), data)
     return mdir, data
+
+
+def _tokenizer(size: int):
+    """The anchor's word-level tokenizer (<pad>, <eos>, <unk>) with a vocabulary as large as the data's ids (the anchor's
+    has the 3 special tokens only; tunewiz refuses pre-tokenized ids outside the tokenizer's vocabulary)."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{f"w{i}": i for i in range(3, size)}}
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>")),
+                                   pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+
+
+LONG_MAX, LONG_MEDIAN = 4096, 1500
+
+
+def _long_rows(n: int, vocab: int, max_len: int) -> dict:
+    """Rows of ~1,500 tokens (log-normal, sigma 0.5, 256 to max_len), prompt the first 20-60%: the long-row memory check."""
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    lens = np.clip(np.round(rng.lognormal(math.log(min(LONG_MEDIAN, max_len // 2)), 0.5, size=n)), 64, max_len).astype(int)
+    ids, masks = [], []
+    for L in lens:
+        p = int(L * rng.uniform(0.2, 0.6))
+        ids.append(rng.integers(3, min(vocab, 32000), size=int(L)).tolist())
+        masks.append([0] * p + [1] * (int(L) - p))
+    return {"input_ids": ids, "completion_mask": masks}
 
 
 def _markov_like(rows: list[list[int]], vocab: int) -> list[list[int]]:
@@ -211,7 +264,8 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
     shape, method, kind = CASES[case]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     parity = case.startswith("parity")
-    mdir, data = prepare(Path(os.environ.get("GPU_BENCH_WORK", out)), anchor_path, shape, tiny, markov=parity)
+    longrows = case.endswith("-lr")
+    mdir, data = prepare(Path(os.environ.get("GPU_BENCH_WORK", out)), anchor_path, shape, tiny, markov=parity, longrows=longrows)
     res = {"case": case, "shape": shape, "method": method, "kind": kind, "status": "started"}
     long = "-long" in case
     meter = Meter(device, stop_at=steps if long else None)
@@ -227,8 +281,20 @@ def run_case(case: str, out: Path, anchor_path: str, tiny: bool, steps: int, war
             preset["speed"] = {"expandable_segments": False}
         if case.endswith("-notok"):
             preset["training"]["include_num_input_tokens_seen"] = "no"
-        if "-compile" in case:
-            preset["speed"] = {"compile_layers": True}
+        sp = preset.setdefault("speed", {})
+        if "-compile" in case or "-c200" in case:
+            sp["compile_layers"] = True
+        if "-eager" in case or case.endswith("-e200"):
+            sp["compile_layers"] = False
+        if "-fp8" in case:
+            sp["fp8"] = True
+        elif sp.get("compile_layers") is not None or "-long" in case or parity:
+            sp.setdefault("fp8", False)  # bf16 unless the case says fp8 (whatever the default becomes)
+        if case.endswith("-s2"):
+            preset["training"]["seed"] = 43
+        if longrows:
+            preset["training"]["max_length"] = LONG_MAX if not tiny else 256
+            preset["training"]["per_device_train_batch_size"], preset["training"]["gradient_accumulation_steps"] = 4, 2
         if case.endswith("-nl"):
             preset["training"]["use_liger_kernel"] = False
         cfg = config.from_dict(preset, source=case)
@@ -373,14 +439,14 @@ def cmd_table(a):
             r = json.loads(line)
             if r.get("status") == "ok":
                 anchors[(r["model"], r["variant"])] = r
-    lines = ["| run | shape | real tok/s | x A | x G | MFU | median step ms | pad % | peak GiB | estimate GiB | est. err | final loss |",
-             "|" + "---|" * 12]
+    lines = ["| run | shape | real tok/s | x A | x G | MFU | median step ms | pad % | peak GiB | estimate GiB | est. err | final loss | train s |",
+             "|" + "---|" * 13]
     for (m, v), r in anchors.items():
         base = anchors.get((m, "A"))
         xa = r["real_tok_per_s"] / base["real_tok_per_s"] if base else None
         lines.append(f"| anchor {v} | {m} | {r['real_tok_per_s']:,.0f} | {_f(xa)} | - | {100 * r['mfu']:.1f}% | "
                      f"{1000 * r['median_step_s']:.0f} | {_pct(r.get('pad_frac'))} | {r.get('peak_mem_gib', 0):.1f} | - | - | "
-                     f"{(r.get('final_losses') or ['-'])[-1]} |")
+                     f"{(r.get('final_losses') or ['-'])[-1]} | {r.get('train_s', '-')} |")
     for r in rows:
         if r.get("status") != "ok":
             lines.append(f"| {r['case']} | - | {r.get('status')}: {r.get('error', '')[:80]} |" + " - |" * 9)
@@ -394,7 +460,7 @@ def cmd_table(a):
         err = (est - meas) / meas if est and meas else None
         lines.append(f"| {r['case']} | {r['shape']} | {r['real_tok_per_s']:,.0f} | {_f(xa)} | {_f(xg)} | {100 * r['mfu']:.1f}% | "
                      f"{1000 * r['median_step_s']:.0f} | {_pct(r.get('pad_frac'))} | {_f(meas, 1)} | {_f(est, 1)} | "
-                     f"{_pct(err, signed=True)} | {(r.get('losses') or ['-'])[-1]} |")
+                     f"{_pct(err, signed=True)} | {(r.get('losses') or ['-'])[-1]} | {r.get('train_s', '-')} |")
     par = {r["case"]: r for r in rows if r.get("case", "").startswith("parity") and r.get("status") == "ok"}
     if {"parity-tw", "parity-plain", "parity-plain-s2"} <= set(par):
         tw, p1, p2 = (par[k]["losses"] for k in ("parity-tw", "parity-plain", "parity-plain-s2"))
@@ -406,6 +472,14 @@ def cmd_table(a):
         for i, st in enumerate(steps):
             if i < len(p1) and i < len(p2):
                 lines.append(f"| {st} | {tw[i]:.4f} | {p1[i]:.4f} | {p2[i]:.4f} | {tw[i] - p1[i]:+.4f} | {p2[i] - p1[i]:+.4f} |")
+    if "parity-tw" in par:  # every tunewiz parity run against tunewiz's defaults (bf16, seed 42)
+        ref = par["parity-tw"]["losses"]
+        others = [k for k in par if k != "parity-tw"]
+        lines += ["", "| step | parity-tw | " + " | ".join(others) + " |", "|---|---|" + "---|" * len(others)]
+        for i, st in enumerate(par["parity-tw"]["loss_steps"]):
+            cells = [f"{par[k]['losses'][i]:.4f} ({par[k]['losses'][i] - ref[i]:+.4f})" if i < len(par[k]["losses"]) else "-"
+                     for k in others]
+            lines.append(f"| {st} | {ref[i]:.4f} | " + " | ".join(cells) + " |")
     txt = "\n".join(lines)
     log(txt)
     (out / "table.md").write_text(txt + "\n")

@@ -31,6 +31,7 @@ class Hardware:
     bitsandbytes: bool = False
     liger: bool = False
     varlen_attention: str | None = None
+    fp8: bool = False  # FP8 matmuls (Ada / Hopper or newer): engine.fp8
 
 
 def hardware() -> Hardware:
@@ -39,7 +40,7 @@ def hardware() -> Hardware:
 
     import torch
 
-    from engine import attention
+    from engine import attention, fp8
 
     cuda = torch.cuda.is_available()
     props = torch.cuda.get_device_properties(0) if cuda else None
@@ -52,6 +53,7 @@ def hardware() -> Hardware:
         bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
         liger=importlib.util.find_spec("liger_kernel") is not None,
         varlen_attention=attention.choose(cuda),
+        fp8=bool(cuda and fp8.supported()),
     )
 
 

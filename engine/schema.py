@@ -107,6 +107,8 @@ class SpeedSection(Section):
     """Start the training processes with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less memory lost to fragmentation when batch shapes change); ignored where the variable is already set."""
     compile_layers: bool | None = None
     """Compile each of the model's repeated decoder layers with torch.compile (regional compilation, dynamic shapes; the saved weights are unchanged): fewer kernel launches and fused RMSNorm/SwiGLU/RoPE (instead of Liger's kernels, which torch.compile cannot trace), after a compile at the start. null = on for LoRA on a CUDA GPU when the run has enough steps to pay the compile back; true / false = always / never. CUDA only."""
+    fp8: bool | None = None
+    """LoRA only: the frozen base weights multiply in FP8 (e4m3, one scale a token and one a weight row, cuBLASLt's FP8 GEMM) in the forward and the input gradient; the adapters, their gradients and the optimizer stay in bf16. Faster on large models; each matmul is about 3% off bf16's (bench/RESULTS.md measures the loss). null = tunewiz decides (see the review); true / false = always / never. Needs a GPU with FP8 (Ada or Hopper)."""
 
 class EvaluateSection(Section):
     at_end: bool = False

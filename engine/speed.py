@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import attention, estimate, fields
@@ -65,6 +66,12 @@ class Resolved:
 # From this many optimizer steps, LoRA runs compile their decoder layers by default. Measured on the H200 with
 # qwen05 LoRA (bench/RESULTS.md): 0.207 -> 0.147 s a step, and about 70 s of compiling with a cold cache.
 COMPILE_MIN_STEPS = 1000
+# ... and from this many when a run of the same model shape, torch and GPU has compiled before on this machine: the
+# compiled layers are then read from tunewiz's compile cache (compile_cache()) instead of compiled again.
+COMPILE_MIN_STEPS_WARM = 1000
+# From this many parameters, LoRA runs on a Hopper GPU multiply the frozen base weights in FP8 by default (None: never
+# by default, only with speed.fp8: true).
+FP8_MIN_PARAMS: int | None = None
 
 
 def _yaml(v: Any) -> str:
@@ -101,13 +108,15 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
     if not (cfg.speed.auto and hw.cuda):
         if cfg.speed.auto and not hw.cuda:
             res.notes.append(_("no CUDA GPU: the GPU speed defaults (padding-free, bf16 adapters, ...) do not apply"))
+        _fp8(out, hw, info, res, auto=False)
         res.estimate = _estimate(out, info, hw, lengths, steps)
         return res
     t, lora = out.training, dict(out.lora)
     _tf32(res, t, hw)
     _padding_free(res, t, hw, lengths)
     _adapters(res, t, lora, cfg)
-    _compile(out, cfg, t, lengths, steps, res)
+    _fp8(out, hw, info, res, auto=True)
+    _compile(out, cfg, t, lengths, steps, res, warm(warm_key(info, hw, bool(out.speed.fp8))))
     compiled_by_default = any(a.key == "speed.compile_layers" for a in res.applied)
     if out.speed.compile_layers is not True:  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
         _liger(res, t, hw, info)
@@ -222,8 +231,10 @@ def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) 
     return max(1, math.ceil(float(training.get("num_train_epochs", 3)) * per_epoch))
 
 
-def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: int | None, res: Resolved) -> None:
-    """speed.compile_layers: decided here when the preset leaves it null (see COMPILE_MIN_STEPS)."""
+def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: int | None, res: Resolved,
+             cached: bool = False) -> None:
+    """speed.compile_layers: decided here when the preset leaves it null (see COMPILE_MIN_STEPS; COMPILE_MIN_STEPS_WARM
+    when this shape's compiled layers are in the compile cache)."""
     sp = out.speed
     if sp.compile_layers is True and t.get("use_liger_kernel") is True:
         from engine.errors import TunewizError
@@ -243,11 +254,12 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
     if t.get("gradient_checkpointing") is True:
         return  # compiling checkpointed layers is not measured
     n = steps if steps is not None else optimizer_steps(t, len(lengths) if lengths is not None else None)
-    if n is None or n < COMPILE_MIN_STEPS:
+    min_steps = COMPILE_MIN_STEPS_WARM if cached else COMPILE_MIN_STEPS
+    if n is None or n < min_steps:
         if n is not None:
             res.notes.append(_("speed.compile_layers off: {n} optimizer steps do not pay back the compile (about a minute; "
                                "from {min_steps} steps it is on); speed.compile_layers: true forces it"
-                               ).format(n=n, min_steps=COMPILE_MIN_STEPS))
+                               ).format(n=n, min_steps=min_steps))
         return
     sp.compile_layers = True
     res.applied.append(Applied("speed.compile_layers", True,
@@ -255,6 +267,28 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
                                  "about a minute to compile at the start) pays back; Liger's layer kernels are left off"
                                  ).format(n=n),
                                "speed.compile_layers: false"))
+
+
+def _fp8(out: Config, hw: Hardware, info: ModelInfo | None, res: Resolved, auto: bool) -> None:
+    """speed.fp8 (engine.fp8): FP8 matmuls for a LoRA run's frozen bf16 base weights, on a GPU that has them."""
+    sp = out.speed
+    why_not = (_("no CUDA GPU") if not hw.cuda else _("it is for LoRA (full fine-tuning trains the weights it would cast)") if not out.lora_enabled
+               else _("the base weights are already quantized (model.quantization)") if out.model.quantization != "none"
+               else _("this GPU has no FP8 matmuls (Ada or Hopper and newer)") if not hw.fp8
+               else _("the weights are not bf16 (training.fp16)") if out.training.get("fp16") else None)
+    if sp.fp8 is True and why_not:
+        sp.fp8 = False
+        res.notes.append(_("speed.fp8: true has no effect here: {why}").format(why=why_not))
+    if sp.fp8 is not None or why_not or not auto:
+        return
+    params = info.parameters if info is not None else 0
+    if FP8_MIN_PARAMS is None or params < FP8_MIN_PARAMS or hw.capability < 9:
+        return
+    sp.fp8 = True
+    res.applied.append(Applied("speed.fp8", True,
+                               _("{params} parameters on a Hopper GPU: the frozen base weights multiply in FP8 (the adapters "
+                                 "stay bf16)").format(params=estimate.count(params)),
+                               "speed.fp8: false"))
 
 
 def _padding_share(lengths: Any, batch: int, max_length: int | None) -> float | None:
@@ -356,6 +390,53 @@ def gpu_hardware(gpu_gib: float) -> Hardware:
     return Hardware(cuda=True, devices=(f"a {gpu_gib:g} GiB GPU",), gpu_gib=gpu_gib, capability=8, bf16=True,
                     bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
                     liger=importlib.util.find_spec("liger_kernel") is not None, varlen_attention=varlen)
+
+
+def compile_cache() -> Path:
+    """Where compiled layers are kept between runs: inductor's and Triton's caches under tunewiz's home (not /tmp,
+    which a reboot empties), unless the environment already names them. Their own keys cover the graph, the versions
+    and the GPU; `warm_key` names what a run compiled, so the next run of that shape can count on the cache."""
+    from engine import models
+
+    root = models.tunewiz_home() / "compile-cache"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+    return root
+
+
+def warm_key(info: ModelInfo | None, hw: Hardware, fp8_on: bool) -> str | None:
+    """The shape a compile is reused for: the model's type and size, torch's version, the GPU, FP8 or not."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    if info is None or not hw.devices:
+        return None
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        return None
+    text = f"{info.model_type}|{info.parameters}|{torch_version}|{hw.devices[0]}|fp8={bool(fp8_on)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def warm(key: str | None) -> bool:
+    from engine import models
+
+    return key is not None and (models.tunewiz_home() / "compile-cache" / "shapes" / f"{key}.json").is_file()
+
+
+def mark_warm(key: str | None, first_step_s: float) -> None:
+    """Written by a run once its first compiled step is done (engine.train); a failure to write only costs speed."""
+    if key is None:
+        return
+    from engine import rundir
+
+    path = compile_cache() / "shapes" / f"{key}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rundir.write_json_atomic(path, {"first_step_s": round(first_step_s, 1)})
+    except OSError:
+        pass
 
 
 def compile_layers(model: Any) -> int:

@@ -87,6 +87,7 @@ class Setup:
     args: Any = None
     lora: Any = None  # peft.LoraConfig, or None (full fine-tuning, or already applied to the model)
     smoke_plan: dict[str, Any] | None = None
+    info: Any = None  # engine.inspect.ModelInfo, when the model's shapes could be read
 
 
 def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke_steps: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
@@ -97,6 +98,7 @@ def build_trainer(cfg: config.Config, run_dir: Path, callbacks: list[Any], smoke
     setup_config(s, smoke_steps)
     model = setup_model(s)
     trainer = setup_trainer(s, model, callbacks)
+    fp8_layers(s, trainer)
     compile_layers(s, trainer)
     return trainer, s.prepared, start_facts(s, trainer)
 
@@ -126,6 +128,7 @@ def setup_config(s: Setup, smoke_steps: int | None = None) -> None:
     except TunewizError:
         pass  # no shapes, no estimate: the defaults that need one stay as written
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    s.info = info
     s.resolved = resolved = speed.for_data(s.cfg, s.hw, info, pipeline.lengths(s.prepared.train, s.method), world=world)
     s.cfg = cfg = resolved.cfg
     if cfg.model.attn_implementation == attention.NAME:
@@ -197,12 +200,52 @@ def setup_trainer(s: Setup, model: Any, callbacks: list[Any]) -> Any:
                    compute_metrics=regression_metrics if plan.regression else classification_metrics)
 
 
+def fp8_layers(s: Setup, trainer: Any) -> None:
+    """speed.fp8: the frozen base weights multiply in FP8 (engine.fp8; resolved to false where it cannot apply)."""
+    if s.cfg.speed.fp8 and s.hw.cuda:
+        from engine import fp8
+
+        n = fp8.apply(trainer.model)
+        s.resolved.notes.append(ngettext("speed.fp8: {n} frozen linear layer computes in FP8",
+                                         "speed.fp8: {n} frozen linear layers compute in FP8", n).format(n=n) if n else
+                                _("speed.fp8: no frozen bf16 linear layer found in the decoder layers; nothing in FP8"))
+
+
+def _warm_mark_class() -> Any:
+    from transformers import TrainerCallback
+
+    class WarmMark(TrainerCallback):
+        """After the first optimizer step of a compiled run: this shape's layers are in the compile cache."""
+
+        def __init__(self, key: str | None):
+            self.key, self.t0 = key, 0.0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            import time
+
+            self.t0 = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            import time
+
+            from engine import speed
+
+            if self.key is not None and state.is_world_process_zero:
+                speed.mark_warm(self.key, time.monotonic() - self.t0)
+                self.key = None
+
+    return WarmMark
+
+
 def compile_layers(s: Setup, trainer: Any) -> None:
     """speed.compile_layers: the decoder layers compiled in place (CUDA only)."""
     from engine import speed
 
     if s.cfg.speed.compile_layers and s.hw.cuda:
+        speed.compile_cache()
         n = speed.compile_layers(trainer.model)
+        if n:
+            trainer.add_callback(_warm_mark_class()(speed.warm_key(s.info, s.hw, bool(s.cfg.speed.fp8))))
         s.resolved.notes.append(ngettext("speed.compile_layers: {n} decoder layer compiled (torch.compile, dynamic shapes)",
                                          "speed.compile_layers: {n} decoder layers compiled (torch.compile, dynamic shapes)",
                                          n).format(n=n) if n else

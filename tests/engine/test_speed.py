@@ -246,3 +246,65 @@ def test_preference_methods_get_the_defaults_measured_for_them():
         assert resolved(steps=5000, sets=[f"model.method={method}"]).cfg.speed.compile_layers is None
     tiny = resolved(hw=dataclasses.replace(H200, gpu_gib=2.5), steps=10, sets=["model.method=kto"])
     assert tiny.cfg.training["per_device_train_batch_size"] >= 2
+
+
+H200_FP8 = dataclasses.replace(H200, fp8=True)
+A100 = dataclasses.replace(H200, devices=("NVIDIA A100-SXM4-80GB",), gpu_gib=79.2, capability=8, fp8=False)
+
+
+def test_fp8_asked_for_where_it_cannot_apply_is_turned_off_and_says_why():
+    """speed.fp8: true on full fine-tuning, on 4-bit weights, on a GPU without FP8 or on CPU: off, with a note naming
+    the reason (a run never claims FP8 it does not do)."""
+    cases = [({**BASE, "lora": {"enabled": False}}, H200_FP8, "it is for LoRA"),
+             (None, A100, "this GPU has no FP8 matmuls"),
+             (None, build.Hardware(), "no CUDA GPU")]
+    for data, hw, why in cases:
+        r = resolved(data=data, hw=hw, sets=["speed.fp8=true"])
+        assert r.cfg.speed.fp8 is False, why
+        assert any(n.startswith("speed.fp8: true has no effect here") and why in n for n in r.notes), (why, r.notes)
+    q = resolved(hw=H200_FP8, sets=["speed.fp8=true", "model.quantization=4bit"])
+    assert q.cfg.speed.fp8 is False and any("already quantized" in n for n in q.notes)
+    on = resolved(hw=H200_FP8, sets=["speed.fp8=true"])
+    assert on.cfg.speed.fp8 is True and not any("speed.fp8" in n for n in on.notes)
+    assert resolved(hw=H200_FP8, sets=["speed.fp8=false"]).cfg.speed.fp8 is False
+
+
+def test_the_compile_cache_lives_under_tunewiz_home_unless_the_environment_names_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEWIZ_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/elsewhere/triton")
+    root = speed.compile_cache()
+    import os
+
+    assert root == tmp_path / "compile-cache"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(root / "inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == "/elsewhere/triton"  # the user's own choice stays
+
+
+def test_a_shape_compiled_before_is_warm_and_its_key_tells_shapes_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEWIZ_HOME", str(tmp_path))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "i"))
+    key = speed.warm_key(QWEN05, H200, fp8_on=False)
+    assert key and not speed.warm(key)
+    assert key != speed.warm_key(QWEN05, H200, fp8_on=True)
+    assert key != speed.warm_key(QWEN05, A100, fp8_on=False)
+    assert key != speed.warm_key(dataclasses.replace(QWEN05, parameters=QWEN05.parameters + 1), H200, fp8_on=False)
+    assert speed.warm_key(None, H200, False) is None and speed.warm_key(QWEN05, build.Hardware(), False) is None
+    speed.mark_warm(key, 83.4)
+    assert speed.warm(key)
+    assert (tmp_path / "compile-cache" / "shapes" / f"{key}.json").read_text().strip().startswith("{")
+
+
+def test_a_warm_compile_cache_turns_compiling_on_from_fewer_steps(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEWIZ_HOME", str(tmp_path))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "i"))
+    steps = speed.COMPILE_MIN_STEPS_WARM
+    if steps >= speed.COMPILE_MIN_STEPS:
+        pytest.skip("no lower threshold for a warm cache")
+    cold = resolved(steps=steps)
+    assert cold.cfg.speed.compile_layers is None
+    speed.mark_warm(speed.warm_key(QWEN05, H200, fp8_on=False), 12.0)
+    hot = resolved(steps=steps)
+    assert hot.cfg.speed.compile_layers is True
+    assert "compile cache" in next(a.why for a in hot.applied if a.key == "speed.compile_layers")
+    assert resolved(steps=steps - 1).cfg.speed.compile_layers is None
