@@ -92,6 +92,7 @@ def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check
         message = ngettext("{n} row {what} and was left out of training", "{n} rows {what} and were left out of training",
                            n).format(n=f"{n:,}", what=_(what))
         out.append(Check(f"dropped: {reason}", n, message + (f" ({pipeline.row_list(rows, n)})" if rows else ""), _(fix)))
+    out += held_out_checks(prepared, preference.DROPS)
     lens = preference.lengths(plan.method, ds)
     cut = int((lens > ml).sum()) if ml is not None and len(lens) else 0
     if cut:
@@ -110,6 +111,18 @@ def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check
                                                             split=split),
                              _("use a chat template that renders the prompt the same way in both cases "
                                "(model.chat_template)"), level="notice"))
+    return out
+
+
+def held_out_checks(prepared: pipeline.Prepared, table: dict[str, tuple[str, str]]) -> list[Check]:
+    """Held-out rows left out of evaluation, for the same reasons training rows are (eval loss and `tunewiz eval` then
+    measure fewer rows than dataset.eval_size says)."""
+    out = []
+    for reason, n in prepared.eval_drops.items():
+        what, fix = table.get(reason, (reason, ""))
+        message = ngettext("{n} held-out row {what} and was left out of evaluation",
+                           "{n} held-out rows {what} and were left out of evaluation", n).format(n=f"{n:,}", what=_(what))
+        out.append(Check(f"held out: {reason}", n, message, _(fix) if fix else "", level="notice"))
     return out
 
 
@@ -141,6 +154,7 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
         out.append(Check(f"dropped: {reason}", n, _("{n} rows {what} and were left out of training").format(n=n, what=what)
                          + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix,
                          level="notice" if reason == "blank" else "warning"))
+    out += held_out_checks(prepared, pipeline.DROPS)
     for flag, n in prepared.flags.items():
         what, fix, level = FLAGS[flag]
         out.append(Check(flag, n, _("{n} rows {what}").format(n=n, what=_(what)), _(fix), level=level))

@@ -60,6 +60,7 @@ class Prepared:
     drop_rows: dict[str, list[int]] = field(default_factory=dict)  # reason -> the first source rows (_row) left out for it
     longest: int | None = None  # the longest training row in tokens, before rows were left out (dropped ones too)
     batch: int | None = None  # the micro-batch a preference method's rows were prepared for (KTO pairs neighbours in it)
+    eval_drops: dict[str, int] = field(default_factory=dict)  # why held-out rows were left out of evaluation -> count
 
 
 # Why a row is left out of training, and what to do about it (messages: shown as _(what), _(fix)).
@@ -392,7 +393,10 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
                                               _("none of the {n} rows has a text to classify: {why}")).format(n=before, why=why),
                                   _(DROPS[max(drops, key=drops.get)][1]) if drops else _("check the format/columns"))  # type: ignore[arg-type]
     evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
+    eval_drops: dict[str, int] = {}
     if evald is not None and "_drop" in evald.column_names:
+        for reason in filter(None, evald["_drop"]):
+            eval_drops[reason] = eval_drops.get(reason, 0) + 1
         evald = evald.filter(_kept)
     packing_cut = None
     if plan.packing and plan.packing_strategy == "bfd" and plan.max_length:
@@ -403,7 +407,7 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
         evald = pack(evald, plan) if evald is not None else None
     return Prepared(plan, train, evald, source_rows=before + (len(eval_raw) if eval_raw is not None else 0),
                     dropped=sum(drops.values()), drops=drops, flags=flags, packing_cut=packing_cut, drop_rows=drop_rows,
-                    longest=longest)
+                    longest=longest, eval_drops=eval_drops)
 
 
 # ------------------------------------------------------------------------------------------ preference methods
@@ -514,13 +518,18 @@ def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) ->
         raise TunewizError.at("dataset", _("none of the {n} rows can be trained: {why}").format(n=before, why=why),
                               _(preference.DROPS[max(drops, key=drops.get)][1]) if drops else _("check the format/columns"))  # type: ignore[arg-type]
     evald = None
+    eval_drops: dict[str, int] = {}
     if eval_raw is not None:
         ev = canon(eval_raw)
+        for reason in filter(None, ev["_drop"]):
+            eval_drops[reason] = eval_drops.get(reason, 0) + 1
         ev = ev.filter(_kept).remove_columns("_drop")
         evald = preference.tokenize(method, ev, tokenizer, args, "eval") if len(ev) else None
+        if evald is not None and len(evald) < len(ev):  # TRL left out rows whose prompt fills max_length
+            eval_drops["truncated"] = eval_drops.get("truncated", 0) + len(ev) - len(evald)
     return Prepared(plan, train, evald, source_rows=len(raw), dropped=sum(drops.values()), drops=drops,
                     drop_rows=drop_rows, longest=int(preference.lengths(method, train).max()),
-                    batch=args.per_device_train_batch_size)
+                    batch=args.per_device_train_batch_size, eval_drops=eval_drops)
 
 
 def _kept(row: dict[str, Any]) -> bool:

@@ -101,6 +101,22 @@ def test_a_tiny_max_length_drops_rows_cuts_answers_and_truncates(tmp_path, smol_
     assert "eos never trained" not in found  # a few short rows still end with their trained <|im_end|>
 
 
+def test_held_out_rows_left_out_of_evaluation_are_counted_not_lost_silently(tmp_path, smol_tok):
+    """The held-out rows go through the same checks as the training rows; those left out are said, with the reason, so
+    an eval loss over fewer rows than dataset.eval_size is not a surprise."""
+    cfg = cfg_for(tmp_path, dataset={"path": "sample:identity", "eval_size": 12}, training={"max_length": 40})
+    prepared = pipeline.prepare(cfg, smol_tok)
+    found = by_name(checks.data_checks(prepared, smol_tok))
+    lost = prepared.eval_drops.get("truncated", 0)
+    assert lost > 0 and len(prepared.eval) + sum(prepared.eval_drops.values()) == 12
+    held = found["held out: truncated"]
+    assert held.count == lost and held.level == "notice"
+    assert f"{lost} held-out row" in held.message and "left out of evaluation" in held.message
+    assert "max_length" in held.fix
+    whole = pipeline.prepare(cfg_for(tmp_path, dataset={"path": "sample:identity", "eval_size": 12}), smol_tok)
+    assert whole.eval_drops == {} and not any(c.name.startswith("held out") for c in checks.data_checks(whole, smol_tok))
+
+
 def test_a_template_that_never_ends_turns_with_eos_is_caught(tmp_path, smol_tok):
     template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
                 "{% if add_generation_prompt %}assistant: {% endif %}")
