@@ -67,12 +67,13 @@ def _fused(name: str, fn: Any) -> Any:
     return call
 
 
-def _mm(x2: Any, w_rows: Any, w_scale: Any, out_dtype: Any) -> Any:
-    """x2 (M, K) @ W^T where w_rows is W (N, K) in e4m3 (row-major) with scales (1, N)."""
+def _mm(x2: Any, w_rows: Any, w_scale: Any, out_dtype: Any, bias: Any = None) -> Any:
+    """x2 (M, K) @ W^T (+ bias) where w_rows is W (N, K) in e4m3 (row-major) with scales (1, N). Any M: the row-wise
+    kernel pads its scales itself."""
     import torch
 
     q, s = _fused("rows", quantize_rows)(x2)
-    return torch._scaled_mm(q, w_rows.t(), scale_a=s, scale_b=w_scale, out_dtype=out_dtype)
+    return torch._scaled_mm(q, w_rows.t(), scale_a=s, scale_b=w_scale, bias=bias, out_dtype=out_dtype)
 
 
 @functools.cache
@@ -87,9 +88,7 @@ def _function() -> Any:
         def forward(ctx: Any, x: Any, weight: Any, bias: Any, inv_out: Any, scale_out: Any, inv_in: Any,
                     scale_in: Any) -> Any:
             shape = x.shape
-            y = _mm(x.reshape(-1, shape[-1]), _fused("cast", _cast)(weight, inv_out), scale_out, x.dtype)
-            if bias is not None:
-                y = y + bias
+            y = _mm(x.reshape(-1, shape[-1]), _fused("cast", _cast)(weight, inv_out), scale_out, x.dtype, bias)
             ctx.save_for_backward(weight, inv_in, scale_in)
             return y.reshape(*shape[:-1], y.shape[-1])
 

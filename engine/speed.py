@@ -275,7 +275,9 @@ def _fp8(out: Config, hw: Hardware, info: ModelInfo | None, res: Resolved, auto:
     why_not = (_("no CUDA GPU") if not hw.cuda else _("it is for LoRA (full fine-tuning trains the weights it would cast)") if not out.lora_enabled
                else _("the base weights are already quantized (model.quantization)") if out.model.quantization != "none"
                else _("this GPU has no FP8 matmuls (Ada or Hopper and newer)") if not hw.fp8
-               else _("the weights are not bf16 (training.fp16)") if out.training.get("fp16") else None)
+               else _("the weights are not bf16 (training.fp16)") if out.training.get("fp16")
+               else _("launch.strategy {strategy} shards the weights it would cast (not measured; ddp is)").format(
+                   strategy=out.launch.strategy) if out.launch.strategy != "ddp" else None)
     if sp.fp8 is True and why_not:
         sp.fp8 = False
         res.notes.append(_("speed.fp8: true has no effect here: {why}").format(why=why_not))

@@ -262,6 +262,8 @@ def test_fp8_asked_for_where_it_cannot_apply_is_turned_off_and_says_why():
         r = resolved(data=data, hw=hw, sets=["speed.fp8=true"])
         assert r.cfg.speed.fp8 is False, why
         assert any(n.startswith("speed.fp8: true has no effect here") and why in n for n in r.notes), (why, r.notes)
+    sharded = resolved(hw=H200_FP8, sets=["speed.fp8=true", "launch.strategy=fsdp"])
+    assert sharded.cfg.speed.fp8 is False and any("launch.strategy fsdp" in n for n in sharded.notes)
     q = resolved(hw=H200_FP8, sets=["speed.fp8=true", "model.quantization=4bit"])
     assert q.cfg.speed.fp8 is False and any("already quantized" in n for n in q.notes)
     on = resolved(hw=H200_FP8, sets=["speed.fp8=true"])
