@@ -13,7 +13,8 @@ MLP width, layers, vocabulary; N = tokens the model computes in the largest micr
                8-bit optimizers T x 2; adafactor / sgd ~0
   activations  N x (L x (18 h + 5.5 i) + 0.134 V) in bf16 with Liger's fused norms/SwiGLU, no checkpointing;
                without Liger + 8 h + 2.5 i a layer (the unfused RMSNorm's fp32 copy and SwiGLU's output:
-               first principles, not measured); gradient checkpointing: N x (L x 2 h + one layer + 0.134 V);
+               first principles, not measured; compiled layers keep 30% of it, fitted on measurements);
+               gradient checkpointing: N x (L x 2 h + one layer + 0.134 V);
                fp32 (CPU) doubles the per-layer terms
   LM head      TRL scores the trained positions in tiles: ~2,450 x V bytes whatever the batch
   overhead     CUDA context and kernels ~0.75 GiB (measured 0.73 on an H200; 0.5 GiB of runtime on CPU)
@@ -43,6 +44,10 @@ DRAWS, MAX_DRAWS = 1000, 2000  # micro-batches drawn for the largest batch: a ru
 # calibrated on an H200 (bench/RESULTS.md): bytes a token a layer = ACT_H x h + ACT_I x i in bf16 with Liger
 ACT_H, ACT_I = 18.0, 5.5
 NO_LIGER_H, NO_LIGER_I = 8.0, 2.5  # first principles: the unfused RMSNorm's fp32 copy, SwiGLU's output
+# compiled decoder layers (speed.compile_layers) keep about this share of what Liger's kernels save: inductor fuses
+# the norms and SwiGLU but saves more for backward (fitted on the H200: qwen05 LoRA 17.3 GiB measured, llama1 full
+# fine-tuning 28.2 GiB, Qwen2.5-7B LoRA 10-11% above the fully fused estimate; bench/RESULTS.md)
+COMPILED_UNFUSED_SHARE = 0.3
 VOCAB_PER_TOKEN = 0.134  # bytes a token a vocabulary entry (the fused LM head's per-token state)
 HEAD_TILE = 2450  # bytes a vocabulary entry: the LM head's tile, independent of the batch
 FULL_FT_GRAD_SHARE = 0.7  # share of the gradients alive at the peak of a full fine-tune
@@ -74,6 +79,7 @@ class Plan:
     causal: bool
     adapter_bytes: int = 4  # 4: peft's fp32 adapters; 2: lora.autocast_adapter_dtype false (bf16, like the model)
     liger: bool = False
+    compiled: bool = False  # speed.compile_layers (inductor fuses most of what Liger does: COMPILED_UNFUSED_SHARE)
     padding_free: bool = False
     batch_tokens: int | None = None  # the largest micro-batch in tokens, when the data's lengths are known
     draws: int | None = None  # the micro-batches batch_tokens is the largest of (the run's, at most 2,000)
@@ -166,7 +172,9 @@ def explain(est: Estimate, info: ModelInfo) -> list[tuple[str, str, str]]:
         shape = (_("{tokens}, {layers} layers x {hidden}, checkpointed") if p.checkpointing
                  else _("{tokens}, {layers} layers x {hidden}, no checkpointing"))
         acts = shape.format(tokens=tokens, layers=est.layers, hidden=est.hidden)
-        if not p.liger and p.on_gpu:
+        if p.compiled and not p.liger:
+            acts += _(", compiled layers")
+        elif not p.liger and p.on_gpu:
             acts += _(", no Liger")
     else:
         acts = _("not counted (shape unknown)")
@@ -191,9 +199,8 @@ def plan_of(cfg: Config, on_gpu: bool, batch_tokens: int | None = None) -> Plan:
     dtype = cfg.model.dtype
     weight_bytes = 4 if dtype == "float32" or (dtype == "auto" and not on_gpu) else 2
     adapter_bytes = 2 if (cfg.lora.get("autocast_adapter_dtype") is False and weight_bytes == 2) else 4
-    # compiled layers fuse the same tensors Liger does (measured: within 10% of the Liger estimate)
-    fused = bool(t.get("use_liger_kernel")) or (cfg.speed.compile_layers is True and on_gpu)
-    return Plan(adapter_bytes=adapter_bytes, liger=fused,
+    return Plan(adapter_bytes=adapter_bytes, liger=bool(t.get("use_liger_kernel")),
+                compiled=cfg.speed.compile_layers is True and on_gpu,
                 padding_free=bool(t.get("padding_free")) or bool(t.get("packing")), batch_tokens=batch_tokens,
                 on_gpu=on_gpu, weight_bytes=weight_bytes, quantization=cfg.model.quantization, lora=cfg.lora_enabled,
                 r=int(cfg.lora.get("r", 16) or 16), targets=cfg.lora.get("target_modules", "all-linear"),
@@ -262,7 +269,8 @@ def compute(plan: Plan, info: ModelInfo, hidden: int, layers: int, gpu_gib: floa
         state_bytes = 2 * param_bytes
     scale = 1 if plan.on_gpu else 2  # fp32 activations on CPU
     inter = mlp_width(info, layers) or 4 * hidden
-    layer = ACT_H * hidden + ACT_I * inter + (0 if plan.liger else NO_LIGER_H * hidden + NO_LIGER_I * inter)
+    unfused = 0.0 if plan.liger else COMPILED_UNFUSED_SHARE if plan.compiled else 1.0
+    layer = ACT_H * hidden + ACT_I * inter + unfused * (NO_LIGER_H * hidden + NO_LIGER_I * inter)
     vocab = (info.vocab_size or 0) if plan.causal else 0
     per_token = (2 * hidden * layers + layer) * scale if plan.checkpointing else layer * layers * scale
     activations = plan.tokens * per_token
