@@ -63,12 +63,19 @@ class Resolved:
     notes: list[str] = field(default_factory=list)
 
 
-# From this many optimizer steps, LoRA runs compile their decoder layers by default. Measured on the H200 with
-# qwen05 LoRA (bench/RESULTS.md): 0.207 -> 0.147 s a step, and about 70 s of compiling with a cold cache.
-COMPILE_MIN_STEPS = 1000
-# ... and from this many when a run of the same model shape, torch and GPU has compiled before on this machine: the
-# compiled layers are then read from tunewiz's compile cache (compile_cache()) instead of compiled again.
-COMPILE_MIN_STEPS_WARM = 1000
+# From this many optimizer steps, SFT LoRA runs compile their decoder layers by default: where the compile pays back.
+# Measured on the H200 (bench/RESULTS.md, 2026-12-05), Qwen2.5-0.5B LoRA, 32 rows a step: 0.190 -> 0.146 s a step,
+# 63 s of compiling with a cold cache (break-even ~1,400 steps) and 38 s with a warm one (~850 steps); Qwen2.5-7B:
+# 0.69 -> 0.66 s a step, 57 s cold (~1,900 steps).
+COMPILE_MIN_STEPS = 1400
+COMPILE_MIN_STEPS_LARGE = 1900  # models of LARGE_PARAMS and more
+LARGE_PARAMS = 3_000_000_000
+# ... and when a run of the same model shape, torch and GPU has compiled before on this machine, its compiled layers are
+# read from tunewiz's compile cache (compile_cache()): ~60% of the cold compile (measured on 0.5B; 7B estimated alike)
+COMPILE_MIN_STEPS_WARM = 850
+COMPILE_MIN_STEPS_WARM_LARGE = 1150
+# DPO LoRA (bench/RESULTS.md, 2026-12-04): 0.938 -> 0.764 s a step, 107 s cold: break-even ~600 steps
+COMPILE_MIN_STEPS_DPO = 1000
 # From this many parameters, LoRA runs on a Hopper GPU multiply the frozen base weights in FP8 by default (None: never
 # by default, only with speed.fp8: true).
 FP8_MIN_PARAMS: int | None = None
@@ -116,7 +123,8 @@ def resolve(cfg: Config, hw: Hardware, info: ModelInfo | None = None, lengths: A
     _padding_free(res, t, hw, lengths)
     _adapters(res, t, lora, cfg)
     _fp8(out, hw, info, res, auto=True)
-    _compile(out, cfg, t, lengths, steps, res, warm(warm_key(info, hw, bool(out.speed.fp8))))
+    _compile(out, cfg, t, lengths, steps, res, warm(warm_key(info, hw, bool(out.speed.fp8))),
+             info.parameters if info is not None else 0)
     compiled_by_default = any(a.key == "speed.compile_layers" for a in res.applied)
     if out.speed.compile_layers is not True:  # torch.compile fuses what Liger's layer kernels would (and cannot trace them)
         _liger(res, t, hw, info)
@@ -232,9 +240,9 @@ def optimizer_steps(training: dict[str, Any], rows: int | None, world: int = 1) 
 
 
 def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: int | None, res: Resolved,
-             cached: bool = False) -> None:
-    """speed.compile_layers: decided here when the preset leaves it null (see COMPILE_MIN_STEPS; COMPILE_MIN_STEPS_WARM
-    when this shape's compiled layers are in the compile cache)."""
+             cached: bool = False, params: int = 0) -> None:
+    """speed.compile_layers: decided here when the preset leaves it null (compile_min_steps: fewer steps when this
+    shape's compiled layers are in the compile cache)."""
     sp = out.speed
     if sp.compile_layers is True and t.get("use_liger_kernel") is True:
         from engine.errors import TunewizError
@@ -254,19 +262,35 @@ def _compile(out: Config, cfg: Config, t: dict[str, Any], lengths: Any, steps: i
     if t.get("gradient_checkpointing") is True:
         return  # compiling checkpointed layers is not measured
     n = steps if steps is not None else optimizer_steps(t, len(lengths) if lengths is not None else None)
-    min_steps = COMPILE_MIN_STEPS_WARM if cached else COMPILE_MIN_STEPS
+    min_steps = compile_min_steps(params, out.model.method, cached)
     if n is None or n < min_steps:
         if n is not None:
-            res.notes.append(_("speed.compile_layers off: {n} optimizer steps do not pay back the compile (about a minute; "
-                               "from {min_steps} steps it is on); speed.compile_layers: true forces it"
-                               ).format(n=n, min_steps=min_steps))
+            res.notes.append((_("speed.compile_layers off: {n} optimizer steps do not pay back the compile (about 40 s with "
+                                "this shape's layers in the compile cache; from {min_steps} steps it is on); "
+                                "speed.compile_layers: true forces it") if cached else
+                              _("speed.compile_layers off: {n} optimizer steps do not pay back the compile (about a minute; "
+                                "from {min_steps} steps it is on); speed.compile_layers: true forces it")
+                              ).format(n=n, min_steps=min_steps))
         return
     sp.compile_layers = True
     res.applied.append(Applied("speed.compile_layers", True,
-                               _("{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; "
-                                 "about a minute to compile at the start) pays back; Liger's layer kernels are left off"
-                                 ).format(n=n),
+                               (_("{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; about "
+                                  "40 s at the start, this shape's layers being in the compile cache) pays back; Liger's layer "
+                                  "kernels are left off") if cached else
+                                _("{n} optimizer steps: torch.compile of the decoder layers (fused ops, fewer launches; "
+                                  "about a minute to compile at the start) pays back; Liger's layer kernels are left off")
+                                ).format(n=n),
                                "speed.compile_layers: false"))
+
+
+def compile_min_steps(params: int, method: str, cached: bool) -> int:
+    """The optimizer steps from which compiling the decoder layers pays back (measured break-evens, above)."""
+    if method == "dpo":
+        return COMPILE_MIN_STEPS_DPO
+    large = params >= LARGE_PARAMS
+    if cached:
+        return COMPILE_MIN_STEPS_WARM_LARGE if large else COMPILE_MIN_STEPS_WARM
+    return COMPILE_MIN_STEPS_LARGE if large else COMPILE_MIN_STEPS
 
 
 def _fp8(out: Config, hw: Hardware, info: ModelInfo | None, res: Resolved, auto: bool) -> None:
