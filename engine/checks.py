@@ -91,7 +91,7 @@ def preference_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check
         rows = prepared.drop_rows.get(reason)
         message = ngettext("{n} row {what} and was left out of training", "{n} rows {what} and were left out of training",
                            n).format(n=f"{n:,}", what=_(what))
-        out.append(Check(f"dropped: {reason}", n, message + (f" ({pipeline.row_list(rows, n)})" if rows else ""), _(fix)))
+        out.append(Check(f"dropped: {reason}", n, message + (f" ({pipeline.row_list(rows, n, prepared.places)})" if rows else ""), _(fix)))
     out += held_out_checks(prepared, preference.DROPS)
     lens = preference.lengths(plan.method, ds)
     cut = int((lens > ml).sum()) if ml is not None and len(lens) else 0
@@ -151,8 +151,9 @@ def data_checks(prepared: pipeline.Prepared, tokenizer: Any) -> list[Check]:
         if reason == "truncated":
             what, fix = _("had their whole answer cut off by truncation to {max_length} tokens").format(max_length=ml), raise_fix
         rows = prepared.drop_rows.get(reason)
-        out.append(Check(f"dropped: {reason}", n, _("{n} rows {what} and were left out of training").format(n=n, what=what)
-                         + (f" ({pipeline.row_list(rows, n)})" if rows else ""), fix,
+        out.append(Check(f"dropped: {reason}", n, ngettext("{n} row {what} and was left out of training",
+                                                           "{n} rows {what} and were left out of training", n).format(n=n, what=what)
+                         + (f" ({pipeline.row_list(rows, n, prepared.places)})" if rows else ""), fix,
                          level="notice" if reason == "blank" else "warning"))
     out += held_out_checks(prepared, pipeline.DROPS)
     for flag, n in prepared.flags.items():

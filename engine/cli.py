@@ -193,9 +193,19 @@ def cmd_preview(args: argparse.Namespace) -> int:
     collator = pipeline.build_collator(cfg.model.task, checked.args, checked.tokenizer, cfg.model.method)
     bs = checked.args.per_device_train_batch_size
     batches = preview.batches(prepared, collator, bs, start=args.batch, count=args.batches)
+    places = prepared.places if "_row" in prepared.train.column_names else None  # packed rows have no source row
+
+    def place(row: dict[str, Any]) -> str:
+        rows = [row["source_row"]] if "source_row" in row else list(row.get("source_rows") or [])
+        if places is None or not rows:
+            return _("source row {source}").format(source=row.get("source_row", row.get("source_rows")))
+        return places.describe(rows)
+
     if args.json:
         for batch in batches:
             for row in preview.rows(batch, checked.tokenizer):
+                if places is not None and "source_row" in row:
+                    row["place"] = places.where(row["source_row"])  # source_row counts from 0, as loaded
                 print(json.dumps(row, ensure_ascii=False))
         return 0
     print("\n".join(checked.summary()))
@@ -206,8 +216,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         for row in preview.rows(batch, checked.tokenizer):
             side = f" {row['sequence']}" + (f" (desirable: {str(row['desirable']).lower()})" if "desirable" in row else "") \
                 if "sequence" in row else ""
-            print("\n" + _("--- batch {batch} row {row}{side} (source row {source})").format(
-                batch=row["batch"], row=row["row_in_batch"], side=side, source=row.get("source_row", row.get("source_rows"))))
+            print("\n" + _("--- batch {batch} row {row}{side} ({place})").format(
+                batch=row["batch"], row=row["row_in_batch"], side=side, place=place(row)))
             print(preview.text_row(row))
     return 0
 

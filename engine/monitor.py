@@ -221,7 +221,7 @@ CAUSES = [  # (pattern, cause, fix): the texts in English, translated where they
         "NCCL_P2P_DISABLE=1")),
     (re.compile(r"chat template|apply_chat_template|jinja", re.I), N_("a chat template error"),
      N_("check the token preview; set model.chat_template (chatml, plain, or your own Jinja)")),
-    (re.compile(r"dataset row|JSONDecodeError|ArrowInvalid|KeyError: '|column", re.I), N_("a dataset error"),
+    (re.compile(r"dataset row|could not be (prepared|read as)|JSONDecodeError|ArrowInvalid|KeyError: '|column", re.I), N_("a dataset error"),
      N_("check the row named above, the format and dataset.columns; `tunewiz preview` shows what the trainer receives")),
 ]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data import tabular
 from engine.errors import TunewizError, did_you_mean
-from engine.i18n import N_, _
+from engine.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -160,6 +160,97 @@ def load_dataset(ds: DatasetSection) -> Dataset:
     if ds.max_rows is not None and ds.max_rows < len(data):
         data = data.select(range(ds.max_rows))
     return data
+
+
+class RowPlaces:
+    """Where loaded rows are in the user's files, for messages that name rows: row i (0-based, as `_row` numbers the rows
+    of `load_dataset`) is a line of a JSON Lines, CSV/TSV or text file ("chat.jsonl:12"), else a row counted from 1 of a
+    parquet file, a JSON array, a saved or a hub dataset. Files are read only as far as the rows asked for, and only
+    when a message names rows."""
+
+    def __init__(self, ds: DatasetSection):
+        self.spec = ds.path
+        self.split = ds.split
+        self._files: list[tuple[str, Path, str]] | None = None  # (name shown, path, how rows map: jsonl / csv / text / rows)
+        self._lines: list[tuple[str, int]] = []  # the place of row i, (file name, line), read as far as needed
+        self._reader: Iterator[tuple[str, int]] | None = None
+
+    def _list(self) -> list[tuple[str, Path, str]]:
+        if self._files is None:
+            self._files = []
+            try:
+                p = local_path(self.spec)
+                if p is not None and not is_saved(p):
+                    builder, files = data_files(p, self.split)
+                    for f in map(Path, files):
+                        name = self.spec if self.spec.startswith("sample:") else str(f)
+                        kind = "rows" if builder == "parquet" else "csv" if builder == "csv" else "text" \
+                            if builder == "text" else "rows" if _is_json_array(f) else "jsonl"
+                        self._files.append((name, f, kind))
+            except (TunewizError, OSError):
+                self._files = []
+        return self._files
+
+    def _line_based(self) -> bool:
+        files = self._list()
+        return bool(files) and all(f[2] != "rows" for f in files)
+
+    def _walk(self) -> Iterator[tuple[str, int]]:
+        for name, f, kind in self._list():
+            if kind == "csv":
+                for number, _row in tabular.rows(f):
+                    yield name, number
+                continue
+            with open(f, encoding="utf-8-sig", errors="replace", newline=None) as fh:
+                for n, line in enumerate(fh, 1):
+                    if kind == "jsonl":
+                        if line.strip():  # the json builder skips blank lines
+                            yield name, n
+                    else:  # the text builder: a row per line, blank ones included
+                        yield from ((name, n) for _part in (line.splitlines() or [""]))
+
+    def _line(self, row: int) -> tuple[str, int] | None:
+        if self._reader is None:
+            self._reader = self._walk()
+        while len(self._lines) <= row:
+            try:
+                self._lines.append(next(self._reader))
+            except (StopIteration, TunewizError, OSError):
+                return None
+        return self._lines[row]
+
+    def _name(self) -> str:
+        files = self._list()
+        return files[0][0] if len(files) == 1 else self.spec
+
+    def where(self, row: int) -> str:
+        """One row's place as an error's location: 'chat.jsonl:12', else 'data.parquet row 13'."""
+        if self._line_based() and (place := self._line(row)) is not None:
+            return f"{place[0]}:{place[1]}"
+        return ngettext("{name} row {rows}", "{name} rows {rows}", 1).format(name=self._name(), rows=row + 1)
+
+    def describe(self, rows: list[int], total: int | None = None, shown: int = 5) -> str:
+        """Rows for a message: 'chat.jsonl lines 3, 9 and 2 more', 'a.jsonl:3, b.jsonl:7', 'data.parquet rows 4, 10'."""
+        more = (total if total is not None else len(rows)) - len(rows[:shown])
+        places = [self._line(r) for r in rows[:shown]] if self._line_based() else []
+        if places and all(places):
+            names = {p[0] for p in places if p}
+            if len(names) == 1:
+                lines = ", ".join(str(p[1]) for p in places if p)
+                text = ngettext("{name} line {lines}", "{name} lines {lines}", len(places)).format(name=names.pop(), lines=lines)
+            else:
+                text = ", ".join(f"{p[0]}:{p[1]}" for p in places if p)
+        else:
+            text = ngettext("{name} row {rows}", "{name} rows {rows}", max(len(rows[:shown]), 1)).format(
+                name=self._name(), rows=", ".join(str(r + 1) for r in rows[:shown]))
+        return _("{places} and {more} more").format(places=text, more=more) if more > 0 else text
+
+
+def _is_json_array(f: Path) -> bool:
+    """A .json file holding one JSON array (its rows are not lines)."""
+    with open(f, encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.read(4096).lstrip()
+    return head.startswith("[")
 
 
 def _load_hub(ds: DatasetSection) -> Dataset:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import fields
 from engine.data import chat, formats, load, preference
-from engine.errors import TunewizError
+from engine.errors import Problem, TunewizError
 from engine.i18n import N_, _, ngettext, pgettext
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Prepared:
     longest: int | None = None  # the longest training row in tokens, before rows were left out (dropped ones too)
     batch: int | None = None  # the micro-batch a preference method's rows were prepared for (KTO pairs neighbours in it)
     eval_drops: dict[str, int] = field(default_factory=dict)  # why held-out rows were left out of evaluation -> count
+    places: load.RowPlaces | None = None  # where the source rows are in the user's files (messages name rows by it)
 
 
 # Why a row is left out of training, and what to do about it (messages: shown as _(what), _(fix)).
@@ -76,8 +77,11 @@ DROPS = {
 ROWS_SHOWN = 5  # source rows named per reason a row is left out
 
 
-def row_list(rows: list[int], total: int | None = None) -> str:
-    """'source rows 3, 7, 12' (and how many more), for a message that names the rows."""
+def row_list(rows: list[int], total: int | None = None, places: load.RowPlaces | None = None) -> str:
+    """'chat.jsonl lines 3, 7, 12' (and how many more), for a message that names the rows; without `places`, 'source
+    rows 3, 7, 12' (counted from 0, as loaded)."""
+    if places is not None:
+        return places.describe(rows, total, ROWS_SHOWN)
     more = (total if total is not None else len(rows)) - len(rows[:ROWS_SHOWN])
     shown = ", ".join(map(str, rows[:ROWS_SHOWN]))
     if more > 0:
@@ -119,7 +123,7 @@ def make_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
                                       _("map dataset.columns.label to the column that holds the classes; columns are: "
                                         "{columns}").format(columns=", ".join(raw.column_names)))
         plan.regression = is_regression(raw, label)
-        plan.label_names = [label] if plan.regression else label_names(raw, label)
+        plan.label_names = [label] if plan.regression else label_names(raw, label, load.RowPlaces(cfg.dataset))
     return plan
 
 
@@ -153,7 +157,7 @@ def _is_number(v: Any) -> bool:
     return (isinstance(v, int | float) and not isinstance(v, bool)) or (isinstance(v, str) and _NUMBER.fullmatch(v) is not None)
 
 
-def label_names(raw: Dataset, column: str) -> list[str]:
+def label_names(raw: Dataset, column: str, places: load.RowPlaces | None = None) -> list[str]:
     """Class names in id order: a ClassLabel's names, else the sorted distinct values. Refused: rows without a label,
     labels that mix numbers and words, one class, or a class per row (a text or id column mapped as the label)."""
     feat = raw.features.get(column)
@@ -163,7 +167,7 @@ def label_names(raw: Dataset, column: str) -> list[str]:
     missing = [i for i, v in enumerate(col) if v is None or (isinstance(v, str) and not v.strip())]
     if missing:
         raise TunewizError.at(where, _("{n} of {total} rows have no label ({rows})")
-                              .format(n=len(missing), total=len(col), rows=row_list(missing)),
+                              .format(n=len(missing), total=len(col), rows=row_list(missing, places=places)),
                               _("fill in or drop those rows"))
     values = set(col)
     if not names:
@@ -178,7 +182,7 @@ def label_names(raw: Dataset, column: str) -> list[str]:
                     _("the labels mix numbers ({numbers}) and words ({words}): they would train as {n} unrelated classes "
                       "(words in {rows})"))
             raise TunewizError.at(where, what.format(numbers=", ".join(numbers[:4]), words=", ".join(map(repr, words[:4])),
-                                                     n=len(values), rows=row_list(odd)),
+                                                     n=len(values), rows=row_list(odd, places=places)),
                                   _("use one kind of label in every row: class names (negative, positive) or class ids (0, 1)"))
         names = [str(v) for v in sorted(values, key=lambda v: (isinstance(v, str), v))]
     if len(values) < 2:
@@ -336,16 +340,33 @@ def _encode_row(row: dict[str, Any], plan: Plan, tokenizer: Any, code: str = "")
     except TunewizError:
         raise
     except Exception as e:
-        raise TunewizError.at(f"dataset row {row.get('_row')}", _("could not be prepared: {error}").format(error=e),
-                              _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
+        raise RowError(row.get("_row"), _("could not be prepared: {error}").format(error=e),
+                       _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
 
 
-def tokenize(raw: Dataset, plan: Plan, tokenizer: Any) -> Dataset:
-    """Encode every row; keeps `_row` (source row number) and `_full_len` for the preview."""
+class RowError(TunewizError):
+    """A row that could not be read or prepared, raised inside `Dataset.map` by its row number (`_row`); `located`
+    names its place in the user's files (RowPlaces) once the map has failed."""
+
+    def __init__(self, row: int | None, what: str, fix: str):
+        self.row, self.what, self.fix = row, what, fix
+        super().__init__(Problem(f"dataset row {row}", what, fix))
+
+    def located(self, places: load.RowPlaces | None) -> TunewizError:
+        if places is None or self.row is None:
+            return self
+        return TunewizError.at(places.where(self.row), self.what, self.fix)
+
+
+def tokenize(raw: Dataset, plan: Plan, tokenizer: Any, places: load.RowPlaces | None = None) -> Dataset:
+    """Encode every row; keeps `_row` (source row number) and `_full_len` for the preview. A row that cannot be
+    prepared is named by its place (`places`)."""
     keep = {"_row"}
-    out = raw.map(_encode_row, fn_kwargs={"plan": plan, "tokenizer": tokenizer, "code": code_version()},
-                  remove_columns=[c for c in raw.column_names if c not in keep], desc="Tokenizing")
-    return out
+    try:
+        return raw.map(_encode_row, fn_kwargs={"plan": plan, "tokenizer": tokenizer, "code": code_version()},
+                       remove_columns=[c for c in raw.column_names if c not in keep], desc="Tokenizing")
+    except RowError as e:
+        raise e.located(places) from e.__cause__
 
 
 def split(raw: Dataset, cfg: Config) -> tuple[Dataset, Dataset | None]:
@@ -370,8 +391,9 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
     if cfg.model.method != "sft" and cfg.model.task == "causal-lm":
         return _prepare_preference(cfg, tokenizer, raw, args)
     plan = make_plan(cfg, tokenizer, raw)
+    places = load.RowPlaces(cfg.dataset)
     raw, eval_raw = split(raw, cfg)
-    train = tokenize(raw, plan, tokenizer)
+    train = tokenize(raw, plan, tokenizer, places)
     before = len(train)
     drops: dict[str, int] = {}
     flags: dict[str, int] = {}
@@ -392,7 +414,7 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
             raise TunewizError.at("dataset", (_("none of the {n} rows has a token to train: {why}") if plan.task == "causal-lm" else
                                               _("none of the {n} rows has a text to classify: {why}")).format(n=before, why=why),
                                   _(DROPS[max(drops, key=drops.get)][1]) if drops else _("check the format/columns"))  # type: ignore[arg-type]
-    evald = tokenize(eval_raw, plan, tokenizer) if eval_raw is not None else None
+    evald = tokenize(eval_raw, plan, tokenizer, places) if eval_raw is not None else None
     eval_drops: dict[str, int] = {}
     if evald is not None and "_drop" in evald.column_names:
         for reason in filter(None, evald["_drop"]):
@@ -407,7 +429,7 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
         evald = pack(evald, plan) if evald is not None else None
     return Prepared(plan, train, evald, source_rows=before + (len(eval_raw) if eval_raw is not None else 0),
                     dropped=sum(drops.values()), drops=drops, flags=flags, packing_cut=packing_cut, drop_rows=drop_rows,
-                    longest=longest, eval_drops=eval_drops)
+                    longest=longest, eval_drops=eval_drops, places=places)
 
 
 # ------------------------------------------------------------------------------------------ preference methods
@@ -421,7 +443,7 @@ def preference_plan(cfg: Config, tokenizer: Any, raw: Dataset) -> Plan:
     try:
         first = preference.canonical(raw[0], fmt)
     except ValueError as e:
-        raise TunewizError.at("dataset row 0", _("could not be read as {format} data: {error}").format(format=fmt.name, error=e),
+        raise TunewizError.at(load.RowPlaces(cfg.dataset).where(0), _("could not be read as {format} data: {error}").format(format=fmt.name, error=e),
                               _("check dataset.columns")) from e
     conversational = isinstance(first["prompt"], list)
     if conversational:
@@ -438,9 +460,8 @@ def _canonical_pref(row: dict[str, Any], fmt: formats.Format) -> dict[str, Any]:
     except TunewizError:
         raise
     except Exception as e:
-        raise TunewizError.at(f"dataset row {row.get('_row')}", _("could not be read as {format} data: {error}")
-                              .format(format=fmt.name, error=e),
-                              _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
+        raise RowError(row.get("_row"), _("could not be read as {format} data: {error}").format(format=fmt.name, error=e),
+                       _("fix or remove that row (dataset.max_rows limits the rows read)")) from e
     answers = [out["chosen"], out["rejected"]] if "chosen" in out else [out["completion"]]
     drop = "no answer" if any(preference.empty_answer(a) for a in answers) else \
         "same answer" if "chosen" in out and out["chosen"] == out["rejected"] else ""
@@ -474,9 +495,14 @@ def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) ->
     train_raw, eval_raw = split(raw, cfg)
     seed = int(cfg.training.get("seed", 42))
 
+    places = load.RowPlaces(cfg.dataset)
+
     def canon(ds: Dataset) -> Dataset:
-        out = ds.map(_canonical_pref, fn_kwargs={"fmt": plan.format}, remove_columns=[c for c in ds.column_names if c != "_row"],
-                     desc="Reading preference rows")
+        try:
+            out = ds.map(_canonical_pref, fn_kwargs={"fmt": plan.format},
+                         remove_columns=[c for c in ds.column_names if c != "_row"], desc="Reading preference rows")
+        except RowError as e:
+            raise e.located(places) from e.__cause__
         out = out.rename_columns({c: c.removeprefix("_new_") for c in out.column_names if c.startswith("_new_")})
         if method == "kto" and "chosen" in out.column_names:
             out = out.map(_unpair, batched=True, remove_columns=["chosen", "rejected"],
@@ -529,7 +555,7 @@ def _prepare_preference(cfg: Config, tokenizer: Any, raw: Dataset, args: Any) ->
             eval_drops["truncated"] = eval_drops.get("truncated", 0) + len(ev) - len(evald)
     return Prepared(plan, train, evald, source_rows=len(raw), dropped=sum(drops.values()), drops=drops,
                     drop_rows=drop_rows, longest=int(preference.lengths(method, train).max()),
-                    batch=args.per_device_train_batch_size, eval_drops=eval_drops)
+                    batch=args.per_device_train_batch_size, eval_drops=eval_drops, places=places)
 
 
 def _kept(row: dict[str, Any]) -> bool:
@@ -540,7 +566,8 @@ def drop_lines(prepared: Prepared) -> list[str]:
     """One line per reason rows were left out of training, with the fix (for validate, preview and run)."""
     table = DROPS if prepared.plan.method == "sft" else preference.DROPS
     return [_("{n} of {total} rows left out ({rows}): they {what}; {fix}").format(
-        n=n, total=prepared.source_rows, rows=row_list(prepared.drop_rows.get(r, []), n), what=_(table[r][0]), fix=_(table[r][1]))
+        n=n, total=prepared.source_rows, rows=row_list(prepared.drop_rows.get(r, []), n, prepared.places), what=_(table[r][0]),
+        fix=_(table[r][1]))
         for r, n in prepared.drops.items()]
 
 

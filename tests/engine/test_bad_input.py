@@ -518,17 +518,17 @@ def test_unknown_message_role_is_named(tmp_path, capsys, tiny_lm):
 
     rc, err = tunewiz(capsys, "validate", p)
 
-    assert_input_error(rc, err, "dataset row 0", "message 0 has the role 'usr'", "roles are assistant, system, tool, user")
+    assert_input_error(rc, err, "chat.jsonl:1: could not be prepared", "message 0 has the role 'usr'", "roles are assistant, system, tool, user")
     assert_no_run(tmp_path)
 
 
 @pytest.mark.parametrize("row, needles", [
     ({"input_ids": [3, 4, 5], "labels": [-100, -100, -100]}, ("none of the 4 rows has a token to train", "every label -100")),
-    ({"input_ids": [3, 4, 500], "labels": [3, 4, 500]}, ("dataset row 0", "input_ids holds 500", "outside the tokenizer's vocabulary")),
-    ({"input_ids": [3, 4, 5], "labels": [3, 4, 999]}, ("dataset row 0", "labels holds 999", "or -100")),
-    ({"input_ids": [3, 4, -1]}, ("dataset row 0", "input_ids holds -1",)),
-    ({"input_ids": [3, 4, 5], "labels": [3, 4]}, ("dataset row 0", "labels has 2 entries and input_ids 3")),
-    ({"input_ids": [3, 4, 5], "attention_mask": [1, 1]}, ("dataset row 0", "attention_mask has 2 entries and input_ids 3")),
+    ({"input_ids": [3, 4, 500], "labels": [3, 4, 500]}, ("tok.jsonl:1", "input_ids holds 500", "outside the tokenizer's vocabulary")),
+    ({"input_ids": [3, 4, 5], "labels": [3, 4, 999]}, ("tok.jsonl:1", "labels holds 999", "or -100")),
+    ({"input_ids": [3, 4, -1]}, ("tok.jsonl:1", "input_ids holds -1",)),
+    ({"input_ids": [3, 4, 5], "labels": [3, 4]}, ("tok.jsonl:1", "labels has 2 entries and input_ids 3")),
+    ({"input_ids": [3, 4, 5], "attention_mask": [1, 1]}, ("tok.jsonl:1", "attention_mask has 2 entries and input_ids 3")),
 ], ids=["all-masked", "oov-id", "oov-label", "negative-id", "labels-length", "mask-length"])
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_pre_tokenized_rows_are_checked(tmp_path, capsys, tiny_lm, row, needles, command):
@@ -696,7 +696,7 @@ def test_labels_that_mix_numbers_and_words(tmp_path, capsys, kind):
     rc, err = tunewiz(capsys, "run", p)
 
     assert_input_error(rc, err, "dataset.columns.label (label)", "the labels mix numbers (0, 1) and words ('negative')",
-                       "3 unrelated classes", "words in source row 12", "use one kind of label")
+                       "3 unrelated classes", f"words in reviews.{kind} line {13 + (kind == 'csv')}", "use one kind of label")
     assert_no_run(tmp_path)
 
 
@@ -741,8 +741,8 @@ def test_empty_text_cells_are_left_out_and_named(tmp_path, capsys, kind):
     out, err = capsys.readouterr()
 
     assert rc == 0, err
-    assert "warning   2 rows had no text to classify (a null or empty cell) and were left out of training (source rows " \
-        "3, 7)" in out, out
+    assert "warning   2 rows had no text to classify (a null or empty cell) and were left out of training (reviews." \
+        f"{kind} lines {'5, 9' if kind == 'csv' else '4, 8'})" in out, out
     from engine import config, preflight
 
     prepared = preflight.check(config.load(p)).prepared

@@ -162,14 +162,14 @@ def test_dpo_pairs_with_the_same_answer_are_told_in_korean(tmp_path, smol_tok, k
     assert pr.fix == "그 행들을 고치거나 지우세요"
     prepared = pipeline.prepare(same_pairs(tmp_path, n=1, good=2), smol_tok)
     assert pipeline.drop_lines(prepared) == [
-        "행 3개 중 1개 제외(원본 행 0): chosen과 rejected 답변이 같았습니다(선호할 것이 없어 손실이 log 2에 머뭅니다). "
+        f"행 3개 중 1개 제외({tmp_path / 'same.jsonl'} 1번째 줄): chosen과 rejected 답변이 같았습니다(선호할 것이 없어 손실이 log 2에 머뭅니다). "
         "그 행들을 고치거나 지우세요"]
 
 
 def test_dpo_pairs_with_the_same_answer_in_english_are_todays_text(tmp_path, smol_tok):
     prepared = pipeline.prepare(same_pairs(tmp_path, n=1, good=2), smol_tok)
     assert pipeline.drop_lines(prepared) == [
-        "1 of 3 rows left out (source row 0): they had the same chosen and rejected answer (nothing to prefer: the loss "
+        f"1 of 3 rows left out ({tmp_path / 'same.jsonl'} line 1): they had the same chosen and rejected answer (nothing to prefer: the loss "
         "stays at log 2); fix or remove those rows"]
 
 
@@ -177,7 +177,7 @@ def test_dpo_pairs_with_the_same_answer_in_english_are_todays_text(tmp_path, smo
 def test_rows_left_out_name_the_source_rows(lang, request):
     if lang == "ko":
         request.getfixturevalue("korean")
-    prepared = types.SimpleNamespace(plan=types.SimpleNamespace(method="sft"), source_rows=40,
+    prepared = types.SimpleNamespace(plan=types.SimpleNamespace(method="sft"), source_rows=40, places=None,
                                      drops={"blank": 7, "no answer": 1}, drop_rows={"blank": [1, 2, 3, 4, 5], "no answer": [9]})
     assert pipeline.drop_lines(prepared) == ([  # type: ignore[arg-type]
         "행 40개 중 7개 제외(원본 행 1, 2, 3, 4, 5 외 2개): 비어 있었습니다(빈 줄이나 빈 텍스트). 할 일은 없습니다. 이 알림을 "

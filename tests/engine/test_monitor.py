@@ -68,6 +68,7 @@ def test_diagnose():
     assert diagnose("RuntimeError: CUDA out of memory. Tried to allocate")[0] == "out of memory"
     assert "NCCL" in diagnose("", "torch.distributed.DistBackendError: NCCL error in: ...")[0]
     assert diagnose("dataset row 17: could not be prepared")[0] == "a dataset error"
+    assert diagnose("chat.jsonl:18: could not be prepared: message 0 has the role 'usr'")[0] == "a dataset error"
     assert diagnose("ZeroDivisionError") is None
 
 

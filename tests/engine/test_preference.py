@@ -57,7 +57,7 @@ def test_real_pair_files_are_read_as_pairs(tmp_path, smol_tok, name):
     assert len(p.train) == rows and p.drops == drops
     for r in p.train:  # the answers start after the prompt; the prompt ends before them
         assert r["chosen_ids"] != r["rejected_ids"] and r["chosen_ids"] and r["prompt_ids"]
-    assert pipeline.drop_lines(p) == [line for line in pipeline.drop_lines(p) if "source row" in line]
+    assert pipeline.drop_lines(p) == [line for line in pipeline.drop_lines(p) if f"({real(name)} " in line]
 
 
 def test_implicit_prompts_are_the_shared_turns(tmp_path, smol_tok):
@@ -96,7 +96,7 @@ def test_broken_pair_rows_are_located(tmp_path, smol_tok, bad, what):
     f.write_text("".join(json.dumps(r) + "\n" for r in (good, bad, good)))
     with pytest.raises(TunewizError) as e:
         prepared_for(tmp_path, smol_tok, str(f))
-    assert e.value.problems[0].where == "dataset row 1" and what in e.value.problems[0].what, e.value
+    assert e.value.problems[0].where == f"{f}:2" and what in e.value.problems[0].what, e.value
 
 
 def test_bad_kto_label_and_wrong_method_are_explained(tmp_path, smol_tok):
@@ -105,7 +105,7 @@ def test_bad_kto_label_and_wrong_method_are_explained(tmp_path, smol_tok):
                  + json.dumps({"prompt": "q", "completion": "b", "label": "maybe"}) + "\n")
     with pytest.raises(TunewizError) as e:
         prepared_for(tmp_path, smol_tok, str(f), method="kto")
-    assert e.value.problems[0].where == "dataset row 1" and "true (desirable) or false" in e.value.problems[0].what
+    assert e.value.problems[0].where == f"{f}:2" and "true (desirable) or false" in e.value.problems[0].what
     with pytest.raises(TunewizError) as e:
         prepared_for(tmp_path, smol_tok, str(f), method="dpo")
     assert e.value.problems[0].where == "model.method" and e.value.problems[0].fix == "set model.method: kto"

@@ -202,7 +202,7 @@ def test_reasoning_and_tool_call_parts(tmp_path, smol_tok):
 @pytest.mark.parametrize(("name", "needles"), [
     ("llamafactory_mllm_demo_full.json", ("multimodal data", "'images' column", "text only")),
     ("llamafactory_mllm_audio_demo_full.json", ("multimodal data", "'audios' column")),
-    ("llamafactory_v1_multimodal_demo_tail7.jsonl", ("dataset row 0", "'image_url' part", "multimodal data")),
+    ("llamafactory_v1_multimodal_demo_tail7.jsonl", ("llamafactory_v1_multimodal_demo_tail7.jsonl:1", "'image_url' part", "multimodal data")),
 ])
 def test_media_is_refused_for_a_text_model(tmp_path, smol_tok, name, needles):
     refused(tmp_path, name, smol_tok, *needles)

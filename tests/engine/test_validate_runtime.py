@@ -87,7 +87,7 @@ def test_validate_prints_rows_left_out_and_why(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["validate", p]) == 0
     out = capsys.readouterr().out
-    assert "1 rows had no answer to train" in out and "left out of training" in out
+    assert "1 row had no answer to train" in out and "was left out of training" in out
     assert "1 rows have an empty assistant turn: it is not trained" in out
 
 

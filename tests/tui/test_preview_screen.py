@@ -456,7 +456,7 @@ async def test_the_walkthrough_teaches_in_korean(tmp_path, korean):
     app = TunewizApp(cfg_for(tmp_path / "run", model=MINILM, dataset={"path": "sample:sentiment"}))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await show_preview(app, pilot)
-        assert text_of(screen, "#pv-where").startswith("예시 1/216 · 배치 0의 0번 행 · 원본 ")
+        assert text_of(screen, "#pv-where").startswith("예시 1/216 · 배치 0의 0번 행 · sample:sentiment ")
         assert "레이블 0 = negative" in text_of(screen, "#pv-where")
         assert text_of(screen, "#pv-legend").startswith("표 보기 │ ")
         keys = {key: bs[0].description for key, bs in screen._bindings.key_to_bindings.items()}

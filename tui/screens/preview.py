@@ -245,10 +245,11 @@ class PreviewScreen(StepScreen):
             where = _("Batch {n} of {total} · padding-free: {rows} rows in one (║ = a row starts)").format(
                 n=shown.index + 1, total=data.total, rows=len(shown.batch["_rows"]))
         else:
-            where = (_("Example {n} of {total} · batch {batch}, row {row} · source row {source}")
+            where = (_("Example {n} of {total} · batch {batch}, row {row} · {place}")
                      if "_row" in data.prepared.train.column_names else
                      _("Example {n} of {total} · batch {batch}, row {row} · packed row {source}")).format(
-                n=shown.index + 1, total=data.total, batch=row["batch"], row=row["row_in_batch"], source=row["source_row"])
+                n=shown.index + 1, total=data.total, batch=row["batch"], row=row["row_in_batch"], source=row["source_row"],
+                place=self._place(data, row["source_row"]))
         real = len(view.ids) - view.pad
         if shown.full_len is not None and shown.full_len > real:
             where += _(" · cut to {n} of {total} tokens").format(n=real, total=shown.full_len)
@@ -269,14 +270,20 @@ class PreviewScreen(StepScreen):
             self.query_one("#pv-walk", WalkThrough).show(shown.steps, STEP_NOTES, tok.all_special_tokens, tok.pad_token_id,
                                                          shown.walk_shown)
 
+    @staticmethod
+    def _place(data: PreviewData, source: int) -> str:
+        """Where a previewed row is in the user's file ('chat.jsonl line 12'), by the data's RowPlaces."""
+        places = data.prepared.places
+        return places.describe([source]) if places is not None else _("source row {source}").format(source=source)
+
     def _show_pair(self, data: PreviewData, shown: Shown) -> None:
         """A pair's chosen and rejected sequences one above the other (KTO: the answer and its label), each labelled
         with its prompt (shared, not seen by the loss) and the tokens the loss sees: the rows of engine.preview.rows."""
         row = shown.row
-        where = (_("Pair {n} of {total} · batch {batch}, pair {pair} · source row {source}") if data.method in ("dpo", "orpo")
-                 else _("Example {n} of {total} · batch {batch}, pair {pair} · source row {source}")).format(
+        where = (_("Pair {n} of {total} · batch {batch}, pair {pair} · {place}") if data.method in ("dpo", "orpo")
+                 else _("Example {n} of {total} · batch {batch}, pair {pair} · {place}")).format(
             n=shown.index + 1, total=data.total, batch=row["batch"], pair=shown.index % data.batch_size,
-            source=row["source_row"])
+            place=self._place(data, row["source_row"]))
         self.query_one("#pv-where", Static).update(Text(where))
         for i, (chips_id, label_id) in enumerate((("#pv-chips", "#pv-seq-0"), ("#pv-chips-1", "#pv-seq-1"))):
             chips, label = self.query_one(chips_id, TokenChips), self.query_one(label_id, Static)
