@@ -25,6 +25,16 @@ SAMPLES = {
     "preferences": ("preferences.jsonl", N_("48 questions: a short correct answer preferred over the demo model's own "
                                             "rambling one; DPO / ORPO pairs (KTO unpairs them)")),
 }
+
+
+def sample_for(task: str, method: str) -> str:
+    """The bundled sample that fits a method: pairs for DPO / KTO / ORPO, labelled sentences for a classifier, chats
+    (the default dataset) for SFT."""
+    if task == "sequence-classification":
+        return "sample:sentiment"
+    return "sample:preferences" if method in ("dpo", "kto", "orpo") else "sample:identity"
+
+
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".txt": "text"}
 # "csv" files (and .txt files that are TSVs) are read by engine/data/tabular.py, not the datasets csv builder:
 # it decides quoting from the file and accounts for every line

@@ -134,7 +134,21 @@ class ModelScreen(StepScreen):
                 self.notify(_("{keys}: not a {config} field, left out of training:").format(
                     keys=", ".join(dropped), config=fields.CONFIG_NAMES[method]), title=_("Method changed"))
         cfg.model.task, cfg.model.method = task_of(choice), method
+        self._fit_sample(cfg)
         self.wizard.model_info = self._info
+
+    def _fit_sample(self, cfg: Config) -> None:
+        """A bundled sample that does not fit the method (chats under DPO, pairs under SFT, chats for a classifier) is
+        swapped for the one that does, with its own format; the user's own data is never changed."""
+        from engine.data import load
+
+        ds = cfg.dataset
+        want = load.sample_for(cfg.model.task, cfg.model.method)
+        if not ds.path.startswith("sample:") or ds.path == want:
+            return
+        ds.path, ds.format, ds.columns, ds.template = want, "auto", {}, None
+        self.notify(_("The dataset is now {sample}: {about}").format(
+            sample=want, about=_(load.SAMPLES[want.removeprefix("sample:")][1])), title=_("Sample data"))
 
     # -------------------------------------------------------------------------------------- choices
     @work(thread=True, exclusive=True, group="model-list")
