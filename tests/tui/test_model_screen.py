@@ -173,6 +173,8 @@ async def test_model_step_in_korean(korean, tmp_path, monkeypatch):
         info = str(app.screen.query_one("#model-info", Static).render())
         assert "파라미터 134.5M개" in info and "채팅 템플릿: 있음" in info and "선형 레이어" in info
         assert str(app.screen.query_one("#method-help", Static).render()).startswith("데이터: 채팅")
+        ref = app.screen.query_one("#model-ref", Input)  # the placeholder is read whole at 80 columns (it was cut)
+        assert cell_len(ref.placeholder) <= ref.content_region.width, (ref.placeholder, ref.content_region.width)
         box = app.screen.query_one("#model-ref", Input)
         box.value = "./no/such/model"
         box.focus()
