@@ -159,6 +159,8 @@ async def test_qlora_on_a_cpu_is_a_warning(here):
         screen = await at_review(app, pilot)
         warnings = text(screen, "#warnings")
         assert "problem(s) block the launch" in warnings and "needs a CUDA GPU" in warnings
+        label = screen.query_one(TabbedContent).get_tab("tab-warnings").label  # not "Warnings": the run cannot start
+        assert str(label).startswith("Problems (") and label.spans[0].style == "b red"
 
 
 async def test_save_round_trips_and_never_overwrites_unasked(here):
@@ -378,8 +380,12 @@ async def test_a_running_smoke_test_is_cancelled_by_esc_and_stopped_by_launch(he
         smoke_dir = screen._smoke_run
         assert "esc cancels it; Launch stops it and launches the run" in text(screen, "#launch-msg")
         assert screen.query_one("#choice-cancel", Button).display
-        await pilot.press("escape")
+        keys = {k.key: k for k in screen.query("FooterKey")}
+        assert "ctrl+t" not in keys and keys["escape"].region.right <= 80  # the footer fits: esc is read, not cut off
+        await pilot.press("ctrl+t")  # a second ^t cancels too
         assert "stopping it" in text(screen, "#launch-msg")
+        await pilot.press("escape")
+        assert "killing it" in text(screen, "#launch-msg")
         await wait_for(pilot, lambda: not screen._smoking)
         assert "Smoke test cancelled" in text(screen, "#launch-msg") and not smoke_dir.exists()
 
@@ -393,6 +399,24 @@ async def test_a_running_smoke_test_is_cancelled_by_esc_and_stopped_by_launch(he
         await wait_for(pilot, lambda: bool(launched))
         await settle(app, pilot)
         assert "not in this test" in text(screen, "#launch-msg") and not smoke_dir.exists()
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+async def test_the_footer_fits_80_columns_while_a_smoke_test_runs(here, lang, request):
+    """The esc key that cancels a smoke test was drawn past column 80 (in English and Korean): ^t gives it room."""
+    if lang == "ko":
+        request.getfixturevalue("korean")
+    app = smol_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await at_review(app, pilot)
+        keys = {k.key: k for k in screen.query("FooterKey")}
+        assert "ctrl+t" in keys and "escape" not in keys
+        screen._smoke_started = True  # what Smoke test sets while it checks, starts, runs and stops
+        screen.refresh_bindings()
+        await pilot.pause()
+        keys = {k.key: k for k in screen.query("FooterKey")}
+        assert set(keys) >= {"ctrl+n", "ctrl+p", "ctrl+q", "ctrl+s", "ctrl+r", "ctrl+right", "escape"}
+        assert max(k.region.right for k in keys.values()) <= 80, {k: v.region for k, v in keys.items()}
 
 
 def test_the_recorded_command_and_the_choices_for_a_used_directory(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.highlight import highlight
 from textual.markup import escape
 from textual.message import Message
@@ -124,7 +125,10 @@ class ReviewScreen(StepScreen):
                 Binding("ctrl+t", "smoke", N_("Smoke test")), Binding("ctrl+r", "launch", N_("Launch")),
                 Binding("ctrl+right", "tab(1)", N_("Tabs"), key_display="^←→"),
                 Binding("ctrl+left", "tab(-1)", N_("Previous tab"), show=False),
-                Binding("escape", "cancel_smoke", N_("Cancel smoke test"))]
+                Binding("escape", "cancel_smoke", N_("Cancel")),
+                # while a smoke test runs, ^t cancels it (as a second press always did) and leaves the footer to esc, so
+                # the footer keeps to 80 columns in every language
+                Binding("ctrl+t", "cancel_smoke", N_("Cancel"), show=False)]
     smoke_steps = smoke.DEFAULT_STEPS  # (tests use fewer)
 
     def compose_body(self) -> ComposeResult:
@@ -195,7 +199,10 @@ class ReviewScreen(StepScreen):
         tabs = self.query_one("#review-tabs", TabbedContent)
         tabs.get_tab("tab-diff").label = _("Diff ({n})").format(n=len(changes)) if changes else _("Diff")
         n = 0 if self._problems is None else len(self._problems) + len(self._warned) + (est is not None and est.fits is False)
+        # problems that block the launch name the tab (in red): a "warnings" tab read as "the run can start"
         tabs.get_tab("tab-warnings").label = (_("Warnings ...") if self._problems is None else
+                                              Content.from_markup("[b red]$label[/]", label=_("Problems ({n})").format(n=n))
+                                              if self._problems else
                                               _("Warnings ({n})").format(n=n) if n else _("Warnings"))
         if self._smoke_shown is not None and self._smoke_shown != config.dump(cfg):  # other values: not theirs
             self._smoke_shown = None
@@ -439,6 +446,8 @@ class ReviewScreen(StepScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_smoke":
             return self._smoking
+        if action == "smoke":
+            return not self._smoking
         return True
 
     @property
