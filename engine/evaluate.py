@@ -5,7 +5,7 @@ source row numbers of the held-out rows and the identity of the dataset (path, r
 `run_eval` reads the run directory alone (config.yaml, final/ or the newest complete checkpoint, the
 recorded split), evaluates exactly those rows with the tuned model and with the base model (for LoRA the
 same weights with the adapter disabled: one copy) and writes RUN/eval.json (numbers, side by side) and
-RUN/eval.jsonl (each row's prompt, reference, base and tuned answer).
+RUN/eval.jsonl (each row's place in the data file, prompt, reference, base and tuned answer).
 
 Metrics come from the maintained libraries: rouge-score (ROUGE-L), sacrebleu (chrF, character-level, so
 Korean and Chinese are measured fairly), scikit-learn (accuracy, macro F1, confusion matrix, MSE) and
@@ -528,10 +528,11 @@ def run_eval(run_dir: Path, rows: int | None = None, max_new_tokens: int = DEFAU
     if kind == "classification":
         result["labels"] = plan.label_names
     rundir.write_json_atomic(run_dir / RESULT, _finite(result))
+    places = load.RowPlaces(cfg.dataset)
     tmp = run_dir / f".{ROWS}.{os.getpid()}.tmp"  # the pattern of rundir.write_json_atomic's temporary files
     with open(tmp, "w", encoding="utf-8") as f:
-        for r in out_rows:
-            f.write(json.dumps(_finite(r), ensure_ascii=False) + "\n")
+        for r in out_rows:  # row: the source row counted from 0 (as eval_split.json); place: where it is in the file
+            f.write(json.dumps(_finite({"row": r["row"], "place": places.where(r["row"]), **r}), ensure_ascii=False) + "\n")
     tmp.replace(run_dir / ROWS)
     return result
 

@@ -72,6 +72,7 @@ def test_eval_measures_the_recorded_held_out_rows_tuned_against_base(identity_ru
         assert r["reference"] == src[r["row"]]["messages"][-1]["content"]
         assert r["prompt"].endswith("<|im_start|>assistant\n") and src[r["row"]]["messages"][-2]["content"] in r["prompt"]
         assert isinstance(r["base"], str) and isinstance(r["tuned"], str)
+        assert r["place"] == f"{cfg.dataset.path}:{r['row'] + 1}"  # a copy of the sample: no blank line, row i is line i + 1
     # `tunewiz runs --json` carries the main metric
     from engine import runs
 
