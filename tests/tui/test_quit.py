@@ -78,6 +78,32 @@ async def test_save_preset_from_the_quit_dialog_then_quits(tmp_path):
     assert config.load(tmp_path / "smollm2-identity-lora.yaml").training["learning_rate"] == 1e-3
 
 
+async def test_save_from_the_quit_dialog_on_the_dataset_steps_file_picker_quits_cleanly(tmp_path, monkeypatch):
+    """A new user's crash: the dataset step with its file tree shown, ctrl+q, Save preset, Enter: the step resumed while
+    the app was closing and mounted its file tree into a picker no longer attached (MountError)."""
+    from textual.widgets import Select
+
+    monkeypatch.chdir(tmp_path)
+    app = TunewizApp(config.load(SMOL), source=str(SMOL), preset_dir=tmp_path / "mine")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.goto("dataset")
+        await pilot.pause()
+        app.screen.query_one("#kind", Select).value = "file"
+        await pilot.pause()
+        app.cfg.training["learning_rate"] = 1e-3
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        app.screen.query_one("#quit-save", Button).press()
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code in (None, 0)
+    assert config.load(tmp_path / "mine" / "smollm2-identity-lora.yaml").training["learning_rate"] == 1e-3
+
+
 def test_after_a_launch_the_terminal_names_the_run_and_attach(tmp_path, monkeypatch, capsys):
     run = recorded(tmp_path, "running", live=True)
     monkeypatch.setattr(TunewizApp, "run", lambda self: setattr(self, "launched", run))

@@ -91,8 +91,9 @@ class SourcePanel(ContentSwitcher):
         lives only while on screen, and `app.workers.wait_for_complete()` stays usable elsewhere)."""
         self.current = f"pick-{kind}"
         trees = self.query(DataFileTree)
-        if tree and not trees:
-            self.query_one("#pick-file").mount(DataFileTree("."))
+        picker = self.query_one("#pick-file")
+        if tree and not trees and picker.is_attached:  # not while the app closes (the step resumes as its dialogs go)
+            picker.mount(DataFileTree("."))
         elif not tree:
             trees.remove()
 
