@@ -18,6 +18,7 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -329,8 +330,16 @@ def method_config(method: str) -> type:
     return getattr(trl, CONFIG_NAMES[method])
 
 
+# Called before the libraries are imported here: a program that imports them in another thread sets it to wait for
+# that thread (the wizard: tui/heavy.py), as two threads importing trl at once see half-initialised modules
+# ("module 'trl' has no attribute 'SFTConfig'", from a preset with an unknown key opened in the wizard)
+before_import: Callable[[], None] | None = None
+
+
 def library_classes() -> dict[str, type]:
     """The installed classes behind each section (imports the libraries: seconds)."""
+    if before_import is not None:
+        before_import()
     from peft import LoraConfig
     from transformers import TrainingArguments
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 
+from engine import fields
 from engine.i18n import _
 
 MODULES = ("torch", "transformers", "datasets", "peft", "trl", "trl.trainer.sft_trainer")
@@ -29,6 +30,15 @@ def _import_all() -> None:
         _error = e
     finally:
         _done.set()
+
+
+def _wait_in_workers() -> None:
+    """engine.fields imports trl for a key newer than its snapshot: in the wizard, only after the warm-up."""
+    if threading.current_thread() is not _thread:
+        ready()  # (starts the warm-up when nothing has yet)
+
+
+fields.before_import = _wait_in_workers
 
 
 def warm_up() -> None:

@@ -85,6 +85,23 @@ async def test_a_preset_with_problems_ends_the_wizard_with_them(tmp_path):
     assert "learnig_rate: unknown key; did you mean learning_rate?" in str(app.preset_error)
 
 
+async def test_a_shipped_preset_with_a_typo_ends_the_wizard_with_it_not_a_traceback(tmp_path):
+    """A new user's crash: the SFT preset with `learnig_rate` opened in the wizard. Two workers built the config at
+    once, both imported trl for the unknown key (checked against the installed classes), and one saw a half-initialised
+    trl ("module 'trl' has no attribute 'SFTConfig'"). The import waits for the wizard's warm-up now."""
+    text = (PRESETS / "smollm2-identity-lora.yaml").read_text().replace("  learning_rate:", "  learnig_rate:")
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(text)
+    app = TunewizApp(preset=bad)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(600):  # the workers end with the app (waiting on them would see them cancelled)
+            if not app.is_running:
+                break
+            await pilot.pause(0.05)
+    assert app.return_code == 2
+    assert "learnig_rate: unknown key; did you mean learning_rate?" in str(app.preset_error)
+
+
 async def test_a_missing_preset_ends_the_wizard_before_the_first_screen(tmp_path):
     app = TunewizApp(preset=tmp_path / "nope.yaml")
     async with app.run_test(size=(80, 24)) as pilot:
