@@ -292,19 +292,22 @@ def cmd_rm(args: argparse.Namespace) -> int:
     if status.get("state") in rundir.LIVE and rundir.run_alive(status):
         raise TunewizError.at(str(run_dir), _("the run is still running (pid {pid}); nothing was deleted").format(pid=status.get("pid")),
                               _("stop it first: tunewiz stop {name}").format(name=shlex.quote(run_dir.name)))
-    refusal = rundir.overwrite_refusal(run_dir) if rundir.is_run_dir(run_dir) else rundir.refusal_text("unmarked", run_dir)
+    refusal = rundir.overwrite_refusal(run_dir, keep_export=False) if rundir.is_run_dir(run_dir) else \
+        rundir.refusal_text("unmarked", run_dir)
     if refusal:
         raise TunewizError.at(str(run_dir), _("tunewiz will not delete it: {refusal}").format(refusal=refusal),
                               _("delete it yourself if you mean to"))
     if not args.yes:
         if not sys.stdin.isatty():
             raise TunewizError.at(str(run_dir), _("not deleted: no terminal to confirm on"), _("add --yes"))
-        ask = _("delete {run_dir} and its checkpoints and result? [y/N] ") if rundir.checkpoints(run_dir) or \
+        ask = _("delete {run_dir}, its checkpoints, result and exported model ({export})? [y/N] ") \
+            if (run_dir / rundir.EXPORT).exists() else \
+            _("delete {run_dir} and its checkpoints and result? [y/N] ") if rundir.checkpoints(run_dir) or \
             (run_dir / rundir.FINAL).exists() else _("delete {run_dir} and its files? [y/N] ")
-        if input(ask.format(run_dir=run_dir)).strip().lower() not in ("y", "yes", "예", "네", "ㅇ"):
+        if input(ask.format(run_dir=run_dir, export=run_dir / rundir.EXPORT)).strip().lower() not in ("y", "yes", "예", "네", "ㅇ"):
             print(_("nothing deleted"))
             return 1
-    rundir.clear(run_dir)
+    rundir.clear(run_dir, keep_export=False)
     try:
         run_dir.rmdir()
     except OSError:

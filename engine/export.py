@@ -20,7 +20,7 @@ from engine import config, models, rundir
 from engine.errors import TunewizError
 from engine.i18n import _
 
-EXPORT = "export"
+EXPORT = rundir.EXPORT
 MERGED = "merged"
 MODELFILE = "Modelfile"
 MARKER = ".tunewiz-export.json"  # in a merged folder tunewiz wrote (and may replace); never uploaded

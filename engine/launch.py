@@ -67,6 +67,8 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
         if refusal:
             raise TunewizError.at(str(run_dir), _("tunewiz will not delete it: {refusal}").format(refusal=refusal),
                                   _("pick another training.output_dir, or move those files away") if kind == "foreign"
+                                  else _("move it out first (mv {export} <elsewhere>), or pick another training.output_dir")
+                                  .format(export=run_dir / rundir.EXPORT) if kind == "export"
                                   else _("pick another training.output_dir"))
         _refuse_live(run_dir)
         rundir.clear(run_dir)

@@ -39,9 +39,10 @@ RESERVE = ".tunewiz-reserve"  # 1 MiB held by a live run, given back on a full d
 # What tunewiz (and the Trainer it runs) writes at the top of a run directory; nothing else is ever deleted.
 # smoke.json is engine.smoke.RESULT, accelerate_config.yaml engine.distributed.ACCELERATE_CONFIG (a test pins them);
 # eval_split.json, eval.json, eval.jsonl and export/ are the after-run tools' (DESIGN.md, "After a run").
+EXPORT = "export"  # what `tunewiz export` writes into a run (engine/export.py)
 OWN_NAMES = frozenset({CONFIG, EVENTS, STDOUT, STATUS, FINAL, STOP, MARKER, RESERVE, "config.tmp", "smoke.json",
                        "accelerate_config.yaml", "eval_split.json", "eval.json", "eval.jsonl", "eval_tasks.json",
-                       "export"})
+                       EXPORT})
 OWN_PATTERNS = (re.compile(r"checkpoint-\d+"), re.compile(r"partial-checkpoint-\d+-[\w.-]+"),
                 re.compile(r"\.[\w.-]+\.\d+\.tmp"))  # the last: write_json_atomic's temporary files
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' own pattern (trainer_utils._re_checkpoint)
@@ -268,12 +269,15 @@ REFUSALS = {"root": N_("it is the root folder"), "home": N_("it is your home fol
             "holds-home": N_("it holds your home folder"), "cwd": N_("it is the current folder"),
             "holds-cwd": N_("it holds the current folder"), "symlink": N_("it is a symbolic link"),
             "unmarked": N_("it is not a tunewiz run directory (no {marker})"),
-            "foreign": N_("it holds files tunewiz did not write: {names}")}
+            "foreign": N_("it holds files tunewiz did not write: {names}"),
+            "export": N_("it holds {export}/, the model exported from its run (tunewiz export), which starting over would "
+                         "delete")}
 
 
-def refusal_kind(run_dir: str | Path) -> str | None:
+def refusal_kind(run_dir: str | Path, keep_export: bool = True) -> str | None:
     """Why `--overwrite` must not empty this folder, as a key of REFUSALS ("foreign": it holds files tunewiz did
-    not write), or None when all of it is tunewiz's run."""
+    not write; "export": it holds the model `tunewiz export` made, the product of a finished run, unless
+    `keep_export` is False: `tunewiz rm` deletes the whole run), or None when all of it is tunewiz's run."""
     run_dir = Path(run_dir)
     where = run_dir.resolve()
     home, cwd = Path.home().resolve(), Path.cwd().resolve()
@@ -287,11 +291,15 @@ def refusal_kind(run_dir: str | Path) -> str | None:
         return "symlink"
     if run_id(run_dir) is None and not _tunewiz_status(read_status(run_dir)):
         return "unmarked"
-    return "foreign" if foreign_names(run_dir) else None
+    if foreign_names(run_dir):
+        return "foreign"
+    return "export" if keep_export and (run_dir / EXPORT).exists() else None
 
 
 def refusal_text(kind: str, run_dir: str | Path) -> str:
     """REFUSALS[kind] in the user's language."""
+    if kind == "export":
+        return _(REFUSALS[kind]).format(export=Path(run_dir) / EXPORT)
     if kind == "foreign":
         foreign = foreign_names(run_dir)
         shown = ", ".join(foreign[:5]) + (_(" and {n} more").format(n=len(foreign) - 5) if len(foreign) > 5 else "")
@@ -299,17 +307,17 @@ def refusal_text(kind: str, run_dir: str | Path) -> str:
     return _(REFUSALS[kind]).format(marker=MARKER)
 
 
-def overwrite_refusal(run_dir: str | Path) -> str | None:
+def overwrite_refusal(run_dir: str | Path, keep_export: bool = True) -> str | None:
     """Why `--overwrite` must not empty this folder (in the user's language), or None when all of it is tunewiz's run."""
-    kind = refusal_kind(run_dir)
+    kind = refusal_kind(run_dir, keep_export)
     return None if kind is None else refusal_text(kind, run_dir)
 
 
-def clear(run_dir: str | Path) -> list[str]:
+def clear(run_dir: str | Path, keep_export: bool = True) -> list[str]:
     """Delete what tunewiz wrote in a run directory (the caller checked `overwrite_refusal` first); the folder stays.
     Links are removed, never followed. Returns the names deleted."""
     run_dir = Path(run_dir)
-    refusal = refusal_kind(run_dir)
+    refusal = refusal_kind(run_dir, keep_export)
     if refusal:
         raise OSError(f"{run_dir}: {REFUSALS[refusal]}")
     gone = []

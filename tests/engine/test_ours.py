@@ -102,6 +102,39 @@ def test_overwrite_refuses_a_run_holding_a_foreign_file_and_names_it(tmp_path):
     assert "add --overwrite" not in str(e.value) and "--overwrite will not delete it" in str(e.value)
 
 
+def test_overwrite_keeps_an_exported_model_and_says_how_to_start_over(tmp_path, capsys):
+    """A new user's finding: `tunewiz run ... --overwrite` deleted runs/x/export (the merged model `tunewiz export`
+    made, 260 MB) without a word. It is refused now, naming it and how to keep it; `tunewiz rm` (which asks) still
+    deletes the whole run."""
+    from engine import cli
+
+    run = a_run(tmp_path / "r")
+    (run / rundir.EXPORT / "merged").mkdir(parents=True)
+    (run / rundir.EXPORT / "merged" / "model.safetensors").write_bytes(b"weights")
+    before = sorted(os.listdir(run))
+    with pytest.raises(TunewizError) as e:
+        launch.prepare_run_dir(run, overwrite=True, resume=False)
+    assert f"it holds {run / 'export'}/, the model exported from its run" in str(e.value)
+    assert f"mv {run / 'export'} <elsewhere>" in str(e.value)
+    assert sorted(os.listdir(run)) == before and (run / "export" / "merged" / "model.safetensors").exists()
+    with pytest.raises(TunewizError) as e:  # without --overwrite: not offered
+        launch.prepare_run_dir(run, overwrite=False, resume=False)
+    assert "add --overwrite" not in str(e.value) and "--overwrite will not delete it" in str(e.value)
+    with pytest.raises(OSError):
+        rundir.clear(run)
+
+    (run / rundir.EXPORT).rename(tmp_path / "kept-export")  # moved out, as the message says: starting over works
+    launch.prepare_run_dir(run, overwrite=True, resume=False)
+    assert sorted(os.listdir(run)) == [rundir.MARKER] and (tmp_path / "kept-export" / "merged").is_dir()
+
+    (run / rundir.EXPORT).mkdir()
+    (run / "config.yaml").write_text("model: {}\n")
+    rundir.update_status(run, state="finished")
+    capsys.readouterr()
+    assert cli.main(["rm", str(run), "--yes"]) == 0
+    assert not run.exists()
+
+
 def test_a_project_folder_with_a_config_yaml_is_not_a_run(tmp_path, monkeypatch):
     """The reported wipe: output_dir: . in a project folder holding a config.yaml."""
     project = tmp_path / "project"
