@@ -228,6 +228,13 @@ CAUSES = [  # (pattern, cause, fix): the texts in English, translated where they
 
 def diagnose(message: str, traceback: str = "") -> tuple[str, str] | None:
     """(likely cause, fix) for a failure message and traceback, in the user's language, or None."""
+    from engine import runs
+
+    # tunewiz's own words for a process that vanished list what it may have been ("killed, out of memory, or the
+    # machine restarted"; "kill -9 or the out-of-memory killer"): no evidence of one cause, so they are not read
+    for words in (runs.GONE, *runs.SIGNAL_WHY.values()):
+        if words:
+            message = message.replace(words, "").replace(_(words), "")
     text = f"{message}\n{traceback}"
     for pattern, cause, fix in CAUSES:
         if pattern.search(text):

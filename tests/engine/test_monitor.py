@@ -70,6 +70,13 @@ def test_diagnose():
     assert diagnose("dataset row 17: could not be prepared")[0] == "a dataset error"
     assert diagnose("chat.jsonl:18: could not be prepared: message 0 has the role 'usr'")[0] == "a dataset error"
     assert diagnose("ZeroDivisionError") is None
+    # a detached run killed with kill -9 is not diagnosed as out of memory (a new user's finding): tunewiz's words for
+    # a vanished process list the possibilities, and the log says nothing of memory
+    from engine import runs
+
+    assert diagnose(runs.GONE, "step 3 loss 2.1") is None
+    assert diagnose("the training process ended by SIGKILL (killed with kill -9 or by the out-of-memory killer)") is None
+    assert diagnose(runs.GONE, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate")[0] == "out of memory"
 
 
 def test_a_smoke_tests_measurement_is_kept_however_long_the_log(tmp_path):
