@@ -77,6 +77,7 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
                                   _("columns are: {columns}").format(columns=", ".join(column_names)))
     if template:
         return _template_format(template, column_names)
+    chosen = fmt != "auto"
     if fmt == "auto":
         fmt, reason = _guess(column_names, first_row, columns, task)
     else:
@@ -90,10 +91,15 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
         elif required:
             if preference_kind(column_names, first_row) and not columns:  # SFT's format set, preference data given
                 _refuse_preference(column_names, first_row)
+            fix = _("map one with dataset.columns.{role}: <column>; columns are: {columns}").format(
+                role=role, columns=", ".join(column_names))
+            if chosen and not columns:
+                other = _detected_instead(column_names, first_row, task, fmt)  # a preset's format, another file's data
+                if other is not None:
+                    fix = _("the data looks like {other} ({why}): set dataset.format: auto (or {other}); or {fix}").format(
+                        other=other.name, why=other.reason, fix=fix)
             raise TunewizError.at("dataset.columns", _("format {fmt} needs a {role!r} column and the dataset has none")
-                                  .format(fmt=fmt, role=role),
-                                  _("map one with dataset.columns.{role}: <column>; columns are: {columns}")
-                                  .format(role=role, columns=", ".join(column_names)))
+                                  .format(fmt=fmt, role=role), fix)
     unknown = set(columns) - set(roles)
     if unknown:
         role = sorted(unknown)[0]
@@ -113,6 +119,16 @@ def detect(column_names: list[str], first_row: dict[str, Any], fmt: str = "auto"
                               .format(reason=reason),
                               _("set model.task: sequence-classification (and a classifier model, e.g. demo:minilm-l6)"))
     return Format(fmt, resolved, reason)
+
+
+def _detected_instead(column_names: list[str], first_row: dict[str, Any], task: str, chosen: str) -> Format | None:
+    """The format auto-detection finds in data that does not fit the chosen one (alpaca columns under a preset's
+    `format: messages`), or None."""
+    try:
+        found = detect(column_names, first_row, "auto", None, None, task)
+    except TunewizError:
+        return None
+    return found if found.name != chosen else None
 
 
 def _named(names: list[str], wanted: str) -> str | None:

@@ -512,6 +512,21 @@ def test_max_length_shorter_than_the_chat_templates_overhead(tmp_path, capsys, t
     assert_no_run(tmp_path)
 
 
+def test_a_presets_format_on_another_formats_file_says_what_the_data_looks_like(tmp_path, capsys, tiny_lm):
+    """A new user's finding: alpaca rows under the identity preset's `format: messages` were told to map a messages
+    column (from instruction, input, output), not that the file is alpaca and format: auto reads it."""
+    write("alpaca.json", json.dumps([{"instruction": "Name a colour.", "input": "", "output": "Blue."}] * 4))
+    p = preset(TINY_CHAT.format(m=tiny_lm) + "dataset: {path: alpaca.json, format: messages, eval_size: 0}\n")
+
+    rc, err = tunewiz(capsys, "validate", p)
+
+    assert_input_error(rc, err, "dataset.columns: format messages needs a 'messages' column",
+                       "the data looks like alpaca (it has instruction and output columns (Alpaca)): set dataset.format: "
+                       "auto (or alpaca)")
+    write("p.yaml", TINY_CHAT.format(m=tiny_lm) + "dataset: {path: alpaca.json, format: auto, eval_size: 0}\n")
+    assert tunewiz(capsys, "validate", "p.yaml")[0] == 0  # the fix it gives works
+
+
 def test_unknown_message_role_is_named(tmp_path, capsys, tiny_lm):
     write("chat.jsonl", jsonl([{"messages": [{"role": "usr", "content": "hi"}, {"role": "assistant", "content": "fine"}]}] * 4))
     p = preset(TINY_CHAT.format(m=tiny_lm) + "dataset: {path: chat.jsonl, eval_size: 0}\n")
