@@ -91,7 +91,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             where = f"{p}:{ctx.line + 1}"
             what = _("not valid YAML ({context}: {problem} at line {line})").format(
                 context=getattr(e, "context", ""), problem=getattr(e, "problem", e), line=mark.line + 1)
-        raise TunewizError.at(where, what, _("fix the YAML syntax (an unclosed quote or bracket?)")) from e
+        problem = str(getattr(e, "problem", "") or "")
+        if "'\\t'" in problem or "\t" in problem:  # a tab in the indentation: YAML indents with spaces only
+            fix = _("indent with spaces: YAML does not allow tabs (your editor may insert them)")
+        elif "could not find expected ':'" in problem or "mapping values are not allowed" in problem:
+            fix = _("each setting is `key: value` (a colon and a space after the key): check this line and the one above "
+                    "it; a value that holds ': ' needs quotes")
+        else:
+            fix = _("fix the YAML syntax (an unclosed quote or bracket?)")
+        raise TunewizError.at(where, what, fix) from e
     if data is None:
         raise empty
     if not isinstance(data, dict):

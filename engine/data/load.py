@@ -195,7 +195,7 @@ class RowPlaces:
                     for f in map(Path, files):
                         name = self.spec if self.spec.startswith("sample:") else str(f)
                         kind = "rows" if builder == "parquet" else "csv" if builder == "csv" else "text" \
-                            if builder == "text" else "rows" if _is_json_array(f) else "jsonl"
+                            if builder == "text" else "array" if _is_json_array(f) else "jsonl"
                         self._files.append((name, f, kind))
             except (TunewizError, OSError):
                 self._files = []
@@ -210,6 +210,9 @@ class RowPlaces:
             if kind == "csv":
                 for number, _row in tabular.rows(f):
                     yield name, number
+                continue
+            if kind == "array":
+                yield from ((name, n) for n in _array_item_lines(f))
                 continue
             with open(f, encoding="utf-8-sig", errors="replace", newline=None) as fh:
                 for n, line in enumerate(fh, 1):
@@ -254,6 +257,26 @@ class RowPlaces:
             text = ngettext("{name} row {rows}", "{name} rows {rows}", max(len(rows[:shown]), 1)).format(
                 name=self._name(), rows=", ".join(str(r + 1) for r in rows[:shown]))
         return _("{places} and {more} more").format(places=text, more=more) if more > 0 else text
+
+
+def _array_item_lines(f: Path) -> Iterator[int]:
+    """The line each item of a JSON array file starts on (a pretty-printed file: item 501 on line 2503)."""
+    text = f.read_text(encoding="utf-8-sig", errors="replace")
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    line, counted = 1, 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return
+        line += text.count("\n", counted, pos)
+        counted = pos
+        yield line
+        try:
+            _item, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return
 
 
 def _is_json_array(f: Path) -> bool:
@@ -314,7 +337,9 @@ def _check_not_empty(files: list[str], builder: str) -> None:
 def no_rows(files: list[str]) -> TunewizError:
     """The files hold no data rows (the loader's and the dataset step's words)."""
     names = files[0] if len(files) == 1 else f"{len(files)} files in {Path(files[0]).parent}"  # a place: as written
-    return TunewizError.at(names, _("has no rows"), _("add data rows (a CSV needs rows below its header line)"))
+    tabular_files = any(Path(f).suffix.lower() in (".csv", ".tsv") for f in files)
+    return TunewizError.at(names, _("has no rows"), _("add data rows (a CSV needs rows below its header line)") if tabular_files
+                           else _("add data rows (JSON Lines: one JSON object a line)"))
 
 
 def load_tabular(files: list[str]) -> Dataset:

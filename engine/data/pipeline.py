@@ -80,6 +80,7 @@ ROWS_SHOWN = 5  # source rows named per reason a row is left out
 def row_list(rows: list[int], total: int | None = None, places: load.RowPlaces | None = None) -> str:
     """'chat.jsonl lines 3, 7, 12' (and how many more), for a message that names the rows; without `places`, 'source
     rows 3, 7, 12' (counted from 0, as loaded)."""
+    rows = sorted(rows)  # the first found, in file order (a KTO run finds them in its shuffled order)
     if places is not None:
         return places.describe(rows, total, ROWS_SHOWN)
     more = (total if total is not None else len(rows)) - len(rows[:ROWS_SHOWN])
@@ -378,7 +379,7 @@ def split(raw: Dataset, cfg: Config) -> tuple[Dataset, Dataset | None]:
         return raw, None
     n_eval = int(size) if size >= 1 else max(1, round(size * len(raw)))
     if n_eval >= len(raw):
-        raise TunewizError.at("dataset.eval_size", _("{size} leaves no training rows out of {n}").format(size=size, n=len(raw)),
+        raise TunewizError.at("dataset.eval_size", _("{size} leaves no training rows out of {n}").format(size=f"{size:g}", n=len(raw)),
                               _("use a smaller eval_size, or 0"))
     parts = raw.train_test_split(test_size=n_eval, seed=seed)
     return parts["train"], parts["test"]

@@ -344,17 +344,18 @@ def test_argument_names_from_older_releases(tmp_path, capsys, old, value, today)
 
 
 # ----------------------------------------------------------------------------------- 12: YAML syntax
-@pytest.mark.parametrize("text, line", [
-    ("model:\n  name_or_path: x\n   task: causal-lm\n", 3),
-    ("model:\n\tname_or_path: x\n", 2),
-    ("training:\n  learning_rate: 1e-4\n  output_dir: 'runs/a\n", 3),
-], ids=["indentation", "tab", "unclosed-quote"])
-def test_invalid_yaml_names_the_line(tmp_path, capsys, text, line):
+@pytest.mark.parametrize("text, line, fix", [
+    ("model:\n  name_or_path: x\n   task: causal-lm\n", 3, "each setting is `key: value`"),
+    ("model:\n\tname_or_path: x\n", 2, "indent with spaces: YAML does not allow tabs"),
+    ("training:\n  learning_rate: 1e-4\n  output_dir: 'runs/a\n", 3, "fix the YAML syntax (an unclosed quote"),
+    ("model:\n  name_or_path x\n  task: causal-lm\n", 3, "check this line and the one above it"),
+], ids=["indentation", "tab", "unclosed-quote", "missing-colon"])
+def test_invalid_yaml_names_the_line(tmp_path, capsys, text, line, fix):
     p = preset(text)
 
     rc, err = tunewiz(capsys, "validate", p)
 
-    assert_input_error(rc, err, "not valid YAML", "fix the YAML syntax")
+    assert_input_error(rc, err, "not valid YAML", fix)
     assert f"preset.yaml:{line}:" in err or f"line {line}" in err, err
     assert_no_run(tmp_path)
 
@@ -493,7 +494,7 @@ def test_eval_size_that_leaves_no_training_rows(tmp_path, capsys, tiny_lm, comma
 
     rc, err = tunewiz(capsys, command, p)
 
-    assert_input_error(rc, err, "dataset.eval_size", "leaves no training rows out of 6", "smaller eval_size")
+    assert_input_error(rc, err, "dataset.eval_size", "dataset.eval_size: 6 leaves no training rows out of 6", "smaller eval_size")
     assert_no_run(tmp_path)
 
 

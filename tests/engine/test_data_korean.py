@@ -89,8 +89,13 @@ def test_an_empty_file_is_named(tmp_path, lang, request):
     ds = config.from_dict({"dataset": {"path": str(p)}}).dataset
     for pr in (problem(peek.peek, str(p)), problem(load.load_dataset, ds)):
         assert pr.where == str(p)
-        assert (pr.what, pr.fix) == (("행이 없습니다", "데이터 행을 추가하세요(CSV는 헤더 줄 아래에 행이 있어야 합니다)") if lang == "ko" else
-                                     ("has no rows", "add data rows (a CSV needs rows below its header line)"))
+        assert (pr.what, pr.fix) == (("행이 없습니다", "데이터 행을 추가하세요(JSON Lines: 한 줄에 JSON 객체 하나)") if lang == "ko" else
+                                     ("has no rows", "add data rows (JSON Lines: one JSON object a line)"))
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("text,label\n")
+    assert problem(load.load_dataset, config.from_dict({"dataset": {"path": str(header_only)}}).dataset).fix == (
+        "데이터 행을 추가하세요(CSV는 헤더 줄 아래에 행이 있어야 합니다)" if lang == "ko" else
+        "add data rows (a CSV needs rows below its header line)")
     pr = problem(list, tabular.rows(csv))
     assert pr.where == str(csv)
     assert (pr.what, pr.fix) == (("파일이 비어 있습니다", "CSV에는 열 이름이 담긴 헤더 줄이 필요합니다") if lang == "ko" else

@@ -80,12 +80,23 @@ def test_a_folder_of_files_names_the_file_of_each_row(tmp_path):
     assert places.describe([1, 2]) == f"{a}:2, {b}:2"
 
 
-def test_rows_that_are_not_lines_count_from_one(tmp_path):
+def test_a_json_arrays_rows_are_named_by_the_line_each_starts_on(tmp_path):
+    """A pretty-printed alpaca file: its item 501 starts on line 2503 (a new user could not find 'row 501')."""
     arr = tmp_path / "rows.json"
-    arr.write_text(json.dumps([{"text": t} for t in "abcd"], indent=2), encoding="utf-8")
-    assert load.RowPlaces(_section(str(arr))).where(2) == f"{arr} row 3"
-    assert load.RowPlaces(_section(str(arr))).describe([0, 3]) == f"{arr} rows 1, 4"
+    arr.write_text(json.dumps([{"text": t, "more": {"x": "]["}} for t in "abcd"], indent=2), encoding="utf-8")
+    ds = load.load_dataset(_section(str(arr)))
+    places = load.RowPlaces(_section(str(arr)))
+    lines = arr.read_text().splitlines()
+    for i in range(len(ds)):
+        n = int(places.where(i).rpartition(":")[2])
+        assert lines[n - 1].strip() == "{" and f'"text": "{ds[i]["text"]}"' in lines[n], (i, n)
+    assert places.describe([0, 3]) == f"{arr} lines 2, 20"  # 6 lines an item
+    one_line = tmp_path / "flat.json"
+    one_line.write_text(json.dumps([{"text": t} for t in "abc"]), encoding="utf-8")
+    assert load.RowPlaces(_section(str(one_line))).where(2) == f"{one_line}:1"
 
+
+def test_rows_that_are_not_lines_count_from_one(tmp_path):
     import datasets
 
     pq = tmp_path / "rows.parquet"
