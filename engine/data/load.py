@@ -242,10 +242,13 @@ class RowPlaces:
             return f"{place[0]}:{place[1]}"
         return ngettext("{name} row {rows}", "{name} rows {rows}", 1).format(name=self._name(), rows=row + 1)
 
-    def describe(self, rows: list[int], total: int | None = None, shown: int = 5) -> str:
-        """Rows for a message: 'chat.jsonl lines 3, 9 and 2 more', 'a.jsonl:3, b.jsonl:7', 'data.parquet rows 4, 10'."""
+    def describe(self, rows: list[int], total: int | None = None, shown: int = 5, short: bool = False) -> str:
+        """Rows for a message: 'chat.jsonl lines 3, 9 and 2 more', 'a.jsonl:3, b.jsonl:7', 'data.parquet rows 4, 10'.
+        `short`: file names without their folders (a screen's header line)."""
         more = (total if total is not None else len(rows)) - len(rows[:shown])
         places = [self._line(r) for r in rows[:shown]] if self._line_based() else []
+        if short:
+            places = [(_short(p[0]), p[1]) if p else None for p in places]
         if places and all(places):
             names = {p[0] for p in places if p}
             if len(names) == 1:
@@ -255,7 +258,7 @@ class RowPlaces:
                 text = ", ".join(f"{p[0]}:{p[1]}" for p in places if p)
         else:
             text = ngettext("{name} row {rows}", "{name} rows {rows}", max(len(rows[:shown]), 1)).format(
-                name=self._name(), rows=", ".join(str(r + 1) for r in rows[:shown]))
+                name=_short(self._name()) if short else self._name(), rows=", ".join(str(r + 1) for r in rows[:shown]))
         return _("{places} and {more} more").format(places=text, more=more) if more > 0 else text
 
 
@@ -277,6 +280,11 @@ def _array_item_lines(f: Path) -> Iterator[int]:
             _item, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError:
             return
+
+
+def _short(name: str) -> str:
+    """A file's name without its folders (a sample or a hub id as written)."""
+    return name if name.startswith("sample:") or not Path(name).suffix else Path(name).name
 
 
 def _is_json_array(f: Path) -> bool:

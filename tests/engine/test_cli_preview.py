@@ -21,5 +21,6 @@ def test_preview_json_prints_the_collated_rows(capsys, tmp_path, monkeypatch):
     checked = preflight.check(cfg)
     prepared = pipeline.prepare(cfg, checked.tokenizer, checked.raw)
     batch = next(preview.batches(prepared, pipeline.build_collator("causal-lm", checked.args, checked.tokenizer), 3))
+    assert [r.pop("place") for r in rows] == [f"sample:identity:{r['source_row'] + 1}" for r in rows]  # its line in the file
     assert rows == list(preview.rows(batch, checked.tokenizer))
     assert any(lab == -100 for lab in rows[0]["labels"]) and any(lab != -100 for lab in rows[0]["labels"])

@@ -38,6 +38,7 @@ def test_jsonl_rows_are_named_by_their_line_blank_lines_skipped(tmp_path):
     assert [places.where(i) for i in range(4)] == [f"{p}:1", f"{p}:4", f"{p}:5", f"{p}:7"]
     assert places.describe([1, 3]) == f"{p} lines 4, 7"
     assert places.describe([2]) == f"{p} line 5"
+    assert places.describe([2], short=True) == "chat.jsonl line 5"  # a screen's header: the name without its folders
 
 
 def test_csv_rows_count_the_header_and_multi_line_cells(tmp_path):

@@ -274,7 +274,7 @@ class PreviewScreen(StepScreen):
     def _place(data: PreviewData, source: int) -> str:
         """Where a previewed row is in the user's file ('chat.jsonl line 12'), by the data's RowPlaces."""
         places = data.prepared.places
-        return places.describe([source]) if places is not None else _("source row {source}").format(source=source)
+        return places.describe([source], short=True) if places is not None else _("source row {source}").format(source=source)
 
     def _show_pair(self, data: PreviewData, shown: Shown) -> None:
         """A pair's chosen and rejected sequences one above the other (KTO: the answer and its label), each labelled
