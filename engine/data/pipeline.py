@@ -407,6 +407,7 @@ def prepare(cfg: Config, tokenizer: Any, raw: Dataset | None = None, args: Any =
                 drops[reason] = drops.get(reason, 0) + 1
                 if len(rows := drop_rows.setdefault(reason, [])) < ROWS_SHOWN:
                     rows.append(row)
+                continue  # a row left out is told once, by its reason (its empty answer is why it has none)
             for flag in filter(None, found.split(",")):
                 flags[flag] = flags.get(flag, 0) + 1
         train = train.filter(_kept, desc="Dropping rows with no trained token")

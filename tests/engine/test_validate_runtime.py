@@ -81,13 +81,15 @@ def test_validate_prints_rows_left_out_and_why(tmp_path, capsys):
     rows = [{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A."}]},
             {"messages": [{"role": "user", "content": "only a question"}]},
             {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""},
-                          {"role": "user", "content": "?"}, {"role": "assistant", "content": "Yes."}]}]
+                          {"role": "user", "content": "?"}, {"role": "assistant", "content": "Yes."}]},
+            {"messages": [{"role": "user", "content": "empty answer only"}, {"role": "assistant", "content": ""}]}]
     (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     p = preset("dataset:\n  path: chat.jsonl\n  eval_size: 0\n")
     capsys.readouterr()
     assert cli.main(["validate", p]) == 0
     out = capsys.readouterr().out
-    assert "1 row had no answer to train" in out and "was left out of training" in out
+    assert "2 rows had no answer to train" in out and "were left out of training (chat.jsonl lines 2, 4)" in out
+    # the row left out for its empty answer is told once (a new user saw it again as "1 rows have an empty ...")
     assert "1 rows have an empty assistant turn: it is not trained" in out
 
 
