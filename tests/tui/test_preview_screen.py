@@ -276,15 +276,25 @@ def test_snapshot_smollm2_identity_example_0(snap_compare, tmp_path, monkeypatch
     assert snap_compare(_snap_app(), terminal_size=(80, 24), run_before=_open_preview)
 
 
+def _here(name: str, tmp_path) -> str:
+    """A shared file copied into the test's folder, named relative to it: the messages that name its rows print the
+    path as given, and a snapshot must not hold where the checkout is."""
+    import shutil
+
+    shutil.copy(shared(name), tmp_path / name)
+    return name
+
+
 def test_snapshot_sharegpt_with_tool_calls(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    app = _snap_app(dataset={"path": shared("glaive_toolcall_en_demo.json")})
+    app = _snap_app(dataset={"path": _here("glaive_toolcall_en_demo.json", tmp_path)})
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open_preview)
 
 
 def test_snapshot_alpaca(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert snap_compare(_snap_app(dataset={"path": shared("alpaca_en_demo.json")}), terminal_size=(80, 24), run_before=_open_preview)
+    assert snap_compare(_snap_app(dataset={"path": _here("alpaca_en_demo.json", tmp_path)}), terminal_size=(80, 24),
+                        run_before=_open_preview)
 
 
 def test_snapshot_minilm_sentiment(snap_compare, tmp_path, monkeypatch):
