@@ -104,6 +104,14 @@ async def test_method_choice_sets_model_method_and_explains_it():
         assert app.cfg.training == {"beta": 0.3}  # KTOConfig has beta too
 
 
+async def choose_then_next(app, pilot, choice: str) -> None:
+    """Pick a method on the model step, then go on to the dataset step."""
+    app.screen.query_one("#task", Select).value = choice
+    await settle(app, pilot)
+    await pilot.press("ctrl+n")
+    await settle(app, pilot)
+
+
 async def test_a_method_that_the_sample_does_not_fit_swaps_the_sample_not_the_users_data(tmp_path):
     """DPO on the default chats would stop at the dataset step ("not preference data"): the bundled sample follows the
     method (and back), said in a notification; a file of the user's own is kept whatever the method."""
@@ -112,20 +120,14 @@ async def test_a_method_that_the_sample_does_not_fit_swaps_the_sample_not_the_us
     app = TunewizApp(config.from_dict({"dataset": {"path": "sample:identity", "format": "messages"}}))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        app.screen.query_one("#task", Select).value = "dpo"
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        await settle(app, pilot)
+        await choose_then_next(app, pilot, "dpo")
         assert app.step == "dataset"
         assert (app.cfg.dataset.path, app.cfg.dataset.format) == ("sample:preferences", "auto")
         assert any("The dataset is now sample:preferences" in str(n.message) for n in app._notifications)
         assert app.screen.errors() == []  # read, and detected as pairs
         await pilot.press("ctrl+p")
         await settle(app, pilot)
-        app.screen.query_one("#task", Select).value = "causal-lm"
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        await settle(app, pilot)
+        await choose_then_next(app, pilot, "causal-lm")
         assert app.cfg.dataset.path == "sample:identity" and app.screen.errors() == []
 
     own = tmp_path / "mine.jsonl"
@@ -133,10 +135,7 @@ async def test_a_method_that_the_sample_does_not_fit_swaps_the_sample_not_the_us
     app = TunewizApp(config.from_dict({"dataset": {"path": str(own)}}))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        app.screen.query_one("#task", Select).value = "dpo"
-        await settle(app, pilot)
-        await pilot.press("ctrl+n")
-        await settle(app, pilot)
+        await choose_then_next(app, pilot, "dpo")
         assert app.cfg.dataset.path == str(own)
 
 

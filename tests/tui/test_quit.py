@@ -62,16 +62,21 @@ async def test_ctrl_q_twice_quits_without_saving():
         assert not app.is_running
 
 
+async def change_then_save_from_the_quit_dialog(app, pilot) -> None:
+    """An unsaved change, ctrl+q, then the quit dialog's Save preset: the save dialog is up."""
+    app.cfg.training["learning_rate"] = 1e-3
+    await pilot.press("ctrl+q")
+    await pilot.pause()
+    app.screen.query_one("#quit-save", Button).press()
+    await pilot.pause()
+    assert isinstance(app.screen, SavePresetScreen)
+
+
 async def test_save_preset_from_the_quit_dialog_then_quits(tmp_path):
     app = TunewizApp(config.load(SMOL), source=str(SMOL), preset_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        app.cfg.training["learning_rate"] = 1e-3
-        await pilot.press("ctrl+q")
-        await pilot.pause()
-        app.screen.query_one("#quit-save", Button).press()
-        await pilot.pause()
-        assert isinstance(app.screen, SavePresetScreen)
+        await change_then_save_from_the_quit_dialog(app, pilot)
         app.screen.query_one("#save-ok", Button).press()
         await pilot.pause()
         assert not app.is_running
@@ -91,12 +96,7 @@ async def test_save_from_the_quit_dialog_on_the_dataset_steps_file_picker_quits_
         await pilot.pause()
         app.screen.query_one("#kind", Select).value = "file"
         await pilot.pause()
-        app.cfg.training["learning_rate"] = 1e-3
-        await pilot.press("ctrl+q")
-        await pilot.pause()
-        app.screen.query_one("#quit-save", Button).press()
-        await pilot.pause()
-        assert isinstance(app.screen, SavePresetScreen)
+        await change_then_save_from_the_quit_dialog(app, pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert not app.is_running
